@@ -1,0 +1,205 @@
+"""shadowpilot.toml -> typed Settings, resolved once and passed down explicitly.
+
+Precedence: command-line flag > environment (SHADOWPILOT_<SECTION>_<KEY>) > file > default.
+Secrets (OPENAI_API_KEY, TWILIO_*) are read where they are used, never stored here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .types import GateConfig
+
+CONFIG_NAME = "shadowpilot.toml"
+STORE_DIR = ".shadowpilot"
+ENV_PREFIX = "SHADOWPILOT_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TenantSettings(_Section):
+    name: str = "my-tenant"
+    vertical: str = "general"
+
+
+class AgentSettings(_Section):
+    kind: Literal["baseline", "openai", "http", "recorded", "python"] = "baseline"
+    model: str | None = None
+    base_url: str | None = None
+    prompt: str | None = None
+    escalate_tool: str = "escalate"
+    url: str | None = None
+    path: str | None = None
+    target: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    concurrency: int = Field(8, ge=1)
+
+
+class BudgetSettings(_Section):
+    first_token_ms: float = 800.0
+    full_reply_ms: float = 1400.0
+    cost_per_call_usd: float | None = None
+
+
+class ShadowSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8787
+    public_url: str | None = None
+
+
+class BaselineRule(_Section):
+    """Escalate with this reason and routing when the customer says one of the phrases."""
+
+    reason: str
+    phrases: list[str] = Field(min_length=1)
+    urgency: str = "normal"
+    queue: str | None = None
+    skill: str | None = None
+    priority: str = "normal"
+
+
+class BaselineSettings(_Section):
+    reply: str = "Thanks, I can help you with that."
+    escalation_reply: str = "I'm connecting you with a colleague who can help with this now."
+    # VIP callers are routed at least at this priority (null: leave the rule's priority).
+    vip_priority: str | None = "high"
+    rules: list[BaselineRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
+
+
+DEFAULT_RULES = (
+    BaselineRule(
+        reason="emergency",
+        phrases=["emergency", "can't breathe", "cannot breathe", "chest pain", "unconscious"],
+        urgency="critical",
+        skill="emergency",
+        priority="urgent",
+    ),
+    BaselineRule(
+        reason="requested_human",
+        phrases=["real person", "speak to a human", "talk to a human", "a human", "supervisor"],
+        urgency="low",
+        skill="general",
+    ),
+    BaselineRule(
+        reason="complaint",
+        phrases=["complaint", "unacceptable", "rude"],
+        urgency="high",
+        skill="customer_relations",
+        priority="high",
+    ),
+    BaselineRule(
+        reason="billing_dispute",
+        phrases=["double charged", "charged twice", "refund", "dispute"],
+        skill="billing",
+    ),
+)
+
+
+class Settings(_Section):
+    tenant: TenantSettings = Field(default_factory=TenantSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    baseline: BaselineSettings = Field(default_factory=BaselineSettings)
+    # Where the config was read from; relative paths in it are relative to this folder.
+    root: Path = Field(default_factory=Path.cwd, exclude=True)
+    source: str | None = Field(None, exclude=True)
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / STORE_DIR / f"{slug(self.tenant.name)}.duckdb"
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+
+def slug(name: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return s or "tenant"
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """shadowpilot.toml in the working directory (the store lives beside it)."""
+    candidate = (start or Path.cwd()) / CONFIG_NAME
+    return candidate if candidate.is_file() else None
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    sections = {name for name in Settings.model_fields if name not in ("root", "source")}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX) :].lower()
+        section, _, field = rest.partition("_")
+        if section not in sections or not field:
+            continue
+        try:  # a TOML literal (0.8, true, ["a"]) when it parses, else a bare string
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out.setdefault(section, {})[field] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_settings(
+    path: Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    environ: dict[str, str] | None = None,
+    require: bool = False,
+) -> Settings:
+    """Resolve Settings once. `overrides` are the command-line flags, by section."""
+    path = path or find_config()
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError("no such config file", path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError("not UTF-8 text", path) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", path) from None
+    elif require:
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {Path.cwd()}; run `shadowpilot init` first (or `shadowpilot demo`)"
+        )
+    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
+    data = _merge(data, {k: v for k, v in (overrides or {}).items() if v})
+    root = path.parent.resolve() if path else Path.cwd()
+    try:
+        return Settings(**data, root=root, source=str(path) if path else None)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _field_path(first["loc"])
+        raise ConfigError(f"field {where}: {first['msg']}", path or "settings") from None
+
+
+def template_path() -> Path:
+    return Path(__file__).with_name("config_template.toml")

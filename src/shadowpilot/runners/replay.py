@@ -1,0 +1,61 @@
+"""Replay: stored cases through an agent, with bounded concurrency across cases.
+
+Turns within a case stay in order (the turn loop); cases run side by side, at
+most `concurrency` at once, so a slow agent is kept busy without being flooded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ..types import CallRun, Transcript
+from .agent import Agent
+from .events import TranscriptEvents
+from .turn_loop import run_call
+
+
+async def replay(
+    cases: list[Transcript],
+    agent: Agent,
+    *,
+    concurrency: int = 8,
+    all_turns: bool = False,
+    timeout_s: float = 30.0,
+    repeats: int = 1,
+    on_result: Callable[[CallRun], None] | None = None,
+) -> list[CallRun]:
+    """Replay every case `repeats` times; results come back in case order.
+
+    `on_result` is called as each call finishes (progress bars, batched writes).
+    """
+    jobs: asyncio.Queue[tuple[int, Transcript, int]] = asyncio.Queue()
+    for i, (case, rep) in enumerate((c, r) for r in range(repeats) for c in cases):
+        jobs.put_nowait((i, case, rep))
+    results: list[CallRun | None] = [None] * jobs.qsize()
+
+    async def worker() -> None:
+        while True:
+            try:
+                i, case, rep = jobs.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            result = await run_call(
+                TranscriptEvents(case),
+                agent,
+                fingerprint=case.fingerprint(),
+                repeat=rep,
+                all_turns=all_turns,
+                timeout_s=timeout_s,
+            )
+            results[i] = result
+            if on_result is not None:
+                on_result(result)
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(results))))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for w in workers:
+            w.cancel()
+    return [r for r in results if r is not None]

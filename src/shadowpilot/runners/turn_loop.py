@@ -1,0 +1,64 @@
+"""The one per-call loop: events in, the agent asked at each customer turn, a CallRun out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..errors import AgentError
+from ..types import AgentInput, AgentStep, CallRun, Turn
+from .agent import Agent
+from .events import CallEnded, CallStarted, EventSource, Utterance
+
+
+async def run_call(
+    source: EventSource,
+    agent: Agent,
+    *,
+    fingerprint: str,
+    repeat: int = 0,
+    all_turns: bool = False,
+    timeout_s: float = 30.0,
+) -> CallRun:
+    """Ask the agent at every customer turn, with the real conversation so far.
+
+    Stops asking after the agent's first escalation (unless `all_turns`) or its
+    first failure: a failure fails the case, so later turns cannot rescue it.
+    """
+    case_id, channel, customer = "", "voice", {}
+    conversation: list[Turn] = []
+    steps: list[AgentStep] = []
+    customer_turns = 0
+    error: str | None = None
+    escalated = False
+    async for event in source:
+        if isinstance(event, CallStarted):
+            case_id, channel, customer = event.case_id, event.channel, event.customer
+        elif isinstance(event, Utterance):
+            conversation.append(event.turn)
+            if event.turn.speaker != "customer":
+                continue
+            ordinal = customer_turns
+            customer_turns += 1
+            if error is not None or (escalated and not all_turns):
+                continue
+            ctx = AgentInput(
+                case_id=case_id, turn=event.index, channel=channel, customer=customer, turns=list(conversation)
+            )
+            try:
+                rec = await asyncio.wait_for(agent.recommend(ctx), timeout=timeout_s)
+            except TimeoutError:
+                error = f"timeout after {timeout_s:g} s at turn {event.index}"
+            except AgentError as exc:
+                error = str(exc)
+            except Exception as exc:  # any agent failure is a failed case, never a harness crash
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                if rec.case_id != case_id or rec.turn != event.index:
+                    rec = rec.model_copy(update={"case_id": case_id, "turn": event.index})
+                steps.append(AgentStep(turn=event.index, customer_turn=ordinal, recommendation=rec))
+                escalated = escalated or rec.escalate
+                continue
+            steps.append(AgentStep(turn=event.index, customer_turn=ordinal, error=error))
+        elif isinstance(event, CallEnded):
+            break
+    return CallRun(case_id=case_id, fingerprint=fingerprint, repeat=repeat, steps=steps, error=error)

@@ -1,0 +1,383 @@
+"""The tenant store: one DuckDB file per tenant. The only module that talks to DuckDB.
+
+Every write is one transaction: a failure leaves the store as it was.
+Reads hand back DataFrames or core types; callers never see SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..errors import NotFoundError, StoreError
+from ..types import CallRun, GateResult, RunManifest, Transcript
+from .schema import MIGRATIONS
+
+STEP_COLUMNS = [
+    "run_id", "case_id", "repeat", "turn", "customer_turn", "escalate", "reply", "reason",
+    "urgency", "routing", "queue", "summary", "sentiment", "latency_ms", "first_token_ms",
+    "tokens_in", "tokens_out", "cost_usd", "error",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"run-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """A tenant's DuckDB file. Open it with `Store.open(path)` as a context manager."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        self.con = con
+        self.path = path
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: Path, create: bool = True) -> Iterator[Store]:
+        if not path.exists() and not create:
+            raise NotFoundError(f"no store at {path}; run `shadowpilot import` first")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        store = cls(con, path)
+        try:
+            store._migrate()
+            yield store
+        finally:
+            con.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.begin()
+        try:
+            yield self.con
+        except BaseException:
+            self.con.rollback()
+            raise
+        else:
+            self.con.commit()
+
+    def _migrate(self) -> None:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
+        )
+        row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} was written by a newer shadowpilot (schema {current}); upgrade shadowpilot"
+            )
+        for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self.transaction() as con:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, _now()])
+
+    def schema_version(self) -> int:
+        row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _insert_df(self, table: str, df: pd.DataFrame, casts: dict[str, str] | None = None) -> None:
+        casts = casts or {}
+        cols = ", ".join(df.columns)
+        select = ", ".join(casts.get(c, c) for c in df.columns)
+        self.con.register("_incoming", df)
+        try:
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {select} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+    # -- cases ----------------------------------------------------------------------------
+
+    def add_cases(self, cases: Sequence[tuple[Transcript, str | None]]) -> ImportSummary:
+        """Store cases (with their source file). A changed case becomes a new version;
+        an identical one is left alone. All or nothing."""
+        latest = self._latest_fingerprints()
+        rows, added, updated, unchanged = [], [], [], []
+        seq = self._next_seq()
+        now = _now()
+        for t, source in cases:
+            fp = t.fingerprint()
+            if latest.get(t.id) == fp:
+                unchanged.append(t.id)
+                continue
+            (updated if t.id in latest else added).append(t.id)
+            latest[t.id] = fp
+            rows.append(_case_row(t, fp, seq, now, source))
+            seq += 1
+        if rows:
+            df = pd.DataFrame(rows)
+            casts = {
+                "tags": "from_json(tags, '[\"VARCHAR\"]')",
+                "expected_routing": "CAST(expected_routing AS JSON)",
+                "body": "CAST(body AS JSON)",
+                "started_at": "CAST(started_at AS TIMESTAMPTZ)",
+                "imported_at": "CAST(imported_at AS TIMESTAMPTZ)",
+            }
+            try:
+                with self.transaction():
+                    self._insert_df("cases", df, casts)
+            except duckdb.Error as exc:
+                raise StoreError(f"could not store the cases; the store is unchanged: {exc}") from exc
+        return ImportSummary(added, updated, unchanged)
+
+    def _latest_fingerprints(self) -> dict[str, str]:
+        rows = self.con.execute(
+            "SELECT case_id, arg_max(fingerprint, seq) FROM cases GROUP BY case_id"
+        ).fetchall()
+        return dict(rows)
+
+    def _next_seq(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM cases").fetchone()
+        return int(row[0]) if row else 1
+
+    def current_cases(self) -> list[Transcript]:
+        """The newest version of every case, in import order."""
+        rows = self.con.execute(
+            "SELECT body FROM cases QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1 "
+            "ORDER BY seq"
+        ).fetchall()
+        return [Transcript.model_validate_json(r[0]) for r in rows]
+
+    def case_versions(self, case_id: str) -> pd.DataFrame:
+        return self.con.execute(
+            "SELECT case_id, fingerprint, seq, imported_at, source FROM cases WHERE case_id = ? ORDER BY seq",
+            [case_id],
+        ).df()
+
+    def count_cases(self) -> int:
+        row = self.con.execute("SELECT count(DISTINCT case_id) FROM cases").fetchone()
+        return int(row[0]) if row else 0
+
+    def run_cases(self, run_id: str) -> list[Transcript]:
+        """The case versions a run used (not today's versions: a run is what it measured)."""
+        rows = self.con.execute(
+            "SELECT c.body FROM run_cases rc JOIN cases c USING (case_id, fingerprint) "
+            "WHERE rc.run_id = ? AND rc.repeat = 0 ORDER BY c.seq",
+            [run_id],
+        ).fetchall()
+        return [Transcript.model_validate_json(r[0]) for r in rows]
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def create_run(self, manifest: RunManifest) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, NULL, ?, 'running', ?, ?)",
+                [
+                    manifest.run_id,
+                    manifest.created_at,
+                    manifest.mode,
+                    str(manifest.agent.get("kind", "?")),
+                    manifest.model_dump_json(),
+                ],
+            )
+
+    def add_call_runs(self, run_id: str, call_runs: Sequence[CallRun]) -> None:
+        """Write a batch of finished calls (their steps and errors) in one transaction."""
+        if not call_runs:
+            return
+        case_rows = [
+            {
+                "run_id": run_id,
+                "case_id": cr.case_id,
+                "fingerprint": cr.fingerprint,
+                "repeat": cr.repeat,
+                "error": cr.error,
+                "n_steps": len(cr.steps),
+            }
+            for cr in call_runs
+        ]
+        step_rows = [_step_row(run_id, cr, step) for cr in call_runs for step in cr.steps]
+        try:
+            with self.transaction():
+                self._insert_df("run_cases", pd.DataFrame(case_rows))
+                if step_rows:
+                    steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS)
+                    self._insert_df("steps", steps, {"routing": "CAST(routing AS JSON)"})
+        except duckdb.Error as exc:
+            raise StoreError(f"could not store the run's results: {exc}") from exc
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, _now(), run_id]
+            )
+
+    def manifest(self, run_id: str) -> RunManifest:
+        row = self.con.execute("SELECT manifest FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no run {run_id!r} in {self.path}; see `shadowpilot history`")
+        return RunManifest.model_validate_json(row[0])
+
+    def run_status(self, run_id: str) -> str:
+        row = self.con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no run {run_id!r} in {self.path}; see `shadowpilot history`")
+        return str(row[0])
+
+    def latest_run_id(self) -> str:
+        row = self.con.execute(
+            "SELECT run_id FROM runs WHERE status = 'complete' ORDER BY created_at DESC, run_id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no finished run in {self.path}; run `shadowpilot run` first")
+        return str(row[0])
+
+    def steps(self, run_id: str) -> pd.DataFrame:
+        return self.con.execute(
+            f"SELECT {', '.join(STEP_COLUMNS[1:])} FROM steps WHERE run_id = ? ORDER BY case_id, repeat, turn",
+            [run_id],
+        ).df()
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def scoring_frame(self, run_id: str, attributes: Sequence[str]) -> pd.DataFrame:
+        """One row per (case, repeat) of a run: the human outcome beside the agent's first
+        escalation, with each routing attribute extracted on both sides. Scorers are pure
+        functions of this frame."""
+        attr_sql = []
+        params: list[Any] = []
+        for i, name in enumerate(attributes):
+            path = "$." + json.dumps(name)
+            attr_sql.append(
+                f"json_extract_string(c.expected_routing, ?) AS exp_attr_{i}, "
+                f"json_extract_string(fe.routing, ?) AS agent_attr_{i}"
+            )
+            params += [path, path]
+        extra = (", " + ", ".join(attr_sql)) if attr_sql else ""
+        sql = f"""
+            WITH fe AS (
+                SELECT * FROM steps WHERE run_id = ? AND escalate
+                QUALIFY row_number() OVER (PARTITION BY case_id, repeat ORDER BY turn) = 1
+            )
+            SELECT rc.case_id, rc.repeat, rc.error, rc.n_steps,
+                   c.critical, c.tags, c.channel, c.n_customer_turns,
+                   c.expected_escalated, c.expected_at_turn, c.expected_at_customer_turn,
+                   c.expected_reason, c.expected_queue,
+                   fe.turn IS NOT NULL AS agent_escalated, fe.turn AS agent_turn,
+                   fe.customer_turn AS agent_customer_turn, fe.reason AS agent_reason,
+                   fe.queue AS agent_queue{extra}
+            FROM run_cases rc
+            JOIN cases c USING (case_id, fingerprint)
+            LEFT JOIN fe ON fe.case_id = rc.case_id AND fe.repeat = rc.repeat
+            WHERE rc.run_id = ?
+            ORDER BY c.seq, rc.repeat
+        """
+        df = self.con.execute(sql, [run_id, *params, run_id]).df()
+        renames = {}
+        for i, name in enumerate(attributes):
+            renames[f"exp_attr_{i}"] = f"expected.{name}"
+            renames[f"agent_attr_{i}"] = f"agent.{name}"
+        return df.rename(columns=renames)
+
+    def save_scores(self, run_id: str, scores: pd.DataFrame, result: GateResult) -> None:
+        """Replace a run's scores and append the gate result to its history, atomically."""
+        now = _now()
+        df = scores.copy()
+        df.insert(0, "run_id", run_id)
+        df.insert(3, "scored_at", now)
+        with self.transaction() as con:
+            con.execute("DELETE FROM scores WHERE run_id = ?", [run_id])
+            self._insert_df("scores", df, {"attributes": "CAST(attributes AS JSON)"})
+            con.execute(
+                "INSERT INTO gate_results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    now,
+                    result.verdict,
+                    result.pass_rate,
+                    result.cases,
+                    result.passed_cases,
+                    result.model_dump_json(),
+                ],
+            )
+
+    def latest_gate(self, run_id: str) -> GateResult | None:
+        row = self.con.execute(
+            "SELECT result FROM gate_results WHERE run_id = ? ORDER BY evaluated_at DESC LIMIT 1", [run_id]
+        ).fetchone()
+        return GateResult.model_validate_json(row[0]) if row else None
+
+    def history(self) -> pd.DataFrame:
+        """Every run with its case count and latest verdict, oldest first."""
+        return self.con.execute(
+            """
+            SELECT r.run_id, r.created_at, r.mode, r.status, r.agent_kind,
+                   (SELECT count(*) FROM run_cases rc WHERE rc.run_id = r.run_id AND rc.repeat = 0) AS cases,
+                   g.verdict, g.pass_rate, g.passed_cases
+            FROM runs r
+            LEFT JOIN (
+                SELECT * FROM gate_results
+                QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY evaluated_at DESC) = 1
+            ) g USING (run_id)
+            ORDER BY r.created_at, r.run_id
+            """
+        ).df()
+
+
+def _case_row(t: Transcript, fp: str, seq: int, now: datetime, source: str | None) -> dict[str, Any]:
+    o = t.outcome
+    customer_turns = t.customer_turns()
+    at_ct = customer_turns.index(o.at_turn) if o.at_turn is not None and o.at_turn in customer_turns else None
+    return {
+        "case_id": t.id,
+        "fingerprint": fp,
+        "seq": seq,
+        "imported_at": now.isoformat(),
+        "source": source,
+        "tenant": t.tenant,
+        "channel": t.channel,
+        "started_at": t.started_at.isoformat() if t.started_at else None,
+        "critical": t.critical,
+        "tags": json.dumps(t.tags),
+        "n_turns": len(t.turns),
+        "n_customer_turns": len(customer_turns),
+        "expected_escalated": o.escalated,
+        "expected_at_turn": o.at_turn,
+        "expected_at_customer_turn": at_ct,
+        "expected_reason": o.reason,
+        "expected_urgency": o.urgency,
+        "expected_queue": o.queue,
+        "expected_routing": json.dumps(o.routing),
+        "body": t.model_dump_json(),
+    }
+
+
+def _step_row(run_id: str, cr: CallRun, step: Any) -> dict[str, Any]:
+    rec = step.recommendation
+    row: dict[str, Any] = dict.fromkeys(STEP_COLUMNS)
+    row.update(run_id=run_id, case_id=cr.case_id, repeat=cr.repeat, turn=step.turn,
+               customer_turn=step.customer_turn, error=step.error)  # fmt: skip
+    if rec is not None:
+        row.update(
+            escalate=rec.escalate, reply=rec.reply, reason=rec.reason, urgency=rec.urgency,
+            routing=json.dumps(rec.routing), queue=rec.queue, summary=rec.summary,
+            sentiment=rec.sentiment, latency_ms=rec.latency_ms, first_token_ms=rec.first_token_ms,
+            tokens_in=rec.tokens_in, tokens_out=rec.tokens_out, cost_usd=rec.cost_usd,
+        )  # fmt: skip
+    return row

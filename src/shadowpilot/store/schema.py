@@ -1,0 +1,99 @@
+"""Schema migrations for the tenant store, applied in order, each in one transaction.
+
+Append a migration to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: cases (versioned by content fingerprint), runs, the agent's steps, scores, gate results.
+    """
+    CREATE TABLE cases (
+        case_id VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,                 -- import order: a case's newest version is current
+        imported_at TIMESTAMPTZ NOT NULL,
+        source VARCHAR,                      -- the file it came from
+        tenant VARCHAR,
+        channel VARCHAR,
+        started_at TIMESTAMPTZ,
+        critical BOOLEAN NOT NULL,
+        tags VARCHAR[] NOT NULL,
+        n_turns INTEGER NOT NULL,
+        n_customer_turns INTEGER NOT NULL,
+        expected_escalated BOOLEAN NOT NULL,
+        expected_at_turn INTEGER,            -- index in turns (DESIGN.md at_turn)
+        expected_at_customer_turn INTEGER,   -- the same turn, counted among customer turns
+        expected_reason VARCHAR,
+        expected_urgency VARCHAR,
+        expected_queue VARCHAR,
+        expected_routing JSON,
+        body JSON NOT NULL,                  -- the whole Transcript
+        PRIMARY KEY (case_id, fingerprint)
+    );
+    CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY,
+        created_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        mode VARCHAR NOT NULL,               -- replay | shadow
+        status VARCHAR NOT NULL,             -- running | complete | interrupted | failed
+        agent_kind VARCHAR NOT NULL,
+        manifest JSON NOT NULL
+    );
+    CREATE TABLE run_cases (
+        run_id VARCHAR NOT NULL,
+        case_id VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,        -- the case version this run used
+        repeat INTEGER NOT NULL,
+        error VARCHAR,                       -- an agent error makes the case fail
+        n_steps INTEGER NOT NULL,
+        PRIMARY KEY (run_id, case_id, repeat)
+    );
+    CREATE TABLE steps (
+        run_id VARCHAR NOT NULL,
+        case_id VARCHAR NOT NULL,
+        repeat INTEGER NOT NULL,
+        turn INTEGER NOT NULL,               -- index in turns of the customer turn answered
+        customer_turn INTEGER NOT NULL,      -- its ordinal among customer turns
+        escalate BOOLEAN,
+        reply VARCHAR,
+        reason VARCHAR,
+        urgency VARCHAR,
+        routing JSON,
+        queue VARCHAR,
+        summary VARCHAR,
+        sentiment VARCHAR,
+        latency_ms DOUBLE,
+        first_token_ms DOUBLE,
+        tokens_in BIGINT,
+        tokens_out BIGINT,
+        cost_usd DOUBLE,
+        error VARCHAR
+    );
+    CREATE TABLE scores (
+        run_id VARCHAR NOT NULL,
+        case_id VARCHAR NOT NULL,
+        repeat INTEGER NOT NULL,
+        scored_at TIMESTAMPTZ NOT NULL,
+        decision VARCHAR,                    -- tp | fp | fn | tn (null on an agent error)
+        timing VARCHAR,                      -- on_time | early | late (null when not scored)
+        turn_delta INTEGER,                  -- agent minus human, in customer turns
+        routing_ok BOOLEAN,
+        attributes JSON,                     -- per attribute: true (match) / false (mismatch)
+        passed BOOLEAN NOT NULL,
+        error BOOLEAN NOT NULL,
+        critical BOOLEAN NOT NULL,
+        why VARCHAR,
+        PRIMARY KEY (run_id, case_id, repeat)
+    );
+    CREATE TABLE gate_results (
+        run_id VARCHAR NOT NULL,
+        evaluated_at TIMESTAMPTZ NOT NULL,
+        verdict VARCHAR NOT NULL,
+        pass_rate DOUBLE NOT NULL,
+        cases INTEGER NOT NULL,
+        passed_cases INTEGER NOT NULL,
+        result JSON NOT NULL
+    );
+    """,
+]

@@ -1,0 +1,63 @@
+"""The canonical format: one Transcript JSON object per line (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ...errors import Problem
+from ...types import Transcript
+from ..validate import ReadResult, problems_from_validation
+
+
+def parse_line(raw: str, file: str, line: int) -> tuple[Transcript | None, list[Problem]]:
+    """One JSONL line -> a Transcript, or the problems with it."""
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, [Problem(file, line, None, f"invalid JSON: {exc.msg} (column {exc.colno})")]
+    return from_object(obj, file, line, raw=raw)
+
+
+def from_object(
+    obj: object, file: str, line: int | None, prefix: str = "", raw: str | None = None
+) -> tuple[Transcript | None, list[Problem]]:
+    if not isinstance(obj, dict):
+        kind = type(obj).__name__
+        return None, [Problem(file, line, prefix or None, f"expected a JSON object, got {kind}")]
+    try:
+        # strict JSON mode: a number where text belongs, or "yes" for a boolean, is a
+        # bad record rather than coerced; ISO dates still parse.
+        body = raw if raw is not None else json.dumps(obj)
+        return Transcript.model_validate_json(body, strict=True), []
+    except ValidationError as exc:
+        rename = (lambda p: f"{prefix}.{p}" if p else prefix) if prefix else None
+        return None, problems_from_validation(exc, file, line, rename=rename)
+
+
+def read(path: Path, text: str) -> ReadResult:
+    file = str(path)
+    result = ReadResult()
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # a .json file holding an array of transcripts
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            result.problems.append(Problem(file, exc.lineno, None, f"invalid JSON: {exc.msg}"))
+            return result
+        for i, obj in enumerate(items):
+            t, problems = from_object(obj, file, None, prefix=f"[{i}]")
+            result.problems.extend(problems)
+            if t is not None:
+                result.transcripts.append((None, t))
+        return result
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        t, problems = parse_line(raw, file, lineno)
+        result.problems.extend(problems)
+        if t is not None:
+            result.transcripts.append((lineno, t))
+    return result

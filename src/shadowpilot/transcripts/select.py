@@ -1,0 +1,70 @@
+"""Top-N selection: the N cases that best cover a tenant's calls, each with why it was kept."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ..types import Transcript
+
+# How much covering one more value of a feature is worth: outcome reasons and the
+# escalate/resolve split matter most, because they are what the gate scores.
+WEIGHTS = {"reason": 3, "escalated": 3, "queue": 2, "channel": 1, "tag": 1, "vip": 1}
+
+
+@dataclass(frozen=True)
+class Pick:
+    case: Transcript
+    why: str
+
+
+def features(t: Transcript) -> set[tuple[str, str]]:
+    o = t.outcome
+    out = {
+        ("escalated", "escalated" if o.escalated else "resolved"),
+        ("reason", o.reason or ("unlabelled escalation" if o.escalated else "resolved")),
+        ("channel", t.channel),
+    }
+    if o.queue:
+        out.add(("queue", o.queue))
+    out.update(("tag", tag) for tag in t.tags)
+    if t.customer.get("vip") is True:
+        out.add(("vip", "vip caller"))
+    return out
+
+
+def select_top(cases: list[Transcript], n: int) -> list[Pick]:
+    """Critical cases always; then greedy coverage of reasons, outcomes, queues, channels, tags;
+    then, once everything is covered, the reasons most under-represented against their share."""
+    if n <= 0:
+        return []
+    picks = [Pick(t, "critical: the tenant says it must never be missed") for t in cases if t.critical]
+    chosen = {t.id for t in cases if t.critical}
+    covered: set[tuple[str, str]] = set().union(*(features(p.case) for p in picks)) if picks else set()
+    pool_reasons = Counter(_reason(t) for t in cases)
+    picked_reasons = Counter(_reason(p.case) for p in picks)
+    rest = [t for t in cases if t.id not in chosen]
+    while len(picks) < n and rest:
+        def gain(t: Transcript) -> tuple[int, float, int]:
+            new = features(t) - covered
+            share = pool_reasons[_reason(t)] / (1 + picked_reasons[_reason(t)])
+            return (sum(WEIGHTS[k] for k, _ in new), share, len(t.customer_turns()))
+
+        best = max(rest, key=gain)
+        new = sorted(features(best) - covered)
+        if new:
+            why = "covers " + ", ".join(f"{k} {v}" for k, v in new)
+        else:
+            why = (
+                f"fills: {_reason(best)} is {pool_reasons[_reason(best)]} of {len(cases)} calls "
+                f"({picked_reasons[_reason(best)]} kept so far)"
+            )
+        picks.append(Pick(best, why))
+        covered |= features(best)
+        picked_reasons[_reason(best)] += 1
+        rest.remove(best)
+    return picks
+
+
+def _reason(t: Transcript) -> str:
+    return t.outcome.reason or ("escalated" if t.outcome.escalated else "resolved")
