@@ -187,9 +187,7 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}", path) from None
     elif require:
-        raise ConfigError(
-            f"no {CONFIG_NAME} in {Path.cwd()}; run `shadowpilot init` first (or `shadowpilot demo`)"
-        )
+        raise ConfigError(f"no {CONFIG_NAME} in {Path.cwd()}; run `shadowpilot init` first (or `shadowpilot demo`)")
     data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
     data = _merge(data, {k: v for k, v in (overrides or {}).items() if v})
     root = path.parent.resolve() if path else Path.cwd()

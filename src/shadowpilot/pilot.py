@@ -61,7 +61,9 @@ def import_files(
             t = t.model_copy(update={"tenant": tenant})
         good.append(Sourced(t, c.file, c.line))
     if problems and not skip_bad:
-        raise InputError(problems, f"{len(problems)} bad record(s); nothing was imported (--skip-bad imports the good ones)")
+        raise InputError(
+            problems, f"{len(problems)} bad record(s); nothing was imported (--skip-bad imports the good ones)"
+        )
     if not good:
         raise InputError(problems, "no good records to import") if problems else UsageError("no cases found")
     picks = None

@@ -15,9 +15,9 @@ def score_escalation(frame: pd.DataFrame, tolerance: int) -> pd.DataFrame:
     human = frame["expected_escalated"].astype(bool).to_numpy()
     agent = frame["agent_escalated"].astype(bool).to_numpy()
     errored = frame["error"].notna().to_numpy()
-    decision = np.select(
-        [human & agent, ~human & agent, human & ~agent], ["tp", "fp", "fn"], default="tn"
-    ).astype(object)
+    decision = np.select([human & agent, ~human & agent, human & ~agent], ["tp", "fp", "fn"], default="tn").astype(
+        object
+    )
     decision[errored] = None
 
     agent_turn = frame["agent_customer_turn"].astype("float64")

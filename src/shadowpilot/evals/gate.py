@@ -78,7 +78,14 @@ def evaluate_gate(scores: pd.DataFrame, config: GateConfig, run_id: str) -> Gate
         )
     elif not ok["critical"] or not ok["errors"] or pass_rate < config.pass_rate:
         verdict = "no-go"
-        explanation = "Not ready: " + "; ".join(c.detail for c in checks if not c.passed) + "."
+        reasons = []
+        if pass_rate < config.pass_rate:
+            reasons.append(f"{passed_n}/{n} cases passed ({pass_rate:.1%}), below the bar of {config.pass_rate:.0%}")
+        if critical_failed:
+            reasons.append(f"critical case(s) failed: {', '.join(critical_failed)}")
+        if not ok["errors"]:
+            reasons.append(f"{errors} agent error(s), more than the {config.max_errors} allowed")
+        explanation = "Not ready: " + "; ".join(reasons) + "."
     elif not ok["pass_rate"]:
         # the point estimate clears the bar but, on this many cases, the interval does not
         verdict = "insufficient-evidence"

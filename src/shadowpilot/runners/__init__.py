@@ -34,6 +34,5 @@ def build_agent(settings: Settings) -> Agent:
             raise ConfigError("field agent.target: the python agent needs 'module:function'")
         return PythonAgent(settings.agent.target)
     raise UsageError(
-        f"agent kind {kind!r} is not available in this version of shadowpilot "
-        "(available: baseline, recorded, python)"
+        f"agent kind {kind!r} is not available in this version of shadowpilot (available: baseline, recorded, python)"
     )

@@ -89,9 +89,7 @@ class Store:
         row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
-            raise StoreError(
-                f"{self.path} was written by a newer shadowpilot (schema {current}); upgrade shadowpilot"
-            )
+            raise StoreError(f"{self.path} was written by a newer shadowpilot (schema {current}); upgrade shadowpilot")
         for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
             with self.transaction() as con:
                 con.execute(sql)
@@ -146,9 +144,7 @@ class Store:
         return ImportSummary(added, updated, unchanged)
 
     def _latest_fingerprints(self) -> dict[str, str]:
-        rows = self.con.execute(
-            "SELECT case_id, arg_max(fingerprint, seq) FROM cases GROUP BY case_id"
-        ).fetchall()
+        rows = self.con.execute("SELECT case_id, arg_max(fingerprint, seq) FROM cases GROUP BY case_id").fetchall()
         return dict(rows)
 
     def _next_seq(self) -> int:
@@ -158,8 +154,7 @@ class Store:
     def current_cases(self) -> list[Transcript]:
         """The newest version of every case, in import order."""
         rows = self.con.execute(
-            "SELECT body FROM cases QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1 "
-            "ORDER BY seq"
+            "SELECT body FROM cases QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1 ORDER BY seq"
         ).fetchall()
         return [Transcript.model_validate_json(r[0]) for r in rows]
 
@@ -224,9 +219,7 @@ class Store:
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self.transaction() as con:
-            con.execute(
-                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, _now(), run_id]
-            )
+            con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, _now(), run_id])
 
     def manifest(self, run_id: str) -> RunManifest:
         row = self.con.execute("SELECT manifest FROM runs WHERE run_id = ?", [run_id]).fetchone()

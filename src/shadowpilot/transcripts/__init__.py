@@ -38,9 +38,7 @@ def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(
-                sorted(f for f in p.rglob("*") if f.suffix.lower() in EXTENSIONS and not is_sidecar(f))
-            )
+            out.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in EXTENSIONS and not is_sidecar(f)))
         else:
             out.append(p)
     return out

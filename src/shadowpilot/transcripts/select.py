@@ -44,13 +44,14 @@ def select_top(cases: list[Transcript], n: int) -> list[Pick]:
     pool_reasons = Counter(_reason(t) for t in cases)
     picked_reasons = Counter(_reason(p.case) for p in picks)
     rest = [t for t in cases if t.id not in chosen]
-    while len(picks) < n and rest:
-        def gain(t: Transcript) -> tuple[int, float, int]:
-            new = features(t) - covered
-            share = pool_reasons[_reason(t)] / (1 + picked_reasons[_reason(t)])
-            return (sum(WEIGHTS[k] for k, _ in new), share, len(t.customer_turns()))
 
-        best = max(rest, key=gain)
+    def gain(t: Transcript, covered: set[tuple[str, str]]) -> tuple[int, float, int]:
+        new = features(t) - covered
+        share = pool_reasons[_reason(t)] / (1 + picked_reasons[_reason(t)])
+        return (sum(WEIGHTS[k] for k, _ in new), share, len(t.customer_turns()))
+
+    while len(picks) < n and rest:
+        best = max(rest, key=lambda t: gain(t, covered))
         new = sorted(features(best) - covered)
         if new:
             why = "covers " + ", ".join(f"{k} {v}" for k, v in new)

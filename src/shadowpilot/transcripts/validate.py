@@ -83,9 +83,7 @@ def check_transcript(t: Transcript) -> list[tuple[str, str]]:
         if not o.escalated:
             out.append(("outcome.at_turn", "set, but outcome.escalated is false"))
         elif not 0 <= o.at_turn < len(t.turns):
-            out.append(
-                ("outcome.at_turn", f"{o.at_turn} is not a turn index (the case has {len(t.turns)} turns)")
-            )
+            out.append(("outcome.at_turn", f"{o.at_turn} is not a turn index (the case has {len(t.turns)} turns)"))
         elif t.turns[o.at_turn].speaker != "customer":
             out.append(
                 (

@@ -33,8 +33,6 @@ def detect(path: Path, content: str) -> str | None:
     first = head.splitlines()[0] if head else ""
     if "," in first and {"case_id", "speaker", "text"} <= {c.strip() for c in first.split(",")}:
         return "csv"
-    if any(
-        line.split(":", 1)[0].strip().lower() in text.SPEAKERS for line in head.splitlines() if ":" in line
-    ):
+    if any(line.split(":", 1)[0].strip().lower() in text.SPEAKERS for line in head.splitlines() if ":" in line):
         return "text"
     return None

@@ -59,7 +59,7 @@ def _read_block(
     first_line = block[0][0]
     header: dict[str, str] = {}
     body_start = 0
-    for pos, (n, line) in enumerate(block):
+    for pos, (_n, line) in enumerate(block):
         if not line.strip():
             body_start = pos + 1
             break
@@ -83,7 +83,9 @@ def _read_block(
             speaker = m.group(1).strip().lower()
             if speaker not in SPEAKERS:
                 problems.append(
-                    Problem(file, n, "speaker", f"unknown speaker {m.group(1)!r} (expected Customer, Agent, Bot or System)")
+                    Problem(
+                        file, n, "speaker", f"unknown speaker {m.group(1)!r} (expected Customer, Agent, Bot or System)"
+                    )
                 )
                 continue
             turns.append({"speaker": speaker, "text": m.group(2).strip()})

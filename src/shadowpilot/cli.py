@@ -1,0 +1,61 @@
+"""The `shadowpilot` command: Typer wiring only. Each command lives in commands/.
+
+Kept light on purpose: `shadowpilot --help` imports neither pandas, duckdb nor
+the agents' clients; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .commands import demo, gate, history, import_, init, report, run
+from .commands.common import State
+
+app = typer.Typer(
+    name="shadowpilot",
+    help="Decide, with evidence, whether an AI contact-centre agent is ready to take a tenant's calls.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"shadowpilot {version('shadowpilot')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="The tenant's shadowpilot.toml (default: ./shadowpilot.toml)."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Exit codes: 0 success (gate: go) · 1 the harness failed · 2 bad usage or input ·
+    3 the gate said no-go or insufficient evidence."""
+    ctx.obj = State(config=config)
+
+
+app.command("demo")(demo.command)
+app.command("init")(init.command)
+app.command("import")(import_.command)
+app.command("run")(run.command)
+app.command("gate")(gate.command)
+app.command("report")(report.command)
+app.command("history")(history.command)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

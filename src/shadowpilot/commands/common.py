@@ -1,0 +1,86 @@
+"""What every command shares: the root options, settings, output and error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from ..errors import InputError, ShadowpilotError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..config import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_HARNESS, EXIT_USAGE, EXIT_NOT_READY = 0, 1, 2, 3
+
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+
+
+@dataclass(frozen=True)
+class State:
+    config: Path | None = None
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def settings(ctx: typer.Context, overrides: dict[str, dict[str, Any]] | None = None, require: bool = True) -> Settings:
+    from ..config import load_settings
+
+    state: State = ctx.obj or State()
+    return load_settings(state.config, overrides=overrides, require=require)
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def guarded(fn: F) -> F:
+    """Map library errors to exit codes and clear messages; never a traceback for bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except ShadowpilotError as exc:
+            from rich.text import Text
+
+            err = console(stderr=True)
+            if isinstance(exc, InputError):
+                head, *rest = str(exc).splitlines()
+                err.print(Text("error: ", style="bold red") + Text(head))
+                for line in rest:
+                    err.print(Text(line))
+            else:
+                err.print(Text("error: ", style="bold red") + Text(str(exc)))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console(stderr=True).print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug in the harness: say so, and exit 1, not 2 or 3
+            import traceback
+
+            from rich.text import Text
+
+            err = console(stderr=True)
+            err.print(Text("shadowpilot failed (this is a bug in the harness, not your agent): ", style="bold red")
+                      + Text(f"{type(exc).__name__}: {exc}"))  # fmt: skip
+            err.print(Text(traceback.format_exc(), style="dim"))
+            raise typer.Exit(EXIT_HARNESS) from None
+
+    return wrapper  # type: ignore[return-value]
