@@ -63,11 +63,11 @@ def guarded(fn: F) -> F:
             err = console(stderr=True)
             if isinstance(exc, InputError):
                 head, *rest = str(exc).splitlines()
-                err.print(Text("error: ", style="bold red") + Text(head))
+                err.print(Text("error: ", style="bold red") + Text(head), soft_wrap=True)
                 for line in rest:
-                    err.print(Text(line))
+                    err.print(Text(line), soft_wrap=True)
             else:
-                err.print(Text("error: ", style="bold red") + Text(str(exc)))
+                err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console(stderr=True).print("interrupted")

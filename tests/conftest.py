@@ -1,0 +1,90 @@
+"""Shared fixtures: a tenant folder with a real config and DuckDB store in tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from shadowpilot.cli import app
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "shadowpilot" / "sample"
+
+
+def make_case(
+    case_id: str,
+    customer_lines: list[str],
+    *,
+    escalated: bool = False,
+    at_customer_turn: int | None = None,
+    routing: dict[str, Any] | None = None,
+    queue: str | None = None,
+    reason: str | None = None,
+    critical: bool = False,
+    vip: bool = False,
+    tags: list[str] | None = None,
+    tenant: str | None = "acme",
+) -> dict[str, Any]:
+    """A canonical transcript dict: customer and agent turns alternate, customer first.
+
+    `at_customer_turn` counts customer turns (0 = the first); it becomes the
+    transcript index `at_turn` the contract uses (customer turn k is at index 2k).
+    """
+    turns = []
+    for i, text in enumerate(customer_lines):
+        turns.append({"speaker": "customer", "text": text})
+        turns.append({"speaker": "agent", "text": f"agent reply {i}"})
+    outcome: dict[str, Any] = {"escalated": escalated}
+    if escalated:
+        if at_customer_turn is not None:
+            outcome["at_turn"] = 2 * at_customer_turn
+        outcome.update(
+            {k: v for k, v in {"routing": routing, "queue": queue, "reason": reason}.items() if v is not None}
+        )
+    case: dict[str, Any] = {
+        "id": case_id,
+        "channel": "voice",
+        "customer": {"vip": vip},
+        "turns": turns,
+        "outcome": outcome,
+        "critical": critical,
+        "tags": tags or [],
+    }
+    if tenant:
+        case["tenant"] = tenant
+    return case
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def write_config(folder: Path, text: str = "", tenant: str = "acme") -> Path:
+    cfg = folder / "shadowpilot.toml"
+    cfg.write_text(f'[tenant]\nname = "{tenant}"\n\n' + text, encoding="utf-8")
+    return cfg
+
+
+@pytest.fixture
+def tenant_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty tenant folder (tenant "acme") as the working directory, with no SHADOWPILOT_* env."""
+    for key in list(__import__("os").environ):
+        if key.startswith("SHADOWPILOT_"):
+            monkeypatch.delenv(key)
+    write_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str):
+    """Run the real CLI in-process; returns the click Result (exit_code, stdout, stderr)."""
+    return runner.invoke(app, list(args), catch_exceptions=False)
