@@ -13,7 +13,7 @@ def command(
     all_turns: bool = typer.Option(False, "--all-turns", help="Keep asking after the agent's first escalation."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Replay every stored case, turn by turn, through the agent; store the run and print its id.
+    """Replay every stored case, turn by turn, through the agent; store the run and print its id on stdout.
 
     The run is not scored here: `shadowpilot gate` scores it (and can re-score it later).
     """
@@ -42,7 +42,8 @@ def command(
     if as_json:
         emit_json({"run_id": rep.run_id, "cases": rep.cases, "errors": rep.errors, "status": rep.status})
         return
-    con = console()
+    # the human summary on stderr, the bare run id on stdout: RUN=$(shadowpilot run)
+    con = console(stderr=True)
     con.print(f"run [bold]{rep.run_id}[/]: {rep.cases} cases replayed, {rep.errors} agent error(s)")
     con.print("next: [bold]shadowpilot gate[/] to score it")
     typer.echo(rep.run_id)
