@@ -136,8 +136,10 @@ def find_config(start: Path | None = None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+    """SHADOWPILOT_<SECTION>_<KEY> values by section, and which variable set each key."""
     out: dict[str, dict[str, Any]] = {}
+    names: dict[tuple[str, str], str] = {}
     sections = {name for name in Settings.model_fields if name not in ("root", "source")}
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX):
@@ -151,7 +153,8 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
         except tomllib.TOMLDecodeError:
             value = raw
         out.setdefault(section, {})[field] = value
-    return out
+        names[(section, field)] = key
+    return out, names
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -168,6 +171,18 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
 
 
+def _line_of(text: str, section: str, key: str) -> int | None:
+    """The line of `key = ...` inside `[section]` of a TOML text, for error messages."""
+    current = None
+    for n, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            current = stripped.strip("[]").strip()
+        elif current == section and re.match(rf"{re.escape(key)}\s*=", stripped):
+            return n
+    return None
+
+
 def load_settings(
     path: Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
@@ -177,26 +192,37 @@ def load_settings(
     """Resolve Settings once. `overrides` are the command-line flags, by section."""
     path = path or find_config()
     data: dict[str, Any] = {}
+    text = ""
     if path is not None:
         if not path.is_file():
             raise ConfigError("no such config file", path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except UnicodeDecodeError:
             raise ConfigError("not UTF-8 text", path) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}", path) from None
     elif require:
         raise ConfigError(f"no {CONFIG_NAME} in {Path.cwd()}; run `shadowpilot init` first (or `shadowpilot demo`)")
-    data = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
-    data = _merge(data, {k: v for k, v in (overrides or {}).items() if v})
+    env, env_names = _env_overrides(dict(os.environ if environ is None else environ))
+    flags = {k: v for k, v in (overrides or {}).items() if v}
+    data = _merge(_merge(data, env), flags)
     root = path.parent.resolve() if path else Path.cwd()
     try:
         return Settings(**data, root=root, source=str(path) if path else None)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = _field_path(first["loc"])
-        raise ConfigError(f"field {where}: {first['msg']}", path or "settings") from None
+        loc = tuple(str(p) for p in first["loc"])
+        where, msg = _field_path(first["loc"]), first["msg"]
+        key = (loc[0], loc[1]) if len(loc) >= 2 else None
+        if key and key[1] in flags.get(key[0], {}):
+            raise ConfigError(f"command-line option for {where}: {msg}") from None
+        if key and key in env_names:
+            raise ConfigError(f"environment variable {env_names[key]} (field {where}): {msg}") from None
+        line = _line_of(text, *key) if key and text else None
+        source = f"{path}:{line}" if line else (path or "settings")
+        raise ConfigError(f"field {where}: {msg}", source) from None
 
 
 def template_path() -> Path:

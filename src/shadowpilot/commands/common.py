@@ -48,6 +48,19 @@ def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
+def write_output(path: Path, text: str) -> None:
+    """Write a file the user named; a path that cannot be written is a usage error (exit 2)."""
+    from ..errors import UsageError
+
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give a file name with -o")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
 def guarded(fn: F) -> F:
     """Map library errors to exit codes and clear messages; never a traceback for bad input."""
 

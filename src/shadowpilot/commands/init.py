@@ -24,7 +24,8 @@ def command(
     path = ctx.obj.config if ctx.obj and ctx.obj.config else Path.cwd() / CONFIG_NAME
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; use --force to overwrite it")
-    name = slug(tenant or Path.cwd().name)
+    name = slug(tenant or path.resolve().parent.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(template_path().read_text(encoding="utf-8").replace("{tenant}", name), encoding="utf-8")
     s = load_settings(path)
     with Store.open(s.store_path) as store:

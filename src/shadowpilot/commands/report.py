@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .common import JSON_OPTION, console, emit_json, guarded, settings
+from .common import JSON_OPTION, console, emit_json, guarded, settings, write_output
 
 
 class Format(StrEnum):
@@ -35,8 +35,7 @@ def command(
         else:
             typer.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    write_output(output, text)
     if as_json:
         emit_json(
             {"run_id": data.manifest.run_id, "format": fmt.value, "path": str(output), "bytes": len(text.encode())}
