@@ -49,10 +49,11 @@ def command(
         con.print(table)
     con.print(
         f"imported into [bold]{s.store_path}[/]: {len(sm.added)} new, "
-        f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged"
+        f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged",
+        soft_wrap=True,
     )
     if rep.skipped:
         err = console(stderr=True)
         err.print(Text(f"skipped {len(rep.skipped)} bad record(s):", style="yellow"))
         for p in rep.skipped:
-            err.print(Text(f"  {p}"))
+            err.print(Text(f"  {p}"), soft_wrap=True)

@@ -70,7 +70,6 @@ def load_transcripts(paths: list[Path] | list[str], format: str | None = None) -
         result.cases.extend(Sourced(t, str(path), line) for line, t in read.transcripts)
     dupes = check_duplicates([(c.file, c.line, c.transcript) for c in result.cases])
     if dupes:
-        bad = {(p.file, p.line) for p in dupes}
-        result.cases = [c for c in result.cases if (c.file, c.line) not in bad]
-        result.problems.extend(dupes)
+        result.cases = [c for i, c in enumerate(result.cases) if i not in dupes]
+        result.problems.extend(dupes.values())
     return result

@@ -10,6 +10,7 @@ from ..types import Transcript
 # How much covering one more value of a feature is worth: outcome reasons and the
 # escalate/resolve split matter most, because they are what the gate scores.
 WEIGHTS = {"reason": 3, "escalated": 3, "queue": 2, "channel": 1, "tag": 1, "vip": 1}
+OUTCOME_FEATURES = {"reason", "escalated"}
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,13 @@ def select_top(cases: list[Transcript], n: int) -> list[Pick]:
     picked_reasons = Counter(_reason(p.case) for p in picks)
     rest = [t for t in cases if t.id not in chosen]
 
-    def gain(t: Transcript, covered: set[tuple[str, str]]) -> tuple[int, float, int]:
+    def gain(t: Transcript, covered: set[tuple[str, str]]) -> tuple[int, int, float, int]:
+        # a new outcome (reason, escalated or not) outranks any number of new tags or channels
         new = features(t) - covered
+        outcome = sum(WEIGHTS[k] for k, _ in new if k in OUTCOME_FEATURES)
+        other = sum(WEIGHTS[k] for k, _ in new if k not in OUTCOME_FEATURES)
         share = pool_reasons[_reason(t)] / (1 + picked_reasons[_reason(t)])
-        return (sum(WEIGHTS[k] for k, _ in new), share, len(t.customer_turns()))
+        return (outcome, other, share, len(t.customer_turns()))
 
     while len(picks) < n and rest:
         best = max(rest, key=lambda t: gain(t, covered))

@@ -107,15 +107,17 @@ def validate(result: ReadResult, file: str) -> ReadResult:
     return good
 
 
-def check_duplicates(items: list[tuple[str, int | None, Transcript]]) -> list[Problem]:
-    """The same case id twice in one import is ambiguous: which is the truth?"""
+def check_duplicates(items: list[tuple[str, int | None, Transcript]]) -> dict[int, Problem]:
+    """The same case id twice in one import is ambiguous: which is the truth?
+
+    Returns the problem for each repeat, keyed by its position in `items` (the first stays)."""
     seen: dict[str, tuple[str, int | None]] = {}
-    problems = []
-    for file, line, t in items:
+    problems: dict[int, Problem] = {}
+    for i, (file, line, t) in enumerate(items):
         if t.id in seen:
             f0, l0 = seen[t.id]
             first = f"{f0}:{l0}" if l0 else f0
-            problems.append(Problem(file, line, "id", f"duplicate case id {t.id!r} (first at {first})"))
+            problems[i] = Problem(file, line, "id", f"duplicate case id {t.id!r} (first at {first})")
         else:
             seen[t.id] = (file, line)
     return problems

@@ -38,8 +38,10 @@ def _rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
     rows = []
+    end = reader.line_num  # a quoted field may span lines: a row is reported where it starts
     for row in reader:
-        rows.append((reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}))
+        rows.append((end + 1, {k: (v or "") for k, v in row.items() if k is not None}))
+        end = reader.line_num
     return header, rows
 
 
@@ -72,7 +74,11 @@ def read(path: Path, text: str) -> ReadResult:
         if problem:
             result.problems.append(problem)
             return result
-        _, side_rows = _rows(side_text or "")
+        side_header, side_rows = _rows(side_text or "")
+        side_unknown = [h for h in side_header if h != "case_id" and not known_key(h)]
+        if side_unknown:
+            result.problems.append(Problem(str(side), 1, ", ".join(side_unknown), "unknown column(s)"))
+            return result
         side_fields = {}
         for line, row in side_rows:
             cid = (row.get("case_id") or "").strip()

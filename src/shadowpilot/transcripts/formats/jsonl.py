@@ -18,7 +18,17 @@ def parse_line(raw: str, file: str, line: int) -> tuple[Transcript | None, list[
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
         return None, [Problem(file, line, None, f"invalid JSON: {exc.msg} (column {exc.colno})")]
+    except RecursionError:
+        return None, [Problem(file, line, None, "invalid JSON: nested too deeply")]
     return from_object(obj, file, line, raw=raw)
+
+
+def _whole(text: str) -> object | None:
+    """The whole file as one JSON value, or None when it is not one (it is JSONL then)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
 
 
 def from_object(
@@ -41,11 +51,22 @@ def read(path: Path, text: str) -> ReadResult:
     file = str(path)
     result = ReadResult()
     stripped = text.lstrip()
+    if stripped.startswith("{") and len(stripped.strip().splitlines()) > 1:
+        whole = _whole(text)  # one pretty-printed transcript in a .json file
+        if isinstance(whole, dict):
+            t, problems = from_object(whole, file, 1)
+            result.problems.extend(problems)
+            if t is not None:
+                result.transcripts.append((1, t))
+            return result
     if stripped.startswith("["):  # a .json file holding an array of transcripts
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             result.problems.append(Problem(file, exc.lineno, None, f"invalid JSON: {exc.msg}"))
+            return result
+        except RecursionError:
+            result.problems.append(Problem(file, None, None, "invalid JSON: nested too deeply"))
             return result
         for i, obj in enumerate(items):
             t, problems = from_object(obj, file, None, prefix=f"[{i}]")
