@@ -21,20 +21,33 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     if as_json:
         emit_json({"tenant": s.tenant.name, "runs": records})
         return
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from .views import LABEL, STYLE, pct
 
-    table = Table(title=f"Runs · {s.tenant.name}", title_justify="left")
-    for col in ("run", "started", "mode", "agent", "status", "cases", "verdict", "pass rate"):
-        table.add_column(col)
+    table = Table(title=f"Runs · {s.tenant.name}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("run", no_wrap=True)
+    table.add_column("started (UTC)", no_wrap=True)
+    table.add_column("agent", no_wrap=True)
+    table.add_column("cases", justify="right")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("pass rate", justify="right", no_wrap=True)
     for r in records:
         verdict = r["verdict"]
+        if r["status"] != "complete":
+            shown = Text(r["status"], style="dim")
+        elif verdict:
+            shown = Text(LABEL[verdict], style=STYLE[verdict])
+        else:
+            shown = Text("not gated", style="dim")
         table.add_row(
-            r["run_id"], f"{r['created_at']:%Y-%m-%d %H:%M}", r["mode"], r["agent_kind"], r["status"],
+            r["run_id"],
+            f"{r['created_at']:%m-%d %H:%M}",
+            r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})",
             str(r["cases"]),
-            Text(LABEL[verdict], style=STYLE[verdict]) if verdict else Text("not gated", style="dim"),
+            shown,
             pct(r["pass_rate"]) if r["pass_rate"] is not None else "",
-        )  # fmt: skip
+        )
     console().print(table)

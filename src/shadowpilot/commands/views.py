@@ -26,7 +26,7 @@ def gate_view(g: GateResult) -> Group:
         (f" {LABEL[g.verdict]} ", STYLE[g.verdict] + " reverse"),
         "  pass rate ",
         (pct(g.pass_rate), "bold"),
-        f" ({g.passed_cases}/{g.cases})  ·  95% interval {pct(lo)} to {pct(hi)}  ·  bar {pct(g.bar)}",
+        f" ({g.passed_cases}/{g.cases}) · 95% CI {pct(lo)} to {pct(hi)} · bar {g.bar:.0%}",
         " (lower bound)" if g.config.use_lower_bound else "",
     )
     explanation = Text(g.explanation)

@@ -21,17 +21,24 @@ class Pick:
 
 def features(t: Transcript) -> set[tuple[str, str]]:
     o = t.outcome
-    out = {
-        ("escalated", "escalated" if o.escalated else "resolved"),
-        ("reason", o.reason or ("unlabelled escalation" if o.escalated else "resolved")),
-        ("channel", t.channel),
-    }
+    out = {("escalated", "escalated" if o.escalated else "resolved"), ("channel", t.channel)}
+    if o.escalated:
+        out.add(("reason", o.reason or "unlabelled"))
     if o.queue:
         out.add(("queue", o.queue))
     out.update(("tag", tag) for tag in t.tags)
     if t.customer.get("vip") is True:
-        out.add(("vip", "vip caller"))
+        out.add(("vip", "yes"))
     return out
+
+
+def describe(feature: tuple[str, str]) -> str:
+    kind, value = feature
+    if kind == "escalated":
+        return "an escalated call" if value == "escalated" else "a resolved call"
+    if kind == "vip":
+        return "a VIP caller"
+    return f"{kind} {value}"
 
 
 def select_top(cases: list[Transcript], n: int) -> list[Pick]:
@@ -58,7 +65,7 @@ def select_top(cases: list[Transcript], n: int) -> list[Pick]:
         best = max(rest, key=lambda t: gain(t, covered))
         new = sorted(features(best) - covered)
         if new:
-            why = "covers " + ", ".join(f"{k} {v}" for k, v in new)
+            why = "covers " + ", ".join(describe(f) for f in new)
         else:
             why = (
                 f"fills: {_reason(best)} is {pool_reasons[_reason(best)]} of {len(cases)} calls "
