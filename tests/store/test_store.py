@@ -65,10 +65,13 @@ def test_migrations_apply_once_and_a_newer_store_is_refused(tmp_path: Path):
 
 def test_an_interrupted_run_is_kept_but_not_gated(tenant_dir: Path, monkeypatch: pytest.MonkeyPatch):
     mod = tenant_dir / "interrupting_agent.py"
+    # Ctrl-C as a user sends it: SIGINT to the process while case c3 is being replayed
     mod.write_text(
-        "def recommend(ctx):\n"
+        "import asyncio, os, signal\n"
+        "async def recommend(ctx):\n"
         "    if ctx.case_id == 'c3':\n"
-        "        raise KeyboardInterrupt\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        await asyncio.sleep(1)\n"
         "    return {'escalate': False}\n"
     )
     monkeypatch.syspath_prepend(str(tenant_dir))

@@ -21,6 +21,9 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     if as_json:
         emit_json({"tenant": s.tenant.name, "runs": records})
         return
+    if not records:
+        console().print(f"no runs yet for {s.tenant.name}: `shadowpilot run` replays the imported cases")
+        return
     from rich import box
     from rich.table import Table
     from rich.text import Text

@@ -72,9 +72,7 @@ def build_report_data(settings: Settings, run_id: str | None = None) -> ReportDa
         gate = evaluate_gate(scores, settings.gate, rid)
         transcripts = {t.id: t for t in store.run_cases(rid)}
         steps = store.steps(rid)
-        errors = dict(store.con.execute(
-            "SELECT case_id, error FROM run_cases WHERE run_id = ? AND repeat = 0", [rid]
-        ).fetchall())  # fmt: skip
+        errors = store.case_errors(rid)
 
     steps = steps[steps["repeat"] == 0]
     by_case: dict[str, list[dict[str, Any]]] = {}

@@ -55,7 +55,8 @@ async def replay(
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(results))))]
     try:
         await asyncio.gather(*workers)
-    finally:
+    finally:  # on failure or interrupt, stop the other calls and wait for them to unwind
         for w in workers:
             w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
     return [r for r in results if r is not None]

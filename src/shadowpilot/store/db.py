@@ -241,6 +241,13 @@ class Store:
             raise NotFoundError(f"no finished run in {self.path}; run `shadowpilot run` first")
         return str(row[0])
 
+    def case_errors(self, run_id: str) -> dict[str, str | None]:
+        """case_id -> the agent error that failed it (None when it ran), first repeat."""
+        rows = self.con.execute(
+            "SELECT case_id, error FROM run_cases WHERE run_id = ? AND repeat = 0", [run_id]
+        ).fetchall()
+        return dict(rows)
+
     def steps(self, run_id: str) -> pd.DataFrame:
         return self.con.execute(
             f"SELECT {', '.join(STEP_COLUMNS[1:])} FROM steps WHERE run_id = ? ORDER BY case_id, repeat, turn",
