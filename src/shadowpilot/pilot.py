@@ -24,7 +24,7 @@ from .runners import Agent, build_agent, replay
 from .store import ImportSummary, Store, new_run_id
 from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
-from .types import CallRun, GateConfig, GateResult, RunManifest, Transcript
+from .types import CallRun, GateConfig, GateResult, RunManifest
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run
 
@@ -192,8 +192,3 @@ def gate(settings: Settings, run_id: str | None = None, *, save: bool = True) ->
 def history(settings: Settings) -> pd.DataFrame:
     with Store.open(settings.store_path, create=False) as store:
         return store.history()
-
-
-def current_cases(settings: Settings) -> list[Transcript]:
-    with Store.open(settings.store_path, create=False) as store:
-        return store.current_cases()

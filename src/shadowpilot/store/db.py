@@ -164,10 +164,6 @@ class Store:
             [case_id],
         ).df()
 
-    def count_cases(self) -> int:
-        row = self.con.execute("SELECT count(DISTINCT case_id) FROM cases").fetchone()
-        return int(row[0]) if row else 0
-
     def run_cases(self, run_id: str) -> list[Transcript]:
         """The case versions a run used (not today's versions: a run is what it measured)."""
         rows = self.con.execute(
@@ -316,12 +312,6 @@ class Store:
                     result.model_dump_json(),
                 ],
             )
-
-    def latest_gate(self, run_id: str) -> GateResult | None:
-        row = self.con.execute(
-            "SELECT result FROM gate_results WHERE run_id = ? ORDER BY evaluated_at DESC LIMIT 1", [run_id]
-        ).fetchone()
-        return GateResult.model_validate_json(row[0]) if row else None
 
     def history(self) -> pd.DataFrame:
         """Every run with its case count and latest verdict, oldest first."""

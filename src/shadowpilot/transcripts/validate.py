@@ -24,10 +24,6 @@ class ReadResult:
     transcripts: list[tuple[int | None, Transcript]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
-    def extend(self, other: ReadResult) -> None:
-        self.transcripts.extend(other.transcripts)
-        self.problems.extend(other.problems)
-
 
 def field_path(loc: tuple[Any, ...]) -> str:
     """('turns', 2, 'speaker') -> 'turns[2].speaker'."""
