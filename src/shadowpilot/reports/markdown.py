@@ -71,11 +71,11 @@ def render_markdown(data: ReportData) -> str:
             "|---|---|---|---|---|",
         ]
         for c in failing:
-            human = f"escalate @ {c.human.at_turn} ({c.human.reason})" if c.human.escalated else "kept"
+            human = f"escalated at turn {c.human.at_turn} ({c.human.reason})" if c.human.escalated else "kept"
             agent = (
                 "error"
                 if c.error
-                else (f"escalate @ {c.agent.at_turn} ({c.agent.reason})" if c.agent.escalated else "kept")
+                else (f"escalated at turn {c.agent.at_turn} ({c.agent.reason})" if c.agent.escalated else "kept")
             )
             lines.append(
                 f"| {c.case_id} | {'yes' if c.critical else ''} | {_cell(human)} | {_cell(agent)} | {_cell(c.why)} |"
