@@ -148,6 +148,7 @@ def run(
                     concurrency=settings.agent.concurrency,
                     all_turns=all_turns,
                     timeout_s=settings.agent.timeout_s,
+                    fingerprints=manifest.cases,
                     on_result=collect,
                 )
             )

@@ -23,12 +23,15 @@ async def replay(
     all_turns: bool = False,
     timeout_s: float = 30.0,
     repeats: int = 1,
+    fingerprints: dict[str, str] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
 ) -> list[CallRun]:
     """Replay every case `repeats` times; results come back in case order.
 
-    `on_result` is called as each call finishes (progress bars, batched writes).
+    `fingerprints` (case id -> fingerprint) saves hashing cases the caller already
+    hashed; `on_result` is called as each call finishes (progress bars, batched writes).
     """
+    fps = fingerprints or {c.id: c.fingerprint() for c in cases}
     jobs: asyncio.Queue[tuple[int, Transcript, int]] = asyncio.Queue()
     for i, (case, rep) in enumerate((c, r) for r in range(repeats) for c in cases):
         jobs.put_nowait((i, case, rep))
@@ -43,7 +46,7 @@ async def replay(
             result = await run_call(
                 TranscriptEvents(case),
                 agent,
-                fingerprint=case.fingerprint(),
+                fingerprint=fps[case.id],
                 repeat=rep,
                 all_turns=all_turns,
                 timeout_s=timeout_s,
