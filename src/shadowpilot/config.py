@@ -40,8 +40,29 @@ class AgentSettings(_Section):
     url: str | None = None
     path: str | None = None
     target: str | None = None
+    # openai: routing attributes the escalation tool carries beyond DESIGN.md's defaults.
+    tool_attributes: list[str] = Field(default_factory=list)
+    temperature: float | None = None
     timeout_s: float = Field(30.0, gt=0)
+    # Retries on 429, 5xx, timeouts and dropped connections, with exponential backoff and jitter.
+    max_retries: int = Field(4, ge=0)
     concurrency: int = Field(8, ge=1)
+
+
+class ModelPrice(_Section):
+    """USD per million tokens, for cost per conversation."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class RedactionSettings(_Section):
+    """PII redaction of what is sent to an agent. `auto`: only when the endpoint is not on loopback."""
+
+    mode: Literal["auto", "always", "never"] = "auto"
+    kinds: list[Literal["phone", "email", "card", "dob", "address", "ssn", "member_id"]] = Field(
+        default_factory=lambda: ["phone", "email", "card", "dob", "address", "ssn", "member_id"]
+    )
 
 
 class BudgetSettings(_Section):
@@ -111,6 +132,9 @@ class Settings(_Section):
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    # Per-model prices override the built-in table: [prices."gpt-4o-mini"] input = 0.15, output = 0.6
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
     # Where the config was read from; relative paths in it are relative to this folder.
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(None, exclude=True)

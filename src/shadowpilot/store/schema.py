@@ -96,4 +96,15 @@ MIGRATIONS: list[str] = [
         result JSON NOT NULL
     );
     """,
+    # 2: the response cache (a rerun of an unchanged agent on unchanged cases makes no requests),
+    #    and which steps came from it.
+    """
+    CREATE TABLE response_cache (
+        key VARCHAR PRIMARY KEY,             -- hash of (agent config, prompt hash, conversation so far)
+        agent_kind VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        recommendation JSON NOT NULL         -- as first measured: latency, tokens and cost included
+    );
+    ALTER TABLE steps ADD COLUMN cached BOOLEAN DEFAULT false;
+    """,
 ]
