@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -21,10 +22,11 @@ from .errors import InputError, NotFoundError, Problem, UsageError
 from .evals import evaluate_gate, score_frame
 from .evals.score import STORED_COLUMNS
 from .runners import Agent, build_agent, replay
+from .runners.cache import CachedAgent
 from .store import ImportSummary, Store, new_run_id
 from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
-from .types import CallRun, GateConfig, GateResult, RunManifest
+from .types import CallRun, GateConfig, GateResult, RunManifest, Transcript
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run
 
@@ -79,9 +81,11 @@ def import_files(
 @dataclass
 class RunReport:
     run_id: str
-    cases: int
-    errors: int
+    cases: int  # calls in the run (cases x repeats)
+    errors: int  # agent errors among the calls made now
     status: str
+    cache: dict[str, Any] | None = None
+    resumed: int = 0  # calls already stored before a resume
 
 
 def _versions() -> dict[str, str]:
@@ -94,19 +98,27 @@ def _versions() -> dict[str, str]:
     return out
 
 
+# Agents whose answers come from elsewhere and cost time or money: their answers are cached.
+CACHED_KINDS = frozenset({"openai", "http"})
+
+
 def run(
     settings: Settings,
     *,
     agent: Agent | None = None,
     all_turns: bool = False,
+    repeats: int = 1,
+    use_cache: bool = True,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
 ) -> RunReport:
     """Replay the stored cases through the agent and store the run (never scores it).
 
     Results are written in batches as calls finish; an interrupted run is kept,
-    marked `interrupted`, and is not what `gate` picks by default.
+    marked `interrupted`, and `run --resume` finishes it.
     """
+    if repeats < 1:
+        raise UsageError("--repeats must be at least 1")
     agent = agent or build_agent(settings)
     with Store.open(settings.store_path) as store:
         cases = store.current_cases()
@@ -122,44 +134,134 @@ def run(
             cases={c.id: c.fingerprint() for c in cases},
             versions=_versions(),
             all_turns=all_turns,
+            repeats=repeats,
         )
         store.create_run(manifest)
-        pending: list[CallRun] = []
-        errors = 0
+        return _replay_into(store, settings, manifest, cases, agent, set(), use_cache, on_start, on_result)
 
-        def collect(result: CallRun) -> None:
-            nonlocal errors
-            errors += result.error is not None
-            pending.append(result)
-            if len(pending) >= WRITE_BATCH:
-                store.add_call_runs(manifest.run_id, pending)
-                pending.clear()
-            if on_result is not None:
-                on_result(result)
 
-        if on_start is not None:
-            on_start(len(cases))
-        status = "failed"
-        try:
-            asyncio.run(
-                replay(
-                    cases,
-                    agent,
-                    concurrency=settings.agent.concurrency,
-                    all_turns=all_turns,
-                    timeout_s=settings.agent.timeout_s,
-                    fingerprints=manifest.cases,
-                    on_result=collect,
-                )
+def resume(
+    settings: Settings,
+    run_id: str | None = None,
+    *,
+    agent: Agent | None = None,
+    use_cache: bool = True,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[CallRun], None] | None = None,
+) -> RunReport:
+    """Finish an unfinished run (default: the newest) without redoing its finished calls.
+
+    The agent must be the one the run started with (same config and prompt), or the
+    run would measure two agents at once.
+    """
+    agent = agent or build_agent(settings)
+    with Store.open(settings.store_path, create=False) as store:
+        rid = run_id or store.unfinished_run_id()
+        status = store.run_status(rid)
+        if status == "complete":
+            raise UsageError(f"run {rid} is already complete; nothing to resume")
+        manifest = store.manifest(rid)
+        if manifest.mode != "replay":
+            raise UsageError(f"run {rid} is a {manifest.mode} run; only replay runs can be resumed")
+        if agent.describe() != manifest.agent or agent.prompt_hash() != manifest.prompt_hash:
+            raise UsageError(
+                f"the agent's config or prompt changed since run {rid} started; "
+                "start a new run (`shadowpilot run`) instead of resuming this one"
             )
-            status = "complete"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            store.add_call_runs(manifest.run_id, pending)
-            store.finish_run(manifest.run_id, status)
-    return RunReport(run_id=manifest.run_id, cases=len(cases), errors=errors, status=status)
+        cases = store.cases_at(manifest.cases)
+        if len(cases) != len(manifest.cases):
+            raise NotFoundError(f"run {rid} used case versions that are no longer in {settings.store_path}")
+        done = store.finished_calls(rid)
+        store.reopen_run(rid)
+        return _replay_into(store, settings, manifest, cases, agent, done, use_cache, on_start, on_result)
+
+
+def _replay_into(
+    store: Store,
+    settings: Settings,
+    manifest: RunManifest,
+    cases: list[Transcript],
+    agent: Agent,
+    done: set[tuple[str, int]],
+    use_cache: bool,
+    on_start: Callable[[int], None] | None,
+    on_result: Callable[[CallRun], None] | None,
+) -> RunReport:
+    cached: CachedAgent | None = None
+    if use_cache and agent.kind in CACHED_KINDS:
+        agent = cached = CachedAgent(agent, store.cached_response)
+    pending: list[CallRun] = []
+    errors = 0
+
+    def flush() -> None:
+        store.add_call_runs(manifest.run_id, pending, cached.take_pending() if cached else ())
+        pending.clear()
+
+    def collect(result: CallRun) -> None:
+        nonlocal errors
+        errors += result.error is not None
+        pending.append(result)
+        if len(pending) >= WRITE_BATCH:
+            flush()
+        if on_result is not None:
+            on_result(result)
+
+    total = len(cases) * manifest.repeats
+    if on_start is not None:
+        on_start(total - len(done))
+    status = "failed"
+    try:
+        asyncio.run(
+            _replay_and_close(
+                cases,
+                agent,
+                concurrency=settings.agent.concurrency,
+                all_turns=manifest.all_turns,
+                timeout_s=settings.agent.timeout_s,
+                repeats=manifest.repeats,
+                skip=done,
+                fingerprints=manifest.cases,
+                on_result=collect,
+            )
+        )
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        flush()
+        if cached is not None:
+            previous = manifest.cache or {"hits": 0, "misses": 0}
+            manifest = manifest.model_copy(
+                update={
+                    "cache": {
+                        "enabled": True,
+                        "hits": previous.get("hits", 0) + cached.hits,
+                        "misses": previous.get("misses", 0) + cached.misses,
+                    }
+                }
+            )
+        elif manifest.cache is None:
+            manifest = manifest.model_copy(update={"cache": {"enabled": False, "hits": 0, "misses": 0}})
+        store.finish_run(manifest.run_id, status, manifest)
+    return RunReport(
+        run_id=manifest.run_id,
+        cases=total,
+        errors=errors,
+        status=status,
+        cache=manifest.cache,
+        resumed=len(done),
+    )
+
+
+async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any) -> list[CallRun]:
+    """Replay, then release the agent's connections on the same event loop."""
+    try:
+        return await replay(cases, agent, **kwargs)
+    finally:
+        close = getattr(agent, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def resolve_run_id(store: Store, run_id: str | None) -> str:

@@ -89,6 +89,8 @@ class Recommendation(BaseModel):
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+    # Served from the response cache: latency, tokens and cost are those first measured, not spent again.
+    cached: bool = False
 
 
 class AgentInput(_Frozen):
@@ -99,6 +101,7 @@ class AgentInput(_Frozen):
     channel: str
     customer: dict[str, Any]
     turns: list[Turn]
+    repeat: int = 0  # which of `run --repeats K` this is: each repeat is its own sample (and cache entry)
 
 
 class AgentStep(_Frozen):
@@ -140,6 +143,9 @@ class RunManifest(_Frozen):
     cases: dict[str, str]  # case_id -> fingerprint
     versions: dict[str, str]
     all_turns: bool = False
+    repeats: int = 1
+    # What the response cache saved: {"enabled": bool, "hits": n, "misses": n}; filled in when the run ends.
+    cache: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
 

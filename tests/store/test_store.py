@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
 from shadowpilot import pilot
 from shadowpilot.config import load_settings
@@ -13,7 +15,7 @@ from shadowpilot.errors import StoreError, UsageError
 from shadowpilot.store import Store
 from shadowpilot.store.schema import MIGRATIONS
 from shadowpilot.types import Transcript
-from tests.conftest import make_case, write_config, write_jsonl
+from tests.conftest import invoke, make_case, write_config, write_jsonl
 
 
 def case(case_id: str, text: str = "hello") -> Transcript:
@@ -88,3 +90,59 @@ def test_an_interrupted_run_is_kept_but_not_gated(tenant_dir: Path, monkeypatch:
         pilot.gate(settings)
     with pytest.raises(UsageError, match="interrupted"):
         pilot.gate(settings, hist["run_id"].iloc[0])
+
+
+def test_resume_finishes_an_interrupted_run_without_redoing_finished_calls(
+    tenant_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    mod = tenant_dir / "once_agent.py"
+    # Ctrl-C once, at case c3; every call the agent answers is logged so the resume can be checked
+    mod.write_text(
+        "import asyncio, os, signal, pathlib\n"
+        "async def recommend(ctx):\n"
+        "    flag = pathlib.Path('interrupt.flag')\n"
+        "    if ctx.case_id == 'c3' and flag.exists():\n"
+        "        flag.unlink()\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        await asyncio.sleep(1)\n"
+        "    with open('calls.log', 'a') as f:\n"
+        "        f.write(ctx.case_id + '\\n')\n"
+        "    return {'escalate': False}\n"
+    )
+    (tenant_dir / "interrupt.flag").touch()
+    monkeypatch.syspath_prepend(str(tenant_dir))
+    write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "once_agent:recommend"\nconcurrency = 1\n')
+    settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
+    f = write_jsonl(tenant_dir / "c.jsonl", [make_case(f"c{i}", ["hi"]) for i in range(6)])
+    pilot.import_files(settings, [f])
+    with pytest.raises(KeyboardInterrupt):
+        pilot.run(settings)
+    before = (tenant_dir / "calls.log").read_text().split()
+    assert before == ["c0", "c1", "c2"]
+
+    out = invoke(CliRunner(), "run", "--resume", "--json")
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["status"] == "complete" and summary["resumed"] == 3
+    calls = (tenant_dir / "calls.log").read_text().split()
+    assert calls == ["c0", "c1", "c2", "c3", "c4", "c5"]  # each case asked once across both runs
+    hist = pilot.history(settings)
+    assert hist["status"].tolist() == ["complete"] and hist["cases"].tolist() == [6]
+    assert pilot.gate(settings).cases == 6
+    again = invoke(CliRunner(), "run", "--resume")
+    assert again.exit_code == 2 and "no unfinished run" in again.output
+
+
+def test_resume_refuses_a_changed_agent(tenant_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "kill_agent:recommend"\nconcurrency = 1\n')
+    (tenant_dir / "kill_agent.py").write_text(
+        "import os, signal\ndef recommend(ctx):\n    os.kill(os.getpid(), signal.SIGINT)\n"
+    )
+    monkeypatch.syspath_prepend(str(tenant_dir))
+    settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
+    pilot.import_files(settings, [write_jsonl(tenant_dir / "c.jsonl", [make_case("c0", ["hi"])])])
+    with pytest.raises(KeyboardInterrupt):
+        pilot.run(settings)
+    write_config(tenant_dir, '[agent]\nkind = "baseline"\n')
+    out = invoke(CliRunner(), "run", "--resume")
+    assert out.exit_code == 2 and "changed since run" in out.output

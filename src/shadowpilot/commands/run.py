@@ -11,39 +11,80 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings
 def command(
     ctx: typer.Context,
     all_turns: bool = typer.Option(False, "--all-turns", help="Keep asking after the agent's first escalation."),
+    repeats: int = typer.Option(1, "--repeats", "-k", min=1, help="Run every case K times (pass^k, flaky cases)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Ask the agent even where the cache has its answer."),
+    resume: bool = typer.Option(False, "--resume", help="Finish the newest interrupted run instead of starting one."),
+    run_id: str | None = typer.Option(None, "--run", help="With --resume: the run to finish."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Replay every stored case, turn by turn, through the agent; store the run and print its id on stdout.
 
     The run is not scored here: `shadowpilot gate` scores it (and can re-score it later).
+    Answers of openai and http agents are cached in the tenant store: rerunning an
+    unchanged agent on unchanged cases makes no requests (--no-cache to ask again).
+    Ctrl-C keeps the finished calls; `shadowpilot run --resume` finishes the run.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..pilot import run
+    from .. import pilot
 
+    if run_id is not None and not resume:
+        from ..errors import UsageError
+
+        raise UsageError("--run only goes with --resume (to choose the run to finish)")
     s = settings(ctx)
     progress = Progress(
-        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("cases · {task.fields[errors]} errors"),
+        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"),
         TimeElapsedColumn(), console=console(stderr=True), transient=as_json,
     )  # fmt: skip
-    task = progress.add_task("run", total=None, errors=0)
-    errors = 0
+    task = progress.add_task("run", total=None, turns=0, errors=0, spend=0.0)
+    totals = {"turns": 0, "errors": 0, "spend": 0.0}
 
     def started(total: int) -> None:
         progress.update(task, total=total)
 
     def done(result) -> None:
-        nonlocal errors
-        errors += result.error is not None
-        progress.update(task, advance=1, errors=errors)
+        totals["turns"] += len(result.steps)
+        totals["errors"] += result.error is not None
+        totals["spend"] += sum(
+            s.recommendation.cost_usd or 0.0
+            for s in result.steps
+            if s.recommendation is not None and not s.recommendation.cached
+        )
+        progress.update(task, advance=1, **totals)
 
     with progress:
-        rep = run(s, all_turns=all_turns, on_start=started, on_result=done)
+        if resume:
+            rep = pilot.resume(s, run_id, use_cache=not no_cache, on_start=started, on_result=done)
+        else:
+            rep = pilot.run(
+                s, all_turns=all_turns, repeats=repeats, use_cache=not no_cache, on_start=started, on_result=done
+            )
+    cache = rep.cache or {}
     if as_json:
-        emit_json({"run_id": rep.run_id, "cases": rep.cases, "errors": rep.errors, "status": rep.status})
+        emit_json(
+            {
+                "run_id": rep.run_id,
+                "cases": rep.cases,
+                "errors": rep.errors,
+                "status": rep.status,
+                "turns": totals["turns"],
+                "spend_usd": round(totals["spend"], 6),
+                "cache": cache,
+                "resumed": rep.resumed,
+            }
+        )
         return
     # the human summary on stderr, the bare run id on stdout: RUN=$(shadowpilot run)
     con = console(stderr=True)
-    con.print(f"run [bold]{rep.run_id}[/]: {rep.cases} cases replayed, {rep.errors} agent error(s)")
+    made = rep.cases - rep.resumed
+    line = f"run [bold]{rep.run_id}[/]: {made} call(s) replayed"
+    if rep.resumed:
+        line += f" ({rep.resumed} already done before the resume)"
+    line += f", {totals['turns']} turns, {rep.errors} agent error(s), ${totals['spend']:.4f} spent"
+    con.print(line)
+    if cache.get("enabled"):
+        con.print(f"response cache: {cache['hits']} hit(s), {cache['misses']} request(s) made")
     con.print("next: [bold]shadowpilot gate[/] to score it")
     typer.echo(rep.run_id)

@@ -33,6 +33,31 @@ def build_agent(settings: Settings) -> Agent:
         if not settings.agent.target:
             raise ConfigError("field agent.target: the python agent needs 'module:function'")
         return PythonAgent(settings.agent.target)
-    raise UsageError(
-        f"agent kind {kind!r} is not available in this version of shadowpilot (available: baseline, recorded, python)"
-    )
+    if kind == "openai":
+        from .openai_chat import OpenAIAgent
+
+        agent: Agent = OpenAIAgent.from_settings(settings)
+        return _redacted(agent, settings, settings.agent.base_url or OPENAI_URL)
+    if kind == "http":
+        from .http_agent import HttpAgent
+
+        if not settings.agent.url:
+            raise ConfigError("field agent.url: the http agent needs the URL of the tenant's agent")
+        return _redacted(HttpAgent.from_settings(settings), settings, settings.agent.url)
+    raise UsageError(f"unknown agent kind {kind!r}")
+
+
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def _redacted(agent: Agent, settings: Settings, endpoint: str) -> Agent:
+    """Put redaction in front of an agent whose endpoint is off this machine (or always, if configured)."""
+    from ..transcripts.redact import Redactor, is_loopback_url
+
+    mode = settings.redaction.mode
+    if mode == "never" or (mode == "auto" and is_loopback_url(endpoint)):
+        return agent
+    from .redacting import RedactingAgent
+
+    kinds = list(settings.redaction.kinds)
+    return RedactingAgent(agent, Redactor(kinds), kinds)

@@ -23,17 +23,20 @@ async def replay(
     all_turns: bool = False,
     timeout_s: float = 30.0,
     repeats: int = 1,
+    skip: set[tuple[str, int]] | None = None,
     fingerprints: dict[str, str] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
 ) -> list[CallRun]:
     """Replay every case `repeats` times; results come back in case order.
 
-    `fingerprints` (case id -> fingerprint) saves hashing cases the caller already
-    hashed; `on_result` is called as each call finishes (progress bars, batched writes).
+    `skip` holds (case id, repeat) calls already made (a resumed run);
+    `fingerprints` (case id -> fingerprint) saves hashing cases the caller already hashed;
+    `on_result` is called as each call finishes (progress bars, batched writes).
     """
     fps = fingerprints or {c.id: c.fingerprint() for c in cases}
     jobs: asyncio.Queue[tuple[int, Transcript, int]] = asyncio.Queue()
-    for i, (case, rep) in enumerate((c, r) for r in range(repeats) for c in cases):
+    todo = [(c, r) for r in range(repeats) for c in cases if not skip or (c.id, r) not in skip]
+    for i, (case, rep) in enumerate(todo):
         jobs.put_nowait((i, case, rep))
     results: list[CallRun | None] = [None] * jobs.qsize()
 

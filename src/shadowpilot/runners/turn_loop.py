@@ -42,7 +42,12 @@ async def run_call(
             if error is not None or (escalated and not all_turns):
                 continue
             ctx = AgentInput(
-                case_id=case_id, turn=event.index, channel=channel, customer=customer, turns=list(conversation)
+                case_id=case_id,
+                turn=event.index,
+                channel=channel,
+                customer=customer,
+                turns=list(conversation),
+                repeat=repeat,
             )
             try:
                 rec = await asyncio.wait_for(agent.recommend(ctx), timeout=timeout_s)

@@ -25,7 +25,7 @@ from .schema import MIGRATIONS
 STEP_COLUMNS = [
     "run_id", "case_id", "repeat", "turn", "customer_turn", "escalate", "reply", "reason",
     "urgency", "routing", "queue", "summary", "sentiment", "latency_ms", "first_token_ms",
-    "tokens_in", "tokens_out", "cost_usd", "error",
+    "tokens_in", "tokens_out", "cost_usd", "error", "cached",
 ]  # fmt: skip
 
 
@@ -86,7 +86,7 @@ class Store:
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
         )
-        row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        row = self._one("SELECT coalesce(max(version), 0) FROM schema_migrations")
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
             raise StoreError(f"{self.path} was written by a newer shadowpilot (schema {current}); upgrade shadowpilot")
@@ -95,8 +95,14 @@ class Store:
                 con.execute(sql)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, _now()])
 
+    def _one(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
+        """The first row of a query, with the result drained: DuckDB refuses other work on the
+        connection (registering a frame, say) while a result is left unfinished."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
+
     def schema_version(self) -> int:
-        row = self.con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        row = self._one("SELECT max(version) FROM schema_migrations")
         return int(row[0]) if row and row[0] is not None else 0
 
     def _insert_df(self, table: str, df: pd.DataFrame, casts: dict[str, str] | None = None) -> None:
@@ -148,7 +154,7 @@ class Store:
         return dict(rows)
 
     def _next_seq(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(seq), 0) + 1 FROM cases").fetchone()
+        row = self._one("SELECT coalesce(max(seq), 0) + 1 FROM cases")
         return int(row[0]) if row else 1
 
     def current_cases(self) -> list[Transcript]:
@@ -188,9 +194,12 @@ class Store:
                 ],
             )
 
-    def add_call_runs(self, run_id: str, call_runs: Sequence[CallRun]) -> None:
-        """Write a batch of finished calls (their steps and errors) in one transaction."""
-        if not call_runs:
+    def add_call_runs(
+        self, run_id: str, call_runs: Sequence[CallRun], cache_entries: Sequence[tuple[str, str, str]] = ()
+    ) -> None:
+        """Write a batch of finished calls (their steps and errors), and the responses they
+        added to the cache (key, agent kind, Recommendation JSON), in one transaction."""
+        if not call_runs and not cache_entries:
             return
         case_rows = [
             {
@@ -205,34 +214,81 @@ class Store:
         ]
         step_rows = [_step_row(run_id, cr, step) for cr in call_runs for step in cr.steps]
         try:
-            with self.transaction():
-                self._insert_df("run_cases", pd.DataFrame(case_rows))
+            with self.transaction() as con:
+                if cache_entries:
+                    now = _now()
+                    con.executemany(
+                        "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)",
+                        [(key, kind, now, rec) for key, kind, rec in cache_entries],
+                    )
+                if case_rows:
+                    self._insert_df("run_cases", pd.DataFrame(case_rows))
                 if step_rows:
                     steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS)
                     self._insert_df("steps", steps, {"routing": "CAST(routing AS JSON)"})
         except duckdb.Error as exc:
             raise StoreError(f"could not store the run's results: {exc}") from exc
 
-    def finish_run(self, run_id: str, status: str) -> None:
+    def finish_run(self, run_id: str, status: str, manifest: RunManifest | None = None) -> None:
+        """Mark a run finished (or interrupted), with its final manifest when given."""
         with self.transaction() as con:
             con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, _now(), run_id])
+            if manifest is not None:
+                con.execute("UPDATE runs SET manifest = ? WHERE run_id = ?", [manifest.model_dump_json(), run_id])
+
+    def reopen_run(self, run_id: str) -> None:
+        with self.transaction() as con:
+            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+
+    def finished_calls(self, run_id: str) -> set[tuple[str, int]]:
+        """(case_id, repeat) of the calls a run has stored: what `run --resume` skips."""
+        rows = self.con.execute("SELECT case_id, repeat FROM run_cases WHERE run_id = ?", [run_id]).fetchall()
+        return {(str(c), int(r)) for c, r in rows}
+
+    def unfinished_run_id(self) -> str:
+        """The newest run that did not complete (interrupted, failed, or killed while running)."""
+        row = self._one(
+            "SELECT run_id FROM runs WHERE status <> 'complete' AND mode = 'replay' "
+            "ORDER BY created_at DESC, run_id DESC LIMIT 1"
+        )
+        if row is None:
+            raise NotFoundError(f"no unfinished run in {self.path} to resume")
+        return str(row[0])
+
+    def cases_at(self, fingerprints: dict[str, str]) -> list[Transcript]:
+        """The given case versions (case_id -> fingerprint), in import order."""
+        if not fingerprints:
+            return []
+        rows = self.con.execute(
+            "SELECT c.body FROM cases c JOIN (SELECT unnest(?::VARCHAR[]) AS case_id, "
+            "unnest(?::VARCHAR[]) AS fingerprint) w USING (case_id, fingerprint) ORDER BY c.seq",
+            [list(fingerprints), list(fingerprints.values())],
+        ).fetchall()
+        return [Transcript.model_validate_json(r[0]) for r in rows]
+
+    # -- response cache -------------------------------------------------------------------
+
+    def cached_response(self, key: str) -> str | None:
+        """A cached Recommendation's JSON, or None."""
+        row = self._one("SELECT recommendation FROM response_cache WHERE key = ?", [key])
+        return str(row[0]) if row else None
 
     def manifest(self, run_id: str) -> RunManifest:
-        row = self.con.execute("SELECT manifest FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        row = self._one("SELECT manifest FROM runs WHERE run_id = ?", [run_id])
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {self.path}; see `shadowpilot history`")
         return RunManifest.model_validate_json(row[0])
 
     def run_status(self, run_id: str) -> str:
-        row = self.con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        row = self._one("SELECT status FROM runs WHERE run_id = ?", [run_id])
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {self.path}; see `shadowpilot history`")
         return str(row[0])
 
     def latest_run_id(self) -> str:
-        row = self.con.execute(
+        row = self._one(
             "SELECT run_id FROM runs WHERE status = 'complete' ORDER BY created_at DESC, run_id DESC LIMIT 1"
-        ).fetchone()
+        )
         if row is None:
             raise NotFoundError(f"no finished run in {self.path}; run `shadowpilot run` first")
         return str(row[0])
@@ -361,13 +417,13 @@ def _case_row(t: Transcript, fp: str, seq: int, now: datetime, source: str | Non
 def _step_row(run_id: str, cr: CallRun, step: Any) -> dict[str, Any]:
     rec = step.recommendation
     row: dict[str, Any] = dict.fromkeys(STEP_COLUMNS)
-    row.update(run_id=run_id, case_id=cr.case_id, repeat=cr.repeat, turn=step.turn,
+    row.update(cached=False, run_id=run_id, case_id=cr.case_id, repeat=cr.repeat, turn=step.turn,
                customer_turn=step.customer_turn, error=step.error)  # fmt: skip
     if rec is not None:
         row.update(
             escalate=rec.escalate, reply=rec.reply, reason=rec.reason, urgency=rec.urgency,
             routing=json.dumps(rec.routing), queue=rec.queue, summary=rec.summary,
             sentiment=rec.sentiment, latency_ms=rec.latency_ms, first_token_ms=rec.first_token_ms,
-            tokens_in=rec.tokens_in, tokens_out=rec.tokens_out, cost_usd=rec.cost_usd,
+            tokens_in=rec.tokens_in, tokens_out=rec.tokens_out, cost_usd=rec.cost_usd, cached=rec.cached,
         )  # fmt: skip
     return row

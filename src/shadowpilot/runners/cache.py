@@ -1,0 +1,75 @@
+"""The response cache: an unchanged agent on unchanged cases makes no requests.
+
+Keyed by (agent config, prompt hash, the conversation so far, repeat), so changing
+the model, the prompt or a case makes requests again, and each of `--repeats K`
+is its own sample. Cached answers keep the latency, tokens and cost first
+measured (so scores stay comparable) and are flagged `cached`: they cost nothing now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ..types import AgentInput, Recommendation
+from .agent import Agent
+
+
+def cache_key(agent_config: dict[str, Any], prompt_hash: str | None, ctx: AgentInput) -> str:
+    body = {
+        "agent": agent_config,
+        "prompt_hash": prompt_hash,
+        "input": ctx.model_dump(mode="json"),
+    }
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class CachedAgent:
+    """Wraps an agent: answers from `lookup` when it can, else asks the agent and keeps the answer.
+
+    New answers collect in `pending` until the caller stores them with the run's
+    results (one transaction), so an interrupted run never caches half a call.
+    """
+
+    def __init__(self, inner: Agent, lookup: Callable[[str], str | None]):
+        self.inner = inner
+        self.kind = inner.kind
+        self._lookup = lookup
+        self._config = inner.describe()
+        self._prompt_hash = inner.prompt_hash()
+        self.hits = 0
+        self.misses = 0
+        self.pending: list[tuple[str, str, str]] = []  # (key, agent kind, Recommendation JSON)
+
+    def describe(self) -> dict[str, Any]:
+        return self._config
+
+    def prompt_hash(self) -> str | None:
+        return self._prompt_hash
+
+    async def recommend(self, ctx: AgentInput) -> Recommendation:
+        key = cache_key(self._config, self._prompt_hash, ctx)
+        hit = self._lookup(key)
+        if hit is not None:
+            self.hits += 1
+            rec = Recommendation.model_validate_json(hit)
+            return rec.model_copy(update={"case_id": ctx.case_id, "turn": ctx.turn, "cached": True})
+        self.misses += 1
+        rec = await self.inner.recommend(ctx)
+        self.pending.append((key, self.kind, rec.model_dump_json()))
+        return rec
+
+    def take_pending(self) -> list[tuple[str, str, str]]:
+        out, self.pending = self.pending, []
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return {"enabled": True, "hits": self.hits, "misses": self.misses}
+
+    def __getattr__(self, name: str) -> Any:  # requests, spend_usd, aclose... of the wrapped agent
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
