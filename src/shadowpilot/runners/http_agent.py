@@ -1,0 +1,288 @@
+"""The http agent: the tenant's own agent behind a URL.
+
+Each customer turn is one POST of the conversation so far:
+`{"case_id", "turn", "channel", "customer", "turns": [{"speaker", "text"}, ...]}`.
+The answer is a Recommendation without case_id/turn, or a TaskRouter-style
+routing payload `{"Attributes": {...}, "Target": {"Type": "TaskQueue", "Sid": "WQ..."}}`
+(optionally beside reply/escalate), which is an escalation routed by those
+attributes to that queue.
+
+A bad answer (not JSON, a wrong shape, a 4xx) is an AgentError naming the field:
+a failed case, never a pass. 429, 5xx, timeouts and dropped connections are
+retried with exponential backoff and jitter, honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import ValidationError
+
+from ..errors import AgentError, ConfigError
+from ..types import AgentInput, Recommendation
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+# Optional bearer token for the tenant's agent; read where it is used, never stored.
+TOKEN_ENV = "SHADOWPILOT_HTTP_TOKEN"
+# Routing attributes the scorer compares; matched case-insensitively in Attributes ("Skill" -> skill).
+_CANONICAL_ATTRS = ("skill", "priority", "vip")
+# Recommendation fields a routing payload may carry inside Attributes instead of beside them.
+_LIFTED = ("reason", "urgency", "summary", "sentiment", "reply", "queue")
+
+
+def safe_url(url: str) -> str:
+    """The URL without credentials or query string, for manifests, logs and messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def request_body(ctx: AgentInput) -> dict[str, Any]:
+    """What the tenant's agent is sent at one customer turn (DESIGN.md "Agents")."""
+    return {
+        "case_id": ctx.case_id,
+        "turn": ctx.turn,
+        "channel": ctx.channel,
+        "customer": ctx.customer,
+        "turns": [{"speaker": t.speaker, "text": t.text} for t in ctx.turns],
+    }
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _shape(value: Any) -> str:
+    return json.dumps(value)[:80] if not isinstance(value, str) else repr(_short(value, 80))
+
+
+def _attributes(raw: Any) -> dict[str, Any]:
+    """TaskRouter Attributes: an object, or (as Twilio's REST API sends them) a JSON string of one."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise AgentError(f"field Attributes: a string that is not JSON: {_shape(raw)}") from None
+    if not isinstance(raw, dict):
+        raise AgentError(f"field Attributes: expected an object of routing attributes, got {_shape(raw)}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.lower() if key.lower() in _CANONICAL_ATTRS else key
+        if isinstance(value, list | dict):
+            if name == "skills" and isinstance(value, list) and len(value) == 1 and "skill" not in raw:
+                out["skill"] = value[0]
+            value = json.dumps(value, sort_keys=True)  # routing holds scalars; keep the rest, readable
+        out[name] = value
+    return out
+
+
+def _queue(target: Any) -> str:
+    """The queue a Target names: its friendly name when given, else its Sid."""
+    if not isinstance(target, dict):
+        raise AgentError(
+            f'field Target: expected an object like {{"Type": "TaskQueue", "Sid": "WQ..."}}, got {_shape(target)}'
+        )
+    kind = target.get("Type")
+    if kind is not None and str(kind).lower() != "taskqueue":
+        raise AgentError(f"field Target.Type: expected 'TaskQueue', got {_shape(kind)}")
+    for field in ("FriendlyName", "Name", "Sid"):
+        value = target.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise AgentError(f"field Target.{field}: expected a non-empty string, got {_shape(value)}")
+        return value
+    raise AgentError("field Target: needs a Sid (or FriendlyName) naming the TaskQueue")
+
+
+def parse_answer(data: Any, ctx: AgentInput) -> Recommendation:
+    """The agent's JSON answer -> a Recommendation for this turn, or an AgentError naming the bad field."""
+    if not isinstance(data, dict):
+        raise AgentError(f"the answer is not a JSON object: {_shape(data)}")
+    for field, expected in (("case_id", ctx.case_id), ("turn", ctx.turn)):
+        if field in data and data[field] is not None and data[field] != expected:
+            raise AgentError(f"field {field}: the answer is for {data[field]!r}, the question was for {expected!r}")
+    fields = {k: v for k, v in data.items() if k not in ("case_id", "turn", "Attributes", "Target")}
+    attributes, target = data.get("Attributes"), data.get("Target")
+    if attributes is not None or target is not None:
+        attrs = _attributes(attributes) if attributes is not None else {}
+        for name in _LIFTED:
+            if fields.get(name) is None and isinstance(attrs.get(name), str):
+                fields[name] = attrs[name]
+        if target is not None:
+            fields["queue"] = _queue(target)
+        routing = fields.get("routing")
+        if routing is not None and not isinstance(routing, dict):
+            raise AgentError(f"field routing: expected an object, got {_shape(routing)}")
+        fields["routing"] = {**attrs, **(routing or {})}
+        fields.setdefault("escalate", True)  # a routing payload is an escalation unless it says otherwise
+    if "escalate" not in fields:
+        keys = ", ".join(sorted(data)) or "none"
+        raise AgentError(
+            "field escalate: missing (expected true or false, or a routing payload with Attributes and Target); "
+            f"the answer has keys: {keys}"
+        )
+    if not isinstance(fields["escalate"], bool):
+        raise AgentError(f"field escalate: expected true or false, got {_shape(fields['escalate'])}")
+    try:
+        return Recommendation.model_validate({**fields, "case_id": ctx.case_id, "turn": ctx.turn})
+    except ValidationError as exc:
+        bad = "; ".join(
+            f"field {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {_shape(e.get('input'))})"
+            for e in exc.errors()[:5]
+        )
+        raise AgentError(f"bad recommendation: {bad}") from None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP date), when the server sent one."""
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class HttpAgent:
+    """The tenant's agent over HTTP, through an injected httpx.AsyncClient."""
+
+    kind = "http"
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.AsyncClient,
+        *,
+        max_retries: int = 4,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        max_retry_after_s: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+        owns_client: bool = False,
+        seed: int | None = None,
+    ):
+        self.url = url
+        self.client = client
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_retry_after_s = max_retry_after_s
+        self.headers = dict(headers or {})
+        self.owns_client = owns_client
+        self.requests = 0  # HTTP requests made, retries included
+        self._rng = random.Random(seed)
+        self._where = f"http agent {safe_url(url)}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> HttpAgent:
+        """An agent with its own client: timeout and connection pool from `[agent]`."""
+        cfg = settings.agent
+        if not cfg.url:
+            raise ConfigError("field agent.url: the http agent needs the URL of the tenant's agent")
+        if urlsplit(cfg.url).scheme not in ("http", "https") or not urlsplit(cfg.url).hostname:
+            raise ConfigError(f"field agent.url: expected an http:// or https:// URL, got {safe_url(cfg.url)!r}")
+        env = os.environ if environ is None else environ
+        token = env.get(TOKEN_ENV)
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(cfg.timeout_s),
+            limits=httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency),
+        )
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        return cls(cfg.url, client, max_retries=cfg.max_retries, headers=headers, owns_client=True)
+
+    def describe(self) -> dict[str, Any]:
+        timeout = self.client.timeout
+        return {
+            "kind": self.kind,
+            "url": safe_url(self.url),
+            "timeout_s": timeout.read,
+            "max_retries": self.max_retries,
+        }
+
+    def prompt_hash(self) -> str | None:
+        """None: what the tenant's agent is told lives behind its URL, out of our sight."""
+        return None
+
+    async def recommend(self, ctx: AgentInput) -> Recommendation:
+        response, latency_ms = await self._post(request_body(ctx))
+        try:
+            data = response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content-type")
+            raise AgentError(
+                f"{self._where}: the answer is not JSON ({kind}): {_short(response.text) or '(empty body)'!r}"
+            ) from None
+        try:
+            rec = parse_answer(data, ctx)
+        except AgentError as exc:
+            raise AgentError(f"{self._where}: {exc}") from None
+        return rec.model_copy(update={"latency_ms": latency_ms})
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter; a server's Retry-After is a floor (capped)."""
+        ceiling = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_retry_after_s))
+        return delay
+
+    async def _post(self, body: dict[str, Any]) -> tuple[httpx.Response, float]:
+        """POST with retries; returns the 2xx response and the latency of the attempt that answered."""
+        failure = ""
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            self.requests += 1
+            retry_after = None
+            started = time.perf_counter()
+            try:
+                response = await self.client.post(self.url, json=body, headers=self.headers)
+            except httpx.TimeoutException:
+                failure = f"timed out after {self.client.timeout.read:g} s"
+            except httpx.TransportError as exc:
+                failure = f"connection failed ({type(exc).__name__}: {exc or 'no detail'})"
+            else:
+                latency_ms = (time.perf_counter() - started) * 1000
+                status = response.status_code
+                if status < 300:
+                    return response, latency_ms
+                detail = f"HTTP {status} {response.reason_phrase}: {_short(response.text) or '(empty body)'}"
+                if status < 400:
+                    where = response.headers.get("location", "elsewhere")
+                    raise AgentError(f"{self._where}: {detail}; it redirects to {where}: set agent.url to that")
+                if status != 429 and status < 500:
+                    raise AgentError(f"{self._where}: {detail}")  # the request itself is wrong: no retry
+                failure, retry_after = detail, _retry_after(response)
+            if attempt + 1 < attempts:
+                await asyncio.sleep(self._delay(attempt, retry_after))
+        raise AgentError(f"{self._where}: {failure} (gave up after {attempts} attempt{'s' * (attempts > 1)})")
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> HttpAgent:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
