@@ -47,6 +47,9 @@ class AgentSettings(_Section):
     # Retries on 429, 5xx, timeouts and dropped connections, with exponential backoff and jitter.
     max_retries: int = Field(4, ge=0)
     concurrency: int = Field(8, ge=1)
+    # The response cache. Unset: on for openai (a changed model or prompt changes the key),
+    # off for http (the tenant's agent can change behind the same URL, unseen).
+    cache: bool | None = None
 
 
 class ModelPrice(_Section):

@@ -188,7 +188,8 @@ def _replay_into(
     on_result: Callable[[CallRun], None] | None,
 ) -> RunReport:
     cached: CachedAgent | None = None
-    if use_cache and agent.kind in CACHED_KINDS:
+    cache_on = settings.agent.cache if settings.agent.cache is not None else agent.kind == "openai"
+    if use_cache and cache_on and agent.kind in CACHED_KINDS:
         agent = cached = CachedAgent(agent, store.cached_response)
     pending: list[CallRun] = []
     errors = 0
@@ -217,7 +218,7 @@ def _replay_into(
                 agent,
                 concurrency=settings.agent.concurrency,
                 all_turns=manifest.all_turns,
-                timeout_s=settings.agent.timeout_s,
+                timeout_s=turn_budget_s(settings, agent),
                 repeats=manifest.repeats,
                 skip=done,
                 fingerprints=manifest.cases,
@@ -252,6 +253,15 @@ def _replay_into(
         cache=manifest.cache,
         resumed=len(done),
     )
+
+
+def turn_budget_s(settings: Settings, agent: Agent) -> float:
+    """How long one turn may take. Agents that call out time each request and retry
+    themselves, so a turn gets every attempt plus backoff, not one request's timeout."""
+    cfg = settings.agent
+    if agent.kind in CACHED_KINDS:
+        return cfg.timeout_s * (cfg.max_retries + 1) + 8.0 * cfg.max_retries
+    return cfg.timeout_s
 
 
 async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any) -> list[CallRun]:

@@ -21,13 +21,14 @@ def command(
     fmt: Format = typer.Option(Format.md, "--format", "-f", help="md (a pull request or step summary) or json."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (default: stdout)."),
     run_id: str | None = typer.Option(None, "--run", help="The run (default: the latest complete run)."),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Keep personal data (redacted by default)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write the pilot report of a run: verdict, figures, and every case."""
     from ..reports import build_report_data, render_report
 
     s = settings(ctx)
-    data = build_report_data(s, run_id)
+    data = build_report_data(s, run_id, show_pii=show_pii)
     text = render_report(data, fmt.value)
     if output is None:
         if as_json:

@@ -61,8 +61,12 @@ def _clean(v: Any) -> Any:
     return None if v is None or (not isinstance(v, list | dict) and pd.isna(v)) else v
 
 
-def build_report_data(settings: Settings, run_id: str | None = None) -> ReportData:
-    """Score the run (default: latest complete) and gather every case for the writers."""
+def build_report_data(settings: Settings, run_id: str | None = None, *, show_pii: bool = False) -> ReportData:
+    """Score the run (default: latest complete) and gather every case for the writers.
+
+    Personal data is redacted (`[redaction] kinds`) unless `show_pii`: a report is
+    made to be shared; the store keeps the original.
+    """
     from ..pilot import resolve_run_id, score_run
 
     with Store.open(settings.store_path, create=False) as store:
@@ -82,10 +86,19 @@ def build_report_data(settings: Settings, run_id: str | None = None) -> ReportDa
             rec["routing"] = json.loads(rec["routing"])
         by_case.setdefault(row["case_id"], []).append(rec)
 
+    redactor = None
+    if not show_pii:
+        from ..transcripts.redact import Redactor
+
+        redactor = Redactor(settings.redaction.kinds)
     cases = []
     for s in scores[scores["repeat"] == 0].to_dict("records"):
         t = transcripts[s["case_id"]]
         case_steps = by_case.get(t.id, [])
+        if redactor is not None:
+            t, texts = redactor.redact_case(t, [x for st in case_steps for x in (st.get("reply"), st.get("summary"))])
+            for i, st in enumerate(case_steps):
+                st["reply"], st["summary"] = texts[2 * i], texts[2 * i + 1]
         first = next((st for st in case_steps if st.get("escalate")), None)
         last_reply = case_steps[-1].get("reply") if case_steps else None
         agent = (

@@ -52,10 +52,9 @@ OPENAI_URL = "https://api.openai.com/v1"
 
 def _redacted(agent: Agent, settings: Settings, endpoint: str) -> Agent:
     """Put redaction in front of an agent whose endpoint is off this machine (or always, if configured)."""
-    from ..transcripts.redact import Redactor, is_loopback_url
+    from ..transcripts.redact import Redactor, should_redact
 
-    mode = settings.redaction.mode
-    if mode == "never" or (mode == "auto" and is_loopback_url(endpoint)):
+    if not should_redact(settings.redaction.mode, endpoint):
         return agent
     from .redacting import RedactingAgent
 

@@ -621,7 +621,11 @@ class Redactor:
 
     def redact_turns(self, customer: dict[str, Any], turns: list[Turn]) -> tuple[dict[str, Any], list[Turn]]:
         """The profile first, then the turns in order: a prefix of the turns redacts the same way."""
-        table = self._table()
+        return self._redact_turns(self._table(), customer, turns)
+
+    def _redact_turns(
+        self, table: _Table, customer: dict[str, Any], turns: list[Turn]
+    ) -> tuple[dict[str, Any], list[Turn]]:
         profile = table.redact_profile(customer)
         redacted, expect = [], frozenset[str]()
         for t in turns:
@@ -638,6 +642,14 @@ class Redactor:
         """A whole case, for reports: the same placeholders the agent saw at every turn."""
         customer, turns = self.redact_turns(t.customer, t.turns)
         return t.model_copy(update={"customer": customer, "turns": turns})
+
+    def redact_case(self, t: Transcript, texts: list[str | None]) -> tuple[Transcript, list[str | None]]:
+        """A case and texts said about it (the agent's replies, summaries), with one set of
+        placeholders: a phone number is [PHONE_1] in the conversation and in the reply."""
+        table = self._table()
+        customer, turns = self._redact_turns(table, t.customer, t.turns)
+        out = [table.redact(x) if x else x for x in texts]
+        return t.model_copy(update={"customer": customer, "turns": turns}), out
 
 
 def is_loopback_url(url: str | None) -> bool:
