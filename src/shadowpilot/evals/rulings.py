@@ -85,7 +85,9 @@ def ruling_text(ruling: str, by: str | None, note: str | None) -> str:
 
 def _replace(col: pd.Series, mask: np.ndarray, values: pd.Series) -> pd.Series:
     """`col` with `values` where `mask`, keeping col's dtype when the new values allow it."""
-    new = pd.Series(np.where(mask, values.to_numpy(dtype=object), col.to_numpy(dtype=object)), index=col.index)
+    new = pd.Series(
+        np.where(mask, values.to_numpy(dtype=object), col.to_numpy(dtype=object)), index=col.index, dtype=object
+    )
     try:
         return new.astype(col.dtype)
     except (TypeError, ValueError):
