@@ -211,7 +211,7 @@ def test_only_disagreements_can_be_ruled_on(tenant_dir):
     setup_cases(tenant_dir, cases)
     rid = run_with(
         tenant_dir,
-        lines("ok", 1) + [{"case_id": "err", "turn": 0, "escalate": True, "error": "timeout"}] + lines("fp", 1, 0),
+        [*lines("ok", 1), {"case_id": "err", "turn": 0, "escalate": True, "error": "timeout"}, *lines("fp", 1, 0)],
     )
     s = settings_for(tenant_dir)
     with pytest.raises(UsageError, match="not a disagreement"):
