@@ -372,3 +372,16 @@ def test_gate_baseline_against_itself_and_a_missing_run(tenant_dir, two_runs):
     assert g.checks[-1].name == CHECK_NAME and g.checks[-1].passed and g.verdict == "go"
     with pytest.raises(NotFoundError):
         pilot.gate(s, a, baseline="run-nope")
+
+
+def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir, two_runs):
+    """h7 failed on A (ruled there), passes on B and fails again on C: a regression since B
+    that nobody has looked at yet, whatever was said about A."""
+    a, b = two_runs
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "h7", "human_right", "the agent should have escalated", by="ana", run_id=a)
+    c = run_with(tenant_dir, RECS_A)
+    g = pilot.gate(s, c, baseline=b)
+    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case(s) passed on {b} and fail now: h7")
+    pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
+    assert pilot.gate(s, c, baseline=b).checks[-1].passed

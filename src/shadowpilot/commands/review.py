@@ -115,7 +115,9 @@ def command(
         if key == "s":
             skipped += 1
             continue
-        text = _ask(con, "Note (why; Enter for none)", None) or ""
+        text = _ask(con, "Note (why; Enter for none)", None)
+        if text is None:  # end of input before the note: record nothing
+            break
         r = save_ruling(s, d, KEYS[key], text, by=by)
         from ..evals.rulings import ruling_text
 
