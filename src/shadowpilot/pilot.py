@@ -7,8 +7,11 @@ as it needs it, so other commands (and the shadow server) can use it in between.
 from __future__ import annotations
 
 import asyncio
+import getpass
+import json
+import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -20,13 +23,16 @@ import pandas as pd
 from .config import Settings
 from .errors import InputError, NotFoundError, Problem, UsageError
 from .evals import evaluate_gate, score_frame
+from .evals.compare import Comparison, compare_scores
+from .evals.regressions import regression_check, with_check
+from .evals.rulings import RULINGS, Disagreement, Ruling, apply_rulings, show_rulings
 from .evals.score import STORED_COLUMNS
 from .runners import Agent, build_agent, replay
 from .runners.cache import CachedAgent
 from .store import ImportSummary, Store, new_run_id
 from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
-from .types import CallRun, GateConfig, GateResult, RunManifest, Transcript
+from .types import CallRun, GateCheck, GateConfig, GateResult, RunManifest, Transcript
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run
 
@@ -288,15 +294,21 @@ def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
     frame = store.scoring_frame(run_id, config.required_attributes)
     if frame.empty:
         raise NotFoundError(f"run {run_id} has no cases")
-    return score_frame(frame, config)
+    frame = apply_rulings(frame, store.rulings_for_run(run_id, config.required_attributes))
+    return show_rulings(score_frame(frame, config), frame)
 
 
-def gate(settings: Settings, run_id: str | None = None, *, save: bool = True) -> GateResult:
-    """Score a run (default: the latest complete one) and decide; store the scores and verdict."""
+def gate(
+    settings: Settings, run_id: str | None = None, *, save: bool = True, baseline: str | None = None
+) -> GateResult:
+    """Score a run (default: the latest complete one) and decide; store the scores and verdict.
+    With `baseline`, a case that passed on that run and fails now, unruled, makes it no-go."""
     with Store.open(settings.store_path, create=False) as store:
         rid = resolve_run_id(store, run_id)
         scores = score_run(store, rid, settings.gate)
         result = evaluate_gate(scores, settings.gate, rid)
+        if baseline is not None:
+            result = with_check(result, _baseline_check(store, baseline, rid, scores, settings.gate))
         if save:
             store.save_scores(rid, scores[STORED_COLUMNS], result)
     return result
@@ -305,3 +317,133 @@ def gate(settings: Settings, run_id: str | None = None, *, save: bool = True) ->
 def history(settings: Settings) -> pd.DataFrame:
     with Store.open(settings.store_path, create=False) as store:
         return store.history()
+
+
+# -- gate --baseline, review (adjudication) and compare ---------------------------------------
+
+
+def _baseline_check(store: Store, baseline: str, run_id: str, scores: pd.DataFrame, config: GateConfig) -> GateCheck:
+    """No case may pass on the baseline and fail now, unless it was ruled on from this run."""
+    base_id = resolve_run_id(store, baseline)
+    base = score_run(store, base_id, config)
+    rulings = store.rulings_for_run(run_id, [])
+    ruled = set(rulings.loc[rulings["run_id"] == run_id, "case_id"])
+    return regression_check(base, scores, base_id, ruled)
+
+
+def reviewer(by: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Who rules: --by, else $SHADOWPILOT_REVIEWER, else the OS user name."""
+    if by and by.strip():
+        return by.strip()
+    env = os.environ if environ is None else environ
+    if env.get("SHADOWPILOT_REVIEWER", "").strip():
+        return env["SHADOWPILOT_REVIEWER"].strip()
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (some containers)
+        return "unknown"
+
+
+def _none(v: Any) -> Any:
+    return None if v is None or (not isinstance(v, list | dict) and pd.isna(v)) else v
+
+
+def _ruling_from_row(row: Mapping[str, Any]) -> Ruling:
+    fields = {k: _none(row.get(k)) for k in Ruling.model_fields}
+    fields["ai_routing"] = json.loads(row["ai_routing"]) if _none(row.get("ai_routing")) else {}
+    return Ruling.model_validate(fields)
+
+
+def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagreement]:
+    """Failed cases where the AI and the human differ, scored against the human's outcome
+    (no ruling applied), each with its current ruling."""
+    frame = store.scoring_frame(run_id, config.required_attributes)
+    raw = score_frame(frame, config)
+    s = raw[raw["repeat"] == 0]
+    differ = s["decision"].isin(["fp", "fn"]) | s["timing"].isin(["early", "late"])
+    differ |= s["routing_ok"].eq(False).fillna(False).astype(bool)
+    s = s[~s["passed"] & ~s["error"] & differ]
+    ids = s["case_id"].tolist()
+    if not ids:
+        return []
+    versions = store.run_case_versions(run_id)
+    transcripts = {t.id: t for t in store.cases_at({i: versions[i] for i in ids})}
+    escalations = store.first_escalations(run_id, ids)
+    rulings = store.rulings_for_run(run_id, [])
+    current = {r["case_id"]: _ruling_from_row(r) for r in rulings.to_dict("records")}
+    out = []
+    for row in s.to_dict("records"):
+        cid = row["case_id"]
+        esc = escalations.get(cid)
+        ai: dict[str, Any] = {"escalated": esc is not None, "at_turn": None, "customer_turn": None,
+                              "reason": None, "urgency": None, "queue": None, "routing": {}, "reply": None}  # fmt: skip
+        if esc is not None:
+            ai.update({k: _none(v) for k, v in esc.items()}, at_turn=esc["turn"])
+            ai.pop("turn", None)
+        d = Disagreement(
+            run_id=run_id, case_id=cid, fingerprint=versions[cid], critical=bool(row["critical"]),
+            decision=_none(row["decision"]), timing=_none(row["timing"]), why=_none(row["why"]),
+            transcript=transcripts[cid], ai=ai, ruling=current.get(cid),
+        )  # fmt: skip
+        out.append(d)
+    return out
+
+
+def disagreements(settings: Settings, run_id: str | None = None) -> tuple[str, list[Disagreement]]:
+    """The run (default: the latest complete one) and its disagreements, in import order."""
+    with Store.open(settings.store_path, create=False) as store:
+        rid = resolve_run_id(store, run_id)
+        return rid, _disagreements(store, rid, settings.gate)
+
+
+def _save_ruling(store: Store, d: Disagreement, ruling: str, note: str | None, by: str) -> Ruling:
+    if ruling not in RULINGS:
+        raise UsageError(f"unknown ruling {ruling!r}; use one of: {', '.join(RULINGS)}")
+    ai = d.ai
+    r = Ruling(
+        case_id=d.case_id, fingerprint=d.fingerprint, run_id=d.run_id, ruling=ruling,  # type: ignore[arg-type]
+        note=(note or "").strip() or None, ruled_by=by, ruled_at=datetime.now(UTC),
+        ai_escalated=bool(ai["escalated"]), ai_at_turn=ai["at_turn"], ai_at_customer_turn=ai["customer_turn"],
+        ai_reason=ai["reason"], ai_urgency=ai["urgency"], ai_queue=ai["queue"], ai_routing=ai["routing"] or {},
+    )  # fmt: skip
+    store.add_ruling(r.model_dump())
+    return r
+
+
+def save_ruling(settings: Settings, d: Disagreement, ruling: str, note: str | None = None, *,
+                by: str | None = None) -> Ruling:  # fmt: skip
+    """Store a ruling on a disagreement found by `disagreements` (the interactive review)."""
+    with Store.open(settings.store_path, create=False) as store:
+        return _save_ruling(store, d, ruling, note, reviewer(by))
+
+
+def record_ruling(
+    settings: Settings,
+    case_id: str,
+    ruling: str,
+    note: str | None = None,
+    *,
+    by: str | None = None,
+    run_id: str | None = None,
+) -> Ruling:
+    """Rule on one disagreement of a run (default: the latest complete one)."""
+    if ruling not in RULINGS:
+        raise UsageError(f"unknown ruling {ruling!r}; use one of: {', '.join(RULINGS)}")
+    with Store.open(settings.store_path, create=False) as store:
+        rid = resolve_run_id(store, run_id)
+        if case_id not in store.run_case_versions(rid):
+            raise NotFoundError(f"case {case_id!r} is not in run {rid}; see `shadowpilot review --list`")
+        found = [d for d in _disagreements(store, rid, settings.gate) if d.case_id == case_id]
+        if not found:
+            raise UsageError(
+                f"case {case_id!r} is not a disagreement in run {rid}: the AI and the human agree, "
+                "or the agent failed on it; there is nothing to rule on"
+            )
+        return _save_ruling(store, found[0], ruling, note, reviewer(by))
+
+
+def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0.05) -> Comparison:
+    """Score two stored runs (rulings applied) and compare B against A."""
+    with Store.open(settings.store_path, create=False) as store:
+        a, b = resolve_run_id(store, run_a), resolve_run_id(store, run_b)
+        return compare_scores(score_run(store, a, settings.gate), score_run(store, b, settings.gate), a, b, alpha)

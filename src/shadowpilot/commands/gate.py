@@ -18,6 +18,9 @@ def command(
     use_lower_bound: bool | None = typer.Option(
         None, "--use-lower-bound/--point-estimate", help="Require the Wilson 95% lower bound to clear the bar."
     ),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="Also fail on any case that passed on this run and fails now, unless ruled on."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Score a run (re-scoring a stored run never calls the agent) and decide.
@@ -30,7 +33,7 @@ def command(
                           {"pass_rate": pass_rate, "min_cases": min_cases, "use_lower_bound": use_lower_bound}.items()
                           if v is not None}}  # fmt: skip
     s = settings(ctx, overrides)
-    result = gate(s, run_id)
+    result = gate(s, run_id, baseline=baseline)
     if as_json:
         emit_json(result.model_dump(mode="json", exclude=GATE_JSON_EXCLUDE))
     else:

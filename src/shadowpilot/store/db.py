@@ -385,6 +385,84 @@ class Store:
             """
         ).df()
 
+    # -- rulings (adjudication) -----------------------------------------------------------
+
+    RULING_COLUMNS = (
+        "case_id", "fingerprint", "run_id", "ruling", "note", "ruled_by", "ruled_at", "ai_escalated",
+        "ai_at_turn", "ai_at_customer_turn", "ai_reason", "ai_urgency", "ai_queue", "ai_routing",
+    )  # fmt: skip
+
+    def run_case_versions(self, run_id: str) -> dict[str, str]:
+        """case_id -> the case version (fingerprint) a run used."""
+        rows = self.con.execute(
+            "SELECT case_id, fingerprint FROM run_cases WHERE run_id = ? AND repeat = 0", [run_id]
+        ).fetchall()
+        return dict(rows)
+
+    def first_escalations(self, run_id: str, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """case_id -> the agent's first escalating step (first repeat), for the given cases;
+        cases the agent did not escalate are absent."""
+        if not case_ids:
+            return {}
+        cur = self.con.execute(
+            "SELECT case_id, turn, customer_turn, reason, urgency, queue, routing, reply FROM steps "
+            "WHERE run_id = ? AND repeat = 0 AND escalate AND case_id IN (SELECT unnest(?::VARCHAR[])) "
+            "QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY turn) = 1",
+            [run_id, list(case_ids)],
+        )
+        names = [d[0] for d in cur.description]
+        out = {}
+        for row in cur.fetchall():
+            rec = dict(zip(names, row, strict=True))
+            rec["routing"] = json.loads(rec["routing"]) if rec["routing"] else {}
+            out[rec.pop("case_id")] = rec
+        return out
+
+    def add_ruling(self, ruling: dict[str, Any]) -> int:
+        """Append a ruling (keys: RULING_COLUMNS; ai_routing a dict). Older rulings on the same
+        case version stay, superseded. Returns the ruling's id."""
+        row = [ruling.get(c) for c in self.RULING_COLUMNS]
+        row[self.RULING_COLUMNS.index("ai_routing")] = json.dumps(ruling.get("ai_routing") or {})
+        with self.transaction() as con:
+            (next_id,) = con.execute("SELECT coalesce(max(ruling_id), 0) + 1 FROM rulings").fetchone() or (1,)
+            con.execute(
+                f"INSERT INTO rulings (ruling_id, {', '.join(self.RULING_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' for _ in self.RULING_COLUMNS)})",
+                [next_id, *row],
+            )
+        return int(next_id)
+
+    def rulings(self, case_id: str | None = None) -> pd.DataFrame:
+        """Every ruling ever recorded (superseded ones included), oldest first."""
+        where, params = ("WHERE case_id = ?", [case_id]) if case_id is not None else ("", [])
+        return self.con.execute(
+            f"SELECT ruling_id, {', '.join(self.RULING_COLUMNS)} FROM rulings {where} ORDER BY ruling_id", params
+        ).df()
+
+    def rulings_for_run(self, run_id: str, attributes: Sequence[str]) -> pd.DataFrame:
+        """The current ruling on each case version a run used (a ruling on another version of
+        the case does not apply), with the AI's routing attributes extracted as scoring_frame
+        extracts them (`ai.<name>`), so a ruling's values compare like the agent's."""
+        attr_sql, params = [], []
+        for i, name in enumerate(attributes):
+            attr_sql.append(f", json_extract_string(r.ai_routing, ?) AS ai_attr_{i}")
+            params.append("$." + json.dumps(name))
+        cols = ", ".join(f"r.{c}" for c in self.RULING_COLUMNS)
+        df = self.con.execute(
+            f"""
+            WITH r AS (
+                SELECT * FROM rulings
+                QUALIFY row_number() OVER (PARTITION BY case_id, fingerprint ORDER BY ruling_id DESC) = 1
+            )
+            SELECT {cols}{"".join(attr_sql)}
+            FROM r JOIN (SELECT case_id, fingerprint FROM run_cases WHERE run_id = ? AND repeat = 0) rc
+                 USING (case_id, fingerprint)
+            ORDER BY r.case_id
+            """,
+            [*params, run_id],
+        ).df()
+        return df.rename(columns={f"ai_attr_{i}": f"ai.{name}" for i, name in enumerate(attributes)})
+
 
 def _case_row(t: Transcript, fp: str, seq: int, now: datetime, source: str | None) -> dict[str, Any]:
     o = t.outcome

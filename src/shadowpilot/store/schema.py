@@ -107,4 +107,26 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE steps ADD COLUMN cached BOOLEAN DEFAULT false;
     """,
+    # 3: rulings (adjudication) on disagreements between the AI and the human, per case version.
+    #    History is kept: the newest ruling on a case version supersedes the older ones.
+    #    ai_* is the AI's decision the ruling was made on; `ai_right` makes it the expected outcome.
+    """
+    CREATE TABLE rulings (
+        ruling_id BIGINT PRIMARY KEY,        -- order of recording: the highest per case version is current
+        case_id VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,        -- the case version ruled on
+        run_id VARCHAR NOT NULL,             -- the run it was ruled from
+        ruling VARCHAR NOT NULL,             -- human_right | ai_right | unclear
+        note VARCHAR,
+        ruled_by VARCHAR NOT NULL,
+        ruled_at TIMESTAMPTZ NOT NULL,
+        ai_escalated BOOLEAN NOT NULL,
+        ai_at_turn INTEGER,
+        ai_at_customer_turn INTEGER,
+        ai_reason VARCHAR,
+        ai_urgency VARCHAR,
+        ai_queue VARCHAR,
+        ai_routing JSON
+    );
+    """,
 ]

@@ -1,0 +1,92 @@
+"""`shadowpilot compare A B`: what changed from run A to run B, and is B worse beyond noise (exit 3)?"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from .common import EXIT_NOT_READY, EXIT_OK, JSON_OPTION, console, emit_json, guarded, settings
+
+if TYPE_CHECKING:
+    from ..evals.compare import Comparison
+
+NAMES = {"pass_rate": "pass rate", "precision": "precision", "recall": "recall",
+         "routing_accuracy": "routing accuracy", "error_rate": "agent errors"}  # fmt: skip
+
+
+@guarded
+def command(
+    ctx: typer.Context,
+    run_a: str = typer.Argument(..., metavar="A", help="The earlier run (the reference)."),
+    run_b: str = typer.Argument(..., metavar="B", help="The later run, compared against A."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0001, max=0.5, help="Significance level of the verdict."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """What changed from run A to run B, and whether B is worse beyond noise.
+
+    Newly failing and newly passing cases (by case id) and metric deltas with 95% intervals.
+    Each rate carries its Wilson interval; the pass-rate and error-rate differences are paired
+    on the cases both runs scored (Newcombe's paired score interval), and the verdict is
+    McNemar's exact test on the cases that changed. Rulings apply to both runs.
+    Exit 0 when B is not worse beyond noise, 3 when it is.
+    """
+    from ..pilot import compare_runs
+
+    s = settings(ctx)
+    c = compare_runs(s, run_a, run_b, alpha=alpha)
+    if as_json:
+        emit_json(c.model_dump(mode="json"))
+    else:
+        _print(c)
+    raise typer.Exit(EXIT_NOT_READY if c.worse else EXIT_OK)
+
+
+def _print(c: Comparison) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .views import pct
+
+    con = console()
+    style = {"worse": "bold red", "better": "bold green", "within-noise": "bold yellow"}[c.verdict]
+    con.print(Text.assemble((f" {c.verdict.upper()} ", style + " reverse"), f"  {c.run_b} against {c.run_a}"))
+    con.print(c.explanation)
+
+    def ci(iv) -> str:
+        return "" if iv is None else f" [{pct(iv[0])}, {pct(iv[1])}]"
+
+    def signed(x: float | None) -> str:
+        return "n/a" if x is None else f"{x * 100:+.1f} pts"
+
+    def delta(m) -> str:
+        return signed(m.delta) + ("" if m.delta_ci is None else f" [{signed(m.delta_ci[0])}, {signed(m.delta_ci[1])}]")
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("metric")
+    table.add_column("A", justify="right")
+    table.add_column("B", justify="right")
+    table.add_column("B - A (95% CI)", justify="right")
+    for name, m in c.metrics.items():
+        table.add_row(NAMES.get(name, name), f"{pct(m.a.value)} ({m.a.k}/{m.a.n}){ci(m.a.ci)}",
+                      f"{pct(m.b.value)} ({m.b.k}/{m.b.n}){ci(m.b.ci)}",
+                      delta(m))  # fmt: skip
+    con.print(table)
+    mc = c.mcnemar
+    con.print(
+        f"cases: {c.cases_a} in A, {c.cases_b} in B, {c.common} in both · McNemar: "
+        f"{mc.pass_to_fail} pass→fail, {mc.fail_to_pass} fail→pass, p = {mc.p_value:.3g}"
+    )
+    for title, rows, colour in (("Newly failing", c.newly_failing, "red"), ("Newly passing", c.newly_passing, "green")):
+        if not rows:
+            continue
+        t = Table(title=f"{title} ({len(rows)})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        t.add_column("case", style=colour, no_wrap=True)
+        t.add_column("why (B)" if title == "Newly failing" else "why it failed (A)")
+        for r in rows:
+            t.add_row(r.case_id + (" (critical)" if r.critical else ""), r.why or "")
+        con.print(t)
+    for label, ids in (("only in A", c.only_in_a), ("only in B", c.only_in_b)):
+        if ids:
+            con.print(f"{label}: {', '.join(ids)}")

@@ -1,0 +1,224 @@
+"""`shadowpilot review`: step through a run's disagreements (AI vs human) and rule on them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from .common import JSON_OPTION, console, emit_json, guarded, settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..evals.rulings import Disagreement, Ruling
+
+
+class RulingChoice(StrEnum):
+    human_right = "human_right"
+    ai_right = "ai_right"
+    unclear = "unclear"
+
+
+PROMPT = "Who was right? [bold]h[/] human · [bold]a[/] AI · [bold]u[/] unclear · [bold]s[/] skip · [bold]q[/] quit"
+KEYS = {"h": "human_right", "a": "ai_right", "u": "unclear"}
+
+
+def _ruling_json(r: Ruling | None) -> dict[str, Any] | None:
+    return None if r is None else r.model_dump(mode="json")
+
+
+def _disagreement_json(d: Disagreement) -> dict[str, Any]:
+    o = d.transcript.outcome
+    return {
+        "case_id": d.case_id,
+        "fingerprint": d.fingerprint,
+        "critical": d.critical,
+        "decision": d.decision,
+        "timing": d.timing,
+        "why": d.why,
+        "human": o.model_dump(mode="json"),
+        "ai": d.ai,
+        "ruling": _ruling_json(d.ruling),
+    }
+
+
+@guarded
+def command(
+    ctx: typer.Context,
+    run_id: str | None = typer.Option(None, "--run", help="The run to review (default: the latest complete run)."),
+    case: str | None = typer.Option(None, "--case", help="Only this case (with --ruling: rule on it, no prompt)."),
+    ruling: RulingChoice | None = typer.Option(None, "--ruling", help="Record this ruling on --case, no prompt."),
+    note: str | None = typer.Option(None, "--note", help="Why (with --ruling)."),
+    by: str | None = typer.Option(
+        None, "--by", help="Who rules (default: $SHADOWPILOT_REVIEWER, else your user name)."
+    ),
+    list_only: bool = typer.Option(False, "--list", help="List the disagreements and their rulings; no prompt."),
+    all_cases: bool = typer.Option(False, "--all", help="Also step through disagreements already ruled on."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Step through a run's disagreements (AI vs human) and rule on them.
+
+    A disagreement is a failed case where the AI and the human differ in decision, timing or
+    routing. Rule that the human was right, the AI was right (the case's expected outcome
+    becomes the AI's decision for scoring; the original is kept), or unclear.
+
+    Interactive by default: each case shows the conversation and both decisions side by side,
+    then asks h(uman right) / a(I right) / u(nclear) / s(kip) / q(uit) and a note.
+    Non-interactive: `--case ID --ruling ai_right --note "..."`; `--list [--json]`.
+    """
+    from ..errors import NotFoundError, UsageError
+    from ..pilot import disagreements, record_ruling, save_ruling
+
+    s = settings(ctx)
+    if ruling is not None:
+        if case is None:
+            raise UsageError("--ruling needs --case ID (the case to rule on)")
+        r = record_ruling(s, case, ruling.value, note, by=by, run_id=run_id)
+        if as_json:
+            emit_json({"recorded": _ruling_json(r)})
+        else:
+            from ..evals.rulings import ruling_text
+
+            console().print(f"{r.case_id} ({r.run_id}): {ruling_text(r.ruling, r.ruled_by, r.note)}")
+        return
+    if note is not None:
+        raise UsageError("--note goes with --case ID --ruling ...; in the interactive review you are asked for it")
+
+    rid, items = disagreements(s, run_id)
+    if case is not None:
+        items = [d for d in items if d.case_id == case]
+        if not items:
+            raise NotFoundError(f"case {case!r} is not a disagreement in run {rid}; see `shadowpilot review --list`")
+    if list_only or as_json:
+        if as_json:
+            emit_json({"run_id": rid, "disagreements": [_disagreement_json(d) for d in items]})
+        else:
+            _print_list(console(), rid, items)
+        return
+
+    con = console()
+    todo = items if (all_cases or case is not None) else [d for d in items if d.ruling is None]
+    if not todo:
+        ruled = len(items) - len(todo)
+        con.print(f"run {rid}: no disagreement left to review ({len(items)} in all, {ruled} already ruled on; "
+                  "--all to review those again)")  # fmt: skip
+        return
+    recorded = skipped = 0
+    for i, d in enumerate(todo, start=1):
+        con.rule(f"{i}/{len(todo)} · {d.case_id}")
+        show_disagreement(con, d)
+        key = _ask(con, PROMPT, ["h", "a", "u", "s", "q"])
+        if key in (None, "q"):
+            break
+        if key == "s":
+            skipped += 1
+            continue
+        text = _ask(con, "Note (why; Enter for none)", None)
+        if text is None:  # end of input before the note: record nothing
+            break
+        r = save_ruling(s, d, KEYS[key], text, by=by)
+        from ..evals.rulings import ruling_text
+
+        con.print(f"[green]recorded[/] {ruling_text(r.ruling, r.ruled_by, r.note)}")
+        recorded += 1
+    con.print(f"{recorded} ruling(s) recorded, {skipped} skipped; `shadowpilot gate` re-scores with them.")
+
+
+def _ask(con: Console, prompt: str, choices: list[str] | None) -> str | None:
+    """A prompt on the terminal; None at end of input (treated as quit)."""
+    from rich.prompt import Prompt
+
+    try:
+        if choices is None:
+            return Prompt.ask(prompt, console=con, default="", show_default=False)
+        return Prompt.ask(prompt, console=con, choices=choices, case_sensitive=False, show_choices=False).lower()
+    except EOFError:
+        return None
+
+
+def _print_list(con: Console, rid: str, items: list[Disagreement]) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..evals.rulings import RULING_LABEL
+
+    if not items:
+        con.print(f"run {rid}: no disagreements between the AI and the human")
+        return
+    table = Table(title=f"Disagreements · {rid}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("case", no_wrap=True)
+    table.add_column("what differs")
+    table.add_column("ruling")
+    for d in items:
+        r = d.ruling
+        shown = Text("not ruled", style="dim") if r is None else Text(f"{RULING_LABEL[r.ruling]} ({r.ruled_by})")
+        table.add_row(Text(d.case_id + (" (critical)" if d.critical else ""), style="bold red" if d.critical else ""),
+                      Text(d.why or ""), shown)  # fmt: skip
+    con.print(table)
+
+
+def _value(v: Any) -> str:
+    if v is None or v == {}:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def show_disagreement(con: Console, d: Disagreement) -> None:
+    """The conversation with turn indices, then both decisions and routing side by side."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..evals.rulings import ruling_text
+
+    t, o, ai = d.transcript, d.transcript.outcome, d.ai
+    head = Text.assemble((d.case_id, "bold"), f" · {t.channel}")
+    if d.critical:
+        head.append(" · critical", style="bold red")
+    if t.tags:
+        head.append(f" · {', '.join(t.tags)}")
+    con.print(head)
+    con.print(Text(f"failed: {d.why}", style="red"))
+    if d.ruling is not None:
+        con.print(Text(f"current {ruling_text(d.ruling.ruling, d.ruling.ruled_by, d.ruling.note)}", style="yellow"))
+
+    conv = Table(show_header=True, box=None, pad_edge=False)
+    conv.add_column("#", justify="right", style="dim")
+    conv.add_column("speaker", no_wrap=True)
+    conv.add_column("text")
+    conv.add_column("", no_wrap=True)
+    for i, turn in enumerate(t.turns):
+        marks = []
+        if o.escalated and o.at_turn == i:
+            marks.append(("◀ human escalated", "cyan"))
+        if ai["escalated"] and ai["at_turn"] == i:
+            marks.append(("◀ AI escalated", "magenta"))
+        mark = Text(" ").join(Text(m, style=st) for m, st in marks) if marks else Text("")
+        conv.add_row(str(i), turn.speaker, turn.text, mark)
+    con.print(conv)
+
+    side = Table(title="Human vs AI", title_justify="left", show_lines=False, pad_edge=False)
+    side.add_column("")
+    side.add_column("human", style="cyan")
+    side.add_column("AI", style="magenta")
+    at_h = o.at_turn if o.escalated else None
+    rows: list[tuple[str, Any, Any]] = [
+        ("escalate", o.escalated, ai["escalated"]),
+        ("at turn", at_h, ai["at_turn"]),
+        ("reason", o.reason, ai["reason"]),
+        ("urgency", o.urgency, ai["urgency"]),
+        ("queue", o.queue, ai["queue"]),
+    ]
+    routing_ai = ai.get("routing") or {}
+    for name in [*o.routing, *(k for k in routing_ai if k not in o.routing)]:
+        rows.append((name, o.routing.get(name), routing_ai.get(name)))
+    for label, h, a in rows:
+        differs = _value(h).lower() != _value(a).lower()
+        side.add_row(Text(label, style="bold red" if differs else "bold"), _value(h), _value(a))
+    if ai.get("reply"):
+        side.add_row("AI reply", "", ai["reply"])
+    con.print(side)

@@ -1,0 +1,387 @@
+"""Rulings, run comparison and the regression gate, on hand-computed fixtures.
+
+Cases go through the real store (DuckDB in tmp_path) and the recorded agent; the figures
+expected below are worked out by hand in the comments (the Newcombe intervals were also
+checked against an independent implementation, statsmodels' `newcomb` method, where it has one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from shadowpilot import pilot
+from shadowpilot.config import load_settings
+from shadowpilot.errors import NotFoundError, UsageError
+from shadowpilot.evals.compare import compare_scores, mcnemar_exact, newcombe_independent, newcombe_paired
+from shadowpilot.evals.regressions import CHECK_NAME
+from shadowpilot.evals.rulings import apply_rulings
+from shadowpilot.store import Store
+from tests.conftest import make_case, write_config, write_jsonl
+
+ROUTE = {"skill": "billing", "priority": "high", "vip": False}
+
+
+def lines(case_id: str, customer_turns: int, escalate_at: int | None = None, **esc: Any) -> list[dict]:
+    """The recorded agent's lines for one case: no escalation until `escalate_at` (a customer turn)."""
+    last = customer_turns - 1 if escalate_at is None else escalate_at
+    out = []
+    for k in range(last + 1):
+        line: dict[str, Any] = {"case_id": case_id, "turn": 2 * k, "escalate": k == escalate_at, "reply": f"r{k}"}
+        if k == escalate_at:
+            line.update(esc)
+        out.append(line)
+    return out
+
+
+def settings_for(tenant_dir: Path, **gate: Any):
+    return load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": gate}, environ={})
+
+
+def setup_cases(tenant_dir: Path, cases: list[dict], gate: str = "min_cases = 1\npass_rate = 0.9") -> None:
+    write_config(tenant_dir, f'[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\n{gate}\n')
+    write_jsonl(tenant_dir / "cases.jsonl", cases)
+    pilot.import_files(settings_for(tenant_dir), [tenant_dir / "cases.jsonl"])
+
+
+def run_with(tenant_dir: Path, recs: list[dict]) -> str:
+    """Replay the stored cases through a recorded agent with these lines; the run id."""
+    write_jsonl(tenant_dir / "recs.jsonl", recs)
+    return pilot.run(settings_for(tenant_dir)).run_id
+
+
+# -- rulings ----------------------------------------------------------------------------------
+
+# 10 cases: 8 kept correctly; c-fp escalated by the agent only; c-fn escalated by the human only.
+# Pass rate 8/10 against the bar 0.9: no-go.
+REVIEW_CASES = [make_case(f"p{i}", ["a", "b"]) for i in range(8)] + [
+    make_case("c-fp", ["a", "b"]),
+    make_case("c-fn", ["a", "b"], escalated=True, at_customer_turn=1, routing=ROUTE, queue="billing-tier2"),
+]
+REVIEW_RECS = [x for i in range(8) for x in lines(f"p{i}", 2)] + [
+    *lines("c-fp", 2, 1, routing=ROUTE, queue="billing-tier2", reason="billing_dispute"),
+    *lines("c-fn", 2),
+]
+
+
+@pytest.fixture
+def reviewed(tenant_dir: Path) -> str:
+    setup_cases(tenant_dir, REVIEW_CASES)
+    return run_with(tenant_dir, REVIEW_RECS)
+
+
+def test_disagreements_are_the_failed_cases_where_ai_and_human_differ(tenant_dir, reviewed):
+    rid, items = pilot.disagreements(settings_for(tenant_dir))
+    assert rid == reviewed
+    assert [(d.case_id, d.decision) for d in items] == [("c-fp", "fp"), ("c-fn", "fn")]
+    fp = items[0]
+    assert fp.ai["escalated"] and fp.ai["at_turn"] == 2 and fp.ai["customer_turn"] == 1
+    assert fp.ai["routing"] == ROUTE and fp.ai["queue"] == "billing-tier2"
+    assert fp.transcript.outcome.escalated is False and fp.ruling is None
+
+
+def test_ai_right_flips_the_case_and_the_gate(tenant_dir, reviewed):
+    s = settings_for(tenant_dir)
+    before = pilot.gate(s, reviewed)
+    assert (before.passed_cases, before.verdict) == (8, "no-go")
+
+    r = pilot.record_ruling(s, "c-fp", "ai_right", "policy says transfer refunds", by="ana")
+    assert (r.ruled_by, r.run_id, r.ai_escalated, r.ai_at_customer_turn) == ("ana", reviewed, True, 1)
+    after = pilot.gate(s, reviewed)
+    assert after.passed_cases == 9 and after.pass_rate == 0.9 and after.verdict == "go"
+    # the human's escalation counts now follow the corrected label: c-fp is a true positive
+    assert (after.escalation.tp, after.escalation.fp, after.escalation.fn) == (1, 0, 1)
+    assert [f.case_id for f in after.failures] == ["c-fn"]
+
+
+def test_human_right_and_unclear_change_no_score_but_are_shown(tenant_dir, reviewed):
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "c-fn", "human_right", "clear supervisor request", by="ana")
+    pilot.record_ruling(s, "c-fp", "unclear", None, by="bo")
+    g = pilot.gate(s, reviewed)
+    assert g.passed_cases == 8
+    why = {f.case_id: f.why for f in g.failures}
+    assert why["c-fn"] == "missed escalation (ruled: human was right, by ana: clear supervisor request)"
+    assert why["c-fp"] == "unnecessary escalation at turn 2 (ruled: unclear, by bo)"
+    with Store.open(s.store_path) as store:
+        stored = dict(store.con.execute("SELECT case_id, why FROM scores WHERE run_id = ?", [reviewed]).fetchall())
+    assert stored["c-fn"].endswith("(ruled: human was right, by ana: clear supervisor request)")
+
+
+def test_a_newer_ruling_supersedes_and_the_history_is_kept(tenant_dir, reviewed):
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "c-fp", "ai_right", "first look", by="ana")
+    pilot.record_ruling(s, "c-fp", "human_right", "second look: no reason to transfer", by="bo")
+    assert pilot.gate(s, reviewed).passed_cases == 8  # the newer human_right ruling holds
+    _, items = pilot.disagreements(s)
+    assert items[0].ruling is not None and items[0].ruling.ruled_by == "bo"
+    with Store.open(s.store_path) as store:
+        history = store.rulings("c-fp")
+    assert history["ruling"].tolist() == ["ai_right", "human_right"]
+    assert history["note"].tolist() == ["first look", "second look: no reason to transfer"]
+
+
+def test_the_ruled_label_scores_later_runs(tenant_dir, reviewed):
+    """ai_right makes the AI's decision on the ruled run the expected outcome: a later agent
+    that no longer escalates on c-fp now misses an escalation."""
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "c-fp", "ai_right", None, by="ana")
+    later = run_with(tenant_dir, [x for i in range(8) for x in lines(f"p{i}", 2)] + lines("c-fp", 2) + lines("c-fn", 2))
+    why = {f.case_id: f.why for f in pilot.gate(s, later).failures}
+    assert why["c-fp"] == "missed escalation (ruled: AI was right, by ana)"
+
+
+def test_a_ruling_on_an_old_case_version_does_not_apply_to_a_new_one(tenant_dir, reviewed):
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "c-fp", "ai_right", None, by="ana")
+    changed = [c if c["id"] != "c-fp" else make_case("c-fp", ["a", "b (edited)"]) for c in REVIEW_CASES]
+    write_jsonl(tenant_dir / "cases.jsonl", changed)
+    assert pilot.import_files(s, [tenant_dir / "cases.jsonl"]).summary.updated == ["c-fp"]
+    new_run = run_with(tenant_dir, REVIEW_RECS)
+    assert "c-fp" in {f.case_id for f in pilot.gate(s, new_run).failures}  # new version: no ruling
+    assert "c-fp" not in {f.case_id for f in pilot.gate(s, reviewed).failures}  # old version: ruled
+
+
+def test_ai_right_on_timing_and_routing(tenant_dir):
+    cases = [
+        make_case("early", ["a", "b", "c", "d"], escalated=True, at_customer_turn=3, routing=ROUTE),
+        make_case("route", ["a", "b"], escalated=True, at_customer_turn=1, routing=ROUTE, queue="billing-tier2"),
+    ]
+    setup_cases(tenant_dir, cases)
+    rid = run_with(
+        tenant_dir,
+        lines("early", 4, 1, routing=ROUTE)
+        + lines("route", 2, 1, routing={**ROUTE, "skill": "complaints"}, queue="patient-relations"),
+    )
+    s = settings_for(tenant_dir)
+    assert pilot.gate(s, rid).passed_cases == 0  # two turns early; wrong skill and queue
+    pilot.record_ruling(s, "early", "ai_right", "the caller was already irate", by="ana")
+    pilot.record_ruling(s, "route", "ai_right", "complaints own concierge billing", by="ana")
+    assert pilot.gate(s, rid).passed_cases == 2
+
+    with Store.open(s.store_path) as store:
+        frame = store.scoring_frame(rid, ["skill", "priority", "vip"])
+        ruled = apply_rulings(frame, store.rulings_for_run(rid, ["skill", "priority", "vip"]))
+    row = ruled.set_index("case_id").loc["route"]
+    assert (row["expected.skill"], row["expected_queue"]) == ("complaints", "patient-relations")
+    assert (row["original_expected.skill"], row["original_expected_queue"]) == ("billing", "billing-tier2")
+    early = ruled.set_index("case_id").loc["early"]
+    assert (early["expected_at_customer_turn"], early["original_expected_at_customer_turn"]) == (1, 3)
+    assert early["ruling"] == "ai_right" and early["ruled_by"] == "ana"
+
+
+def test_apply_rulings_is_pure_and_respects_the_case_version():
+    frame = pd.DataFrame(
+        {
+            "case_id": ["x", "y"],
+            "fingerprint": ["v2", "v1"],
+            "expected_escalated": [False, False],
+            "expected_queue": [None, None],
+            "expected.skill": [None, None],
+        }
+    )
+    rulings = pd.DataFrame(
+        {
+            "case_id": ["x", "y"],
+            "fingerprint": ["v1", "v1"],  # x was ruled on its old version
+            "ruling": ["ai_right", "ai_right"],
+            "note": [None, "n"],
+            "ruled_by": ["ana", "ana"],
+            "ruled_at": [pd.Timestamp("2026-11-20", tz="UTC")] * 2,
+            "run_id": ["r1", "r1"],
+            "ai_escalated": [True, True],
+            "ai_queue": ["q", "q"],
+            "ai.skill": ["s", "s"],
+        }
+    )
+    copy = frame.copy()
+    out = apply_rulings(frame, rulings)
+    pd.testing.assert_frame_equal(frame, copy)
+    assert out["expected_escalated"].tolist() == [False, True]
+    assert out["expected_queue"].tolist() == [None, "q"] and out["expected.skill"].tolist() == [None, "s"]
+    assert out["original_expected_escalated"].tolist() == [False, False]
+    assert pd.isna(out.loc[0, "ruling"]) and out.loc[1, "ruling"] == "ai_right"
+
+
+def test_only_disagreements_can_be_ruled_on(tenant_dir):
+    cases = [make_case("ok", ["a"]), make_case("err", ["a"]), make_case("fp", ["a"])]
+    setup_cases(tenant_dir, cases)
+    rid = run_with(
+        tenant_dir,
+        [*lines("ok", 1), {"case_id": "err", "turn": 0, "escalate": True, "error": "timeout"}, *lines("fp", 1, 0)],
+    )
+    s = settings_for(tenant_dir)
+    with pytest.raises(UsageError, match="not a disagreement"):
+        pilot.record_ruling(s, "ok", "human_right", by="ana")
+    with pytest.raises(UsageError, match="agent failed"):
+        pilot.record_ruling(s, "err", "ai_right", by="ana")
+    with pytest.raises(NotFoundError, match="not in run"):
+        pilot.record_ruling(s, "nope", "ai_right", by="ana", run_id=rid)
+    with pytest.raises(UsageError, match="unknown ruling"):
+        pilot.record_ruling(s, "fp", "maybe", by="ana")
+
+
+def test_reviewer_name_comes_from_flag_then_env_then_os_user(monkeypatch):
+    assert pilot.reviewer("ana", {"SHADOWPILOT_REVIEWER": "bo"}) == "ana"
+    assert pilot.reviewer(None, {"SHADOWPILOT_REVIEWER": "bo"}) == "bo"
+    monkeypatch.setattr("getpass.getuser", lambda: "os-user")
+    assert pilot.reviewer(None, {}) == "os-user"
+
+
+# -- compare --------------------------------------------------------------------------------
+
+# 10 cases. h0-h4: the human kept the call; h5-h9: the human escalated at customer turn 0.
+MIXED_CASES = [make_case(f"h{i}", ["a"]) for i in range(5)] + [
+    make_case(f"h{i}", ["a"], escalated=True, at_customer_turn=0, routing=ROUTE) for i in range(5, 10)
+]
+# A: keeps h0-h4 (pass), escalates h5, h6 right (pass), misses h7-h9 (fail): 7/10.
+RECS_A = [x for i in range(5) for x in lines(f"h{i}", 1)]
+RECS_A += [x for i in (5, 6) for x in lines(f"h{i}", 1, 0, routing=ROUTE)]
+RECS_A += [x for i in (7, 8, 9) for x in lines(f"h{i}", 1)]
+# B: escalates h0, h1 needlessly (newly failing), now catches h7 (newly passing): 6/10.
+RECS_B = [x for i in (0, 1) for x in lines(f"h{i}", 1, 0, routing=ROUTE)]
+RECS_B += [x for i in (2, 3, 4) for x in lines(f"h{i}", 1)]
+RECS_B += [x for i in (5, 6, 7) for x in lines(f"h{i}", 1, 0, routing=ROUTE)]
+RECS_B += [x for i in (8, 9) for x in lines(f"h{i}", 1)]
+
+
+@pytest.fixture
+def two_runs(tenant_dir: Path) -> tuple[str, str]:
+    setup_cases(tenant_dir, MIXED_CASES, gate="min_cases = 1\npass_rate = 0.5")
+    return run_with(tenant_dir, RECS_A), run_with(tenant_dir, RECS_B)
+
+
+def test_compare_lists_changed_cases_and_deltas(tenant_dir, two_runs):
+    a, b = two_runs
+    c = pilot.compare_runs(settings_for(tenant_dir), a, b)
+    assert (c.run_a, c.run_b, c.cases_a, c.cases_b, c.common) == (a, b, 10, 10, 10)
+    assert [x.case_id for x in c.newly_failing] == ["h0", "h1"]
+    assert c.newly_failing[0].why == "unnecessary escalation at turn 0"
+    assert [x.case_id for x in c.newly_passing] == ["h7"] and c.newly_passing[0].why == "missed escalation"
+
+    pr = c.metrics["pass_rate"]
+    assert (pr.a.k, pr.a.n, pr.b.k, pr.b.n) == (7, 10, 6, 10)
+    assert pr.a.ci == pytest.approx((0.3968, 0.8922), abs=1e-4)  # Wilson 7/10
+    assert pr.b.ci == pytest.approx((0.3127, 0.8318), abs=1e-4)  # Wilson 6/10
+    # paired table: both pass 5 (h2-h6), A only 2 (h0, h1), B only 1 (h7), neither 2 (h8, h9);
+    # phi = (5*2 - 2*1) / sqrt(7*3*6*4) = 0.3563;
+    # lower = -0.1 - sqrt(0.2873^2 - 2 phi 0.2873 * 0.1922 + 0.1922^2) = -0.3831
+    # upper = -0.1 + sqrt(0.2318^2 - 2 phi 0.2318 * 0.3032 + 0.3032^2) = +0.2092
+    assert pr.delta == pytest.approx(-0.1)
+    assert pr.delta_ci == pytest.approx((-0.3831, 0.2092), abs=1e-4)
+
+    prec = c.metrics["precision"]  # A 2/2, B 3/5 (h0, h1 unnecessary): independent Newcombe
+    assert (prec.a.value, prec.b.value, prec.delta) == (1.0, 0.6, -0.4)
+    assert prec.delta_ci == pytest.approx((-0.7693, 0.3157), abs=1e-4)
+    rec = c.metrics["recall"]  # A 2/5, B 3/5
+    assert (rec.a.value, rec.b.value) == (0.4, 0.6)
+    assert rec.delta_ci == pytest.approx((-0.3222, 0.5993), abs=1e-4)
+    assert c.metrics["routing_accuracy"].b.k == 3 and c.metrics["error_rate"].b.k == 0
+
+    # McNemar: 2 pass->fail, 1 fail->pass: p = 2 * (C(3,0) + C(3,1)) / 2^3 = 1
+    assert (c.mcnemar.pass_to_fail, c.mcnemar.fail_to_pass, c.mcnemar.p_value) == (2, 1, 1.0)
+    assert c.verdict == "within-noise" and not c.worse
+
+
+def test_compare_says_worse_beyond_noise(tenant_dir):
+    setup_cases(tenant_dir, [make_case(f"u{i}", ["a"]) for i in range(12)])
+    a = run_with(tenant_dir, [x for i in range(12) for x in lines(f"u{i}", 1)])
+    recs_b = [x for i in range(6) for x in lines(f"u{i}", 1, 0)] + [x for i in range(6, 12) for x in lines(f"u{i}", 1)]
+    b = run_with(tenant_dir, recs_b)
+    c = pilot.compare_runs(settings_for(tenant_dir), a, b)
+    # 6 pass->fail, none back: p = 2 * 0.5^6 = 0.03125 < 0.05
+    assert (c.mcnemar.pass_to_fail, c.mcnemar.fail_to_pass) == (6, 0)
+    assert c.mcnemar.p_value == pytest.approx(0.03125)
+    assert c.verdict == "worse" and c.worse
+    pr = c.metrics["pass_rate"]
+    assert pr.a.ci == pytest.approx((0.7575, 1.0), abs=1e-4)  # 12/12: lower = 1 / (1 + z^2/12)
+    # phi = 0 (B's column "pass on both" is the only A row): -0.5 -/+ Wilson half-widths
+    assert pr.delta == -0.5 and pr.delta_ci == pytest.approx((-0.7462, -0.1544), abs=1e-4)
+    assert c.metrics["precision"].a.value is None and c.metrics["precision"].delta is None
+    # with a stricter alpha the same change is within noise
+    assert pilot.compare_runs(settings_for(tenant_dir), a, b, alpha=0.01).verdict == "within-noise"
+    # and the other way round it is better
+    assert pilot.compare_runs(settings_for(tenant_dir), b, a).verdict == "better"
+
+
+@pytest.mark.parametrize(
+    ("b", "c", "p"),
+    [(0, 0, 1.0), (5, 0, 0.0625), (6, 0, 0.03125), (5, 1, 0.21875), (1, 5, 0.21875), (10, 2, 0.0385742)],
+)
+def test_mcnemar_exact_by_hand(b, c, p):
+    # (5, 1): 2 * (1 + 6) / 64; (10, 2): 2 * (1 + 12 + 66) / 4096
+    assert mcnemar_exact(b, c) == pytest.approx(p, abs=1e-6)
+
+
+def test_newcombe_intervals_match_published_and_hand_values():
+    # Newcombe (1998, Stat Med 17:873), example 56/70 vs 48/80, method 10: 0.0524 to 0.3339
+    d, (lo, hi) = newcombe_independent(48, 80, 56, 70)
+    assert d == pytest.approx(0.2) and (lo, hi) == pytest.approx((0.0524, 0.3339), abs=1e-4)
+    assert newcombe_independent(0, 0, 1, 2) is None
+    # paired, no discordant pairs and perfect agreement (phi = 1): the interval shrinks to the
+    # difference of the Wilson half-widths, still around 0
+    d, (lo, hi) = newcombe_paired(18, 0, 0, 2)
+    assert d == 0 and lo < 0 < hi and hi == pytest.approx(-lo)
+
+
+def test_compare_is_pure_over_score_frames():
+    def scores(passed: list[bool]) -> pd.DataFrame:
+        n = len(passed)
+        return pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], "repeat": 0, "passed": passed,
+                             "error": False, "critical": False, "decision": "tn", "routing_ok": pd.NA,
+                             "why": None})  # fmt: skip
+
+    a = scores([True, True, False])
+    b = scores([True, False, True]).iloc[1:]  # c0 only in A
+    c = compare_scores(a, b, "A", "B")
+    assert c.only_in_a == ["c0"] and c.common == 2
+    assert [x.case_id for x in c.newly_failing] == ["c1"] and [x.case_id for x in c.newly_passing] == ["c2"]
+
+
+# -- gate --baseline ----------------------------------------------------------------------------
+
+
+def test_gate_baseline_fails_on_a_regression_until_ruled_on(tenant_dir, two_runs):
+    a, b = two_runs
+    s = settings_for(tenant_dir)
+    plain = pilot.gate(s, b)
+    assert plain.verdict == "go"  # 6/10 against the bar 0.5
+    g = pilot.gate(s, b, baseline=a)
+    assert g.verdict == "no-go" and not g.passed
+    check = g.checks[-1]
+    assert check.name == CHECK_NAME and not check.passed and "h0, h1" in check.detail
+    assert "h0, h1" in g.explanation
+
+    pilot.record_ruling(s, "h0", "ai_right", "the caller asked for a person", by="ana", run_id=b)
+    partly = pilot.gate(s, b, baseline=a)
+    assert partly.verdict == "no-go" and "h1" in partly.checks[-1].detail and "h0" not in partly.checks[-1].detail
+
+    pilot.record_ruling(s, "h1", "human_right", "a real regression, accepted for now", by="ana", run_id=b)
+    ruled = pilot.gate(s, b, baseline=a)
+    assert ruled.verdict == "go" and ruled.checks[-1].passed
+    assert ruled.passed_cases == 7  # h0 now passes under the ruling; h1 still fails
+
+
+def test_gate_baseline_against_itself_and_a_missing_run(tenant_dir, two_runs):
+    a, _ = two_runs
+    s = settings_for(tenant_dir)
+    g = pilot.gate(s, a, baseline=a)
+    assert g.checks[-1].name == CHECK_NAME and g.checks[-1].passed and g.verdict == "go"
+    with pytest.raises(NotFoundError):
+        pilot.gate(s, a, baseline="run-nope")
+
+
+def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir, two_runs):
+    """h7 failed on A (ruled there), passes on B and fails again on C: a regression since B
+    that nobody has looked at yet, whatever was said about A."""
+    a, b = two_runs
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "h7", "human_right", "the agent should have escalated", by="ana", run_id=a)
+    c = run_with(tenant_dir, RECS_A)
+    g = pilot.gate(s, c, baseline=b)
+    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case(s) passed on {b} and fail now: h7")
+    pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
+    assert pilot.gate(s, c, baseline=b).checks[-1].passed
