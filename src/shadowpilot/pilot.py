@@ -275,18 +275,27 @@ def resolve_run_id(store: Store, run_id: str | None) -> str:
 
 def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
     """Score a stored run from stored data alone: no agent is called."""
+    from .evals.reply import score_replies
+
     frame = store.scoring_frame(run_id, config.required_attributes)
     if frame.empty:
         raise NotFoundError(f"run {run_id} has no cases")
-    return score_frame(frame, config)
+    return score_frame(frame, config, score_replies(store.reply_pairs(run_id)))
+
+
+def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFrame, GateResult]:
+    """Score a stored run and decide, with the run's latencies and the [budgets]: what `gate`
+    stores and what reports should show."""
+    scores = score_run(store, run_id, settings.gate)
+    result = evaluate_gate(scores, settings.gate, run_id, budgets=settings.budgets, timings=store.step_timings(run_id))
+    return scores, result
 
 
 def gate(settings: Settings, run_id: str | None = None, *, save: bool = True) -> GateResult:
     """Score a run (default: the latest complete one) and decide; store the scores and verdict."""
     with Store.open(settings.store_path, create=False) as store:
         rid = resolve_run_id(store, run_id)
-        scores = score_run(store, rid, settings.gate)
-        result = evaluate_gate(scores, settings.gate, rid)
+        scores, result = evaluate(store, rid, settings)
         if save:
             store.save_scores(rid, scores[STORED_COLUMNS], result)
     return result
