@@ -1,6 +1,6 @@
 """Pass rate by group (tag, channel, the human's escalation reason, pilot day), each with its
 Wilson 95% interval, so a tenant sees where the agent is weak. A case with several tags counts
-in each; a case with none is under "(untagged)". Groups are sorted by pass rate, worst first."""
+in each; a case with none is under "(untagged)". Groups are sorted by pass rate, worst first; days in date order."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from ..types import BreakdownRow, PassKSummary
 from .metrics import wilson_arrays, wilson_interval
 
 
-def _rows(keys: pd.Series, passed: pd.Series) -> list[BreakdownRow]:
+def _rows(keys: pd.Series, passed: pd.Series, by_key: bool = False) -> list[BreakdownRow]:
     g = pd.DataFrame({"key": keys.astype(str).to_numpy(), "passed": passed.astype(int).to_numpy()})
     agg = g.groupby("key", sort=True)["passed"].agg(["size", "sum"])
     lo, hi = wilson_arrays(agg["sum"].to_numpy(), agg["size"].to_numpy())
-    agg = agg.assign(rate=agg["sum"] / agg["size"], lo=lo, hi=hi).sort_values(["rate", "size"], ascending=[True, False])
+    agg = agg.assign(rate=agg["sum"] / agg["size"], lo=lo, hi=hi)
+    if not by_key:
+        agg = agg.sort_values(["rate", "size"], ascending=[True, False], kind="stable")
     return [
         BreakdownRow(key=str(k), cases=int(n), passed=int(p), pass_rate=round(float(r), 4),
                      ci=(round(float(a), 4), round(float(b), 4)))
@@ -33,7 +35,7 @@ def breakdowns(s: pd.DataFrame) -> dict[str, list[BreakdownRow]]:
         "tag": _rows(tags["tags"], tags["passed"]),
         "channel": _rows(s["channel"].fillna("(unknown)"), s["passed"]),
         "reason": _rows(reason.fillna("(no reason given)"), s["passed"]),
-        "day": _rows(s["pilot_day"].astype(str).where(s["pilot_day"].notna(), "(unknown)"), s["passed"]),
+        "day": _rows(s["pilot_day"].astype(str).where(s["pilot_day"].notna(), "(unknown)"), s["passed"], by_key=True),
     }
 
 
