@@ -185,6 +185,16 @@ def test_gate_on_sample_baseline_is_no_go_with_contract_figures(sample_pilot: st
     assert "early" in whys["hv-005"]
     assert "skill" in whys["hv-008"]
 
+    # the figures beside the pass rate (issue 5): weighted score 1 - (early 1 + routing 1 + missed 5) / (5 x 20)
+    assert g["weighted_score"] == pytest.approx(0.93)
+    assert g["latency"]["first_token_p95"] is None and g["cost"]["per_call_mean"] is None  # baseline: not measured
+    assert g["reply"]["turns"] == 76 and g["reply"]["similarity"] == pytest.approx(0.0643, abs=1e-4)
+    assert g["handoff"]["escalations"] == 6 and g["handoff"]["with_sentiment"] == 0
+    assert g["pass_k"] is None
+    reasons = {r["key"]: (r["passed"], r["cases"]) for r in g["breakdowns"]["reason"]}
+    assert reasons["billing_dispute"] == (0, 2) and reasons["(not escalated)"] == (13, 13)
+    assert g["evidence"]["passes_needed_point"] == 10  # 27/30 = 0.90
+
 
 def test_gate_human_output_names_verdict_and_failures(sample_pilot: str, cli) -> None:
     result = invoke(cli, "gate")

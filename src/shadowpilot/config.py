@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .types import GateConfig
+from .types import Budgets, GateConfig
 
 CONFIG_NAME = "shadowpilot.toml"
 STORE_DIR = ".shadowpilot"
@@ -68,10 +68,8 @@ class RedactionSettings(_Section):
     )
 
 
-class BudgetSettings(_Section):
-    first_token_ms: float = 800.0
-    full_reply_ms: float = 1400.0
-    cost_per_call_usd: float | None = None
+# [budgets]: defined beside GateConfig (types.py) because the gate, a pure function, checks them.
+BudgetSettings = Budgets
 
 
 class ShadowSettings(_Section):

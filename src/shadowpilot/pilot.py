@@ -291,11 +291,31 @@ def resolve_run_id(store: Store, run_id: str | None) -> str:
 
 def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
     """Score a stored run from stored data alone: no agent is called."""
+    from .evals.reply import score_replies
+
     frame = store.scoring_frame(run_id, config.required_attributes)
     if frame.empty:
         raise NotFoundError(f"run {run_id} has no cases")
     frame = apply_rulings(frame, store.rulings_for_run(run_id, config.required_attributes))
-    return show_rulings(score_frame(frame, config), frame)
+    return show_rulings(score_frame(frame, config, score_replies(store.reply_pairs(run_id))), frame)
+
+
+# Agents whose reported times and costs are not measurements: the offline baseline answers in
+# no time for nothing, and its placeholder zeros must read "not measured", never 0 ms or $0.
+UNMEASURED_KINDS = frozenset({"baseline"})
+
+
+def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFrame, GateResult]:
+    """Score a stored run and decide, with the run's latencies and the [budgets]: what `gate`
+    stores and what reports should show."""
+    scores = score_run(store, run_id, settings.gate)
+    timings: pd.DataFrame | None = store.step_timings(run_id)
+    if store.manifest(run_id).agent.get("kind") in UNMEASURED_KINDS:
+        timings = None
+        scores = scores.assign(cost_usd=float("nan"), cost_steps=0, spent_usd=float("nan"),
+                               latency_ms_max=float("nan"), first_token_ms_max=float("nan"))  # fmt: skip
+    result = evaluate_gate(scores, settings.gate, run_id, budgets=settings.budgets, timings=timings)
+    return scores, result
 
 
 def gate(
@@ -305,8 +325,7 @@ def gate(
     With `baseline`, a case that passed on that run and fails now, unruled, makes it no-go."""
     with Store.open(settings.store_path, create=False) as store:
         rid = resolve_run_id(store, run_id)
-        scores = score_run(store, rid, settings.gate)
-        result = evaluate_gate(scores, settings.gate, rid)
+        scores, result = evaluate(store, rid, settings)
         if baseline is not None:
             result = with_check(result, _baseline_check(store, baseline, rid, scores, settings.gate))
         if save:

@@ -149,6 +149,25 @@ class RunManifest(_Frozen):
     schema_version: int = SCHEMA_VERSION
 
 
+class Weights(_Frozen):
+    """What each kind of failure costs the tenant, for the weighted score (relative units).
+
+    A case's penalty is the sum of its failures' weights (an agent error, a missed or an
+    unnecessary escalation are one failure each; a late or early escalation and a wrong routing
+    can add up). weighted_score = 1 - sum(penalties) / (worst possible penalty x cases).
+    """
+
+    missed: float = Field(5.0, ge=0)
+    unnecessary: float = Field(1.0, ge=0)
+    late: float = Field(2.0, ge=0)
+    early: float = Field(1.0, ge=0)
+    routing: float = Field(1.0, ge=0)
+    error: float = Field(5.0, ge=0)
+
+    def worst(self) -> float:
+        return max(self.missed, self.unnecessary, self.error, max(self.late, self.early) + self.routing)
+
+
 class GateConfig(_Frozen):
     pass_rate: float = Field(0.90, ge=0, le=1)
     use_lower_bound: bool = False
@@ -156,6 +175,24 @@ class GateConfig(_Frozen):
     max_errors: int = Field(0, ge=0)
     escalation_turn_tolerance: int = Field(1, ge=0)
     required_attributes: list[str] = Field(default_factory=lambda: ["skill", "priority", "vip"])
+    # Optional checks: informative figures become gate checks when set.
+    min_reply_similarity: float | None = Field(None, ge=0, le=1)  # 1 - MER over all scored turns
+    check_latency: bool = False  # p95 first-token and full-reply times within [budgets]
+    check_cost: bool = False  # mean cost per call within [budgets] cost_per_call_usd
+    check_handoff: bool = False  # every escalation the agent made carries a good handoff
+    max_hops: int = Field(2, ge=1)  # escalations to distinct destinations in one call
+    require_pass_k: bool = False  # with run --repeats K: gate on pass^k, not the first repeat
+    weights: Weights = Field(default_factory=Weights)
+    min_weighted_score: float | None = Field(None, ge=0, le=1)
+
+
+class Budgets(_Frozen):
+    """[budgets]: latency at p95, cost per conversation, and what a human-handled call costs."""
+
+    first_token_ms: float = Field(800.0, gt=0)
+    full_reply_ms: float = Field(1400.0, gt=0)
+    cost_per_call_usd: float | None = Field(None, ge=0)
+    human_cost_per_call_usd: float | None = Field(None, ge=0)
 
 
 class Failure(_Frozen):
@@ -179,6 +216,91 @@ class RoutingSummary(_Frozen):
     cases: int
     accuracy: float | None
     per_attribute: dict[str, float | None]
+
+
+class ReplySummary(_Frozen):
+    """The agent's replies against the human's next replies (corpus-level: edits summed over
+    turns, then divided). None when no turn could be scored."""
+
+    turns: int
+    cases: int
+    wer: float | None
+    mer: float | None
+    cer: float | None
+    similarity: float | None  # 1 - MER, in [0, 1]: the only reply measure the gate uses
+
+
+class LatencySummary(_Frozen):
+    """Per turn, in ms; None means not measured (the agent reported no times)."""
+
+    turns: int
+    cached_turns: int
+    first_token_p50: float | None
+    first_token_p95: float | None
+    full_reply_p50: float | None
+    full_reply_p95: float | None
+    first_token_budget: float
+    full_reply_budget: float
+    within_budget: bool | None
+
+
+class CostSummary(_Frozen):
+    """Per conversation (a call's steps summed), in USD; None means not measured."""
+
+    calls: int
+    per_call_mean: float | None
+    per_call_p95: float | None
+    per_call_max: float | None
+    total: float | None
+    spent: float | None  # what this run paid (cached answers cost nothing again)
+    budget: float | None
+    over_budget_calls: int | None
+    within_budget: bool | None
+    human_cost_per_call: float | None
+    escalation_share: float  # calls the agent would hand to a human anyway
+    saving_per_call: float | None  # human cost - (AI cost + escalation share x human cost)
+    saving_total: float | None
+
+
+class HandoffSummary(_Frozen):
+    """Escalations the agent made: is the handoff usable by the human who takes the call?"""
+
+    escalations: int
+    with_summary: int
+    with_sentiment: int
+    with_attributes: int  # every required routing attribute present
+    max_hops: int
+    over_hops: list[str]  # cases with more hops than allowed
+    ok: int
+    failed: list[str]
+
+
+class PassKSummary(_Frozen):
+    """With run --repeats K: a case passes^k when it passed in all K repeats."""
+
+    k: int
+    cases: int
+    pass_k: int  # cases that passed in all k repeats
+    pass_k_rate: float
+    pass_k_ci: tuple[float, float]
+    flips: list[str]  # cases whose result differs between repeats
+
+
+class BreakdownRow(_Frozen):
+    key: str
+    cases: int
+    passed: int
+    pass_rate: float
+    ci: tuple[float, float]
+
+
+class EvidenceSummary(_Frozen):
+    """What it would take to clear the bar: more cases, or more passing ones."""
+
+    min_cases_short: int  # cases still missing before a verdict is possible
+    passes_needed_point: int | None  # consecutive passing cases for the pass rate to clear the bar
+    passes_needed_lower_bound: int | None  # ... for the Wilson lower bound to clear it (None: never)
+    note: str
 
 
 class GateCheck(_Frozen):
@@ -206,3 +328,11 @@ class GateResult(_Frozen):
     checks: list[GateCheck]
     explanation: str
     config: GateConfig
+    reply: ReplySummary | None = None
+    latency: LatencySummary | None = None
+    cost: CostSummary | None = None
+    handoff: HandoffSummary | None = None
+    pass_k: PassKSummary | None = None
+    breakdowns: dict[str, list[BreakdownRow]] = Field(default_factory=dict)
+    weighted_score: float | None = None
+    evidence: EvidenceSummary | None = None

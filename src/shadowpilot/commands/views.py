@@ -20,6 +20,74 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
 
 
+NOT_MEASURED = "not measured"
+
+
+def _ms(x: float | None) -> str:
+    return NOT_MEASURED if x is None else f"{x:g} ms"
+
+
+def _usd(x: float | None) -> str:
+    return NOT_MEASURED if x is None else f"${x:.4f}"
+
+
+def _extra_rows(g: GateResult, figures: Table) -> None:
+    """Replies, latency, cost, handoff, repeats and the weighted score, beside the pass rate."""
+    if g.pass_k is not None:
+        k = g.pass_k
+        lo, hi = k.pass_k_ci
+        flips = f"{len(k.flips)} flip(s): {', '.join(k.flips[:8])}{' ...' if len(k.flips) > 8 else ''}"
+        figures.add_row(f"pass^{k.k}", Text(f"{pct(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
+                                            f"95% CI {pct(lo)} to {pct(hi)}) · " + (flips if k.flips else "no flips")
+                                            + (" · gated on pass^k" if g.config.require_pass_k else "")))  # fmt: skip
+    if g.weighted_score is not None:
+        w = g.config.weights
+        figures.add_row("Weighted", Text(f"{g.weighted_score:.3f} (missed {w.missed:g}, unnecessary {w.unnecessary:g}, "
+                                         f"late {w.late:g}, early {w.early:g}, routing {w.routing:g}, "
+                                         f"error {w.error:g})"))  # fmt: skip
+    r = g.reply
+    figures.add_row("Replies", Text(NOT_MEASURED + " (no agent reply had a human reply to compare with)" if r is None
+                                    else f"similarity {r.similarity:.3f} (1 - MER) · WER {r.wer:.3f} · "
+                                         f"CER {r.cer:.3f} · {r.turns} turn(s) in {r.cases} case(s)"))  # fmt: skip
+    lat = g.latency
+    if lat is not None:
+        figures.add_row("Latency", Text(
+            NOT_MEASURED if lat.turns == 0 else
+            f"first token p50 {_ms(lat.first_token_p50)} · p95 {_ms(lat.first_token_p95)} "
+            f"(budget {lat.first_token_budget:g}) · full reply p50 {_ms(lat.full_reply_p50)} · "
+            f"p95 {_ms(lat.full_reply_p95)} (budget {lat.full_reply_budget:g})"
+            + (f" · {lat.cached_turns} cached" if lat.cached_turns else "")))  # fmt: skip
+    c = g.cost
+    if c is not None:
+        text = NOT_MEASURED if c.per_call_mean is None else (
+            f"{_usd(c.per_call_mean)} per call (p95 {_usd(c.per_call_p95)}, max {_usd(c.per_call_max)})"
+            + (f" · budget {_usd(c.budget)}, {c.over_budget_calls} call(s) over" if c.budget is not None else "")
+            + (f" · saving {_usd(c.saving_per_call)} per call against a human at {_usd(c.human_cost_per_call)} "
+               f"({c.escalation_share:.0%} still escalated)" if c.saving_per_call is not None else ""))  # fmt: skip
+        figures.add_row("Cost", Text(text))
+    h = g.handoff
+    if h is not None and h.escalations:
+        figures.add_row("Handoff", Text(
+            f"{h.ok}/{h.escalations} escalation(s) usable: summary {h.with_summary} · sentiment {h.with_sentiment} · "
+            f"required attributes {h.with_attributes} · most hops in a call {h.max_hops}"
+            + (f" (over {g.config.max_hops}: {', '.join(h.over_hops[:8])})" if h.over_hops else "")))  # fmt: skip
+
+
+def _breakdowns(g: GateResult) -> Table | None:
+    rows = [(dim, row) for dim, items in g.breakdowns.items() for row in items]
+    if not rows:
+        return None
+    t = Table(title="Pass rate by group (worst first)", title_justify="left", pad_edge=False, box=None)
+    for col in ("by", "group", "passed", "rate", "95% CI"):
+        t.add_column(col)
+    for dim, row in rows:
+        lo, hi = row.ci
+        style = "red" if row.pass_rate < g.bar else ""
+        t.add_row(dim, row.key, f"{row.passed}/{row.cases}", Text(pct(row.pass_rate), style=style),
+                  f"{pct(lo)} to {pct(hi)}")  # fmt: skip
+    return t
+
+
 def gate_view(g: GateResult) -> Group:
     lo, hi = g.pass_rate_ci
     head = Text.assemble(
@@ -58,7 +126,14 @@ def gate_view(g: GateResult) -> Group:
         checks.add_row(Text("pass" if c.passed else "FAIL", style="green" if c.passed else "bold red"),
                        Text(f"{c.name}: {c.detail}"))  # fmt: skip
 
-    parts: list = [head, explanation, Text(), figures, Text(), checks]
+    _extra_rows(g, figures)
+    parts: list = [head, explanation]
+    if g.evidence is not None:
+        parts.append(Text(g.evidence.note, style="dim" if g.passed else "yellow"))
+    parts += [Text(), figures, Text(), checks]
+    table = _breakdowns(g)
+    if table is not None:
+        parts += [Text(), table]
     if g.failures:
         fails = Table(title=f"Failing cases ({len(g.failures)})", title_justify="left", pad_edge=False)
         fails.add_column("case")

@@ -8,22 +8,91 @@ from __future__ import annotations
 import pandas as pd
 
 from ..types import (
+    Budgets,
     EscalationSummary,
+    EvidenceSummary,
     Failure,
     GateCheck,
     GateConfig,
     GateResult,
+    HandoffSummary,
+    ReplySummary,
     RoutingSummary,
 )
-from .metrics import f1, ratio, wilson_interval
+from .breakdown import breakdowns, pass_k
+from .budgets import cost_summary, latency_summary
+from .metrics import f1, passes_needed, ratio, wilson_interval
+from .reply import REPLY_COUNT_COLUMNS, rates
+from .weights import weighted_score
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(x, nd)
 
 
-def evaluate_gate(scores: pd.DataFrame, config: GateConfig, run_id: str) -> GateResult:
-    """Decide go / no-go / insufficient-evidence from scored cases (first repeat)."""
+def _reply_summary(s: pd.DataFrame) -> ReplySummary | None:
+    if "reply_turns" not in s or int(s["reply_turns"].sum()) == 0:
+        return None
+    totals = s[REPLY_COUNT_COLUMNS].sum()
+    r = rates(*(totals[c] for c in REPLY_COUNT_COLUMNS[1:]))
+    return ReplySummary(turns=int(totals["reply_turns"]), cases=int((s["reply_turns"] > 0).sum()),
+                        **{k: _r(float(v), 4) for k, v in r.items()})  # fmt: skip
+
+
+def _handoff_summary(s: pd.DataFrame, max_hops: int) -> HandoffSummary | None:
+    if "handoff_ok" not in s:
+        return None
+    esc = s[s["handoff_ok"].notna()]
+    return HandoffSummary(
+        escalations=len(esc),
+        with_summary=int(esc["handoff_summary"].sum()),
+        with_sentiment=int(esc["handoff_sentiment"].sum()),
+        with_attributes=int(esc["handoff_attributes"].sum()),
+        max_hops=int(esc["hops"].max()) if len(esc) else 0,
+        over_hops=esc.loc[~esc["hops_ok"].astype(bool), "case_id"].tolist(),
+        ok=int(esc["handoff_ok"].sum()),
+        failed=esc.loc[~esc["handoff_ok"].astype(bool), "case_id"].tolist(),
+    )
+
+
+def _evidence(n: int, passed_n: int, lo: float, config: GateConfig, what: str) -> EvidenceSummary:
+    bar = config.pass_rate
+    short = max(0, config.min_cases - n)
+    point = passes_needed(passed_n, n, bar, lower_bound=False)
+    lower = passes_needed(passed_n, n, bar, lower_bound=True)
+    rate = passed_n / n if n else 0.0
+    parts = []
+    if short:
+        parts.append(f"{n} case(s), but min_cases is {config.min_cases}: {short} more case(s) before any verdict")
+    if point == 0:
+        head = f"{what} {passed_n}/{n} = {rate:.2f} clears the {bar:.2f} bar"
+        if lower == 0:
+            parts.append(f"{head}, and so does its 95% lower bound ({lo:.2f})")
+        else:
+            need = "it can never reach the bar" if lower is None else f"you need {lower} more passing case(s) in a row"
+            on = "use_lower_bound is on" if config.use_lower_bound else "with use_lower_bound on"
+            parts.append(f"{head}, but the 95% lower bound is {lo:.2f}: {on}, {need}")
+    else:
+        need = "it cannot reach the bar" if point is None else f"{point} more passing case(s) in a row would clear it"
+        parts.append(f"{what} {passed_n}/{n} = {rate:.2f} is below the {bar:.2f} bar: {need}")
+        if lower:
+            parts.append(f"for the 95% lower bound to clear it (use_lower_bound), {lower} more")
+    return EvidenceSummary(min_cases_short=short, passes_needed_point=point, passes_needed_lower_bound=lower,
+                           note="; ".join(parts) + ".")  # fmt: skip
+
+
+def evaluate_gate(
+    scores: pd.DataFrame,
+    config: GateConfig,
+    run_id: str,
+    *,
+    budgets: Budgets | None = None,
+    timings: pd.DataFrame | None = None,
+) -> GateResult:
+    """Decide go / no-go / insufficient-evidence from scored cases (first repeat, or all K
+    repeats with `require_pass_k`). `timings` are the run's per-step times (Store.step_timings)."""
+    budgets = budgets or Budgets()
+    all_repeats = scores
     s = scores[scores["repeat"] == 0] if "repeat" in scores else scores
     n = len(s)
     passed_n = int(s["passed"].sum())
@@ -53,49 +122,69 @@ def evaluate_gate(scores: pd.DataFrame, config: GateConfig, run_id: str) -> Gate
     )
 
     failed = s[~s["passed"]]
-    critical_failed = failed.loc[failed["critical"], "case_id"].tolist()
-    failures = [Failure(case_id=r.case_id, why=r.why or "failed") for r in failed.itertuples()]
+    pk = pass_k(all_repeats) if "repeat" in all_repeats else None
+    gate_k = config.require_pass_k and pk is not None
+    if gate_k:
+        # pass^k: a case counts only when every repeat passed; a critical case fails on any repeat
+        ever_failed = all_repeats.loc[~all_repeats["passed"]]
+        critical_failed = list(dict.fromkeys(ever_failed.loc[ever_failed["critical"], "case_id"]))
+        g_passed, g_rate, (g_lo, g_hi), what = pk.pass_k, pk.pass_k_rate, pk.pass_k_ci, f"pass^{pk.k}"
+    else:
+        critical_failed = failed.loc[failed["critical"], "case_id"].tolist()
+        g_passed, g_rate, g_lo, g_hi, what = passed_n, pass_rate, lo, hi, "pass rate"
+    failures = [Failure(case_id=c, why=w or "failed") for c, w in zip(failed["case_id"], failed["why"], strict=True)]
 
-    measure, measured = ("lower bound", lo) if config.use_lower_bound else ("pass rate", pass_rate)
+    reply = _reply_summary(s)
+    latency = latency_summary(timings, budgets)
+    cost = cost_summary(s, budgets) if "cost_steps" in s else None
+    handoff = _handoff_summary(s, config.max_hops)
+    wscore = weighted_score(s["penalty"], config.weights) if "penalty" in s else None
+
+    measure, measured = (f"{what} lower bound", g_lo) if config.use_lower_bound else (what, g_rate)
     checks = [
         GateCheck(name="min_cases", passed=n >= config.min_cases,
                   detail=f"{n} cases (at least {config.min_cases} needed for a verdict)"),
         GateCheck(name="pass_rate", passed=measured >= config.pass_rate,
                   detail=f"{measure} {measured:.1%} against the bar {config.pass_rate:.0%} "
-                         f"({passed_n}/{n} passed; 95% interval {lo:.1%}-{hi:.1%})"),
+                         f"({g_passed}/{n} passed; 95% interval {g_lo:.1%}-{g_hi:.1%})"),
         GateCheck(name="critical", passed=not critical_failed,
                   detail="no critical case failed" if not critical_failed
                   else f"critical case(s) failed: {', '.join(critical_failed)}"),
         GateCheck(name="errors", passed=errors <= config.max_errors,
                   detail=f"{errors} agent error(s) (at most {config.max_errors} allowed)"),
     ]  # fmt: skip
+    checks += _optional_checks(config, reply, latency, cost, handoff, wscore)
     ok = {c.name: c.passed for c in checks}
+    optional_failed = [c for c in checks[4:] if not c.passed]
 
     if not ok["min_cases"]:
         verdict = "insufficient-evidence"
         explanation = (
             f"Only {n} cases; the gate needs at least {config.min_cases} to decide. Import or replay more calls."
         )
-    elif not ok["critical"] or not ok["errors"] or pass_rate < config.pass_rate:
+    elif not ok["critical"] or not ok["errors"] or g_rate < config.pass_rate or optional_failed:
         verdict = "no-go"
         reasons = []
-        if pass_rate < config.pass_rate:
-            reasons.append(f"{passed_n}/{n} cases passed ({pass_rate:.1%}), below the bar of {config.pass_rate:.0%}")
+        if g_rate < config.pass_rate:
+            bar = f"{config.pass_rate:.0%}"
+            reasons.append(f"{g_passed}/{n} cases passed ({what} {g_rate:.1%}), below the bar of {bar}")
         if critical_failed:
             reasons.append(f"critical case(s) failed: {', '.join(critical_failed)}")
         if not ok["errors"]:
             reasons.append(f"{errors} agent error(s), more than the {config.max_errors} allowed")
+        reasons += [f"{c.name}: {c.detail}" for c in optional_failed]
         explanation = "Not ready: " + "; ".join(reasons) + "."
     elif not ok["pass_rate"]:
         # the point estimate clears the bar but, on this many cases, the interval does not
         verdict = "insufficient-evidence"
         explanation = (
-            f"The pass rate {pass_rate:.1%} clears the bar {config.pass_rate:.0%}, but with {n} cases "
-            f"the 95% lower bound is {lo:.1%}; more cases are needed to be sure (use_lower_bound is on)."
+            f"The {what} {g_rate:.1%} clears the bar {config.pass_rate:.0%}, but with {n} cases "
+            f"the 95% lower bound is {g_lo:.1%}; more cases are needed to be sure (use_lower_bound is on)."
         )
     else:
         verdict = "go"
-        explanation = f"Ready: {passed_n}/{n} cases passed ({pass_rate:.1%} against the bar {config.pass_rate:.0%})."
+        bar = f"{config.pass_rate:.0%}"
+        explanation = f"Ready: {g_passed}/{n} cases passed ({what} {g_rate:.1%} against the bar {bar})."
 
     return GateResult(
         run_id=run_id,
@@ -114,4 +203,80 @@ def evaluate_gate(scores: pd.DataFrame, config: GateConfig, run_id: str) -> Gate
         checks=checks,
         explanation=explanation,
         config=config,
+        reply=reply,
+        latency=latency,
+        cost=cost,
+        handoff=handoff,
+        pass_k=pk,
+        breakdowns=breakdowns(s) if "tags" in s else {},
+        weighted_score=None if wscore is None else round(wscore, 4),
+        evidence=_evidence(n, g_passed, g_lo, config, what),
     )
+
+
+def _optional_checks(config, reply, latency, cost, handoff, wscore) -> list[GateCheck]:
+    """The checks a tenant turns on in [gate]; a figure that was not measured fails its check
+    (a gate cannot vouch for what it did not see)."""
+    checks = []
+    if config.min_reply_similarity is not None:
+        sim = reply.similarity if reply else None
+        checks.append(
+            GateCheck(
+                name="reply_similarity",
+                passed=sim is not None and sim >= config.min_reply_similarity,
+                detail=(
+                    f"reply similarity (1 - MER) {sim:.3f} over {reply.turns} turn(s), at least "
+                    f"{config.min_reply_similarity:.3f} required"
+                )
+                if sim is not None and reply
+                else "no reply could be compared with a human reply: not measured",
+            )
+        )
+    if config.check_latency:
+        if latency.within_budget is None:
+            detail = "the agent reported no times: not measured"
+        else:
+            detail = (
+                f"p95 first token {_ms(latency.first_token_p95)} (budget {latency.first_token_budget:g} ms), "
+                f"p95 full reply {_ms(latency.full_reply_p95)} (budget {latency.full_reply_budget:g} ms)"
+            )
+        checks.append(GateCheck(name="latency", passed=bool(latency.within_budget), detail=detail))
+    if config.check_cost:
+        if cost is None or cost.per_call_mean is None:
+            passed, detail = False, "the agent reported no cost: not measured"
+        elif cost.budget is None:
+            passed, detail = False, "check_cost is on but [budgets] cost_per_call_usd is not set"
+        else:
+            passed = bool(cost.within_budget)
+            detail = (
+                f"mean cost per call ${cost.per_call_mean:.4f} against the budget ${cost.budget:.4f} "
+                f"({cost.over_budget_calls} call(s) over)"
+            )
+        checks.append(GateCheck(name="cost", passed=passed, detail=detail))
+    if config.check_handoff and handoff is not None:
+        bad = handoff.failed
+        checks.append(
+            GateCheck(
+                name="handoff",
+                passed=not bad,
+                detail=(
+                    f"{handoff.ok}/{handoff.escalations} escalation(s) with summary, sentiment, the required "
+                    f"attributes and at most {config.max_hops} hop(s)"
+                    + (f"; failing: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}" if bad else "")
+                ),
+            )
+        )
+    if config.min_weighted_score is not None:
+        checks.append(
+            GateCheck(
+                name="weighted_score",
+                passed=wscore is not None and wscore >= config.min_weighted_score,
+                detail=f"weighted score {0.0 if wscore is None else wscore:.3f}, at least "
+                f"{config.min_weighted_score:.3f} required",
+            )
+        )
+    return checks  # fmt: skip
+
+
+def _ms(x: float | None) -> str:
+    return "not measured" if x is None else f"{x:g} ms"

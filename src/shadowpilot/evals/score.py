@@ -1,58 +1,104 @@
-"""Per-case scoring: the scorers combined into pass/fail with a reason a person can read."""
+"""Per-case scoring: the scorers combined into pass/fail with a reason a person can read.
+
+Everything here is column arithmetic over the scoring frame (one row per case and repeat); the
+`why` text is assembled column by column, never row by row.
+"""
 
 from __future__ import annotations
 
-import json
-
+import numpy as np
 import pandas as pd
 
 from ..types import GateConfig
 from .escalation import score_escalation
+from .handoff import score_handoff
+from .reply import REPLY_COUNT_COLUMNS, rates, reply_counts
 from .routing import score_routing
+from .weights import penalties
 
 STORED_COLUMNS = [
     "case_id", "repeat", "decision", "timing", "turn_delta", "routing_ok", "attributes",
     "passed", "error", "critical", "why",
+    "reply_turns", "reply_wer", "reply_mer", "reply_cer", "cost_usd", "latency_ms_max", "first_token_ms_max",
+    "hops", "handoff_ok", "penalty",
 ]  # fmt: skip
 
+# Carried from the scoring frame for the gate's summaries and breakdowns.
+CARRIED = ["tags", "channel", "expected_reason", "expected_escalated", "pilot_day", "agent_escalated",
+           "cost_usd", "cost_steps", "spent_usd", "latency_ms_max", "first_token_ms_max", "cached_steps",
+           "hops"]  # fmt: skip
 
-def _shown(value: object) -> str:
-    return "nothing" if pd.isna(value) else repr(value)
+
+def _join(parts: list[pd.Series], sep: str = "; ") -> pd.Series:
+    """Element-wise join of string columns, skipping NA: the `why` of every row at once."""
+    out = pd.Series(pd.NA, index=parts[0].index, dtype="object")
+    for part in parts:
+        has, have = part.notna(), out.notna()
+        out = out.where(~(has & have), out + sep + part)
+        out = out.where(~(has & ~have), part)
+    return out
 
 
-def score_frame(frame: pd.DataFrame, config: GateConfig) -> pd.DataFrame:
-    """Scores for every (case, repeat) of a scoring frame. Pure: same frame, same scores."""
+def _shown(s: pd.Series) -> pd.Series:
+    """repr() of each value, the way a person reads it: 'billing', True, nothing."""
+    text = s.astype("string")
+    quoted = "'" + text + "'"
+    is_str = s.map(type).eq(str) if len(s) else pd.Series(dtype=bool)
+    shown = quoted.where(is_str, text)
+    return shown.fillna("nothing").astype(object)
+
+
+def _why(rows: pd.DataFrame, esc: pd.DataFrame, routing: pd.DataFrame, match_cols: list[str]) -> pd.Series:
+    idx = rows.index
+    na = pd.Series(pd.NA, index=idx, dtype="object")
+    errored = rows["error"].notna()
+    d = esc["decision"]
+    parts = [
+        ("agent error: " + rows["error"].astype(object)).where(errored, na),
+        na.mask(d.eq("fn").fillna(False) & ~errored, "missed escalation"),
+        ("unnecessary escalation at turn " + rows["agent_turn"].astype("Int64").astype(str)).where(
+            d.eq("fp").fillna(False) & ~errored, na
+        ),
+    ]
+    timing = esc["timing"]
+    off = timing.isin(["early", "late"])
+    n = esc["turn_delta"].abs()
+    turns = n.astype(str) + np.where(n.eq(1).fillna(False), " customer turn ", " customer turns ")
+    parts.append(("escalated " + turns + timing.astype(object)).where(off, na))
+    for col in match_cols:
+        name = col.removeprefix("match.")
+        exp_col = "expected_queue" if name == "queue" else f"expected.{name}"
+        got_col = "agent_queue" if name == "queue" else f"agent.{name}"
+        wrong = routing[col].eq(False).fillna(False).astype(bool)
+        text = f"wrong {name}: agent " + _shown(rows[got_col]) + ", human " + _shown(rows[exp_col])
+        parts.append(text.where(wrong, na))
+    return _join(parts)
+
+
+def _attributes_json(routing: pd.DataFrame, match_cols: list[str]) -> pd.Series:
+    parts = []
+    for col in match_cols:
+        m = routing[col]
+        key = '"' + col.removeprefix("match.") + '": '
+        parts.append(pd.Series(np.where(m.fillna(False), key + "true", key + "false"), index=m.index).where(m.notna()))
+    inner = _join(parts, ", ") if parts else pd.Series(pd.NA, index=routing.index, dtype="object")
+    return ("{" + inner.fillna("") + "}").astype(object)
+
+
+def score_frame(frame: pd.DataFrame, config: GateConfig, reply_turns: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Scores for every (case, repeat) of a scoring frame. Pure: same inputs, same scores.
+
+    `reply_turns` is `evals.reply.score_replies` over the run's reply pairs (None: not scored).
+    """
     attributes = list(config.required_attributes)
     esc = score_escalation(frame, config.escalation_turn_tolerance)
     routing = score_routing(frame, attributes, esc["decision"] == "tp")
+    handoff = score_handoff(frame, attributes, config.max_hops)
     errored = frame["error"].notna()
     timing_ok = esc["timing"].isna() | (esc["timing"] == "on_time")
     routing_ok = routing["routing_ok"].fillna(True).astype(bool)
     passed = ~errored & esc["decision"].isin(["tp", "tn"]) & timing_ok & routing_ok
-
     match_cols = [c for c in routing.columns if c.startswith("match.")]
-    why: list[str | None] = []
-    attrs_json: list[str] = []
-    rows = pd.concat([frame, esc, routing], axis=1)
-    for row in rows.to_dict("records"):
-        matches = {c.removeprefix("match."): bool(row[c]) for c in match_cols if not pd.isna(row[c])}
-        attrs_json.append(json.dumps(matches))
-        reasons = []
-        if not pd.isna(row["error"]):
-            reasons.append(f"agent error: {row['error']}")
-        elif row["decision"] == "fn":
-            reasons.append("missed escalation")
-        elif row["decision"] == "fp":
-            reasons.append(f"unnecessary escalation at turn {row['agent_turn']}")
-        if row["timing"] in ("early", "late"):
-            n = abs(int(row["turn_delta"]))
-            reasons.append(f"escalated {n} customer turn{'s' if n != 1 else ''} {row['timing']}")
-        for name, ok in matches.items():
-            if not ok:
-                exp_col = "expected_queue" if name == "queue" else f"expected.{name}"
-                got_col = "agent_queue" if name == "queue" else f"agent.{name}"
-                reasons.append(f"wrong {name}: agent {_shown(row[got_col])}, human {_shown(row[exp_col])}")
-        why.append("; ".join(reasons) or None)
 
     out = pd.DataFrame(
         {
@@ -62,12 +108,27 @@ def score_frame(frame: pd.DataFrame, config: GateConfig) -> pd.DataFrame:
             "timing": esc["timing"],
             "turn_delta": esc["turn_delta"],
             "routing_ok": routing["routing_ok"],
-            "attributes": attrs_json,
+            "attributes": _attributes_json(routing, match_cols),
             "passed": passed.astype(bool),
             "error": errored.astype(bool),
             "critical": frame["critical"].astype(bool),
-            "why": why,
+            "why": _why(frame, esc, routing, match_cols).where(~passed, None),
         },
         index=frame.index,
     )
-    return pd.concat([out, routing[match_cols]], axis=1)
+    out["penalty"] = penalties(out, config.weights)
+    out = pd.concat([out, routing[match_cols], handoff, frame[[c for c in CARRIED if c in frame]]], axis=1)
+    return _with_replies(out, reply_turns)
+
+
+def _with_replies(out: pd.DataFrame, reply_turns: pd.DataFrame | None) -> pd.DataFrame:
+    if reply_turns is None or reply_turns.empty:
+        counts = pd.DataFrame(0, index=out.index, columns=REPLY_COUNT_COLUMNS)
+    else:
+        per_case = reply_counts(reply_turns, ["case_id", "repeat"])
+        counts = out[["case_id", "repeat"]].merge(per_case, on=["case_id", "repeat"], how="left")
+        counts = counts[REPLY_COUNT_COLUMNS].fillna(0).astype("int64").set_axis(out.index)
+    r = rates(*(counts[c] for c in REPLY_COUNT_COLUMNS[1:]))
+    out = pd.concat([out, counts], axis=1)
+    out["reply_wer"], out["reply_mer"], out["reply_cer"] = r["wer"], r["mer"], r["cer"]
+    return out

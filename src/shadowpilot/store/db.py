@@ -323,20 +323,49 @@ class Store:
             params += [path, path]
         extra = (", " + ", ".join(attr_sql)) if attr_sql else ""
         sql = f"""
-            WITH fe AS (
-                SELECT * FROM steps WHERE run_id = ? AND escalate
+            WITH s AS (SELECT * FROM steps WHERE run_id = ?),
+            fe AS (
+                SELECT * FROM s WHERE escalate
                 QUALIFY row_number() OVER (PARTITION BY case_id, repeat ORDER BY turn) = 1
+            ),
+            agg AS (
+                SELECT case_id, repeat,
+                       sum(cost_usd) AS cost_usd, count(cost_usd) AS cost_steps,
+                       sum(cost_usd) FILTER (WHERE NOT coalesce(cached, false)) AS spent_usd,
+                       max(latency_ms) AS latency_ms_max, max(first_token_ms) AS first_token_ms_max,
+                       count(*) FILTER (WHERE cached) AS cached_steps
+                FROM s GROUP BY case_id, repeat
+            ),
+            -- a hop is an escalation to a new destination: repeating the same one later is not another
+            targets AS (
+                SELECT case_id, repeat, turn,
+                       coalesce(lower(queue), '') || '|' || coalesce(CAST(routing AS VARCHAR), '') AS target
+                FROM s WHERE escalate
+            ),
+            hops AS (
+                SELECT case_id, repeat, count(*) FILTER (WHERE prev IS DISTINCT FROM target) AS hops
+                FROM (SELECT *, lag(target) OVER (PARTITION BY case_id, repeat ORDER BY turn) AS prev FROM targets)
+                GROUP BY case_id, repeat
             )
             SELECT rc.case_id, rc.repeat, rc.error, rc.n_steps,
                    c.critical, c.tags, c.channel, c.n_customer_turns,
                    c.expected_escalated, c.expected_at_turn, c.expected_at_customer_turn,
                    c.expected_reason, c.expected_queue,
+                   coalesce(CAST(timezone('UTC', c.started_at) AS DATE),
+                            CASE WHEN r.mode = 'shadow' THEN CAST(timezone('UTC', r.created_at) AS DATE) END)
+                       AS pilot_day,
                    fe.turn IS NOT NULL AS agent_escalated, fe.turn AS agent_turn,
                    fe.customer_turn AS agent_customer_turn, fe.reason AS agent_reason,
-                   fe.queue AS agent_queue{extra}
+                   fe.queue AS agent_queue, fe.summary AS agent_summary, fe.sentiment AS agent_sentiment,
+                   coalesce(h.hops, 0) AS hops,
+                   agg.cost_usd, agg.cost_steps, agg.spent_usd, agg.latency_ms_max, agg.first_token_ms_max,
+                   coalesce(agg.cached_steps, 0) AS cached_steps{extra}
             FROM run_cases rc
+            JOIN runs r USING (run_id)
             JOIN cases c USING (case_id, fingerprint)
             LEFT JOIN fe ON fe.case_id = rc.case_id AND fe.repeat = rc.repeat
+            LEFT JOIN agg ON agg.case_id = rc.case_id AND agg.repeat = rc.repeat
+            LEFT JOIN hops h ON h.case_id = rc.case_id AND h.repeat = rc.repeat
             WHERE rc.run_id = ?
             ORDER BY c.seq, rc.repeat
         """
@@ -346,6 +375,43 @@ class Store:
             renames[f"exp_attr_{i}"] = f"expected.{name}"
             renames[f"agent_attr_{i}"] = f"agent.{name}"
         return df.rename(columns=renames)
+
+    def reply_pairs(self, run_id: str) -> pd.DataFrame:
+        """Per step with a reply: the agent's reply and the human's next reply, the text of the
+        first `agent`-speaker turn after the customer turn answered (null when none follows)."""
+        return self.con.execute(
+            """
+            WITH used AS (SELECT DISTINCT case_id, fingerprint FROM run_cases WHERE run_id = ?),
+            t AS (
+                SELECT c.case_id, c.fingerprint, unnest(json_extract(c.body, '$.turns[*]')) AS t,
+                       generate_subscripts(json_extract(c.body, '$.turns[*]'), 1) - 1 AS idx
+                FROM cases c JOIN used USING (case_id, fingerprint)
+            ),
+            nxt AS (
+                SELECT case_id, fingerprint, idx,
+                       first_value(CASE WHEN json_extract_string(t, '$.speaker') = 'agent'
+                                        THEN json_extract_string(t, '$.text') END IGNORE NULLS)
+                           OVER (PARTITION BY case_id, fingerprint ORDER BY idx
+                                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS human_reply
+                FROM t
+            )
+            SELECT s.case_id, s.repeat, s.turn, s.reply, n.human_reply
+            FROM steps s
+            JOIN run_cases rc ON rc.run_id = s.run_id AND rc.case_id = s.case_id AND rc.repeat = s.repeat
+            JOIN nxt n ON n.case_id = s.case_id AND n.fingerprint = rc.fingerprint AND n.idx = s.turn
+            WHERE s.run_id = ? AND s.reply IS NOT NULL
+            """,
+            [run_id, run_id],
+        ).df()
+
+    def step_timings(self, run_id: str) -> pd.DataFrame:
+        """Per step that reported a time: time to first token and to the full reply (ms), and
+        whether it came from the response cache (which keeps the times first measured)."""
+        return self.con.execute(
+            "SELECT case_id, repeat, turn, first_token_ms, latency_ms, coalesce(cached, false) AS cached "
+            "FROM steps WHERE run_id = ? AND (first_token_ms IS NOT NULL OR latency_ms IS NOT NULL)",
+            [run_id],
+        ).df()
 
     def save_scores(self, run_id: str, scores: pd.DataFrame, result: GateResult) -> None:
         """Replace a run's scores and append the gate result to its history, atomically."""

@@ -129,4 +129,19 @@ MIGRATIONS: list[str] = [
         ai_routing JSON
     );
     """,
+    # 4: what scoring keeps per case beyond pass/fail: reply measures (corpus-level over the case's
+    #    scored turns), cost and worst latencies of the call, escalation hops, the handoff check and
+    #    the case's weighted penalty (see evals/).
+    """
+    ALTER TABLE scores ADD COLUMN reply_turns INTEGER;
+    ALTER TABLE scores ADD COLUMN reply_wer DOUBLE;
+    ALTER TABLE scores ADD COLUMN reply_mer DOUBLE;
+    ALTER TABLE scores ADD COLUMN reply_cer DOUBLE;
+    ALTER TABLE scores ADD COLUMN cost_usd DOUBLE;
+    ALTER TABLE scores ADD COLUMN latency_ms_max DOUBLE;
+    ALTER TABLE scores ADD COLUMN first_token_ms_max DOUBLE;
+    ALTER TABLE scores ADD COLUMN hops INTEGER;
+    ALTER TABLE scores ADD COLUMN handoff_ok BOOLEAN;
+    ALTER TABLE scores ADD COLUMN penalty DOUBLE;
+    """,
 ]
