@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .types import Budgets, GateConfig
+from .types import Budgets, GateConfig, Speaker
 
 CONFIG_NAME = "shadowpilot.toml"
 STORE_DIR = ".shadowpilot"
@@ -78,6 +78,58 @@ class ShadowSettings(_Section):
     public_url: str | None = None
 
 
+class TwilioSettings(_Section):
+    """`shadowpilot import twilio`: which Twilio records to read and how to map them to cases."""
+
+    # Intelligence v2 service (GA...) whose transcripts are imported; None: every service.
+    intelligence_service_sid: str | None = None
+    # TaskRouter workspace (WS...) holding the human outcomes; None: the account's only workspace.
+    workspace_sid: str | None = None
+    sources: list[Literal["calls", "chats"]] = Field(default_factory=lambda: ["calls", "chats"])
+    # Participant role (transcript channel participants, chat participant attributes) -> speaker.
+    roles: dict[str, Speaker] = Field(
+        default_factory=lambda: {
+            "customer": "customer",
+            "caller": "customer",
+            "guest": "customer",
+            "agent": "agent",
+            "supervisor": "agent",
+            "virtual agent": "bot",
+            "bot": "bot",
+        }
+    )
+    # Transcript media channel -> speaker, for transcripts whose channel names no participant roles.
+    channels: dict[str, Speaker] = Field(default_factory=dict)
+    # Chat participant attribute keys (JSON attributes) that carry the participant's role.
+    chat_role_attributes: list[str] = Field(default_factory=lambda: ["role", "member_type"])
+    # Task attribute paths (dotted) that hold the call sid / the conversation sid: the join keys.
+    call_sid_attributes: list[str] = Field(default_factory=lambda: ["call_sid", "CallSid"])
+    conversation_sid_attributes: list[str] = Field(
+        default_factory=lambda: ["conversationSid", "conversation_sid", "ConversationSid"]
+    )
+    # Outcome routing attribute -> task attribute path (dotted).
+    routing_attributes: dict[str, str] = Field(
+        default_factory=lambda: {"skill": "skill", "priority": "priority", "vip": "vip"}
+    )
+    # Customer profile key -> task attribute path (dotted).
+    customer_attributes: dict[str, str] = Field(default_factory=lambda: {"vip": "vip"})
+    reason_attribute: str | None = "escalation_reason"
+    urgency_attribute: str | None = "urgency"
+    # TaskRouter's numeric task priority -> a priority name, used when the attributes carry none.
+    priority_names: dict[str, str] = Field(default_factory=dict)
+    conversation_states: list[Literal["active", "inactive", "closed"]] = Field(default_factory=lambda: ["closed"])
+    # A call or chat with no TaskRouter task: import it as not escalated, or skip it. Either way it is reported.
+    without_task: Literal["import", "skip"] = "import"
+    page_size: int = Field(100, ge=1, le=1000)
+    concurrency: int = Field(4, ge=1, le=32)
+    # Retries of 429 and 503 answers (Retry-After honoured, else exponential backoff), and their longest wait.
+    max_retries: int = Field(5, ge=0)
+    max_backoff_s: float = Field(30.0, gt=0)
+    # Test and on-prem hook, deliberately absent from the template and --help: every Twilio host is
+    # rewritten to this base URL (SHADOWPILOT_TWILIO_API_BASE=http://127.0.0.1:PORT in the tests).
+    api_base: str | None = None
+
+
 class BaselineRule(_Section):
     """Escalate with this reason and routing when the customer says one of the phrases."""
 
@@ -134,6 +186,7 @@ class Settings(_Section):
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     # Per-model prices override the built-in table: [prices."gpt-4o-mini"] input = 0.15, output = 0.6
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     # Where the config was read from; relative paths in it are relative to this folder.

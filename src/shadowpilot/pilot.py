@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,7 +32,14 @@ from .runners.cache import CachedAgent
 from .store import ImportSummary, Store, new_run_id
 from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
+from .transcripts.twilio.records import Failure, Unjoined
+from .transcripts.validate import check_duplicates
 from .types import CallRun, GateCheck, GateConfig, GateResult, RunManifest, Transcript
+
+if TYPE_CHECKING:
+    from twilio.rest import Client as TwilioClient
+
+    from .transcripts.twilio.fetch import ProgressFn
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run
 
@@ -43,6 +50,9 @@ class ImportReport:
     skipped: list[Problem] = field(default_factory=list)
     picks: list[Pick] | None = None
     files: list[str] = field(default_factory=list)
+    # Twilio imports: calls/chats that could not be fetched, and records that did not join.
+    failed: list[Failure] = field(default_factory=list)
+    unjoined: list[Unjoined] = field(default_factory=list)
 
 
 def import_files(
@@ -55,10 +65,24 @@ def import_files(
 ) -> ImportReport:
     """Read transcripts into the tenant store: all or nothing unless `skip_bad`."""
     loaded = load_transcripts(paths, format=format)
-    problems = list(loaded.problems)
+    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top)
+    rep.files = loaded.files
+    return rep
+
+
+def store_cases(
+    settings: Settings,
+    cases: list[Sourced],
+    problems: list[Problem],
+    *,
+    skip_bad: bool = False,
+    top: int | None = None,
+) -> ImportReport:
+    """The import path every source shares: tenant check, all-or-nothing, top-N, one store write."""
+    problems = list(problems)
     tenant = settings.tenant.name
     good: list[Sourced] = []
-    for c in loaded.cases:
+    for c in cases:
         t = c.transcript
         if t.tenant is not None and t.tenant != tenant:
             problems.append(
@@ -81,7 +105,48 @@ def import_files(
         good = [c for c in good if c.transcript.id in keep]
     with Store.open(settings.store_path) as store:
         summary = store.add_cases([(c.transcript, c.file) for c in good])
-    return ImportReport(summary=summary, skipped=problems, picks=picks, files=loaded.files)
+    return ImportReport(summary=summary, skipped=problems, picks=picks)
+
+
+def import_twilio(
+    settings: Settings,
+    client: TwilioClient,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    limit: int | None = None,
+    top: int | None = None,
+    skip_bad: bool = False,
+    progress: ProgressFn | None = None,
+) -> ImportReport:
+    """Pull finished calls and chats with their human outcomes from Twilio into the store.
+
+    A call or chat that cannot be fetched is reported in `failed` and the others go on; one
+    that maps to a bad case follows the file rule (none imported unless `skip_bad`); records
+    that did not join (a call without a task, a task without a call) are in `unjoined`."""
+    from .transcripts.twilio.fetch import fetch_all
+    from .transcripts.twilio.mapping import map_fetched
+
+    until = until or datetime.now(UTC)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    if until <= since:
+        raise UsageError(f"--until ({until:%Y-%m-%d %H:%M}) must be after --since ({since:%Y-%m-%d %H:%M})")
+    fetched = fetch_all(client, settings.twilio, since, until, limit, progress)
+    mapped = map_fetched(fetched, settings.twilio, since, until)
+    dupes = check_duplicates([(src, None, t) for t, src in mapped.cases])
+    problems = [*mapped.problems, *dupes.values()]
+    cases = [Sourced(t, src, None) for i, (t, src) in enumerate(mapped.cases) if i not in dupes]
+    if not cases and not problems:
+        what = " and ".join(settings.twilio.sources)
+        failed = f"; {len(fetched.failures)} could not be fetched" if fetched.failures else ""
+        raise UsageError(f"no finished {what} between {since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC{failed}")
+    rep = store_cases(settings, cases, problems, skip_bad=skip_bad, top=top)
+    rep.failed = fetched.failures
+    rep.unjoined = mapped.unjoined
+    return rep
 
 
 @dataclass

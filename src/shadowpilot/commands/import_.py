@@ -1,40 +1,130 @@
-"""`shadowpilot import PATH...`: transcripts into the tenant store."""
+"""`shadowpilot import PATH...` and `shadowpilot import twilio`: transcripts into the tenant store."""
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..errors import UsageError
 from .common import JSON_OPTION, console, emit_json, guarded, settings
+
+if TYPE_CHECKING:
+    from ..pilot import ImportReport
+
+TWILIO = "twilio"
+CREDENTIALS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+
+
+def is_twilio(paths: list[Path]) -> bool:
+    """`twilio` as the first argument selects Twilio, unless a file or folder of that name exists."""
+    return bool(paths) and str(paths[0]) == TWILIO and not paths[0].exists()
+
+
+def parse_day(value: str, option: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{option} {value!r}: expected a date like 2026-11-01 or 2026-11-01T09:00") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @guarded
 def command(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(..., help="Transcript files or folders (.jsonl, .csv, .txt)."),
+    paths: list[Path] = typer.Argument(
+        ...,
+        help="Transcript files or folders (.jsonl, .csv, .txt), or the word twilio to pull from Twilio "
+        "(a file or folder named twilio is still read as one).",
+    ),
     fmt: str | None = typer.Option(None, "--format", help="jsonl | csv | text (default: from the name or content)."),
     skip_bad: bool = typer.Option(
         False, "--skip-bad", help="Import the good records and list the bad (default: none)."
     ),
     top: int | None = typer.Option(None, "--top", min=1, help="Keep only the N cases that best cover the calls."),
+    since: str | None = typer.Option(
+        None, "--since", help="twilio: calls and chats that started on or after this date (UTC), e.g. 2026-11-01."
+    ),
+    until: str | None = typer.Option(None, "--until", help="twilio: ... and before this date (default: now)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="twilio: fetch at most N calls and N chats."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Read transcripts into the store. A bad record names its file, line and field;
-    by default one bad record imports nothing (exit 2)."""
-    from ..pilot import import_files
+    by default one bad record imports nothing (exit 2).
 
+    [bold]import twilio --since 2026-11-01[/] pulls finished calls, chats and what the humans did
+    (TaskRouter: queue, attributes, transfers as escalations), using TWILIO_ACCOUNT_SID and
+    TWILIO_AUTH_TOKEN from the environment and the mapping in \\[twilio] of shadowpilot.toml.
+    Calls that cannot be fetched, calls without a task and tasks without a call are listed."""
     s = settings(ctx)
-    rep = import_files(s, paths, format=fmt, skip_bad=skip_bad, top=top)
+    if is_twilio(paths):
+        if len(paths) > 1:
+            raise UsageError("`import twilio` takes no paths; give files in a separate import")
+        if fmt is not None:
+            raise UsageError("--format is for files; Twilio records have one format")
+        if since is None:
+            raise UsageError("`import twilio` needs --since (e.g. --since 2026-11-01)")
+        rep = _import_twilio(s, parse_day(since, "--since"), parse_day(until, "--until") if until else None,
+                             limit, top, skip_bad, show_progress=not as_json)  # fmt: skip
+    else:
+        for name, value in (("--since", since), ("--until", until), ("--limit", limit)):
+            if value is not None:
+                raise UsageError(f"{name} is for `import twilio`, not for files")
+        from ..pilot import import_files
+
+        rep = import_files(s, paths, format=fmt, skip_bad=skip_bad, top=top)
+    _show(s.store_path, rep, top, as_json)
+
+
+def _import_twilio(
+    s: Any, since: datetime, until: datetime | None, limit: int | None, top: int | None, skip_bad: bool,
+    show_progress: bool,
+) -> ImportReport:  # fmt: skip
+    missing = [name for name in CREDENTIALS if not os.environ.get(name)]
+    if missing:
+        raise UsageError(f"set {' and '.join(missing)} in the environment to import from Twilio")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..pilot import import_twilio
+    from ..transcripts.twilio.http import build_client
+
+    cfg = s.twilio
+    client = build_client(os.environ["TWILIO_ACCOUNT_SID"], os.environ["TWILIO_AUTH_TOKEN"], api_base=cfg.api_base,
+                          max_retries=cfg.max_retries, max_backoff_s=cfg.max_backoff_s)  # fmt: skip
+    err = console(stderr=True)
+    labels = {"calls": "calls (transcripts)", "chats": "chats (conversations)", "outcomes": "outcomes (TaskRouter)"}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not show_progress or not err.is_terminal,
+    ) as bar:  # fmt: skip
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        return import_twilio(s, client, since=since, until=until, limit=limit, top=top, skip_bad=skip_bad,
+                             progress=progress)  # fmt: skip
+
+
+def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -> None:
     sm = rep.summary
     if as_json:
-        emit_json({
-            "store": str(s.store_path),
+        payload: dict[str, Any] = {
+            "store": str(store_path),
             "added": sm.added, "updated": sm.updated, "unchanged": sm.unchanged,
             "skipped": [{"file": p.file, "line": p.line, "field": p.field, "message": p.message}
                         for p in rep.skipped],
             "kept": None if rep.picks is None else [{"case_id": p.case.id, "why": p.why} for p in rep.picks],
-        })  # fmt: skip
+        }  # fmt: skip
+        if not rep.files:  # a Twilio import
+            payload["failed"] = [{"kind": f.kind, "sid": f.sid, "key": f.key, "error": f.error} for f in rep.failed]
+            payload["unjoined"] = [{"kind": u.kind, "sid": u.sid, "key": u.key, "note": u.note} for u in rep.unjoined]
+        emit_json(payload)
         return
     from rich.table import Table
     from rich.text import Text
@@ -48,12 +138,22 @@ def command(
             table.add_row(p.case.id, Text(p.why))
         con.print(table)
     con.print(
-        f"imported into [bold]{s.store_path}[/]: {len(sm.added)} new, "
+        f"imported into [bold]{store_path}[/]: {len(sm.added)} new, "
         f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged",
         soft_wrap=True,
     )
+    err = console(stderr=True)
     if rep.skipped:
-        err = console(stderr=True)
         err.print(Text(f"skipped {len(rep.skipped)} bad record(s):", style="yellow"))
         for p in rep.skipped:
             err.print(Text(f"  {p}"), soft_wrap=True)
+    if rep.failed:
+        err.print(Text(f"not imported: {len(rep.failed)} could not be fetched from Twilio:", style="yellow"))
+        for f in rep.failed:
+            err.print(Text(f"  {f.kind} {f.sid}{f' ({f.key})' if f.key and f.key != f.sid else ''}: {f.error}"),
+                      soft_wrap=True)  # fmt: skip
+    if rep.unjoined:
+        err.print(Text(f"{len(rep.unjoined)} record(s) did not join:", style="yellow"))
+        for u in rep.unjoined:
+            err.print(Text(f"  {u.kind} {u.sid}{f' ({u.key})' if u.key and u.key != u.sid else ''}: {u.note}"),
+                      soft_wrap=True)  # fmt: skip
