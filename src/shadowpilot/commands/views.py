@@ -73,11 +73,21 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
             + (f" (over {g.config.max_hops}: {', '.join(h.over_hops[:8])})" if h.over_hops else "")))  # fmt: skip
 
 
+BREAKDOWN_ROWS = 10  # groups shown in the terminal; `gate --json` has them all
+
+
 def _breakdowns(g: GateResult) -> Table | None:
-    rows = [(dim, row) for dim, items in g.breakdowns.items() for row in items]
-    if not rows:
+    """The groups below the bar, worst first: where the agent is not ready yet."""
+    every = [(dim, row) for dim, items in g.breakdowns.items() for row in items]
+    below = sorted((r for r in every if r[1].pass_rate < g.bar), key=lambda r: (r[1].pass_rate, -r[1].cases))
+    if not every:
         return None
-    t = Table(title="Pass rate by group (worst first)", title_justify="left", pad_edge=False, box=None)
+    rows = below[:BREAKDOWN_ROWS]
+    hidden = len(every) - len(rows)
+    caption = f"{hidden} more group(s) not shown" + (" (at or above the bar)" if len(below) == len(rows) else "")
+    title = "Groups below the bar (by tag, channel, reason, day)" if rows else "Every group is at or above the bar"
+    t = Table(title=title, title_justify="left", pad_edge=False, box=None, caption=caption + "; --json lists all",
+              caption_justify="left")  # fmt: skip
     for col in ("by", "group", "passed", "rate", "95% CI"):
         t.add_column(col)
     for dim, row in rows:
