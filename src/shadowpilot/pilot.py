@@ -365,20 +365,11 @@ def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
     return show_rulings(score_frame(frame, config, score_replies(store.reply_pairs(run_id))), frame)
 
 
-# Agents whose reported times and costs are not measurements: the offline baseline answers in
-# no time for nothing, and its placeholder zeros must read "not measured", never 0 ms or $0.
-UNMEASURED_KINDS = frozenset({"baseline"})
-
-
 def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFrame, GateResult]:
     """Score a stored run and decide, with the run's latencies and the [budgets]: what `gate`
     stores and what reports should show."""
     scores = score_run(store, run_id, settings.gate)
-    timings: pd.DataFrame | None = store.step_timings(run_id)
-    if store.manifest(run_id).agent.get("kind") in UNMEASURED_KINDS:
-        timings = None
-        scores = scores.assign(cost_usd=float("nan"), cost_steps=0, spent_usd=float("nan"),
-                               latency_ms_max=float("nan"), first_token_ms_max=float("nan"))  # fmt: skip
+    timings = store.step_timings(run_id)
     result = evaluate_gate(scores, settings.gate, run_id, budgets=settings.budgets, timings=timings)
     return scores, result
 

@@ -69,7 +69,4 @@ class BaselineAgent:
             routing=routing,
             queue=rule.queue,
             summary=said[:200],
-            latency_ms=0.0,
-            first_token_ms=0.0,
-            cost_usd=0.0,
         )
