@@ -213,8 +213,12 @@ def test_cost_per_call_budget_and_saving(tenant_dir):
 
 
 def test_baseline_times_and_costs_read_as_not_measured(tenant_dir):
-    rid, settings = _timed_fixture(tenant_dir, gate="check_latency = true", kind="baseline")
-    g = pilot.gate(settings, rid)
+    from tests.conftest import make_case, write_config, write_jsonl
+
+    write_config(tenant_dir, "[gate]\ncheck_latency = true\nmin_cases = 1\n")
+    settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
+    pilot.import_files(settings, [write_jsonl(tenant_dir / "c.jsonl", [make_case("a", ["I want a supervisor"])])])
+    g = pilot.gate(settings, pilot.run(settings).run_id)  # the real offline baseline
     assert g.latency.first_token_p95 is None and g.latency.within_budget is None
     assert g.cost.per_call_mean is None and g.cost.saving_per_call is None
     check = next(c for c in g.checks if c.name == "latency")
