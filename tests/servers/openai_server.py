@@ -120,6 +120,8 @@ def _pieces(text: str, parts: int) -> list[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Each SSE chunk is its own small write: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per reply.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read assertions, not access logs
