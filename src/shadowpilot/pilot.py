@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import platform
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,6 +158,7 @@ class RunReport:
     status: str
     cache: dict[str, Any] | None = None
     resumed: int = 0  # calls already stored before a resume
+    elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
 
 
 def _versions() -> dict[str, str]:
@@ -282,6 +284,7 @@ def _replay_into(
     if on_start is not None:
         on_start(total - len(done))
     status = "failed"
+    started = time.perf_counter()
     try:
         asyncio.run(
             _replay_and_close(
@@ -301,6 +304,7 @@ def _replay_into(
         status = "interrupted"
         raise
     finally:
+        elapsed = time.perf_counter() - started
         flush()
         if cached is not None:
             previous = manifest.cache or {"hits": 0, "misses": 0}
@@ -323,6 +327,7 @@ def _replay_into(
         status=status,
         cache=manifest.cache,
         resumed=len(done),
+        elapsed_s=elapsed,
     )
 
 
@@ -330,6 +335,9 @@ def turn_budget_s(settings: Settings, agent: Agent) -> float:
     """How long one turn may take. Agents that call out time each request and retry
     themselves, so a turn gets every attempt plus backoff, not one request's timeout."""
     cfg = settings.agent
+    own = getattr(agent, "turn_timeout_s", None)
+    if isinstance(own, int | float):
+        return float(own)
     if agent.kind in CACHED_KINDS:
         return cfg.timeout_s * (cfg.max_retries + 1) + 8.0 * cfg.max_retries
     return cfg.timeout_s

@@ -73,6 +73,7 @@ def command(
                 "spend_usd": round(totals["spend"], 6),
                 "cache": cache,
                 "resumed": rep.resumed,
+                "elapsed_s": round(rep.elapsed_s, 3),
             }
         )
         return

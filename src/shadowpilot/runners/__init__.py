@@ -34,10 +34,9 @@ def build_agent(settings: Settings) -> Agent:
             raise ConfigError("field agent.target: the python agent needs 'module:function'")
         return PythonAgent(settings.agent.target)
     if kind == "openai":
-        from .openai_chat import OpenAIAgent
+        from .openai_chat import from_settings
 
-        agent: Agent = OpenAIAgent.from_settings(settings)
-        return _redacted(agent, settings, settings.agent.base_url or OPENAI_URL)
+        return _redacted(from_settings(settings), settings, settings.agent.base_url or OPENAI_URL)
     if kind == "http":
         from .http_agent import HttpAgent
 

@@ -1,0 +1,111 @@
+"""Retries for agent requests: exponential backoff with full jitter, honouring Retry-After.
+
+Generic over the transport: the caller passes a coroutine factory (one attempt) and a
+classifier that turns an exception into a `Failure` (retryable or not, and how long the
+server asked us to wait). Both network agents (openai, http) use it, so every retry is
+ours: measured, jittered and bounded. `sleep` and `rng` are injectable so tests need not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from ..errors import AgentError
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 429})  # plus every 5xx
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong in one attempt, in words for the error message ("HTTP 500", "timeout")."""
+
+    what: str
+    retryable: bool
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 4
+    base_s: float = 0.5  # the first backoff window; doubles each retry
+    cap_s: float = 20.0  # the largest backoff window
+    max_retry_after_s: float = 60.0  # a longer Retry-After is clamped to this
+
+
+def status_retryable(status: int) -> bool:
+    """429, 408 and 5xx are worth retrying; other 4xx mean the request itself is wrong."""
+    return status in RETRYABLE_STATUS or 500 <= status <= 599
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date. None when absent or garbled."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, rng: Callable[[], float] = random.random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**attempt)) for retry number `attempt` (0-based)."""
+    window = min(policy.cap_s, policy.base_s * (2**attempt))
+    return rng() * window
+
+
+async def retry(
+    attempt: Callable[[], Awaitable[T]],
+    classify: Callable[[BaseException], Failure | None],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    rng: Callable[[], float] = random.random,
+    on_retry: Callable[[Failure, float], object] | None = None,
+) -> T:
+    """Run `attempt()` until it succeeds, retrying what `classify` calls retryable.
+
+    `classify` returns None for exceptions it does not know: those propagate unchanged
+    (an AgentError about a malformed answer, a bug). A non-retryable Failure raises
+    AgentError(what) at once; running out of retries raises AgentError("<what> after N retries").
+    When the server sent Retry-After we wait exactly that (clamped), else a jittered backoff.
+    """
+    retries = 0
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            failure = classify(exc)
+            if failure is None:
+                raise
+            if not failure.retryable:
+                raise AgentError(failure.what) from exc
+            if retries >= policy.max_retries:
+                tail = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else " (no retries)"
+                raise AgentError(failure.what + tail) from exc
+            if failure.retry_after_s is not None:
+                delay = min(failure.retry_after_s, policy.max_retry_after_s)
+            else:
+                delay = backoff_delay(retries, policy, rng)
+            if on_retry is not None:
+                on_retry(failure, delay)
+            retries += 1
+            await sleep(delay)
