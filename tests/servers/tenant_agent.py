@@ -37,6 +37,13 @@ MODES = (
 )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # a burst of concurrent connects must not overflow the listen backlog (the default 5 drops
+    # SYNs, which the client resends a second later)
+    request_queue_size = 256
+
+
 def decide(body: dict[str, Any]) -> tuple[bool, tuple[str, str, str, str, str] | None]:
     customer_turns = [t["text"].lower() for t in body.get("turns", []) if t.get("speaker") == "customer"]
     last = customer_turns[-1] if customer_turns else ""
@@ -151,7 +158,7 @@ class TenantAgent:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.02,), name="tenant-agent", daemon=True

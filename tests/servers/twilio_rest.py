@@ -30,6 +30,13 @@ HOSTS = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # a burst of concurrent connects must not overflow the listen backlog (the default 5 drops
+    # SYNs, which the client resends a second later)
+    request_queue_size = 256
+
+
 def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -96,7 +103,7 @@ class FakeTwilio:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
