@@ -14,13 +14,11 @@ retried with exponential backoff and jitter, honouring Retry-After.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +27,7 @@ from pydantic import ValidationError
 
 from ..errors import AgentError, ConfigError
 from ..types import AgentInput, Recommendation
+from .retry import Failure, RetryPolicy, parse_retry_after, retry, status_retryable
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -149,19 +148,16 @@ def parse_answer(data: Any, ctx: AgentInput) -> Recommendation:
         raise AgentError(f"bad recommendation: {bad}") from None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds (delta-seconds or an HTTP date), when the server sent one."""
-    raw = response.headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+class _Failed(Exception):
+    """One failed attempt, for runners.retry to judge."""
+
+    def __init__(self, what: str, retryable: bool, retry_after_s: float | None = None):
+        super().__init__(what)
+        self.failure = Failure(what, retryable, retry_after_s)
+
+
+def _classify(exc: BaseException) -> Failure | None:
+    return exc.failure if isinstance(exc, _Failed) else None
 
 
 class HttpAgent:
@@ -185,9 +181,9 @@ class HttpAgent:
         self.url = url
         self.client = client
         self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.max_retry_after_s = max_retry_after_s
+        self.policy = RetryPolicy(
+            max_retries=max_retries, base_s=backoff_s, cap_s=max_backoff_s, max_retry_after_s=max_retry_after_s
+        )
         self.headers = dict(headers or {})
         self.owns_client = owns_client
         self.requests = 0  # HTTP requests made, retries included
@@ -239,43 +235,36 @@ class HttpAgent:
             raise AgentError(f"{self._where}: {exc}") from None
         return rec.model_copy(update={"latency_ms": latency_ms})
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with jitter; a server's Retry-After is a floor (capped)."""
-        ceiling = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.max_retry_after_s))
-        return delay
-
     async def _post(self, body: dict[str, Any]) -> tuple[httpx.Response, float]:
-        """POST with retries; returns the 2xx response and the latency of the attempt that answered."""
-        failure = ""
-        attempts = self.max_retries + 1
-        for attempt in range(attempts):
+        """POST with retries (runners.retry); returns the 2xx response and the latency of the
+        attempt that answered."""
+
+        async def attempt() -> tuple[httpx.Response, float]:
             self.requests += 1
-            retry_after = None
             started = time.perf_counter()
             try:
                 response = await self.client.post(self.url, json=body, headers=self.headers)
             except httpx.TimeoutException:
-                failure = f"timed out after {self.client.timeout.read:g} s"
+                raise _Failed(f"timed out at {self.client.timeout.read:g} s", retryable=True) from None
             except httpx.TransportError as exc:
-                failure = f"connection failed ({type(exc).__name__}: {exc or 'no detail'})"
-            else:
-                latency_ms = (time.perf_counter() - started) * 1000
-                status = response.status_code
-                if status < 300:
-                    return response, latency_ms
-                detail = f"HTTP {status} {response.reason_phrase}: {_short(response.text) or '(empty body)'}"
-                if status < 400:
-                    where = response.headers.get("location", "elsewhere")
-                    raise AgentError(f"{self._where}: {detail}; it redirects to {where}: set agent.url to that")
-                if status != 429 and status < 500:
-                    raise AgentError(f"{self._where}: {detail}")  # the request itself is wrong: no retry
-                failure, retry_after = detail, _retry_after(response)
-            if attempt + 1 < attempts:
-                await asyncio.sleep(self._delay(attempt, retry_after))
-        raise AgentError(f"{self._where}: {failure} (gave up after {attempts} attempt{'s' * (attempts > 1)})")
+                raise _Failed(
+                    f"connection failed ({type(exc).__name__}: {exc or 'no detail'})", retryable=True
+                ) from None
+            latency_ms = (time.perf_counter() - started) * 1000
+            status = response.status_code
+            if status < 300:
+                return response, latency_ms
+            detail = f"HTTP {status} {response.reason_phrase}: {_short(response.text) or '(empty body)'}"
+            if status < 400:
+                where = response.headers.get("location", "elsewhere")
+                raise _Failed(f"{detail}; it redirects to {where}: set agent.url to that", retryable=False)
+            # other 4xx: the request itself is wrong, so no retry
+            raise _Failed(detail, status_retryable(status), parse_retry_after(response.headers.get("retry-after")))
+
+        try:
+            return await retry(attempt, _classify, self.policy, rng=self._rng.random)
+        except AgentError as exc:
+            raise AgentError(f"{self._where}: {exc}") from None
 
     async def aclose(self) -> None:
         if self.owns_client:
