@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .commands import demo, gate, history, import_, init, report, run
+from .commands import demo, gate, history, import_, init, report, run, shadow
 from .commands.common import State
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ app.command("run")(run.command)
 app.command("gate")(gate.command)
 app.command("report")(report.command)
 app.command("history")(history.command)
+app.add_typer(shadow.app, name="shadow")
 
 
 def main() -> None:
