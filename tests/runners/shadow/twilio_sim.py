@@ -48,7 +48,10 @@ def signed_json(body: dict[str, Any], route: str, *, token: str = TOKEN) -> tupl
     digest = hashlib.sha256(raw.encode()).hexdigest()
     path = f"{route}?bodySHA256={digest}"
     signature = RequestValidator(token).compute_signature(PUBLIC_URL + path, {})
-    return path, {"content": raw.encode(), "headers": {"X-Twilio-Signature": signature, "Content-Type": "application/json"}}
+    return path, {
+        "content": raw.encode(),
+        "headers": {"X-Twilio-Signature": signature, "Content-Type": "application/json"},
+    }
 
 
 class Call:
