@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ class LogStats:
 
     records: int = 0
     fsyncs: int = 0
-    fsync_ms: list[float] = field(default_factory=list)
+    fsync_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # the latest ones
 
     def as_dict(self) -> dict[str, Any]:
         ms = sorted(self.fsync_ms)

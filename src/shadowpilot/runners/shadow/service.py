@@ -73,6 +73,7 @@ class ShadowService:
         self._pending: dict[str, asyncio.Future[bool]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
+        self._queued: set[str] = set()  # finished calls waiting for their store write
         self._background: list[asyncio.Task[None]] = []
         self._cases: asyncio.Queue[tuple[Transcript, CallRun]] = asyncio.Queue()
         self._store_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow-store")
@@ -145,7 +146,7 @@ class ShadowService:
 
     def _ensure_runner(self, call_id: str) -> None:
         call = self.book.calls[call_id]
-        if call.done or call_id in self._runners:
+        if call.done or call_id in self._runners or call_id in self._queued:
             return
         self._wakes.setdefault(call_id, asyncio.Event())
         task = asyncio.create_task(self._run_call(call_id), name=f"shadow-call-{call_id}")
@@ -181,6 +182,7 @@ class ShadowService:
             await self.record({"k": "closed", "call": call_id, "why": "the customer said nothing"})
             return
         case, fixed = self.book.to_case(call, self.settings.tenant.name, call_run, source.asked)
+        self._queued.add(call_id)
         await self._cases.put((case, fixed))
 
     async def _watch_idle(self) -> None:
@@ -239,6 +241,7 @@ class ShadowService:
                 with contextlib.suppress(StoreError):
                     run_id = day_run_id(case.started_at or datetime.now(UTC))
                     await self.record({"k": "scored", "call": case.id, "run_id": run_id})
+                self._queued.discard(case.id)
 
     def health(self) -> dict[str, Any]:
         states = [c.state for c in self.book.calls.values()]
