@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ("demo", "init", "import", "run", "gate", "report", "history")
-HEAVY = ("pandas", "duckdb", "openai", "numpy")
+COMMANDS = ("demo", "init", "import", "run", "gate", "report", "review", "compare", "shadow", "history")
+HEAVY = ("pandas", "duckdb", "openai", "numpy", "httpx", "twilio", "starlette", "uvicorn", "jiwer", "jinja2")
 TIMEOUT = 60
 
 
@@ -54,8 +54,13 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("argv", "marker"),
-    [(["shadowpilot", "--help"], "gate"), (["shadowpilot", "gate", "--help"], "--pass-rate")],
-    ids=["root", "gate"],
+    [
+        (["shadowpilot", "--help"], "gate"),
+        (["shadowpilot", "gate", "--help"], "--pass-rate"),
+        (["shadowpilot", "run", "--help"], "--resume"),
+        (["shadowpilot", "shadow", "--help"], "serve"),
+    ],
+    ids=["root", "gate", "run", "shadow"],
 )
 def test_help_does_not_import_heavy_modules(tmp_path: Path, argv: list[str], marker: str) -> None:
     code = (

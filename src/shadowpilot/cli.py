@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .commands import compare, demo, gate, history, import_, init, report, review, run
+from .commands import compare, demo, gate, history, import_, init, report, review, run, shadow
 from .commands.common import State
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ app.command("report")(report.command)
 app.command("history")(history.command)
 app.command("review")(review.command)
 app.command("compare")(compare.command)
+app.add_typer(shadow.app, name="shadow")
 
 
 def main() -> None:

@@ -73,9 +73,29 @@ BudgetSettings = Budgets
 
 
 class ShadowSettings(_Section):
+    """The live shadow server (`shadowpilot shadow serve`)."""
+
     host: str = "127.0.0.1"
-    port: int = 8787
-    public_url: str | None = None
+    port: int = Field(8787, ge=0, le=65535)
+    public_url: str | None = None  # what Twilio signs: the route is appended
+    # Real-Time Transcription tracks are named from the leg that ran <Start><Transcription>:
+    # on an inbound customer call inbound = the customer; flip both when it runs on the agent's leg.
+    inbound_track: Literal["customer", "agent"] = "customer"
+    outbound_track: Literal["customer", "agent"] = "agent"
+    # Task attribute keys that name the call (voice) or the conversation (chat) a TaskRouter task is for.
+    task_call_keys: list[str] = Field(default_factory=lambda: ["call_sid", "conversationSid", "conversation_sid"])
+    # Queues where calls are normally answered; a task entering any other queue counts as an escalation.
+    # Empty: only transfers (task.transfer-*, task-queue.moved, a second task for the call) are escalations.
+    first_line_queues: list[str] = Field(default_factory=list)
+    # Seconds an out-of-order event waits for the ones before it before the agent moves past the gap.
+    reorder_window_s: float = Field(2.0, ge=0)
+    # A call with no event for this long is taken as ended (a missed transcription-stopped).
+    call_idle_timeout_s: float = Field(1800.0, gt=0)
+    # After a call ends, how long to wait for TaskRouter to finish its task before scoring the call
+    # with what is known (no transfer seen: not escalated).
+    outcome_wait_s: float = Field(300.0, ge=0)
+    # Agent calls in flight at once across all live calls (each call's turns stay in order).
+    agent_concurrency: int = Field(8, ge=1)
 
 
 class TwilioSettings(_Section):

@@ -161,7 +161,7 @@ class RunReport:
     elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("shadowpilot", "duckdb", "pandas", "pydantic"):
         try:
@@ -205,7 +205,7 @@ def run(
             agent=agent.describe(),
             prompt_hash=agent.prompt_hash(),
             cases={c.id: c.fingerprint() for c in cases},
-            versions=_versions(),
+            versions=package_versions(),
             all_turns=all_turns,
             repeats=repeats,
         )

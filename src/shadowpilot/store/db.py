@@ -7,7 +7,9 @@ Reads hand back DataFrames or core types; callers never see SQL.
 from __future__ import annotations
 
 import json
+import random
 import secrets
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +29,21 @@ STEP_COLUMNS = [
     "urgency", "routing", "queue", "summary", "sentiment", "latency_ms", "first_token_ms",
     "tokens_in", "tokens_out", "cost_usd", "error", "cached",
 ]  # fmt: skip
+
+
+LOCK_TIMEOUT_S = 10.0  # how long a command waits for another process (the shadow server) to release the store
+
+CASE_CASTS = {
+    "tags": "from_json(tags, '[\"VARCHAR\"]')",
+    "expected_routing": "CAST(expected_routing AS JSON)",
+    "body": "CAST(body AS JSON)",
+    "started_at": "CAST(started_at AS TIMESTAMPTZ)",
+    "imported_at": "CAST(imported_at AS TIMESTAMPTZ)",
+}
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "lock" in str(exc).lower()
 
 
 @dataclass(frozen=True)
@@ -54,14 +71,31 @@ class Store:
 
     @classmethod
     @contextmanager
-    def open(cls, path: Path, create: bool = True) -> Iterator[Store]:
+    def open(cls, path: Path, create: bool = True, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[Store]:
+        """Open (and migrate) the store. DuckDB lets one process at a time hold the file, and
+        the shadow server holds it only for short writes, so a held lock is retried with
+        backoff for up to `lock_timeout_s` before a clear StoreError."""
         if not path.exists() and not create:
             raise NotFoundError(f"no store at {path}; run `shadowpilot import` first")
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(path))
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        deadline = time.monotonic() + lock_timeout_s
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(path))
+                break
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise StoreError(f"cannot open the store {path}: {exc}") from exc
+                if time.monotonic() + delay > deadline:
+                    raise StoreError(
+                        f"the store {path} is held by another process (still locked after {lock_timeout_s:g} s); "
+                        f"try again when it has finished: {exc}"
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open the store {path}: {exc}") from exc
         store = cls(con, path)
         try:
             store._migrate()
@@ -135,16 +169,9 @@ class Store:
             seq += 1
         if rows:
             df = pd.DataFrame(rows)
-            casts = {
-                "tags": "from_json(tags, '[\"VARCHAR\"]')",
-                "expected_routing": "CAST(expected_routing AS JSON)",
-                "body": "CAST(body AS JSON)",
-                "started_at": "CAST(started_at AS TIMESTAMPTZ)",
-                "imported_at": "CAST(imported_at AS TIMESTAMPTZ)",
-            }
             try:
                 with self.transaction():
-                    self._insert_df("cases", df, casts)
+                    self._insert_df("cases", df, CASE_CASTS)
             except duckdb.Error as exc:
                 raise StoreError(f"could not store the cases; the store is unchanged: {exc}") from exc
         return ImportSummary(added, updated, unchanged)
@@ -201,6 +228,20 @@ class Store:
         added to the cache (key, agent kind, Recommendation JSON), in one transaction."""
         if not call_runs and not cache_entries:
             return
+        try:
+            with self.transaction() as con:
+                if cache_entries:
+                    now = _now()
+                    con.executemany(
+                        "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)",
+                        [(key, kind, now, rec) for key, kind, rec in cache_entries],
+                    )
+                if call_runs:
+                    self._insert_call_runs(run_id, call_runs)
+        except duckdb.Error as exc:
+            raise StoreError(f"could not store the run's results: {exc}") from exc
+
+    def _insert_call_runs(self, run_id: str, call_runs: Sequence[CallRun]) -> None:
         case_rows = [
             {
                 "run_id": run_id,
@@ -213,21 +254,50 @@ class Store:
             for cr in call_runs
         ]
         step_rows = [_step_row(run_id, cr, step) for cr in call_runs for step in cr.steps]
+        self._insert_df("run_cases", pd.DataFrame(case_rows))
+        if step_rows:
+            steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS)
+            self._insert_df("steps", steps, {"routing": "CAST(routing AS JSON)"})
+
+    def add_shadow_call(self, case: Transcript, call_run: CallRun, manifest: RunManifest, source: str) -> bool:
+        """A finished live call in one transaction: its case (a new version if it changed), the
+        day's shadow run (created from `manifest` on first use, status complete so `gate` can
+        score it) and the call's steps. Idempotent: writing the same call again replaces its
+        steps, so a server killed between this commit and its own log line can safely redo it.
+        Returns whether the run was created."""
+        fp = call_run.fingerprint
         try:
             with self.transaction() as con:
-                if cache_entries:
-                    now = _now()
-                    con.executemany(
-                        "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)",
-                        [(key, kind, now, rec) for key, kind, rec in cache_entries],
+                latest = con.execute(
+                    "SELECT arg_max(fingerprint, seq) FROM cases WHERE case_id = ?", [case.id]
+                ).fetchall()
+                seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM cases").fetchall()[0][0]
+                if not latest or latest[0][0] != fp:
+                    row = _case_row(case, fp, int(seq), _now(), source)
+                    self._insert_df("cases", pd.DataFrame([row]), CASE_CASTS)
+                rows = con.execute("SELECT manifest FROM runs WHERE run_id = ?", [manifest.run_id]).fetchall()
+                found = rows[0] if rows else None
+                created = found is None
+                if created:
+                    body = manifest.model_copy(update={"cases": {case.id: fp}})
+                    con.execute(
+                        "INSERT INTO runs VALUES (?, ?, ?, 'shadow', 'complete', ?, ?)",
+                        [body.run_id, body.created_at, _now(), str(body.agent.get("kind", "?")),
+                         body.model_dump_json()],
+                    )  # fmt: skip
+                else:
+                    body = RunManifest.model_validate_json(found[0])
+                    body = body.model_copy(update={"cases": {**body.cases, case.id: fp}})
+                    con.execute(
+                        "UPDATE runs SET manifest = ?, finished_at = ? WHERE run_id = ?",
+                        [body.model_dump_json(), _now(), body.run_id],
                     )
-                if case_rows:
-                    self._insert_df("run_cases", pd.DataFrame(case_rows))
-                if step_rows:
-                    steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS)
-                    self._insert_df("steps", steps, {"routing": "CAST(routing AS JSON)"})
+                for table in ("run_cases", "steps"):
+                    con.execute(f"DELETE FROM {table} WHERE run_id = ? AND case_id = ?", [manifest.run_id, case.id])
+                self._insert_call_runs(manifest.run_id, [call_run])
         except duckdb.Error as exc:
-            raise StoreError(f"could not store the run's results: {exc}") from exc
+            raise StoreError(f"could not store the shadow call {case.id}; the store is unchanged: {exc}") from exc
+        return created
 
     def finish_run(self, run_id: str, status: str, manifest: RunManifest | None = None) -> None:
         """Mark a run finished (or interrupted), with its final manifest when given."""

@@ -1,0 +1,193 @@
+"""`shadowpilot shadow serve|calls|twiml`: the live shadow server, what it has seen, and the TwiML to feed it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import typer
+
+from ..errors import ConfigError, UsageError
+from .common import JSON_OPTION, console, emit_json, guarded, settings
+
+app = typer.Typer(
+    name="shadow",
+    help="Live shadow calls: the server Twilio calls back, the calls it has seen, the TwiML snippet.",
+    no_args_is_help=True,
+)
+
+TRANSCRIPTIONS_ROUTE = "/twilio/transcriptions"
+
+
+def _flags(**values: Any) -> dict[str, dict[str, Any]]:
+    return {"shadow": {k: v for k, v in values.items() if v is not None}}
+
+
+def _public_url(url: str | None) -> str:
+    if not url:
+        raise ConfigError(
+            "field shadow.public_url is not set: give the public https URL Twilio calls "
+            "(e.g. your ngrok or load-balancer address) in shadowpilot.toml [shadow] or with --public-url"
+        )
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"field shadow.public_url: expected an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
+@app.command("serve")
+@guarded
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Override \\[shadow] host."),
+    port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Override \\[shadow] port (0: any free)."),
+    public_url: str | None = typer.Option(None, "--public-url", help="Override \\[shadow] public_url."),
+) -> None:
+    """Run the live shadow server (until Ctrl-C). Needs TWILIO_AUTH_TOKEN and \\[shadow] public_url.
+
+    Every event is fsync'd to .shadowpilot/<tenant>.shadow/events.jsonl before it is
+    acknowledged; a restart resumes the calls not yet scored.
+    """
+    import logging
+
+    s = settings(ctx, _flags(host=host, port=port, public_url=public_url))
+    token = os.environ.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        raise UsageError("TWILIO_AUTH_TOKEN is not set: the server needs it to check Twilio's request signatures")
+    url = _public_url(s.shadow.public_url)
+
+    import uvicorn
+
+    from ..runners import build_agent
+    from ..runners.shadow.app import create_app
+    from ..runners.shadow.service import ShadowService, shadow_dir
+
+    agent = build_agent(s)
+    lock = _single_instance(shadow_dir(s))
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = ShadowService(s, agent)
+    config = uvicorn.Config(
+        create_app(service, auth_token=token, public_url=url),
+        host=s.shadow.host,
+        port=s.shadow.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            for srv in getattr(self, "servers", []):
+                for sock in srv.sockets:
+                    bound_host, bound_port = sock.getsockname()[:2]
+                    typer.echo(f"shadow server listening on http://{bound_host}:{bound_port} (Twilio signs {url})")
+            sys.stdout.flush()
+
+    try:
+        Server(config).run()
+    finally:
+        lock.close()
+
+
+def _single_instance(folder: Any) -> Any:
+    """One server per tenant: a second would interleave the same event log."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fh = open(folder / "serve.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise UsageError(
+            f"another shadow server is already running for this tenant (lock {folder / 'serve.lock'})"
+        ) from None
+    return fh
+
+
+@app.command("calls")
+@guarded
+def calls(
+    ctx: typer.Context,
+    state: str | None = typer.Option(None, "--state", help="Only calls in this state: live, ended or scored."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List the shadow calls seen, read from the event log (never waits for the server or the store)."""
+    from ..runners.shadow.service import read_book
+
+    if state is not None and state not in ("live", "ended", "scored"):
+        raise UsageError(f"--state: expected live, ended or scored, got {state!r}")
+    s = settings(ctx)
+    listing = read_book(s).listing()
+    if state is not None:
+        listing["calls"] = [c for c in listing["calls"] if c["state"] == state]
+    if as_json:
+        emit_json(listing)
+        return
+    if not listing["calls"]:
+        console().print("no shadow calls yet: start `shadowpilot shadow serve` and point Twilio at it")
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"Shadow calls · {s.tenant.name}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("call", "state", "started (UTC)", "utterances", "agent", "human", "run"):
+        table.add_column(col, no_wrap=col != "human")
+    for c in listing["calls"]:
+        agent = c["agent"]
+        said = "escalate at turn " + str(agent["escalated_at_turn"]) if agent["escalated_at_turn"] is not None else "-"
+        if agent["errors"]:
+            said += f" · {agent['errors']} error(s)"
+        human = c["human"]
+        did = f"escalated to {human.get('queue') or '?'}" if human["escalated"] else "kept"
+        if not human["routing_known"]:
+            did += " (routing not known yet)"
+        table.add_row(
+            c["call_id"], c["state"], c["started_at"][:19], str(len(c["utterances"])), said, did, c["run_id"] or "-"
+        )
+    console().print(table)
+
+
+@app.command("twiml")
+@guarded
+def twiml(
+    ctx: typer.Context,
+    track: str = typer.Option("both_tracks", "--track", help="inbound_track, outbound_track or both_tracks."),
+    public_url: str | None = typer.Option(None, "--public-url", help="Override \\[shadow] public_url."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Print the <Start><Transcription> snippet to add to the call flow, before <Dial> or <Enqueue>."""
+    from twilio.twiml.voice_response import VoiceResponse
+
+    if track not in ("inbound_track", "outbound_track", "both_tracks"):
+        raise UsageError(f"--track: expected inbound_track, outbound_track or both_tracks, got {track!r}")
+    s = settings(ctx, _flags(public_url=public_url))
+    url = _public_url(s.shadow.public_url)
+    callback = url + TRANSCRIPTIONS_ROUTE
+    response = VoiceResponse()
+    response.start().transcription(
+        name="shadowpilot",
+        status_callback_url=callback,
+        track=track,
+        partial_results=False,  # final utterances only: the agent is asked once per utterance
+        inbound_track_label=s.shadow.inbound_track,
+        outbound_track_label=s.shadow.outbound_track,
+    )
+    xml = str(response)
+    hooks = {
+        "transcriptions": callback,
+        "conversations": url + "/twilio/conversations",
+        "taskrouter": url + "/twilio/taskrouter",
+    }
+    if as_json:
+        emit_json({"twiml": xml, "webhooks": hooks})
+        return
+    typer.echo(xml)
+    err = console(stderr=True)
+    err.print("Put the <Start> element before <Dial>/<Enqueue> in the call flow. Also point:")
+    err.print(
+        "  Conversations post-event webhook (onMessageAdded, onConversationStateUpdated)\n"
+        f"    -> {hooks['conversations']}"
+    )
+    err.print(f"  the TaskRouter workspace's Event Callback URL -> {hooks['taskrouter']}")

@@ -1,0 +1,7 @@
+"""Live shadow calls: Twilio webhooks -> the same turn loop replay uses -> cases in the store.
+
+Modules: wire (Twilio payloads -> events), signature (X-Twilio-Signature), eventlog
+(the durable log), calls (per-call state from the log), source (a live call as an
+EventSource), worker (the agent off the request path), service (the engine),
+app (the ASGI routes).
+"""

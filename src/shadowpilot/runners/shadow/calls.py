@@ -1,0 +1,327 @@
+"""Per-call state, rebuilt from the event log by applying its records in order.
+
+The server and `shadow calls` share this code, so what the listing shows is what
+the server knows. Ordering and deduplication live here: each event has one key
+(transcription + SequenceId, conversation + message), a key seen twice is
+counted and ignored, and a call's conversation is its events sorted by stream
+then sequence number, whatever order they arrived in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ...config import ShadowSettings
+from ...types import AgentStep, AttrValue, CallRun, Outcome, Transcript, Turn
+from .eventlog import Record
+from .wire import BadPayload, TaskEvent, parse
+
+CallState = Literal["live", "ended", "scored"]
+
+TERMINAL_TASK_EVENTS = {"task.completed", "task.canceled", "task.wrapup", "task.deleted", "task.system-deleted"}
+TRANSFER_EVENTS = {"task.transfer-initiated", "task.transfer-completed"}
+QUEUE_EVENTS = {"task-queue.entered", "task-queue.moved"}
+
+
+@dataclass
+class Mark:
+    """One event in a call's sequence (utterances, and the markers that share their numbering)."""
+
+    key: str
+    stream_rank: int
+    seq: int
+    rx: float  # when this server received it (epoch seconds)
+    kind: str
+    track: str | None = None
+    author: str | None = None
+    text: str | None = None
+
+    @property
+    def order(self) -> tuple[int, int, str]:
+        return (self.stream_rank, self.seq, self.key)
+
+
+@dataclass
+class AgentResult:
+    """The agent's answer at one utterance, as logged: a recommendation or an error."""
+
+    recommendation: dict[str, Any] | None
+    error: str | None
+    ms: float
+
+
+@dataclass
+class TaskState:
+    sid: str
+    first_rx: float
+    call_id: str | None = None
+    events: list[tuple[float, TaskEvent]] = field(default_factory=list)
+
+
+@dataclass
+class Call:
+    call_id: str
+    channel: str
+    first_rx: float
+    last_rx: float
+    streams: dict[str, int] = field(default_factory=dict)
+    marks: dict[str, Mark] = field(default_factory=dict)
+    ended_rx: float | None = None
+    ended_why: str | None = None
+    results: dict[str, AgentResult] = field(default_factory=dict)
+    scored_run: str | None = None
+    closed_why: str | None = None  # ended without becoming a case (nothing the customer said)
+
+    @property
+    def state(self) -> CallState:
+        if self.scored_run is not None:
+            return "scored"
+        return "ended" if self.ended_rx is not None else "live"
+
+    @property
+    def done(self) -> bool:
+        """Nothing more to do for this call: it is a case, or was closed without one."""
+        return self.scored_run is not None or self.closed_why is not None
+
+    def sequence(self) -> list[Mark]:
+        return sorted(self.marks.values(), key=lambda m: m.order)
+
+
+class CallBook:
+    """Every call the log mentions, and the TaskRouter tasks that tell what the humans did."""
+
+    def __init__(self, shadow: ShadowSettings, routing_keys: list[str]):
+        self.shadow = shadow
+        self.routing_keys = list(routing_keys)
+        self.calls: dict[str, Call] = {}
+        self.tasks: dict[str, TaskState] = {}
+        self.seen: set[str] = set()
+        self.events = 0
+        self.duplicates = 0  # event records whose key was already logged: must stay 0
+        self.bad = 0
+
+    # -- applying log records -----------------------------------------------------------
+
+    def apply(self, record: Record) -> set[str]:
+        """Apply one log record; returns the ids of the calls it changed."""
+        kind = record.get("k")
+        rx = float(record.get("rx") or 0.0)
+        if kind == "ev":
+            return self._apply_event(record, rx)
+        call = self.calls.get(str(record.get("call")))
+        if call is None:
+            return set()
+        if kind == "rec":
+            call.results[str(record["ukey"])] = AgentResult(record.get("rec"), record.get("error"), record.get("ms", 0))
+        elif kind == "ended" and call.ended_rx is None:
+            call.ended_rx, call.ended_why = rx, record.get("why")
+        elif kind == "scored":
+            call.scored_run = str(record["run_id"])
+        elif kind == "closed":
+            call.closed_why = str(record.get("why"))
+        return {call.call_id}
+
+    def _apply_event(self, record: Record, rx: float) -> set[str]:
+        key = str(record.get("key"))
+        if key in self.seen:
+            self.duplicates += 1
+            return set()
+        self.seen.add(key)
+        self.events += 1
+        try:
+            parsed = parse(record["route"], record.get("p") or {}, self.shadow.task_call_keys)
+        except (BadPayload, KeyError):
+            self.bad += 1
+            return set()
+        if parsed is None:
+            return set()
+        event = parsed.event
+        if isinstance(event, TaskEvent):
+            return self._apply_task(event, rx)
+        call = self.calls.get(event.call_id)
+        if call is None:
+            call = self.calls[event.call_id] = Call(event.call_id, event.channel, rx, rx)
+        call.last_rx = max(call.last_rx, rx)
+        if event.seq is not None:
+            rank = call.streams.setdefault(event.stream, len(call.streams))
+            call.marks[key] = Mark(key, rank, event.seq, rx, event.kind, event.track, event.author, event.text)
+        if event.kind in ("stopped", "closed") and call.ended_rx is None:
+            call.ended_rx = rx
+            call.ended_why = "transcription stopped" if event.kind == "stopped" else "conversation closed"
+        return {call.call_id}
+
+    def _apply_task(self, event: TaskEvent, rx: float) -> set[str]:
+        task = self.tasks.get(event.task_sid)
+        if task is None:
+            task = self.tasks[event.task_sid] = TaskState(event.task_sid, rx)
+        task.events.append((rx, event))
+        if task.call_id is None and event.call_id:
+            task.call_id = event.call_id
+        return {task.call_id} if task.call_id in self.calls else set()
+
+    # -- reading a call -----------------------------------------------------------------
+
+    def speaker(self, call: Call, mark: Mark, customer_author: str | None) -> str:
+        if call.channel == "chat":
+            if mark.author == "system":
+                return "system"
+            return "customer" if mark.author == customer_author else "agent"
+        outbound = "outbound" in (mark.track or "").lower()
+        return self.shadow.outbound_track if outbound else self.shadow.inbound_track
+
+    def utterances(self, call: Call, marks: list[Mark] | None = None) -> list[tuple[Mark, Turn]]:
+        """The call's utterances in conversation order, each once, with who said them."""
+        said = [m for m in (marks if marks is not None else call.sequence()) if m.kind == "utterance"]
+        first_author = next((m.author for m in said if m.author != "system"), None)
+        return [(m, Turn(speaker=self.speaker(call, m, first_author), text=m.text or "")) for m in said]
+
+    def call_tasks(self, call: Call) -> list[TaskState]:
+        return sorted((t for t in self.tasks.values() if t.call_id == call.call_id), key=lambda t: t.first_rx)
+
+    def routing_known(self, call: Call) -> bool:
+        """Every task for the call has finished (completed, canceled, wrapping up)."""
+        tasks = self.call_tasks(call)
+        return bool(tasks) and all(any(e.event_type in TERMINAL_TASK_EVENTS for _, e in t.events) for t in tasks)
+
+    def human(self, call: Call) -> tuple[Outcome, float | None]:
+        """What the humans did, from TaskRouter, and when they escalated (receipt time).
+
+        Escalated: a transfer (task.transfer-initiated/-completed), a task-queue.moved, a
+        second task for the same call, or (with [shadow] first_line_queues) a task entering
+        a queue that is not a first-line one. The queue is where the call then went.
+        """
+        tasks = self.call_tasks(call)
+        if not tasks:
+            return Outcome(escalated=False), None
+        first = tasks[0].sid
+        first_line = set(self.shadow.first_line_queues)
+        events = sorted(((rx, e) for t in tasks for rx, e in t.events), key=lambda p: p[0])
+        attrs: dict[str, dict[str, Any]] = {}
+        esc_rx: float | None = None
+        esc_task: str | None = None
+        queue: str | None = None
+        for rx, e in events:
+            if e.attributes:
+                attrs[e.task_sid] = e.attributes
+            if esc_rx is None:
+                transfer = e.event_type in TRANSFER_EVENTS or e.event_type == "task-queue.moved"
+                second = e.task_sid != first and e.event_type in (*QUEUE_EVENTS, "task.created")
+                off_line = bool(first_line) and e.event_type in QUEUE_EVENTS and e.queue not in first_line
+                if transfer or second or off_line:
+                    esc_rx, esc_task = rx, e.task_sid
+                    target = e.transfer_to if e.event_type in TRANSFER_EVENTS else e.queue
+                    queue = None if target and target.startswith("WK") else target
+            elif e.event_type in QUEUE_EVENTS and e.queue and e.task_sid in (esc_task, *[t.sid for t in tasks[1:]]):
+                queue = e.queue
+        if esc_rx is None:
+            return Outcome(escalated=False), None
+        task_attrs = attrs.get(esc_task or "", attrs.get(first, {}))
+        routing: dict[str, AttrValue] = {
+            k: task_attrs[k]
+            for k in self.routing_keys
+            if k in task_attrs and isinstance(task_attrs[k], str | bool | int | float)
+        }
+        reason = task_attrs.get("escalation_reason") or task_attrs.get("reason")
+        urgency = task_attrs.get("urgency")
+        outcome = Outcome(
+            escalated=True,
+            queue=queue,
+            routing=routing,
+            reason=str(reason) if reason else None,
+            urgency=str(urgency) if urgency else None,
+        )
+        return outcome, esc_rx
+
+    def outcome(self, call: Call, said: list[tuple[Mark, Turn]] | None = None) -> Outcome:
+        """The human outcome with `at_turn`: the last customer turn received before the escalation."""
+        outcome, esc_rx = self.human(call)
+        if outcome.escalated and esc_rx is not None:
+            said = self.utterances(call) if said is None else said
+            before = [i for i, (m, t) in enumerate(said) if t.speaker == "customer" and m.rx <= esc_rx]
+            outcome = outcome.model_copy(update={"at_turn": before[-1] if before else None})
+        return outcome
+
+    def to_case(self, call: Call, tenant: str, call_run: CallRun, asked: list[str]) -> tuple[Transcript, CallRun]:
+        """The finished call as a case, and the agent's steps re-indexed to the case's turns.
+
+        `asked[i]` is the key of the utterance the turn loop saw as its i-th event, so a
+        late (out-of-order) utterance still lands at its place in the conversation.
+        """
+        said = self.utterances(call)
+        turns = [turn for _, turn in said]
+        index = {m.key: i for i, (m, _) in enumerate(said)}
+        ordinal = {m.key: n for n, (m, _) in enumerate(p for p in said if p[1].speaker == "customer")}
+        outcome = self.outcome(call, said)
+        customer = {k: v for k, v in self._attrs(call).items() if k in ("vip", "name", "plan")}
+        case = Transcript(
+            id=call.call_id,
+            tenant=tenant,
+            channel=call.channel,
+            started_at=datetime.fromtimestamp(call.first_rx, UTC),
+            customer=customer,
+            turns=turns,
+            outcome=outcome,
+            tags=["shadow"],
+        )
+        steps = []
+        for step in call_run.steps:
+            key = asked[step.turn] if step.turn < len(asked) else None
+            if key not in index or key not in ordinal:
+                continue
+            turn = index[key]
+            rec = step.recommendation
+            if rec is not None:
+                rec = rec.model_copy(update={"case_id": case.id, "turn": turn})
+            steps.append(AgentStep(turn=turn, customer_turn=ordinal[key], recommendation=rec, error=step.error))
+        steps.sort(key=lambda s: s.turn)
+        fixed = CallRun(case_id=case.id, fingerprint=case.fingerprint(), steps=steps, error=call_run.error)
+        return case, fixed
+
+    def _attrs(self, call: Call) -> dict[str, Any]:
+        for task in self.call_tasks(call):
+            for _, e in reversed(task.events):
+                if e.attributes:
+                    return e.attributes
+        return {}
+
+    # -- the `shadow calls` view ----------------------------------------------------------
+
+    def describe(self, call: Call) -> dict[str, Any]:
+        said = self.utterances(call)
+        results = list(call.results.values())
+        outcome = self.outcome(call, said)
+        first_esc = None
+        for i, (m, _turn) in enumerate(said):
+            r = call.results.get(m.key)
+            if r and r.recommendation and r.recommendation.get("escalate"):
+                first_esc = i
+                break
+        return {
+            "call_id": call.call_id,
+            "channel": call.channel,
+            "state": call.state,
+            "started_at": datetime.fromtimestamp(call.first_rx, UTC).isoformat(),
+            "ended": call.ended_why,
+            "utterances": [{"speaker": t.speaker, "text": t.text} for _, t in said],
+            "agent": {
+                "answered": sum(r.error is None for r in results),
+                "errors": sum(r.error is not None for r in results),
+                "escalated_at_turn": first_esc,
+            },
+            "human": {"routing_known": self.routing_known(call), **outcome.model_dump(mode="json")},
+            "run_id": call.scored_run,
+            "closed": call.closed_why,
+        }
+
+    def listing(self) -> dict[str, Any]:
+        calls = sorted(self.calls.values(), key=lambda c: c.first_rx)
+        return {"calls": [self.describe(c) for c in calls]}
+
+
+def load_book(records: Any, shadow: ShadowSettings, routing_keys: list[str]) -> CallBook:
+    book = CallBook(shadow, routing_keys)
+    for record in records:
+        book.apply(record)
+    return book

@@ -1,0 +1,257 @@
+"""The shadow server's engine, without HTTP: accept events, run the agent, turn finished calls into cases.
+
+Order of things for every accepted event: deduplicate, append to the event log
+and fsync, apply it to the in-memory CallBook, and only then answer 2xx. So an
+acknowledged event survives a SIGKILL, and on start the log is replayed to
+rebuild every call, resuming those not yet scored.
+
+The tenant store (DuckDB) is never held open: finished calls are written in short
+transactions, off the event loop, retried with backoff while another command
+holds the file, then marked `scored` in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ...config import STORE_DIR, Settings, slug
+from ...errors import StoreError
+from ...types import CallRun, RunManifest, Transcript
+from ..agent import Agent
+from ..turn_loop import run_call
+from .calls import CallBook
+from .eventlog import EventLog, Record, read_log
+from .source import LiveCallEvents
+from .wire import Route, parse
+from .worker import ObservedAgent
+
+log = logging.getLogger("shadowpilot.shadow")
+
+NO_TIMEOUT = 10.0 * 365 * 24 * 3600  # the turn loop's own timeout: ObservedAgent enforces [agent] timeout_s
+
+
+def shadow_dir(settings: Settings) -> Path:
+    return settings.root / STORE_DIR / f"{slug(settings.tenant.name)}.shadow"
+
+
+def log_path(settings: Settings) -> Path:
+    return shadow_dir(settings) / "events.jsonl"
+
+
+def day_run_id(when: datetime) -> str:
+    """One shadow run per pilot day (UTC)."""
+    return f"shadow-{when.astimezone(UTC):%Y%m%d}"
+
+
+def read_book(settings: Settings) -> CallBook:
+    """The calls as the log has them, read without touching the server or the store."""
+    book = CallBook(settings.shadow, settings.gate.required_attributes)
+    for record in read_log(log_path(settings)):
+        book.apply(record)
+    return book
+
+
+class ShadowService:
+    def __init__(self, settings: Settings, agent: Agent, *, clock: Callable[[], float] = time.time):
+        self.settings = settings
+        self.agent = agent
+        self.clock = clock
+        self.path = log_path(settings)
+        self.log = EventLog(self.path)
+        self.book = CallBook(settings.shadow, settings.gate.required_attributes)
+        self.slots = asyncio.Semaphore(settings.shadow.agent_concurrency)
+        self.resumed: list[str] = []
+        self.written = 0
+        self._pending: dict[str, asyncio.Future[bool]] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._queued: set[str] = set()  # finished calls waiting for their store write
+        self._background: list[asyncio.Task[None]] = []
+        self._cases: asyncio.Queue[tuple[Transcript, CallRun]] = asyncio.Queue()
+        self._store_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow-store")
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for record in read_log(self.path):
+            self.book.apply(record)
+        self.log.open()
+        self.resumed = [cid for cid, call in self.book.calls.items() if not call.done]
+        for cid in self.resumed:
+            self._ensure_runner(cid)
+        if self.resumed:
+            log.info("resumed %d call(s) from %s", len(self.resumed), self.path)
+        self._background = [asyncio.create_task(self._watch_idle()), asyncio.create_task(self._write_cases())]
+
+    async def stop(self) -> None:
+        tasks = [*self._runners.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._store_pool.shutdown(wait=True)  # let a store write in progress commit
+        self.log.close()
+
+    # -- events -------------------------------------------------------------------------
+
+    async def record(self, record: Record) -> None:
+        """Append durably, then apply; wakes the calls it changed."""
+        record["rx"] = self.clock()
+        await self.log.append(record)
+        for cid in self.book.apply(record):
+            wake = self._wakes.get(cid)
+            if wake is not None:
+                wake.set()
+
+    async def accept(self, route: Route, params: dict[str, Any]) -> str:
+        """Take one verified webhook; returns what became of it (`accepted`, `duplicate`, `ignored`).
+
+        Raises BadPayload for fields its route cannot use, StoreError when it could not be
+        made durable (the caller answers 5xx so Twilio retries).
+        """
+        parsed = parse(route, params, self.settings.shadow.task_call_keys)
+        if parsed is None:
+            return "ignored"
+        key = parsed.key
+        pending = self._pending.get(key)
+        if pending is not None:  # the same event is being written: answer when it is durable
+            if not await asyncio.shield(pending):
+                raise StoreError("the event could not be written")
+            return "duplicate"
+        if key in self.book.seen:
+            return "duplicate"
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending[key] = done
+        try:
+            await self.record({"k": "ev", "route": route, "key": key, "p": dict(params)})
+            done.set_result(True)
+        except BaseException:
+            done.set_result(False)
+            raise
+        finally:
+            del self._pending[key]
+        call_id = getattr(parsed.event, "call_id", None)
+        if route != "taskrouter" and call_id in self.book.calls:
+            self._ensure_runner(call_id)
+        return "accepted"
+
+    # -- the agent, per call --------------------------------------------------------------
+
+    def _ensure_runner(self, call_id: str) -> None:
+        call = self.book.calls[call_id]
+        if call.done or call_id in self._runners or call_id in self._queued:
+            return
+        self._wakes.setdefault(call_id, asyncio.Event())
+        task = asyncio.create_task(self._run_call(call_id), name=f"shadow-call-{call_id}")
+        self._runners[call_id] = task
+        task.add_done_callback(lambda t, cid=call_id: self._runner_done(cid, t))
+
+    def _runner_done(self, call_id: str, task: asyncio.Task[None]) -> None:
+        self._runners.pop(call_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("shadow call %s failed in the harness: %r", call_id, task.exception())
+
+    async def _run_call(self, call_id: str) -> None:
+        s = self.settings.shadow
+        call = self.book.calls[call_id]
+        source = LiveCallEvents(
+            self.book,
+            call_id,
+            self._wakes[call_id],
+            clock=self.clock,
+            reorder_window_s=s.reorder_window_s,
+            outcome_wait_s=s.outcome_wait_s,
+        )
+        agent = ObservedAgent(
+            self.agent,
+            call=call,
+            source=source,
+            slots=self.slots,
+            timeout_s=self.settings.agent.timeout_s,
+            record=self.record,
+        )
+        call_run = await run_call(source, agent, fingerprint="live", timeout_s=NO_TIMEOUT)
+        if not any(turn.speaker == "customer" for _, turn in self.book.utterances(call)):
+            await self.record({"k": "closed", "call": call_id, "why": "the customer said nothing"})
+            return
+        case, fixed = self.book.to_case(call, self.settings.tenant.name, call_run, source.asked)
+        self._queued.add(call_id)
+        await self._cases.put((case, fixed))
+
+    async def _watch_idle(self) -> None:
+        """A call that stops hearing from Twilio (a missed transcription-stopped) is ended."""
+        idle = self.settings.shadow.call_idle_timeout_s
+        while True:
+            await asyncio.sleep(min(5.0, idle / 4))
+            now = self.clock()
+            for call in list(self.book.calls.values()):
+                if call.ended_rx is None and not call.done and now - call.last_rx >= idle:
+                    await self.record({"k": "ended", "call": call.call_id, "why": f"no event for {idle:g} s"})
+
+    # -- finished calls into the store ------------------------------------------------------
+
+    def _manifest(self, case: Transcript) -> RunManifest:
+        from ...pilot import package_versions
+
+        started = case.started_at or datetime.now(UTC)
+        return RunManifest(
+            run_id=day_run_id(started),
+            created_at=started,
+            tenant=self.settings.tenant.name,
+            mode="shadow",
+            agent=self.agent.describe(),
+            prompt_hash=self.agent.prompt_hash(),
+            cases={},
+            versions=package_versions(),
+        )
+
+    def _write(self, batch: list[tuple[Transcript, CallRun]]) -> None:
+        from ...store import Store
+
+        with Store.open(self.settings.store_path, lock_timeout_s=2.0) as store:
+            for case, call_run in batch:
+                store.add_shadow_call(case, call_run, self._manifest(case), source=f"shadow:{self.path.name}")
+
+    async def _write_cases(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._cases.get()]
+            while not self._cases.empty():
+                batch.append(self._cases.get_nowait())
+            delay = 0.2
+            while True:
+                try:
+                    await loop.run_in_executor(self._store_pool, self._write, batch)
+                    break
+                except StoreError as exc:
+                    log.warning("could not write %d shadow call(s) yet, retrying in %.1f s: %s", len(batch), delay, exc)
+                except Exception:
+                    log.exception("writing %d shadow call(s) failed; retrying in %.1f s", len(batch), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            self.written += len(batch)
+            for case, _ in batch:
+                with contextlib.suppress(StoreError):
+                    run_id = day_run_id(case.started_at or datetime.now(UTC))
+                    await self.record({"k": "scored", "call": case.id, "run_id": run_id})
+                self._queued.discard(case.id)
+
+    def health(self) -> dict[str, Any]:
+        states = [c.state for c in self.book.calls.values()]
+        return {
+            "ok": True,
+            "calls": len(states),
+            "live": states.count("live"),
+            "ended": states.count("ended"),
+            "scored": states.count("scored"),
+            "events": self.book.events,
+            "agent_running": len(self._runners),
+            "log": self.log.stats.as_dict(),
+        }

@@ -1,0 +1,172 @@
+"""Twilio webhook payloads -> small typed events. Nothing past this module sees a Twilio field name.
+
+Field names and their certainty: ../shared/reference/twilio-wire-formats.md (sections 1, 4, 5).
+The event log keeps each request's raw parameters, so a parsing fix applies on the next
+restart to every call not yet scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Route = Literal["transcriptions", "conversations", "taskrouter"]
+ROUTES: dict[str, Route] = {
+    "/twilio/transcriptions": "transcriptions",
+    "/twilio/conversations": "conversations",
+    "/twilio/taskrouter": "taskrouter",
+}
+# Fields a retry may change; left out of content keys so a redelivery is still a duplicate.
+VOLATILE = {"RetryCount"}
+
+SpokenKind = Literal["started", "utterance", "partial", "stopped", "error", "closed", "other"]
+
+
+class BadPayload(ValueError):
+    """A signed request whose fields are not what its route expects (answered 400, not logged)."""
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """An event in a call's own sequence: a transcription callback or a chat message."""
+
+    call_id: str
+    channel: Literal["voice", "chat"]
+    stream: str  # the TranscriptionSid (voice) or ConversationSid (chat): SequenceId/Index count within it
+    seq: int | None  # None: not part of the sequence (a chat state change)
+    kind: SpokenKind
+    track: str | None = None  # voice: inbound_track / outbound_track
+    author: str | None = None  # chat: the message author
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """A TaskRouter callback about a task: what the human side did with the call."""
+
+    task_sid: str
+    event_type: str
+    call_id: str | None  # from the task's attributes, when this event carries them
+    queue: str | None  # the queue's name (or SID when no name came with it)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    transfer_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    key: str  # the deduplication key: one event, however often Twilio delivers it
+    event: Spoken | TaskEvent
+
+
+def _s(value: Any) -> str | None:
+    """A parameter as text: form values are strings; JSON bodies may carry numbers or objects."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _json_obj(value: Any, name: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    text = _s(value)
+    if not text:
+        return {}
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise BadPayload(f"field {name}: not JSON") from None
+    if not isinstance(obj, dict):
+        raise BadPayload(f"field {name}: expected a JSON object")
+    return obj
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(_s(value) or "")
+    except ValueError:
+        raise BadPayload(f"field {name}: expected an integer, got {value!r}") from None
+
+
+def _required(params: dict[str, Any], name: str) -> str:
+    value = _s(params.get(name))
+    if not value:
+        raise BadPayload(f"field {name} is missing")
+    return value
+
+
+def content_key(prefix: str, params: dict[str, Any]) -> str:
+    body = {k: _s(v) for k, v in params.items() if k not in VOLATILE}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
+    return f"{prefix}:{digest}"
+
+
+RTT_KINDS: dict[str, SpokenKind] = {
+    "transcription-started": "started",
+    "transcription-stopped": "stopped",
+    "transcription-error": "error",
+}
+
+
+def parse_transcription(params: dict[str, Any]) -> Parsed:
+    """A Real-Time Transcription callback (form-encoded; TranscriptionData is a JSON string)."""
+    call_id = _required(params, "CallSid")
+    event = _required(params, "TranscriptionEvent")
+    stream = _s(params.get("TranscriptionSid")) or call_id
+    seq = _int(params.get("SequenceId"), "SequenceId")
+    kind: SpokenKind = RTT_KINDS.get(event, "other")
+    text = None
+    if event == "transcription-content":
+        data = _json_obj(params.get("TranscriptionData"), "TranscriptionData")
+        text = str(data.get("transcript") or "").strip()
+        final = (_s(params.get("Final")) or "").lower() == "true"
+        kind = "utterance" if final and text else "partial"
+    spoken = Spoken(call_id, "voice", stream, seq, kind, track=_s(params.get("Track")), text=text)
+    return Parsed(f"rtt:{stream}:{seq}", spoken)
+
+
+def parse_conversation(params: dict[str, Any]) -> Parsed | None:
+    """A Conversations (v1) post-event webhook; None for events that do not change the conversation."""
+    event = _s(params.get("EventType"))
+    if event == "onMessageAdded":
+        conv = _required(params, "ConversationSid")
+        index = _int(params.get("Index"), "Index")
+        body = (_s(params.get("Body")) or "").strip()
+        kind: SpokenKind = "utterance" if body else "other"  # a media-only message carries no words to judge
+        spoken = Spoken(conv, "chat", conv, index, kind, author=_s(params.get("Author")) or "system", text=body)
+        return Parsed(f"chat:{conv}:{_s(params.get('MessageSid')) or index}", spoken)
+    if event == "onConversationStateUpdated" and (_s(params.get("StateTo")) or "").lower() == "closed":
+        conv = _required(params, "ConversationSid")
+        return Parsed(content_key("chat-state", params), Spoken(conv, "chat", conv, None, "closed"))
+    return None
+
+
+def parse_taskrouter(params: dict[str, Any], call_keys: list[str]) -> Parsed | None:
+    """A TaskRouter event callback; None for events about no task (workers, activities...)."""
+    task_sid = _s(params.get("TaskSid"))
+    if not task_sid and (_s(params.get("ResourceType")) or "").lower() == "task":
+        task_sid = _s(params.get("ResourceSid"))
+    if not task_sid:
+        return None
+    event_type = _required(params, "EventType")
+    attrs = _json_obj(params.get("TaskAttributes"), "TaskAttributes") if params.get("TaskAttributes") else {}
+    call_id = next((str(attrs[k]) for k in call_keys if attrs.get(k)), None)
+    queue = _s(params.get("TaskQueueName")) or _s(params.get("TaskQueueSid"))
+    transfer_to = _s(params.get("TransferTo")) or _s(params.get("TransferTargetSid"))
+    event = TaskEvent(task_sid, event_type, call_id, queue, attrs, transfer_to)
+    return Parsed(content_key("task", params), event)
+
+
+def parse(route: Route, params: dict[str, Any], call_keys: list[str]) -> Parsed | None:
+    if route == "transcriptions":
+        return parse_transcription(params)
+    if route == "conversations":
+        return parse_conversation(params)
+    return parse_taskrouter(params, call_keys)

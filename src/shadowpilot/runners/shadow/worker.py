@@ -1,0 +1,86 @@
+"""The agent in shadow mode: asked off the request path, bounded, timed, logged, resumable.
+
+Each live call gets one task running the shared turn loop (`run_call`) over a
+LiveCallEvents source. The loop calls `ObservedAgent`, which waits for one of
+`[shadow] agent_concurrency` slots, times the real agent out after `[agent]
+timeout_s`, and logs the answer or the error before handing it back. After a
+restart an utterance already answered is answered from the log, so the agent is
+only asked what it had not answered yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ...errors import AgentError
+from ...types import AgentInput, Recommendation
+from ..agent import Agent
+from .calls import Call
+from .eventlog import Record
+from .source import LiveCallEvents
+
+
+class ObservedAgent:
+    kind = "shadow"
+
+    def __init__(
+        self,
+        inner: Agent,
+        *,
+        call: Call,
+        source: LiveCallEvents,
+        slots: asyncio.Semaphore,
+        timeout_s: float,
+        record: Callable[[Record], Awaitable[None]],
+    ):
+        self.inner = inner
+        self.call = call
+        self.source = source
+        self.slots = slots
+        self.timeout_s = timeout_s
+        self.record = record
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def prompt_hash(self) -> str | None:
+        return self.inner.prompt_hash()
+
+    async def recommend(self, ctx: AgentInput) -> Recommendation:
+        key = self.source.asked[ctx.turn]
+        done = self.call.results.get(key)
+        if done is not None:  # answered before a restart
+            if done.error is not None or done.recommendation is None:
+                raise AgentError(done.error or "no recommendation")
+            return Recommendation.model_validate({**done.recommendation, "case_id": ctx.case_id, "turn": ctx.turn})
+        rec: Recommendation | None = None
+        error: str | None = None
+        async with self.slots:
+            t0 = time.perf_counter()
+            try:
+                rec = await asyncio.wait_for(self.inner.recommend(ctx), timeout=self.timeout_s)
+            except TimeoutError:
+                error = f"timeout after {self.timeout_s:g} s at turn {ctx.turn}"
+            except AgentError as exc:
+                error = str(exc)
+            except Exception as exc:  # any agent failure is a failed case, never a server crash
+                error = f"{type(exc).__name__}: {exc}"
+            ms = (time.perf_counter() - t0) * 1000
+        if rec is not None and rec.latency_ms is None:
+            rec = rec.model_copy(update={"latency_ms": round(ms, 3)})
+        await self.record(
+            {
+                "k": "rec",
+                "call": self.call.call_id,
+                "ukey": key,
+                "rec": rec.model_dump(mode="json") if rec is not None else None,
+                "error": error,
+                "ms": round(ms, 3),
+            }
+        )
+        if error is not None or rec is None:
+            raise AgentError(error or "no recommendation")
+        return rec

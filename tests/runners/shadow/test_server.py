@@ -1,0 +1,275 @@
+"""The live shadow server as Twilio meets it: `shadowpilot shadow serve` under uvicorn on 127.0.0.1,
+fed webhooks signed with twilio's RequestValidator. One server serves this module; each test
+uses its own call SIDs."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.runners.shadow.conftest import (
+    agent_calls,
+    call_of,
+    log_records,
+    make_tenant,
+    shadow_calls,
+    sp,
+    wait_until,
+)
+from tests.runners.shadow.twilio_sim import (
+    CONV,
+    RTT,
+    TASKS,
+    Call,
+    ServerProcess,
+    signed_form,
+    signed_json,
+)
+
+ATTRS = {"skill": "billing", "priority": "high", "vip": False}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tenant(tmp_path_factory.mktemp("shadow") / "acme")
+
+
+@pytest.fixture(scope="module")
+def server(folder: Path) -> Iterator[ServerProcess]:
+    srv = ServerProcess(folder).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base, timeout=10) as client:
+        yield client
+
+
+def send(http: httpx.Client, event: tuple[str, dict[str, str]]) -> int:
+    route, params = event
+    return http.post(route, **signed_form(params, route)).status_code
+
+
+def scored(folder: Path, call_id: str) -> dict | None:
+    call = call_of(folder, call_id)
+    return call if call and call["state"] == "scored" else None
+
+
+# -- security ---------------------------------------------------------------------------------
+
+
+def test_signed_requests_pass_and_everything_else_gets_403_logged_without_its_body(
+    http: httpx.Client, server: ServerProcess, folder: Path
+) -> None:
+    call = Call(101)
+    route, started = call.started()
+    assert http.post(route, **signed_form(started, route)).status_code == 204
+
+    route, said = call.said("customer", "my card number is SECRET-BODY-MARKER")
+    unsigned = signed_form(said, route)
+    del unsigned["headers"]["X-Twilio-Signature"]
+    forged = signed_form(said, route, token="not-the-auth-token")
+    wrong_url = signed_form(said, route, url=server.base + route)  # the URL we were reached on, not public_url
+    other_route = signed_form(said, TASKS)
+    tampered = signed_form(said, route)
+    tampered["content"] = tampered["content"].replace(b"SECRET", b"SECRXT")
+    for name, kwargs in [
+        ("unsigned", unsigned),
+        ("forged", forged),
+        ("wrong url", wrong_url),
+        ("signed for another route", other_route),
+        ("tampered body", tampered),
+    ]:
+        assert http.post(route, **kwargs).status_code == 403, name
+
+    # JSON bodies: signed on the URL carrying bodySHA256, and the body must match that hash
+    path, ok = signed_json(said, RTT)
+    assert http.post(path, **ok).status_code == 204
+    path, changed = signed_json(call.said("customer", "second")[1], RTT)
+    changed["content"] = changed["content"].replace(b"second", b"sec0nd")
+    assert http.post(path, **changed).status_code == 403
+    _, no_hash = signed_json(call.said("customer", "third")[1], RTT)
+    assert http.post(RTT, **no_hash).status_code == 403
+
+    assert http.get("/healthz").status_code == 200  # unsigned, on purpose
+
+    # only what was signed was taken: one utterance, from the JSON request
+    seen = wait_until(lambda: call_of(folder, call.call_sid))
+    assert [u["text"] for u in seen["utterances"]] == ["my card number is SECRET-BODY-MARKER"]
+    wait_until(lambda: "".join(server.stderr).count("403 POST /twilio/transcriptions") == 7)
+    logged = "".join(server.stderr)
+    assert "SECRET" not in logged and "sec0nd" not in logged
+
+
+# -- a whole call, scored, then gated -----------------------------------------------------------
+
+
+def escalated_call(n: int) -> tuple[Call, list[tuple[str, dict[str, str]]]]:
+    c = Call(n)
+    events = [
+        c.started(),
+        c.said("customer", "hi, I was double charged"),
+        c.task_event("task-queue.entered", "front-desk"),
+        c.task_event("reservation.accepted", "front-desk"),
+        c.said("agent", "sorry to hear that, let me look"),
+        c.said("customer", "I want a supervisor now"),
+        c.task_event("task.transfer-initiated", "front-desk", ATTRS, TransferMode="COLD"),
+        c.task_event("task-queue.entered", "tier2", ATTRS),
+        c.said("agent", "transferring you"),
+        c.stopped(),
+        c.task_event("task.completed", "tier2", ATTRS),
+    ]
+    return c, events
+
+
+def kept_call(n: int, first_words: str = "what time do you open") -> tuple[Call, list[tuple[str, dict[str, str]]]]:
+    c = Call(n)
+    events = [
+        c.started(),
+        c.said("customer", first_words),
+        c.task_event("task-queue.entered", "front-desk"),
+        c.said("agent", "nine to five"),
+        c.said("customer", "thanks, bye"),
+        c.stopped(),
+        c.task_event("task.completed", "front-desk"),
+    ]
+    return c, events
+
+
+def test_a_full_call_becomes_a_scored_case_and_gate_scores_the_days_shadow_run(
+    http: httpx.Client, folder: Path
+) -> None:
+    esc, esc_events = escalated_call(201)
+    kept, kept_events = kept_call(202)
+    broken, broken_events = kept_call(203, "boom goes the agent")
+    for event in esc_events + kept_events + broken_events:
+        assert send(http, event) == 204
+
+    for c in (esc, kept, broken):
+        wait_until(lambda c=c: scored(folder, c.call_sid))
+    listing = shadow_calls(folder)
+    by_id = {c["call_id"]: c for c in listing["calls"]}
+    first = by_id[esc.call_sid]
+    assert set(first) >= {"call_id", "state", "utterances"}
+    assert first["utterances"] == [
+        {"speaker": "customer", "text": "hi, I was double charged"},
+        {"speaker": "agent", "text": "sorry to hear that, let me look"},
+        {"speaker": "customer", "text": "I want a supervisor now"},
+        {"speaker": "agent", "text": "transferring you"},
+    ]
+    assert first["human"]["escalated"] is True and first["human"]["at_turn"] == 2
+    assert first["human"]["queue"] == "tier2" and first["human"]["routing"] == ATTRS
+    assert first["agent"]["escalated_at_turn"] == 2
+    assert by_id[broken.call_sid]["agent"]["errors"] == 1
+    run_id = first["run_id"]
+    assert run_id.startswith("shadow-") and by_id[kept.call_sid]["run_id"] == run_id
+
+    # the server is still running: gate opens the store between the server's short writes
+    result = sp(folder, "gate", "--run", run_id, "--min-cases", "1", "--json")
+    assert result.returncode == 3, result.stderr  # the agent error fails the gate (max_errors = 0)
+    gate = json.loads(result.stdout)
+    assert gate["run_id"] == run_id and gate["cases"] >= 3
+    failures = {f["case_id"]: f["why"] for f in gate["failures"]}
+    assert esc.call_sid not in failures and kept.call_sid not in failures
+    assert "agent error" in failures[broken.call_sid] and "exploded" in failures[broken.call_sid]
+    assert gate["errors"] >= 1 and gate["escalation"]["tp"] >= 1 and gate["escalation"]["tn"] >= 1
+    assert gate["routing"]["per_attribute"]["skill"] == 1.0
+
+
+# -- reliability ------------------------------------------------------------------------------
+
+
+def test_duplicates_and_reordering_give_each_utterance_once_in_order(http: httpx.Client, folder: Path) -> None:
+    c = Call(301)
+    lines = [("customer" if i % 2 == 0 else "agent", f"line {i} of the call") for i in range(8)]
+    events = [c.started()] + [c.said(who, text) for who, text in lines]
+    deliveries = events * 2  # every event twice
+    random.Random(7).shuffle(deliveries)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda e: send(http, e), deliveries))
+    assert codes == [204] * len(deliveries)
+    for event in [c.stopped(), c.task_event("task-queue.entered", "front-desk"), c.task_event("task.completed", "x")]:
+        assert send(http, event) == 204
+    assert send(http, events[3]) == 204  # a late redelivery after the call ended
+
+    call = wait_until(lambda: scored(folder, c.call_sid))
+    assert [(u["speaker"], u["text"]) for u in call["utterances"]] == lines
+    asked = agent_calls(folder, c.call_sid)
+    assert [a["text"] for a in asked] == [text for who, text in lines if who == "customer"]
+    assert [a["seen"] for a in asked] == [1, 3, 5, 7]  # the conversation so far, in order
+    keys = [r["key"] for r in log_records(folder) if r["k"] == "ev"]
+    assert len(keys) == len(set(keys))  # no duplicate stored
+
+
+def test_a_chat_is_ordered_by_message_index_and_scored(http: httpx.Client, folder: Path) -> None:
+    conv = "CH" + "7" * 32
+    msgs = [
+        ("+15550199", "hello, can I move my appointment?"),
+        ("agent.kim", "sure, to when?"),
+        ("+15550199", "friday"),
+    ]
+
+    def added(i: int, author: str, body: str) -> tuple[str, dict[str, str]]:
+        return CONV, {"EventType": "onMessageAdded", "ConversationSid": conv, "MessageSid": f"IM{i:032x}",
+                      "Index": str(i), "Author": author, "Body": body, "Source": "SMS", "RetryCount": "0"}  # fmt: skip
+
+    for i in (1, 0, 2):
+        assert send(http, added(i, *msgs[i])) == 204
+    closed = {"EventType": "onConversationStateUpdated", "ConversationSid": conv, "StateFrom": "active",
+              "StateTo": "closed", "Reason": "API"}  # fmt: skip
+    assert send(http, (CONV, closed)) == 204
+    call = wait_until(lambda: scored(folder, conv))
+    assert call["channel"] == "chat"
+    assert [(u["speaker"], u["text"]) for u in call["utterances"]] == [
+        ("customer", msgs[0][1]),
+        ("agent", msgs[1][1]),
+        ("customer", msgs[2][1]),
+    ]
+
+
+def test_a_slow_agent_never_delays_a_webhook(http: httpx.Client, folder: Path) -> None:
+    c = Call(401)
+    assert send(http, c.started()) == 204
+    assert send(http, c.said("customer", "please be slow about this")) == 204  # the agent sleeps 2 s
+    wait_until(lambda: agent_calls(folder, c.call_sid), every=0.05)
+    latencies = []
+    for i in range(20):
+        event = c.said("agent" if i % 2 == 0 else "customer", f"while the agent thinks {i}")
+        t0 = time.perf_counter()
+        assert send(http, event) == 204
+        latencies.append(time.perf_counter() - t0)
+    assert not call_of(folder, c.call_sid)["agent"]["answered"]  # the agent really was still busy
+    assert max(latencies) < 0.5, latencies
+    assert send(http, c.stopped()) == 204
+    call = wait_until(lambda: scored(folder, c.call_sid))
+    assert len(call["utterances"]) == 21
+
+
+def test_shadow_calls_json_shape(folder: Path, http: httpx.Client) -> None:
+    c = Call(501)
+    send(http, c.started())
+    send(http, c.said("customer", "still talking"))
+    live = wait_until(lambda: call_of(folder, c.call_sid))
+    assert live["state"] == "live"
+    listing = shadow_calls(folder)
+    assert list(listing) == ["calls"]
+    for call in listing["calls"]:
+        assert call["call_id"] and call["state"] in ("live", "ended", "scored")
+        assert all(set(u) == {"speaker", "text"} for u in call["utterances"])
+    only_live = json.loads(sp(folder, "shadow", "calls", "--state", "live", "--json").stdout)["calls"]
+    assert c.call_sid in {x["call_id"] for x in only_live} and all(x["state"] == "live" for x in only_live)
+
+
+def test_a_second_server_for_the_same_tenant_is_refused(folder: Path, server: ServerProcess) -> None:
+    second = ServerProcess(folder)
+    with pytest.raises(RuntimeError, match="already running"):
+        second.start()
