@@ -110,19 +110,26 @@ class Browser:
         self.log.load_s = time.monotonic() - start
         return self.log
 
-    def evaluate(self, expression: str) -> Any:
-        result = self._send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+    def evaluate(self, expression: str, await_promise: bool = False) -> Any:
+        params = {"expression": expression, "returnByValue": True, "awaitPromise": await_promise}
+        result = self._send("Runtime.evaluate", params)
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
     def screenshot(self, path: Path, full_page: bool = True, max_height: int = 16000) -> Path:
-        """A PNG of the page (the whole page by default, up to max_height px)."""
+        """A PNG of the page (the whole page by default, up to max_height px). The viewport is
+        stretched to the page first, so content that renders only on screen (the report's cases
+        use content-visibility: auto) is drawn."""
         params: dict[str, Any] = {"format": "png"}
         if full_page:
             w = self.evaluate("document.documentElement.scrollWidth")
             h = min(max_height, self.evaluate("document.documentElement.scrollHeight"))
-            params |= {"captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}}
+            mobile = bool(self.evaluate("window.innerWidth < 600"))
+            self._send("Emulation.setDeviceMetricsOverride",
+                       {"width": w, "height": h, "deviceScaleFactor": 1, "mobile": mobile})  # fmt: skip
+            self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", await_promise=True)
+            params["clip"] = {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}
         data = self._send("Page.captureScreenshot", params)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
