@@ -26,7 +26,8 @@ from shadowpilot.reports.pdf import find_chromium, headless_args
 class PageLog:
     console_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
-    load_s: float | None = None
+    load_s: float | None = None  # navigation to the load event
+    painted_s: float | None = None  # navigation to the first frames drawn after it
 
 
 class Browser:
@@ -51,7 +52,8 @@ class Browser:
                 raise RuntimeError("chromium did not open its debugging port")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
-        self.ws = connect(f"ws://127.0.0.1:{port}{path}", proxy=None, max_size=None, open_timeout=timeout_s)
+        # entered by hand: the connection lives as long as this Browser (close() closes it)
+        self.ws = connect(f"ws://127.0.0.1:{port}{path}", proxy=None, max_size=None, open_timeout=timeout_s).__enter__()
         self.ids = itertools.count(1)
         self.session: str | None = None
         self.log = PageLog()
@@ -108,6 +110,8 @@ class Browser:
             if self._recv(deadline).get("method") == "Page.loadEventFired":
                 break
         self.log.load_s = time.monotonic() - start
+        self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", await_promise=True)
+        self.log.painted_s = time.monotonic() - start
         return self.log
 
     def evaluate(self, expression: str, await_promise: bool = False) -> Any:
