@@ -87,7 +87,8 @@ def test_demo_report_on_a_phone(browser: Browser, demo_report: Path, capsys: pyt
     assert browser.evaluate("document.documentElement.scrollWidth") <= 390
     # the conversation stacks: customer, human and AI one under the other, each labelled
     cell = browser.evaluate(
-        "(() => { const td = document.querySelector('#case-hv-005 .turns td[data-label=\"AI recommended\"]');"
+        "(() => { const td = Array.from(document.querySelectorAll("
+        "'#case-hv-005 .turns td[data-label=\"AI recommended\"]')).find(td => td.textContent.includes('Escalate'));"
         " return {display: getComputedStyle(td).display, label: getComputedStyle(td, '::before').content}; })()"
     )
     assert cell == {"display": "block", "label": '"AI recommended"'}
