@@ -226,3 +226,27 @@ def test_latency_and_cost_against_budgets_and_the_human_baseline(tmp_path: Path)
     assert lat.full_reply_p95 > 1400
     start = html.index('aria-label="Latency at p95')
     assert 'class="fill bad"' in html[start : html.index("</svg>", start)]
+
+
+def test_what_must_change_follows_the_gate_config(sample: Pilot) -> None:
+    cfg = sample.folder / "shadowpilot.toml"
+    # the point estimate clears a bar of 80%, its 95% lower bound does not: insufficient evidence
+    strict = load_settings(cfg, overrides={"gate": {"pass_rate": 0.8, "use_lower_bound": True}}, environ={})
+    data = build_report_data(strict, sample.run_id)
+    assert data.gate.verdict == "insufficient-evidence"
+    assert data.gate.evidence is not None and data.gate.evidence.passes_needed_lower_bound
+    assert data.to_go_live[-1] == (
+        f"The 95% lower bound of the pass rate is 64.0% against the 80% bar: it would take "
+        f"{data.gate.evidence.passes_needed_lower_bound} more passing case(s) in a row to clear it."
+    )
+    text = text_of(parse(render_report(data, "html")))
+    assert "Insufficient evidence" in text and data.to_go_live[-1] in text
+    # too few cases for any verdict
+    few = load_settings(cfg, overrides={"gate": {"min_cases": 30}}, environ={})
+    data = build_report_data(few, sample.run_id)
+    assert data.to_go_live[0] == "Score 10 more case(s): the gate needs at least 30 for a verdict."
+    # a go has nothing to change
+    lenient = load_settings(cfg, overrides={"gate": {"pass_rate": 0.8}}, environ={})
+    data = build_report_data(lenient, sample.run_id)
+    assert data.gate.verdict == "go" and data.to_go_live == []
+    assert "Nothing: every check of the gate passes." in text_of(parse(render_report(data, "html")))

@@ -358,7 +358,19 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
     core = {"min_cases", "pass_rate", "critical", "errors"}
     out += [f"{c.name.replace('_', ' ').capitalize()}: {c.detail}." for c in gate.checks if not c.passed and
             c.name not in core]  # fmt: skip
-    if gate.evidence is not None and ("pass_rate" in failed_checks or gate.verdict == "insufficient-evidence"):
-        note = gate.evidence.note
-        out.append(note[0].upper() + note[1:])
+    ev = gate.evidence
+    if ev is not None and "pass_rate" in failed_checks:
+        k = gate.pass_k if gate.config.require_pass_k and gate.pass_k is not None else None
+        rate = k.pass_k_rate if k else gate.pass_rate
+        what = f"pass^{k.k}" if k else "the pass rate"
+        if gate.config.use_lower_bound:
+            what, rate = f"the 95% lower bound of {what}", (k.pass_k_ci[0] if k else gate.pass_rate_ci[0])
+            need = ev.passes_needed_lower_bound
+        else:
+            need = ev.passes_needed_point
+        head = f"{what[0].upper()}{what[1:]} is {rate:.1%} against the {gate.bar:.0%} bar"
+        if need is None:
+            out.append(f"{head}: more passing cases alone cannot clear it; fix the failures above and replay.")
+        elif need > 0:
+            out.append(f"{head}: it would take {need} more passing case(s) in a row to clear it.")
     return out
