@@ -323,6 +323,21 @@ def test_report_json_lists_every_case_failing_first(sample_pilot: str, cli) -> N
     assert missed["human"]["escalated"] is True and missed["agent"]["escalated"] is False
 
 
+def test_demo_writes_the_html_report_with_every_case(fresh_dir: Path, cli) -> None:
+    result = invoke(cli, "demo", "--dir", "pilot")
+    assert result.exit_code == 3, result.stderr  # the sample's baseline agent is a no-go
+    html_path = fresh_dir / "pilot" / "pilot-report.html"
+    assert f"reports: {Path('pilot') / 'pilot-report.html'}" in result.stdout.replace("\n", "")
+    html = html_path.read_text(encoding="utf-8")
+    assert 'data-verdict="no-go"' in html
+    for i in range(1, 21):
+        assert f'id="case-hv-{i:03d}"' in html
+    # the failing cases come first
+    positions = [html.index(f'id="case-{c}"') for c in [*SAMPLE_FAILURES, "hv-001"]]
+    assert positions == sorted(positions)
+    assert (fresh_dir / "pilot" / "pilot-report.md").exists() and (fresh_dir / "pilot" / "pilot-report.json").exists()
+
+
 def test_gate_unknown_run_exits_2(sample_pilot: str, cli) -> None:
     result = invoke(cli, "gate", "--run", "nonexistent", "--json")
     assert result.exit_code == 2

@@ -24,7 +24,8 @@ class DemoResult:
 
 
 def run_demo(directory: Path) -> DemoResult:
-    """Copy the sample config (once), import, run the baseline agent, gate, write reports.
+    """Copy the sample config (once), import, run the baseline agent, gate, write the reports
+    (pilot-report.html for the tenant, .md and .json).
 
     Re-running adds a run to the same store, so `history` shows the pilot over time.
     """
@@ -38,7 +39,7 @@ def run_demo(directory: Path) -> DemoResult:
     result = pilot.gate(settings, run.run_id)
     data = build_report_data(settings, run.run_id)
     reports = {}
-    for fmt in ("md", "json"):
+    for fmt in ("html", "md", "json"):
         path = directory / f"pilot-report.{fmt}"
         path.write_text(render_report(data, fmt), encoding="utf-8")
         reports[fmt] = path

@@ -39,11 +39,14 @@ def command(
             f"agent [bold]baseline[/] (offline keyword rules) · run {g.run_id}"
         )
         print_gate(con, g, "pilot verdict")
-        con.print(f"reports: [bold]{result.reports['md']}[/], [bold]{result.reports['json']}[/]")
+        con.print(
+            f"reports: [bold]{result.reports['html']}[/] (open it in a browser), "
+            f"[bold]{result.reports['md']}[/], [bold]{result.reports['json']}[/]"
+        )
         con.print(f"store:   [bold]{result.store}[/] (DuckDB; query it with SQL)")
         con.print(
             f"try:     cd {directory} && shadowpilot history   ·   "
-            "shadowpilot gate --use-lower-bound   ·   shadowpilot report --format md"
+            "shadowpilot gate --use-lower-bound   ·   shadowpilot report --format junit"
         )
         if not g.passed:
             con.print(

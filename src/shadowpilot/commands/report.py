@@ -1,4 +1,4 @@
-"""`shadowpilot report`: the pilot report of a run, as Markdown or JSON."""
+"""`shadowpilot report`: the pilot report of a run, as HTML, PDF, Markdown, JUnit XML or JSON."""
 
 from __future__ import annotations
 
@@ -11,35 +11,61 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings, write_ou
 
 
 class Format(StrEnum):
+    html = "html"
     md = "md"
     json = "json"
+    junit = "junit"
+    pdf = "pdf"
 
 
 @guarded
 def command(
     ctx: typer.Context,
-    fmt: Format = typer.Option(Format.md, "--format", "-f", help="md (a pull request or step summary) or json."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (default: stdout)."),
+    fmt: Format = typer.Option(
+        Format.md,
+        "--format",
+        "-f",
+        help="html (the tenant's report: one self-contained file), pdf (that report through headless Chromium), "
+        "md (a pull request or step summary), junit (for CI), or json.",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file (default: stdout; required for pdf)."
+    ),
     run_id: str | None = typer.Option(None, "--run", help="The run (default: the latest complete run)."),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="Compare with this run: newly failing and passing cases; a regression makes it no-go."
+    ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Keep personal data (redacted by default)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write the pilot report of a run: verdict, figures, and every case."""
-    from ..reports import build_report_data, render_report
+    from ..errors import UsageError
+
+    if fmt is Format.pdf:
+        from ..reports.pdf import INSTALL_HINT, find_chromium
+
+        if output is None:
+            raise UsageError("--format pdf needs a file: add -o pilot-report.pdf")
+        if find_chromium() is None:
+            raise UsageError(INSTALL_HINT)
+    from ..reports import build_report_data, render_report, write_report
 
     s = settings(ctx)
-    data = build_report_data(s, run_id, show_pii=show_pii)
-    text = render_report(data, fmt.value)
+    data = build_report_data(s, run_id, show_pii=show_pii, baseline=baseline)
     if output is None:
+        text = render_report(data, fmt.value)
         if as_json:
             emit_json({"run_id": data.manifest.run_id, "format": fmt.value, "report": text})
         else:
             typer.echo(text, nl=False)
         return
-    write_output(output, text)
-    if as_json:
-        emit_json(
-            {"run_id": data.manifest.run_id, "format": fmt.value, "path": str(output), "bytes": len(text.encode())}
-        )
+    if fmt is Format.pdf:
+        size = write_report(data, fmt.value, output)
     else:
-        console().print(f"wrote the {fmt.value} report of {data.manifest.run_id} to [bold]{output}[/]")
+        text = render_report(data, fmt.value)
+        write_output(output, text)
+        size = len(text.encode())
+    if as_json:
+        emit_json({"run_id": data.manifest.run_id, "format": fmt.value, "path": str(output), "bytes": size})
+    else:
+        console().print(f"wrote the {fmt.value} report of {data.manifest.run_id} to [bold]{output}[/] ({size:,} bytes)")

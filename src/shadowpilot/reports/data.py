@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
-from ..evals import evaluate_gate
+from ..evals.compare import Comparison
 from ..store import Store
 from ..types import GateResult, Outcome, RunManifest, Turn
 
@@ -27,6 +27,18 @@ class AgentDecision(BaseModel):
     reply: str | None = None
 
 
+class RulingNote(BaseModel):
+    """The current ruling on a case's disagreement: who decided, when, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ruling: str  # human_right | ai_right | unclear
+    label: str  # "AI was right"
+    note: str | None = None
+    ruled_by: str | None = None
+    ruled_at: datetime | None = None
+
+
 class CaseReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -37,13 +49,37 @@ class CaseReport(BaseModel):
     started_at: datetime | None
     passed: bool
     why: str | None
-    decision: str | None
-    timing: str | None
+    decision: str | None  # tp | fp | fn | tn (None on an agent error)
+    timing: str | None  # on_time | early | late
     error: str | None
     human: Outcome
     agent: AgentDecision
     turns: list[Turn]
     steps: list[dict[str, Any]]
+    # what failed, as filter keys: missed, unnecessary, early, late, routing, error
+    problems: list[str] = Field(default_factory=list)
+    # per routing attribute (and queue): did the agent match the human? None when not scored
+    attributes: dict[str, bool | None] = Field(default_factory=dict)
+    ruling: RulingNote | None = None
+    cost_usd: float | None = None
+    first_token_ms_max: float | None = None
+    latency_ms_max: float | None = None
+
+
+class TimelinePoint(BaseModel):
+    """One gated run of the pilot: when, which kind (replay or shadow) and how it did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    at: datetime
+    day: date
+    mode: str  # replay | shadow
+    cases: int
+    passed_cases: int
+    pass_rate: float
+    verdict: str
+    current: bool  # the run this report is about
 
 
 class ReportData(BaseModel):
@@ -55,29 +91,78 @@ class ReportData(BaseModel):
     manifest: RunManifest
     gate: GateResult
     cases: list[CaseReport]
+    agent_model: str | None = None
+    redacted: bool = True
+    first_call: datetime | None = None  # the span of the calls the run replayed
+    last_call: datetime | None = None
+    timeline: list[TimelinePoint] = Field(default_factory=list)
+    to_go_live: list[str] = Field(default_factory=list)  # what must change to go live (empty: go)
+    comparison: Comparison | None = None  # against --baseline RUN
 
 
 def _clean(v: Any) -> Any:
-    return None if v is None or (not isinstance(v, list | dict) and pd.isna(v)) else v
+    if v is None or isinstance(v, list | dict | str | bool):
+        return v
+    return None if pd.isna(v) else v
 
 
-def build_report_data(settings: Settings, run_id: str | None = None, *, show_pii: bool = False) -> ReportData:
-    """Score the run (default: latest complete) and gather every case for the writers.
+def _num(v: Any) -> float | None:
+    v = _clean(v)
+    return None if v is None else float(v)
 
-    Personal data is redacted (`[redaction] kinds`) unless `show_pii`: a report is
-    made to be shared; the store keeps the original.
+
+def build_report_data(
+    settings: Settings, run_id: str | None = None, *, show_pii: bool = False, baseline: str | None = None
+) -> ReportData:
+    """Score the run (default: latest complete) as `gate` does, with the run's latencies and the
+    [budgets], and gather every case, the pilot's timeline and its rulings for the writers.
+
+    With `baseline`, the run is compared with that one case by case, and, as `gate --baseline`
+    does, a case that passed there and fails now without a ruling makes the verdict no-go.
+    Personal data is redacted (`[redaction] kinds`) unless `show_pii`: a report is made to be
+    shared; the store keeps the original.
     """
-    from ..pilot import resolve_run_id, score_run
+    from ..evals.compare import compare_scores
+    from ..evals.regressions import regression_check, with_check
+    from ..pilot import evaluate, resolve_run_id, score_run
 
     with Store.open(settings.store_path, create=False) as store:
         rid = resolve_run_id(store, run_id)
         manifest = store.manifest(rid)
-        scores = score_run(store, rid, settings.gate)
-        gate = evaluate_gate(scores, settings.gate, rid)
+        scores, gate = evaluate(store, rid, settings)
+        rulings = store.rulings_for_run(rid, [])
+        comparison = None
+        if baseline is not None:
+            base_id = resolve_run_id(store, baseline)
+            base_scores = score_run(store, base_id, settings.gate)
+            comparison = compare_scores(base_scores, scores, base_id, rid)
+            ruled = set(rulings.loc[rulings["run_id"] == rid, "case_id"])
+            gate = with_check(gate, regression_check(base_scores, scores, base_id, ruled))
         transcripts = {t.id: t for t in store.run_cases(rid)}
         steps = store.steps(rid)
         errors = store.case_errors(rid)
+        history = store.history()
 
+    cases = _cases(scores, transcripts, steps, errors, rulings, settings, show_pii)
+    starts = [c.started_at for c in cases if c.started_at is not None]
+    return ReportData(
+        tenant=settings.tenant.name,
+        vertical=settings.tenant.vertical,
+        generated_at=datetime.now(UTC),
+        manifest=manifest,
+        gate=gate,
+        cases=cases,
+        agent_model=manifest.agent.get("model"),
+        redacted=not show_pii,
+        first_call=min(starts, default=None),
+        last_call=max(starts, default=None),
+        timeline=_timeline(history, manifest, gate),
+        to_go_live=to_go_live(gate, cases),
+        comparison=comparison,
+    )
+
+
+def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     steps = steps[steps["repeat"] == 0]
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in steps.to_dict("records"):
@@ -85,12 +170,59 @@ def build_report_data(settings: Settings, run_id: str | None = None, *, show_pii
         if rec.get("routing"):
             rec["routing"] = json.loads(rec["routing"])
         by_case.setdefault(row["case_id"], []).append(rec)
+    return by_case
 
+
+def _rulings(rulings: pd.DataFrame) -> dict[str, RulingNote]:
+    from ..evals.rulings import RULING_LABEL
+
+    out = {}
+    for r in rulings.to_dict("records"):
+        at = _clean(r.get("ruled_at"))
+        out[r["case_id"]] = RulingNote(
+            ruling=r["ruling"],
+            label=RULING_LABEL.get(r["ruling"], r["ruling"]),
+            note=_clean(r.get("note")),
+            ruled_by=_clean(r.get("ruled_by")),
+            ruled_at=None if at is None else pd.Timestamp(at).to_pydatetime(),
+        )
+    return out
+
+
+def _problems(s: dict[str, Any], attributes: dict[str, bool | None]) -> list[str]:
+    if s["passed"]:
+        return []
+    if s["error"]:
+        return ["error"]
+    out = []
+    if s["decision"] == "fn":
+        out.append("missed")
+    elif s["decision"] == "fp":
+        out.append("unnecessary")
+    if _clean(s.get("timing")) in ("early", "late"):
+        out.append(s["timing"])
+    if any(v is False for v in attributes.values()):
+        out.append("routing")
+    return out or ["other"]
+
+
+def _cases(
+    scores: pd.DataFrame,
+    transcripts: dict[str, Any],
+    steps: pd.DataFrame,
+    errors: dict[str, str | None],
+    rulings: pd.DataFrame,
+    settings: Settings,
+    show_pii: bool,
+) -> list[CaseReport]:
+    by_case = _steps_by_case(steps)
+    ruling_by_case = _rulings(rulings)
     redactor = None
     if not show_pii:
         from ..transcripts.redact import Redactor
 
         redactor = Redactor(settings.redaction.kinds)
+    match_cols = [c for c in scores.columns if c.startswith("match.")]
     cases = []
     for s in scores[scores["repeat"] == 0].to_dict("records"):
         t = transcripts[s["case_id"]]
@@ -114,6 +246,8 @@ def build_report_data(settings: Settings, run_id: str | None = None, *, show_pii
             if first
             else AgentDecision(escalated=False, reply=last_reply)
         )
+        attributes = {c.removeprefix("match."): _clean(s[c]) for c in match_cols}
+        attributes = {k: None if v is None else bool(v) for k, v in attributes.items()}
         cases.append(
             CaseReport(
                 case_id=t.id,
@@ -130,15 +264,113 @@ def build_report_data(settings: Settings, run_id: str | None = None, *, show_pii
                 agent=agent,
                 turns=t.turns,
                 steps=case_steps,
+                problems=_problems(s, attributes),
+                attributes=attributes,
+                ruling=ruling_by_case.get(t.id),
+                cost_usd=_num(s.get("cost_usd")),
+                first_token_ms_max=_num(s.get("first_token_ms_max")),
+                latency_ms_max=_num(s.get("latency_ms_max")),
             )
         )
     # failing cases first (critical ones at the very top), then the rest in import order
     cases.sort(key=lambda c: (c.passed, not c.critical))
-    return ReportData(
-        tenant=settings.tenant.name,
-        vertical=settings.tenant.vertical,
-        generated_at=datetime.now(UTC),
-        manifest=manifest,
-        gate=gate,
-        cases=cases,
-    )
+    return cases
+
+
+def _timeline(history: pd.DataFrame, manifest: RunManifest, gate: GateResult) -> list[TimelinePoint]:
+    """The pilot's gated runs, oldest first; this run with the verdict just computed."""
+    points = []
+    for r in history.to_dict("records"):
+        current = r["run_id"] == manifest.run_id
+        if not current and (r["status"] != "complete" or _clean(r["verdict"]) is None):
+            continue  # never gated: no verdict to plot
+        at = pd.Timestamp(r["created_at"]).to_pydatetime()
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        at = at.astimezone(UTC)
+        if current:
+            cases, passed, rate, verdict = gate.cases, gate.passed_cases, gate.pass_rate, gate.verdict
+        else:
+            cases, passed = int(r["cases"]), int(_clean(r["passed_cases"]) or 0)
+            rate, verdict = float(r["pass_rate"]), str(r["verdict"])
+        points.append(
+            TimelinePoint(
+                run_id=r["run_id"],
+                at=at,
+                day=at.date(),
+                mode=str(r["mode"]),
+                cases=cases,
+                passed_cases=passed,
+                pass_rate=rate,
+                verdict=verdict,
+                current=current,
+            )
+        )
+    return points
+
+
+def _ids(ids: list[str], limit: int = 8) -> str:
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
+    """What must change before the gate says go: the failing checks and the kinds of failure,
+    most costly first, then the evidence still needed. Empty when the verdict is go."""
+    if gate.verdict == "go":
+        return []
+    out: list[str] = []
+    failed_checks = {c.name: c for c in gate.checks if not c.passed}
+    if "min_cases" in failed_checks and gate.evidence is not None:
+        short = gate.evidence.min_cases_short
+        out.append(f"Score {short} more case(s): the gate needs at least {gate.config.min_cases} for a verdict.")
+    if gate.critical_failed:
+        out.append(
+            f"Pass the critical case(s) {_ids(gate.critical_failed)}: a critical case that fails blocks go-live "
+            "whatever the pass rate."
+        )
+    failing = [c for c in cases if not c.passed]
+
+    def with_problem(kind: str) -> list[str]:
+        return [c.case_id for c in failing if kind in c.problems]
+
+    kinds = [
+        ("error", "Fix the agent errors (timeouts, bad answers) in {n} case(s): {ids}."),
+        ("missed", "Escalate when the human did: {n} missed escalation(s) ({ids})."),
+        ("late", "Escalate sooner: {n} case(s) escalated later than the human ({ids})."),
+        ("unnecessary", "Stop escalating calls a person did not need: {n} unnecessary escalation(s) ({ids})."),
+        ("early", "Wait for the reason to escalate: {n} case(s) escalated earlier than the human ({ids})."),
+    ]
+    for kind, text in kinds:
+        ids = with_problem(kind)
+        if ids:
+            out.append(text.format(n=len(ids), ids=_ids(ids)))
+    routed = with_problem("routing")
+    if routed:
+        wrong: dict[str, int] = {}
+        for c in failing:
+            for attr, ok in c.attributes.items():
+                if ok is False:
+                    wrong[attr] = wrong.get(attr, 0) + 1
+        what = ", ".join(f"{a} {n}x" for a, n in sorted(wrong.items(), key=lambda kv: -kv[1]))
+        out.append(f"Route escalations where the humans sent them: {len(routed)} case(s) went to the wrong place "
+                   f"({_ids(routed)}; wrong {what}).")  # fmt: skip
+    core = {"min_cases", "pass_rate", "critical", "errors"}
+    out += [f"{c.name.replace('_', ' ').capitalize()}: {c.detail}." for c in gate.checks if not c.passed and
+            c.name not in core]  # fmt: skip
+    ev = gate.evidence
+    if ev is not None and "pass_rate" in failed_checks:
+        k = gate.pass_k if gate.config.require_pass_k and gate.pass_k is not None else None
+        rate = k.pass_k_rate if k else gate.pass_rate
+        what = f"pass^{k.k}" if k else "the pass rate"
+        if gate.config.use_lower_bound:
+            what, rate = f"the 95% lower bound of {what}", (k.pass_k_ci[0] if k else gate.pass_rate_ci[0])
+            need = ev.passes_needed_lower_bound
+        else:
+            need = ev.passes_needed_point
+        head = f"{what[0].upper()}{what[1:]} is {rate:.1%} against the {gate.bar:.0%} bar"
+        if need is None:
+            out.append(f"{head}: more passing cases alone cannot clear it; fix the failures above and replay.")
+        elif need > 0:
+            out.append(f"{head}: it would take {need} more passing case(s) in a row to clear it.")
+    return out

@@ -1,11 +1,15 @@
-"""Markdown: a summary for a pull request or GitHub's step summary."""
+"""Markdown: a summary for a pull request or GitHub's step summary (verdict, figures, failing
+cases, and what changed since a baseline run). Short by design: the HTML report has every case."""
 
 from __future__ import annotations
 
+from ..evals.compare import Comparison
 from ..types import GateResult
-from .data import ReportData
+from .data import CaseReport, ReportData
 
 VERDICT = {"go": "GO", "no-go": "NO-GO", "insufficient-evidence": "INSUFFICIENT EVIDENCE"}
+VERDICT_ICON = {"go": "✅", "no-go": "❌", "insufficient-evidence": "⚠️"}
+MAX_ROWS = 50  # GitHub caps a step summary at 1 MiB; past this, the HTML report has the rest
 
 
 def _pct(x: float | None) -> str:
@@ -16,11 +20,19 @@ def _cell(text: str | None) -> str:
     return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
+def _ms(x: float | None) -> str:
+    return "not measured" if x is None else f"{x:,.0f} ms"
+
+
+def _usd(x: float | None) -> str:
+    return "not measured" if x is None else f"${x:,.4f}"
+
+
 def gate_summary(g: GateResult) -> list[str]:
     lo, hi = g.pass_rate_ci
     e, r = g.escalation, g.routing
     lines = [
-        f"**Verdict: {VERDICT[g.verdict]}** — {g.explanation}",
+        f"**Verdict: {VERDICT_ICON[g.verdict]} {VERDICT[g.verdict]}** — {g.explanation}",
         "",
         "| | |",
         "|---|---|",
@@ -29,6 +41,11 @@ def gate_summary(g: GateResult) -> list[str]:
         f"| Bar | {_pct(g.bar)}{' (lower bound must clear it)' if g.config.use_lower_bound else ''} |",
         f"| Agent errors | {g.errors} |",
         f"| Critical cases failed | {', '.join(g.critical_failed) or 'none'} |",
+    ]
+    if g.pass_k is not None:
+        pk = g.pass_k
+        lines.append(f"| pass^{pk.k} | {_pct(pk.pass_k_rate)} ({pk.pass_k}/{pk.cases}; {len(pk.flips)} flipped) |")
+    lines += [
         "",
         "**Escalation** (cases)",
         "",
@@ -43,6 +60,9 @@ def gate_summary(g: GateResult) -> list[str]:
         "|" + "---|" * len(r.per_attribute),
         "| " + " | ".join(_pct(v) for v in r.per_attribute.values()) + " |",
         "",
+    ]
+    lines += _speed_and_cost(g)
+    lines += [
         "**Checks**",
         "",
         *(f"- {'pass' if c.passed else 'FAIL'} · {c.name}: {c.detail}" for c in g.checks),
@@ -50,18 +70,83 @@ def gate_summary(g: GateResult) -> list[str]:
     return lines
 
 
+def _speed_and_cost(g: GateResult) -> list[str]:
+    lat, cost = g.latency, g.cost
+    lines = ["**Latency and cost**", "", "| | p50 | p95 | budget |", "|---|---|---|---|"]
+    if lat is not None and lat.turns:
+        for name, p50, p95, budget in (
+            ("First token", lat.first_token_p50, lat.first_token_p95, lat.first_token_budget),
+            ("Full reply", lat.full_reply_p50, lat.full_reply_p95, lat.full_reply_budget),
+        ):
+            lines.append(f"| {name} | {_ms(p50)} | {_ms(p95)} | {_ms(budget)} |")
+    else:
+        lines.append("| Latency | not measured | | |")
+    if cost is not None and cost.per_call_mean is not None:
+        budget = _usd(cost.budget) if cost.budget is not None else "not set"
+        lines.append(
+            f"| Cost per conversation | {_usd(cost.per_call_mean)} (mean) | {_usd(cost.per_call_p95)} | {budget} |"
+        )
+        if cost.human_cost_per_call is not None:
+            saving = f"; saving {_usd(cost.saving_per_call)} per call" if cost.saving_per_call is not None else ""
+            lines += ["", f"A call handled by a person costs {_usd(cost.human_cost_per_call)}{saving}."]
+    else:
+        lines.append("| Cost per conversation | not measured | | |")
+    return [*lines, ""]
+
+
+def _decision(c: CaseReport) -> tuple[str, str]:
+    human = f"escalated at turn {c.human.at_turn} ({c.human.reason})" if c.human.escalated else "kept"
+    if c.error:
+        agent = "error"
+    elif c.agent.escalated:
+        agent = f"escalated at turn {c.agent.at_turn} ({c.agent.reason})"
+    else:
+        agent = "kept"
+    return human, agent
+
+
+def _comparison(cmp: Comparison) -> list[str]:
+    pr = cmp.metrics.get("pass_rate")
+    lines = [
+        f"## Compared with the baseline run `{cmp.run_a}`",
+        "",
+        f"{cmp.explanation}",
+        "",
+    ]
+    if pr is not None and pr.delta is not None:
+        lines += [f"Pass rate {_pct(pr.a.value)} → {_pct(pr.b.value)} ({pr.delta * 100:+.1f} pts on the "
+                  f"{cmp.common} cases both runs scored).", ""]  # fmt: skip
+    for title, changes in (("Newly failing", cmp.newly_failing), ("Newly passing", cmp.newly_passing)):
+        lines.append(f"**{title}** ({len(changes)})" + (":" if changes else ": none"))
+        if changes:
+            lines.append("")
+            for ch in changes[:MAX_ROWS]:
+                crit = " (critical)" if ch.critical else ""
+                why = f": {_cell(ch.why)}" if ch.why and title == "Newly failing" else ""
+                lines.append(f"- `{ch.case_id}`{crit}{why}")
+            if len(changes) > MAX_ROWS:
+                lines.append(f"- and {len(changes) - MAX_ROWS} more")
+        lines.append("")
+    return lines
+
+
 def render_markdown(data: ReportData) -> str:
     g, m = data.gate, data.manifest
+    agent = f"agent `{m.agent.get('kind')}`" + (f" (model `{data.agent_model}`)" if data.agent_model else "")
     lines = [
         f"# Pilot report: {data.tenant}",
         "",
-        f"Run `{m.run_id}` ({m.mode}, {m.created_at:%Y-%m-%d %H:%M} UTC) · agent `{m.agent.get('kind')}`"
+        f"Run `{m.run_id}` ({m.mode}, {m.created_at:%Y-%m-%d %H:%M} UTC) · {agent}"
         + (f" · prompt `{m.prompt_hash}`" if m.prompt_hash else "")
         + f" · {len(m.cases)} cases",
         "",
         *gate_summary(g),
         "",
     ]
+    if data.to_go_live:
+        lines += ["## What must change to go live", "", *(f"1. {item}" for item in data.to_go_live), ""]
+    if data.comparison is not None:
+        lines += _comparison(data.comparison)
     failing = [c for c in data.cases if not c.passed]
     if failing:
         lines += [
@@ -70,16 +155,12 @@ def render_markdown(data: ReportData) -> str:
             "| case | critical | human | agent | why |",
             "|---|---|---|---|---|",
         ]
-        for c in failing:
-            human = f"escalated at turn {c.human.at_turn} ({c.human.reason})" if c.human.escalated else "kept"
-            agent = (
-                "error"
-                if c.error
-                else (f"escalated at turn {c.agent.at_turn} ({c.agent.reason})" if c.agent.escalated else "kept")
-            )
-            lines.append(
-                f"| {c.case_id} | {'yes' if c.critical else ''} | {_cell(human)} | {_cell(agent)} | {_cell(c.why)} |"
-            )
+        for c in failing[:MAX_ROWS]:
+            human, agent_did = _decision(c)
+            crit = "yes" if c.critical else ""
+            lines.append(f"| {c.case_id} | {crit} | {_cell(human)} | {_cell(agent_did)} | {_cell(c.why)} |")
+        if len(failing) > MAX_ROWS:
+            lines.append(f"| … and {len(failing) - MAX_ROWS} more (see the HTML report) | | | | |")
         lines.append("")
     lines.append(f"_Generated by shadowpilot at {data.generated_at:%Y-%m-%d %H:%M} UTC._")
     return "\n".join(lines) + "\n"

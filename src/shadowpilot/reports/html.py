@@ -1,0 +1,170 @@
+"""The customer-facing pilot report: one self-contained HTML file (jinja2, autoescaped).
+
+No CDN, font, image or script is fetched: the styles and the few lines of filter script are
+inline, the charts are SVG drawn in Python (charts.py), and a Content-Security-Policy forbids
+any request, so the file opens offline and survives being attached to an email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import charts
+from .data import CaseReport, ReportData
+
+TEMPLATES = Path(__file__).with_name("templates")
+VERDICT_LABEL = {"go": "Go", "no-go": "No-go", "insufficient-evidence": "Insufficient evidence"}
+PROBLEM_LABEL = {
+    "missed": "missed escalation",
+    "unnecessary": "unnecessary escalation",
+    "early": "escalated early",
+    "late": "escalated late",
+    "routing": "wrong routing",
+    "error": "agent error",
+    "other": "other failure",
+}
+TIMING_LABEL = {"on_time": "on time", "early": "early", "late": "late"}
+
+
+@dataclass
+class Row:
+    """One customer turn: what the customer said, what the human did next, what the AI recommended."""
+
+    number: int | None  # customer turn, 1-based (None: lines before the customer first spoke)
+    customer: str | None
+    human: list[tuple[str, str]] = field(default_factory=list)  # (speaker, text) until the next customer turn
+    human_escalated: bool = False
+    ai: dict[str, Any] | None = None
+    ai_escalated: bool = False
+    ai_note: str | None = None  # why there is no recommendation at this turn
+
+
+@dataclass
+class RoutingLine:
+    name: str
+    human: Any
+    ai: Any
+    match: bool | None  # as scored; None when not scored
+
+
+def _customer_number(case: CaseReport, turn_index: int | None) -> int | None:
+    """The 1-based customer-turn number of a transcript index."""
+    if turn_index is None:
+        return None
+    return sum(1 for t in case.turns[: turn_index + 1] if t.speaker == "customer") or None
+
+
+def rows(case: CaseReport) -> list[Row]:
+    steps = {s["turn"]: s for s in case.steps}
+    out: list[Row] = []
+    current: Row | None = None
+    escalated_before = False
+    n = 0
+    for i, t in enumerate(case.turns):
+        if t.speaker != "customer":
+            if current is None:
+                current = Row(number=None, customer=None)
+                out.append(current)
+            current.human.append((t.speaker, t.text))
+            continue
+        n += 1
+        step = steps.get(i)
+        current = Row(number=n, customer=t.text, ai=step)
+        current.human_escalated = case.human.escalated and case.human.at_turn == i
+        if step is not None:
+            current.ai_escalated = case.agent.escalated and case.agent.at_turn == i
+            if escalated_before and step.get("escalate"):
+                current.ai_note = "still recommends escalating"
+        elif case.error and not escalated_before:
+            current.ai_note = "no answer: the agent failed"
+        elif escalated_before:
+            current.ai_note = "not asked: the AI had already escalated"
+        else:
+            current.ai_note = "not asked"
+        escalated_before = escalated_before or current.ai_escalated
+        out.append(current)
+    return out
+
+
+def routing_lines(case: CaseReport) -> list[RoutingLine]:
+    h, a = case.human, case.agent
+    lines = [
+        RoutingLine("reason", h.reason, a.reason, None),
+        RoutingLine("urgency", h.urgency, a.urgency, None),
+    ]
+    names = list(dict.fromkeys([*(k for k in case.attributes if k != "queue"), *h.routing, *a.routing]))
+    lines += [RoutingLine(k, h.routing.get(k), a.routing.get(k), case.attributes.get(k)) for k in names]
+    lines.append(RoutingLine("queue", h.queue, a.queue, case.attributes.get("queue")))
+    return lines
+
+
+def _value(v: Any) -> str:
+    if v is None or v == "":
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def _ms(v: float | None) -> str:
+    return "not measured" if v is None else f"{v:,.0f} ms"
+
+
+def _usd(v: float | None) -> str:
+    return "not measured" if v is None else f"${v:,.4f}"
+
+
+def _pct(v: float | None, nd: int = 1) -> str:
+    return "n/a" if v is None else f"{v:.{nd}%}"
+
+
+def _env() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(value=_value, ms=_ms, usd=_usd, pct=_pct)
+    return env
+
+
+def render_html(data: ReportData) -> str:
+    """The pilot report as one self-contained HTML page."""
+    g = data.gate
+    tags = sorted({t for c in data.cases for t in c.tags})
+    problems = [p for p in PROBLEM_LABEL if any(p in c.problems for c in data.cases)]
+    cases = [(c, rows(c), routing_lines(c)) for c in data.cases]
+    measured_latency = g.latency is not None and g.latency.turns > 0
+    measured_cost = g.cost is not None and g.cost.per_call_mean is not None
+    html = (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            d=data,
+            g=g,
+            m=data.manifest,
+            cases=cases,
+            tags=tags,
+            problems=problems,
+            failing=sum(1 for c in data.cases if not c.passed),
+            ruled=sum(1 for c in data.cases if c.ruling is not None),
+            verdict_label=VERDICT_LABEL[g.verdict],
+            verdict_class=charts.VERDICT_CLASS[g.verdict],
+            problem_label=PROBLEM_LABEL,
+            timing_label=TIMING_LABEL,
+            gauge=charts.pass_rate_gauge(g.pass_rate, g.pass_rate_ci, g.bar, g.verdict),
+            confusion=charts.confusion(g.escalation),
+            routing_chart=charts.attribute_bars(g.routing.per_attribute) if g.routing.cases else None,
+            latency_chart=charts.latency_bars(g.latency) if measured_latency and g.latency else None,
+            cost_chart=charts.cost_bars(g.cost) if measured_cost and g.cost else None,
+            timeline_chart=charts.timeline(data.timeline, g.bar) if data.timeline else None,
+            customer_number=_customer_number,
+        )
+    )
+    return html

@@ -1,0 +1,120 @@
+"""JUnit XML, so CI systems show the gate natively: one testcase per case, one per gate check.
+
+The usual (Jenkins/Ant-style) schema: <testsuites> with <testsuite name tests failures errors
+skipped time timestamp>, each <testcase classname name time> with a <failure message type>
+when it failed. A case that failed is a failure (an agent error included: DESIGN.md makes it
+a failed case, not a broken harness); `errors` stays 0 because the harness ran.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from .data import CaseReport, ReportData
+
+PROBLEM_TYPE = {
+    "error": "agent-error",
+    "missed": "missed-escalation",
+    "unnecessary": "unnecessary-escalation",
+    "early": "early-escalation",
+    "late": "late-escalation",
+    "routing": "wrong-routing",
+}
+
+
+# characters XML 1.0 cannot hold at all, even escaped (a transcript could carry one)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _x(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _seconds(c: CaseReport) -> float:
+    """The agent's time on the call: its replies' latencies summed (0 when not measured)."""
+    return sum(float(s.get("latency_ms") or 0.0) for s in c.steps) / 1000.0
+
+
+def _decision(escalated: bool, reason: str | None, turn: int | None) -> str:
+    if not escalated:
+        return "kept the call"
+    return f"escalated at transcript turn {turn}" + (f" ({reason})" if reason else "")
+
+
+def _details(c: CaseReport) -> str:
+    lines = [
+        f"human: {_decision(c.human.escalated, c.human.reason, c.human.at_turn)}",
+        "AI: " + ("error: " + c.error if c.error else _decision(c.agent.escalated, c.agent.reason, c.agent.at_turn)),
+    ]
+    if c.critical:
+        lines.append("critical case: a failure blocks go-live whatever the pass rate")
+    if c.ruling is not None:
+        r = c.ruling
+        lines.append(
+            f"ruling: {r.label}" + (f" by {r.ruled_by}" if r.ruled_by else "") + (f": {r.note}" if r.note else "")
+        )
+    return "\n".join(lines)
+
+
+def _suite(parent: ET.Element, name: str, timestamp: str) -> ET.Element:
+    return ET.SubElement(parent, "testsuite", name=name, timestamp=timestamp)
+
+
+def _close(suite: ET.Element) -> tuple[int, int, float]:
+    cases = suite.findall("testcase")
+    failures = sum(1 for t in cases if t.find("failure") is not None)
+    seconds = sum(float(t.get("time", "0")) for t in cases)
+    suite.set("tests", str(len(cases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", "0")
+    suite.set("time", f"{seconds:.3f}")
+    return len(cases), failures, seconds
+
+
+def render_junit(data: ReportData) -> str:
+    g, m = data.gate, data.manifest
+    stamp = m.created_at.strftime("%Y-%m-%dT%H:%M:%S")
+    root = ET.Element("testsuites", name=f"shadowpilot {data.tenant} {m.run_id}")
+
+    gate = _suite(root, f"{data.tenant}.gate", stamp)
+    props = ET.SubElement(gate, "properties")
+    for key, value in (
+        ("run_id", m.run_id),
+        ("verdict", g.verdict),
+        ("pass_rate", f"{g.pass_rate:.4f}"),
+        ("pass_rate_ci", f"{g.pass_rate_ci[0]:.4f}-{g.pass_rate_ci[1]:.4f}"),
+        ("bar", f"{g.bar:.4f}"),
+        ("agent", str(m.agent.get("kind", ""))),
+        ("model", data.agent_model or ""),
+        ("prompt_hash", m.prompt_hash or ""),
+    ):
+        ET.SubElement(props, "property", name=key, value=value)
+    for check in g.checks:
+        tc = ET.SubElement(gate, "testcase", classname=f"{data.tenant}.gate", name=check.name, time="0")
+        if not check.passed:
+            ET.SubElement(tc, "failure", message=check.detail, type="gate-check").text = check.detail
+        else:
+            ET.SubElement(tc, "system-out").text = check.detail
+
+    cases = _suite(root, f"{data.tenant}.cases", stamp)
+    for c in data.cases:
+        tc = ET.SubElement(
+            cases, "testcase", classname=f"{data.tenant}.{c.channel}", name=_x(c.case_id), time=f"{_seconds(c):.3f}"
+        )
+        if not c.passed:
+            kind = next((PROBLEM_TYPE[p] for p in c.problems if p in PROBLEM_TYPE), "failed")
+            message = c.why or (f"agent error: {c.error}" if c.error else "failed")
+            ET.SubElement(tc, "failure", message=_x(message), type=kind).text = _x(message + "\n" + _details(c))
+        else:
+            ET.SubElement(tc, "system-out").text = _x(_details(c))
+
+    totals = [_close(gate), _close(cases)]
+    root.set("tests", str(sum(t[0] for t in totals)))
+    root.set("failures", str(sum(t[1] for t in totals)))
+    root.set("errors", "0")
+    root.set("skipped", "0")
+    root.set("time", f"{sum(t[2] for t in totals):.3f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
