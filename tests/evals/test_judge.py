@@ -232,3 +232,12 @@ def test_judge_must_be_turned_on(tenant_dir, cli):
     write_config(tenant_dir, '[judge]\nmodel = "gpt-4o-mini"\n')
     result = invoke(cli, "judge")
     assert result.exit_code == 2 and "enabled = true" in result.stderr
+
+
+def test_judge_requests_are_bounded_by_concurrency(tenant_dir, cli):
+    replies = {f"c{i}": ["GOOD answer", "MEH answer"] for i in range(6)}
+    with OpenAIServer(judge_policy, latency_s=0.05) as server:
+        rid = setup_run(tenant_dir, cli, server, replies, "concurrency = 3")
+        out = judge_json(cli, "--run", rid)
+        assert out["requests"] == 12 and out["summary"]["turns"] == 12
+        assert server.peak_concurrency == 3
