@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .commands import compare, demo, gate, history, import_, init, report, review, run, shadow
+from .commands import compare, demo, gate, history, import_, init, judge, report, review, run, shadow
 from .commands.common import State
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ app.command("demo")(demo.command)
 app.command("init")(init.command)
 app.command("import")(import_.command)
 app.command("run")(run.command)
+app.command("judge")(judge.command)
 app.command("gate")(gate.command)
 app.command("report")(report.command)
 app.command("history")(history.command)

@@ -68,6 +68,22 @@ class RedactionSettings(_Section):
     )
 
 
+class JudgeSettings(_Section):
+    """The optional LLM judge (`shadowpilot judge`): any OpenAI-compatible endpoint scores each
+    agent reply against the human's next reply for correctness, policy and tone (1-5 each)."""
+
+    enabled: bool = False
+    model: str | None = None
+    base_url: str | None = None
+    # The tenant's rubric (a file, relative to the config); None: the built-in judge_rubric.md.
+    rubric: str | None = None
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    concurrency: int = Field(4, ge=1)
+    # Gate on the mean judge score, normalised to [0, 1]: (mean of the three 1-5 scores - 1) / 4.
+    min_score: float | None = Field(None, ge=0, le=1)
+
+
 # [budgets]: defined beside GateConfig (types.py) because the gate, a pure function, checks them.
 BudgetSettings = Budgets
 
@@ -207,6 +223,7 @@ class Settings(_Section):
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     # Per-model prices override the built-in table: [prices."gpt-4o-mini"] input = 0.15, output = 0.6
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     # Where the config was read from; relative paths in it are relative to this folder.

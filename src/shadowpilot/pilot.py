@@ -25,6 +25,7 @@ from .config import Settings
 from .errors import InputError, NotFoundError, Problem, UsageError
 from .evals import evaluate_gate, score_frame
 from .evals.compare import Comparison, compare_scores
+from .evals.judge import summarise as judge_summary
 from .evals.regressions import regression_check, with_check
 from .evals.rulings import RULINGS, Disagreement, Ruling, apply_rulings, show_rulings
 from .evals.score import STORED_COLUMNS
@@ -35,9 +36,10 @@ from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
 from .transcripts.twilio.records import Failure, Unjoined
 from .transcripts.validate import check_duplicates
-from .types import CallRun, GateCheck, GateConfig, GateResult, RunManifest, Transcript
+from .types import CallRun, GateCheck, GateConfig, GateResult, JudgeSummary, RunManifest, Transcript
 
 if TYPE_CHECKING:
+    import openai
     from twilio.rest import Client as TwilioClient
 
     from .transcripts.twilio.fetch import ProgressFn
@@ -378,7 +380,9 @@ def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFram
     stores and what reports should show."""
     scores = score_run(store, run_id, settings.gate)
     timings = store.step_timings(run_id)
-    result = evaluate_gate(scores, settings.gate, run_id, budgets=settings.budgets, timings=timings)
+    judged = judge_summary(store.judgements(run_id))
+    result = evaluate_gate(scores, settings.gate, run_id, budgets=settings.budgets, timings=timings,
+                           judge=judged, judge_min_score=settings.judge.min_score)  # fmt: skip
     return scores, result
 
 
@@ -530,3 +534,77 @@ def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0
     with Store.open(settings.store_path, create=False) as store:
         a, b = resolve_run_id(store, run_a), resolve_run_id(store, run_b)
         return compare_scores(score_run(store, a, settings.gate), score_run(store, b, settings.gate), a, b, alpha)
+
+
+# -- the LLM judge -------------------------------------------------------------------------------
+
+
+@dataclass
+class JudgeReport:
+    run_id: str
+    model: str
+    rubric: str | None  # the rubric file; None: the built-in rubric
+    rubric_hash: str
+    replies: int  # agent replies with a human reply to compare with
+    requests: int  # HTTP requests made now, retries included
+    retries: int
+    cache_hits: int
+    spent_usd: float  # what this judging paid
+    redacted: bool  # personal data was replaced before the judge saw the conversations
+    summary: JudgeSummary | None
+
+
+def judge(
+    settings: Settings,
+    run_id: str | None = None,
+    *,
+    use_cache: bool = True,
+    client: openai.AsyncOpenAI | None = None,
+    environ: Mapping[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> JudgeReport:
+    """Have the LLM judge score every agent reply of a run (default: the latest complete one)
+    against the human's next reply, and store the judgements (replacing the run's earlier ones).
+    Cached answers are reused unless `use_cache` is off (fresh answers are cached either way).
+    The store is closed while the judge is asked."""
+    from .errors import ConfigError
+    from .evals.judge import client_from_settings, judge_endpoint, judge_items, load_rubric, make_items, rubric_hash
+    from .runners.retry import RetryPolicy
+    from .transcripts.redact import Redactor, should_redact
+
+    cfg = settings.judge
+    if not cfg.enabled:
+        raise UsageError("the LLM judge is off: set `enabled = true` and a `model` in the [judge] section of "
+                         "shadowpilot.toml (conversations are sent to the judge model)")  # fmt: skip
+    if not cfg.model:
+        raise ConfigError("field judge.model: the judge needs a model name (for example gpt-4o-mini)", settings.source)
+    model = cfg.model
+    rubric, rubric_file = load_rubric(settings)
+    sha = rubric_hash(rubric)
+    redacted = should_redact(settings.redaction.mode, judge_endpoint(settings))
+    redactor = Redactor(settings.redaction.kinds) if redacted else None
+    with Store.open(settings.store_path, create=False) as store:
+        rid = resolve_run_id(store, run_id)
+        transcripts = {t.id: t for t in store.run_cases(rid)}
+        items = make_items(store.reply_pairs(rid), transcripts, model, rubric, redactor)
+        cached = store.cached_responses([i.key for i in items]) if use_cache else {}
+    client = client or client_from_settings(settings, environ)
+    if on_start is not None:
+        on_start(len(items))
+
+    async def ask() -> tuple[list[dict[str, Any]], Any]:
+        try:
+            return await judge_items(items, client, model, sha, cached=cached, concurrency=cfg.concurrency,
+                                     timeout_s=cfg.timeout_s, retry_policy=RetryPolicy(max_retries=cfg.max_retries),
+                                     prices=settings.prices, on_result=on_result)  # fmt: skip
+        finally:
+            await client.close()
+
+    rows, totals = asyncio.run(ask())
+    with Store.open(settings.store_path, create=False) as store:
+        store.save_judgements(rid, rows, totals.new_cache)
+        summary = judge_summary(store.judgements(rid))
+    return JudgeReport(run_id=rid, model=model, rubric=rubric_file, rubric_hash=sha, replies=len(items),
+                       requests=totals.requests, retries=totals.retries, cache_hits=totals.cache_hits,
+                       spent_usd=totals.spent_usd, redacted=redacted, summary=summary)  # fmt: skip

@@ -303,6 +303,37 @@ class EvidenceSummary(_Frozen):
     note: str
 
 
+class JudgedTurn(_Frozen):
+    """One reply the LLM judge scored (scores 1-5; score normalised to [0, 1]), or could not."""
+
+    case_id: str
+    repeat: int
+    turn: int
+    score: float | None
+    correctness: int | None
+    policy: int | None
+    tone: int | None
+    reasons: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class JudgeSummary(_Frozen):
+    """The stored judgements of a run. Means are over judged turns; a turn the judge could not
+    score (bad output, failed request) is an error, never a score."""
+
+    model: str
+    rubric_hash: str
+    turns: int  # turns the judge scored
+    cases: int
+    errors: int  # turns it could not score
+    correctness: float | None  # mean, 1-5
+    policy: float | None
+    tone: float | None
+    score: float | None  # mean of the per-turn normalised scores, in [0, 1]
+    worst: list[JudgedTurn] = Field(default_factory=list)  # the lowest-scored turns, with reasons
+    failed: list[JudgedTurn] = Field(default_factory=list)  # the first turns it could not score
+
+
 class GateCheck(_Frozen):
     name: str
     passed: bool
@@ -336,3 +367,4 @@ class GateResult(_Frozen):
     breakdowns: dict[str, list[BreakdownRow]] = Field(default_factory=dict)
     weighted_score: float | None = None
     evidence: EvidenceSummary | None = None
+    judge: JudgeSummary | None = None

@@ -49,6 +49,13 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
     figures.add_row("Replies", Text(NOT_MEASURED + " (no agent reply had a human reply to compare with)" if r is None
                                     else f"similarity {r.similarity:.3f} (1 - MER) · WER {r.wer:.3f} · "
                                          f"CER {r.cer:.3f} · {r.turns} turn(s) in {r.cases} case(s)"))  # fmt: skip
+    j = g.judge
+    if j is not None:
+        figures.add_row("Judge", Text(
+            (f"score {j.score:.3f} · correctness {j.correctness:.2f} · policy {j.policy:.2f} · tone {j.tone:.2f} "
+             f"(1-5) · {j.turns} reply(ies) judged by {j.model}" if j.score is not None
+             else f"no reply scored by {j.model}")
+            + (f" · {j.errors} judge error(s)" if j.errors else "")))  # fmt: skip
     lat = g.latency
     if lat is not None:
         figures.add_row("Latency", Text(

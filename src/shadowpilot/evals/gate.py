@@ -16,6 +16,7 @@ from ..types import (
     GateConfig,
     GateResult,
     HandoffSummary,
+    JudgeSummary,
     ReplySummary,
     RoutingSummary,
 )
@@ -88,6 +89,8 @@ def evaluate_gate(
     *,
     budgets: Budgets | None = None,
     timings: pd.DataFrame | None = None,
+    judge: JudgeSummary | None = None,
+    judge_min_score: float | None = None,
 ) -> GateResult:
     """Decide go / no-go / insufficient-evidence from scored cases (first repeat, or all K
     repeats with `require_pass_k`). `timings` are the run's per-step times (Store.step_timings)."""
@@ -154,6 +157,8 @@ def evaluate_gate(
                   detail=f"{errors} agent error(s) (at most {config.max_errors} allowed)"),
     ]  # fmt: skip
     checks += _optional_checks(config, reply, latency, cost, handoff, wscore)
+    if judge_min_score is not None:
+        checks.append(judge_check(judge, judge_min_score, run_id))
     ok = {c.name: c.passed for c in checks}
     optional_failed = [c for c in checks[4:] if not c.passed]
 
@@ -211,6 +216,7 @@ def evaluate_gate(
         breakdowns=breakdowns(s) if "tags" in s else {},
         weighted_score=None if wscore is None else round(wscore, 4),
         evidence=_evidence(n, g_passed, g_lo, config, what),
+        judge=judge,
     )
 
 
@@ -276,6 +282,22 @@ def _optional_checks(config, reply, latency, cost, handoff, wscore) -> list[Gate
             )
         )
     return checks  # fmt: skip
+
+
+def judge_check(judge: JudgeSummary | None, min_score: float, run_id: str) -> GateCheck:
+    """[judge] min_score: the mean judge score (in [0, 1]) must reach it, with every reply judged:
+    a run never judged, or a turn the judge could not score, fails (the gate cannot vouch for it)."""
+    need = f"at least {min_score:.3f} required"
+    if judge is None:
+        detail = f"run {run_id} has not been judged: run `shadowpilot judge --run {run_id}`"
+        return GateCheck(name="judge", passed=False, detail=detail)
+    if judge.score is None:
+        return GateCheck(name="judge", passed=False,
+                         detail=f"the judge scored no reply ({judge.errors} error(s)); {need}")  # fmt: skip
+    detail = f"mean judge score {judge.score:.3f} over {judge.turns} reply(ies), {need}"
+    if judge.errors:
+        detail += f"; {judge.errors} reply(ies) could not be judged: run `shadowpilot judge` again"
+    return GateCheck(name="judge", passed=judge.score >= min_score and not judge.errors, detail=detail)
 
 
 def _ms(x: float | None) -> str:

@@ -599,6 +599,57 @@ class Store:
         ).df()
         return df.rename(columns={f"ai_attr_{i}": f"ai.{name}" for i, name in enumerate(attributes)})
 
+    # -- the LLM judge --------------------------------------------------------------------
+
+    JUDGEMENT_COLUMNS = (
+        "case_id", "repeat", "turn", "model", "rubric_hash", "correctness", "policy", "tone", "score",
+        "reasons", "error", "cost_usd", "cached",
+    )  # fmt: skip
+
+    def save_judgements(
+        self, run_id: str, rows: Sequence[dict[str, Any]], cache_entries: Sequence[tuple[str, str, str]] = ()
+    ) -> None:
+        """Replace a run's judgements (keys: JUDGEMENT_COLUMNS; reasons a dict) and keep the judge's
+        new answers in the response cache (key, kind, JSON), in one transaction."""
+        now = _now()
+        cols = ("run_id", *self.JUDGEMENT_COLUMNS, "judged_at")
+        values = [
+            [run_id, *(json.dumps(r["reasons"] or {}) if c == "reasons" else r.get(c) for c in self.JUDGEMENT_COLUMNS),
+             now]
+            for r in rows
+        ]  # fmt: skip
+        try:
+            with self.transaction() as con:
+                if cache_entries:
+                    con.executemany(
+                        "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?)",
+                        [(key, kind, now, body) for key, kind, body in cache_entries],
+                    )
+                con.execute("DELETE FROM judgements WHERE run_id = ?", [run_id])
+                if values:
+                    con.executemany(
+                        f"INSERT INTO judgements ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values
+                    )
+        except duckdb.Error as exc:
+            raise StoreError(f"could not store the judgements; the store is unchanged: {exc}") from exc
+
+    def judgements(self, run_id: str) -> pd.DataFrame:
+        """A run's judgements, one row per judged turn (reasons as JSON text), in case order."""
+        return self.con.execute(
+            f"SELECT {', '.join(self.JUDGEMENT_COLUMNS)}, judged_at FROM judgements WHERE run_id = ? "
+            "ORDER BY case_id, repeat, turn",
+            [run_id],
+        ).df()
+
+    def cached_responses(self, keys: Sequence[str]) -> dict[str, str]:
+        """key -> cached JSON for the keys the response cache holds (one query for many keys)."""
+        if not keys:
+            return {}
+        rows = self.con.execute(
+            "SELECT key, recommendation FROM response_cache WHERE key IN (SELECT unnest(?::VARCHAR[]))", [list(keys)]
+        ).fetchall()
+        return {str(k): str(v) for k, v in rows}
+
 
 def _case_row(t: Transcript, fp: str, seq: int, now: datetime, source: str | None) -> dict[str, Any]:
     o = t.outcome

@@ -144,4 +144,26 @@ MIGRATIONS: list[str] = [
     ALTER TABLE scores ADD COLUMN handoff_ok BOOLEAN;
     ALTER TABLE scores ADD COLUMN penalty DOUBLE;
     """,
+    # 5: the LLM judge's verdict on each agent reply (one row per judged turn; judging a run again
+    #    replaces its rows). The judge's answers are cached in response_cache (agent_kind 'judge').
+    """
+    CREATE TABLE judgements (
+        run_id VARCHAR NOT NULL,
+        case_id VARCHAR NOT NULL,
+        repeat INTEGER NOT NULL,
+        turn INTEGER NOT NULL,               -- index in turns of the customer turn answered
+        model VARCHAR NOT NULL,              -- the judge model
+        rubric_hash VARCHAR NOT NULL,        -- sha256 of the rubric text it was given
+        correctness INTEGER,                 -- 1-5 (null on a judge error)
+        policy INTEGER,
+        tone INTEGER,
+        score DOUBLE,                        -- (mean of the three - 1) / 4, in [0, 1]
+        reasons JSON,                        -- criterion -> the judge's reason
+        error VARCHAR,                       -- why the turn could not be judged
+        cost_usd DOUBLE,                     -- as first measured (a cached answer keeps it)
+        cached BOOLEAN NOT NULL,
+        judged_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (run_id, case_id, repeat, turn)
+    );
+    """,
 ]

@@ -1,0 +1,113 @@
+"""`shadowpilot judge`: the optional LLM judge scores a run's replies against the human's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from .common import JSON_OPTION, console, emit_json, guarded, settings
+
+if TYPE_CHECKING:
+    from ..pilot import JudgeReport
+
+
+@guarded
+def command(
+    ctx: typer.Context,
+    run_id: str | None = typer.Option(None, "--run", help="The run to judge (default: the latest complete run)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Ask the judge even where the cache has its answer."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Have an LLM judge score each agent reply against the human's next reply (needs \\[judge] enabled).
+
+    Correctness, policy and tone, 1-5 each with a reason, on the \\[judge] rubric (default: the
+    built-in one). The judgements are stored with the run; `gate` shows them, and gates on them
+    when \\[judge] min_score is set. Answers are cached: judging an unchanged run again makes no
+    requests (--no-cache asks again). A reply the judge cannot score is a judge error, never a score.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .. import pilot
+
+    s = settings(ctx)
+    progress = Progress(
+        TextColumn("judging"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("replies · {task.fields[errors]} errors · {task.fields[hits]} cached · ${task.fields[spend]:.4f}"),
+        TimeElapsedColumn(), console=console(stderr=True), transient=as_json,
+    )  # fmt: skip
+    task = progress.add_task("judge", total=None, errors=0, hits=0, spend=0.0)
+    totals = {"errors": 0, "hits": 0, "spend": 0.0}
+
+    def started(total: int) -> None:
+        progress.update(task, total=total)
+
+    def done(row: dict[str, Any]) -> None:
+        totals["errors"] += row["error"] is not None
+        totals["hits"] += bool(row["cached"])
+        totals["spend"] += 0.0 if row["cached"] else row["cost_usd"] or 0.0
+        progress.update(task, advance=1, **totals)
+
+    with progress:
+        rep = pilot.judge(s, run_id, use_cache=not no_cache, on_start=started, on_result=done)
+    if as_json:
+        emit_json(_payload(rep))
+        return
+    _print(rep)
+
+
+def _payload(rep: JudgeReport) -> dict[str, Any]:
+    return {
+        "run_id": rep.run_id,
+        "model": rep.model,
+        "rubric": rep.rubric,
+        "rubric_hash": rep.rubric_hash,
+        "replies": rep.replies,
+        "requests": rep.requests,
+        "retries": rep.retries,
+        "cache_hits": rep.cache_hits,
+        "spent_usd": round(rep.spent_usd, 6),
+        "redacted": rep.redacted,
+        "summary": rep.summary.model_dump(mode="json") if rep.summary else None,
+    }
+
+
+def _print(rep: JudgeReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    con = console()
+    rubric = rep.rubric or "built-in rubric"
+    con.print(f"judge [bold]{rep.model}[/] · {rubric} ({rep.rubric_hash[:12]}) · run {rep.run_id}"
+              + (" · personal data redacted" if rep.redacted else ""))  # fmt: skip
+    j = rep.summary
+    if j is None:
+        con.print("nothing to judge: no agent reply in this run has a human reply to compare with")
+    else:
+        figures = Table.grid(padding=(0, 2))
+        figures.add_column(style="bold")
+        figures.add_column()
+        if j.score is not None:
+            figures.add_row("Score", Text(f"{j.score:.3f} (mean of (average of the three - 1) / 4, in [0, 1]) over "
+                                          f"{j.turns} reply(ies) in {j.cases} case(s)"))  # fmt: skip
+            for name in ("correctness", "policy", "tone"):
+                figures.add_row(name.capitalize(), Text(f"{getattr(j, name):.2f} / 5"))
+        else:
+            figures.add_row("Score", Text("no reply could be scored"))
+        if j.errors:
+            figures.add_row("Errors", Text(f"{j.errors} reply(ies) could not be judged (not scored; judge again "
+                                           "to retry them)", style="yellow"))  # fmt: skip
+        con.print(figures)
+        if j.worst:
+            worst = Table(title="Lowest-scored replies", title_justify="left", pad_edge=False)
+            for col in ("case", "turn", "score", "C/P/T", "the judge's reasons"):
+                worst.add_column(col)
+            for t in j.worst:
+                reasons = "\n".join(f"{k}: {v}" for k, v in t.reasons.items())
+                worst.add_row(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), str(t.turn),
+                              f"{t.score:.2f}", f"{t.correctness}/{t.policy}/{t.tone}", Text(reasons))  # fmt: skip
+            con.print(worst)
+        for t in j.failed:
+            con.print(Text(f"judge error on {t.case_id} turn {t.turn}: {t.error}", style="yellow"))
+    con.print(f"{rep.requests} request(s) made ({rep.retries} retries), {rep.cache_hits} cache hit(s), "
+              f"${rep.spent_usd:.4f} spent")  # fmt: skip

@@ -1,0 +1,399 @@
+"""The optional LLM judge: a model scores each agent reply against the human's next reply.
+
+For every reply pair of a run (the agent's reply at a customer turn, the human agent's next
+reply, and the conversation up to that turn) one non-streamed chat completion is asked for a
+JSON object (`response_format={"type": "json_object"}`): a 1-5 score and a short reason for
+correctness, policy and tone, on a rubric the tenant can edit ([judge] rubric; the built-in
+one is judge_rubric.md). The answer is validated with pydantic; an answer that does not fit,
+or a request that fails after its retries, is a judge error for that turn: recorded, never a
+crash and never a score.
+
+A turn's score is (mean of its three scores - 1) / 4, in [0, 1]; the run's judge score is the
+mean over judged turns. Answers are cached in the store's response cache, keyed by the judge
+model, the rubric's hash and the exact messages sent (the pair and the conversation, redacted
+or not), so judging an unchanged run again makes no requests; errors are not cached.
+
+`openai` is imported only where a request is made: the gate reads stored judgements alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..types import JudgedTurn, JudgeSummary, Transcript, Turn
+
+if TYPE_CHECKING:
+    import openai
+
+    from ..config import ModelPrice, Settings
+    from ..runners.retry import Failure, RetryPolicy
+    from ..transcripts.redact import Redactor
+
+RUBRIC_PATH = Path(__file__).resolve().parents[1] / "judge_rubric.md"
+CRITERIA = ("correctness", "policy", "tone")
+CACHE_KIND = "judge"  # response_cache.agent_kind of the judge's answers
+SHOWN = 5  # worst and failed turns kept in the summary
+REASON_CHARS = 500  # a longer reason is cut (the judge is asked for one sentence)
+
+OUTPUT_FORMAT = (
+    "Answer with one JSON object and nothing else, in exactly this shape:\n"
+    '{"correctness": {"score": <integer 1-5>, "reason": "<one short sentence>"}, '
+    '"policy": {"score": <integer 1-5>, "reason": "<one short sentence>"}, '
+    '"tone": {"score": <integer 1-5>, "reason": "<one short sentence>"}}'
+)
+SPEAKERS = {"customer": "Customer", "agent": "Human agent", "bot": "Bot", "system": "System"}
+
+
+class _Criterion(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    score: int = Field(ge=1, le=5)
+    reason: str = Field(min_length=1)
+
+
+class JudgeVerdict(BaseModel):
+    """What the judge must answer; anything else is a judge error."""
+
+    model_config = ConfigDict(extra="ignore")
+    correctness: _Criterion
+    policy: _Criterion
+    tone: _Criterion
+
+    def scores(self) -> tuple[int, int, int]:
+        return self.correctness.score, self.policy.score, self.tone.score
+
+    def reasons(self) -> dict[str, str]:
+        return {c: getattr(self, c).reason.strip()[:REASON_CHARS] for c in CRITERIA}
+
+
+class JudgeOutputError(ValueError):
+    """The judge's answer is not the JSON object the rubric asks for."""
+
+
+def parse_verdict(content: str | None) -> JudgeVerdict:
+    """The judge's answer, validated; JudgeOutputError saying what is wrong with it."""
+    if content is None or not content.strip():
+        raise JudgeOutputError("the judge's answer is empty")
+    shown = content if len(content) <= 120 else content[:120] + "..."
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        raise JudgeOutputError(f"the judge's answer is not JSON ({exc}): {shown}") from None
+    if not isinstance(data, dict):
+        raise JudgeOutputError(f"the judge's answer is not a JSON object: {shown}")
+    try:
+        return JudgeVerdict.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise JudgeOutputError(f"the judge's answer is malformed at {where}: {first['msg']}") from None
+
+
+def normalised_score(correctness: int, policy: int, tone: int) -> float:
+    """(mean of the three 1-5 scores - 1) / 4: 1-1-1 is 0, 5-5-5 is 1."""
+    return ((correctness + policy + tone) / 3 - 1) / 4
+
+
+def rubric_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _conversation(turns: list[Turn]) -> str:
+    return "\n".join(f"{SPEAKERS[t.speaker]}: {t.text}" for t in turns)
+
+
+def build_messages(rubric: str, turns: list[Turn], reply: str, human_reply: str) -> list[dict[str, str]]:
+    """The rubric (with the fixed answer format) as the system message; the conversation up to the
+    customer turn answered, the human's reply and the AI's reply as the user message."""
+    system = f"{rubric.rstrip()}\n\n---\n{OUTPUT_FORMAT}"
+    user = (
+        "Conversation so far (the last line is the customer turn being answered):\n"
+        f"{_conversation(turns)}\n\n"
+        f"Human agent's reply (the reference):\n{human_reply}\n\n"
+        f"AI agent's reply (to judge):\n{reply}"
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def cache_key(model: str, rubric_sha: str, messages: list[dict[str, str]]) -> str:
+    body = {"judge": model, "rubric_hash": rubric_sha, "messages": messages}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One reply to judge, with the request that judges it."""
+
+    case_id: str
+    repeat: int
+    turn: int
+    messages: list[dict[str, str]]
+    key: str
+
+
+def make_items(
+    pairs: pd.DataFrame,
+    transcripts: Mapping[str, Transcript],
+    model: str,
+    rubric: str,
+    redactor: Redactor | None = None,
+) -> list[JudgeItem]:
+    """A request per reply pair (Store.reply_pairs) with a non-blank human reply to compare with.
+    With a redactor, the conversation and both replies share one set of placeholders."""
+    sha = rubric_hash(rubric)
+    items = []
+    for row in pairs.itertuples(index=False):
+        human = row.human_reply
+        if not isinstance(human, str) or not human.strip() or not isinstance(row.reply, str):
+            continue
+        t = transcripts[row.case_id]
+        turn = int(row.turn)
+        prefix = t.model_copy(update={"turns": t.turns[: turn + 1]})
+        reply = row.reply
+        if redactor is not None:
+            prefix, (reply, human) = redactor.redact_case(prefix, [reply, human])  # type: ignore[assignment]
+        messages = build_messages(rubric, list(prefix.turns), reply or "", human or "")
+        items.append(JudgeItem(row.case_id, int(row.repeat), turn, messages, cache_key(model, sha, messages)))
+    items.sort(key=lambda i: (i.case_id, i.repeat, i.turn))
+    return items
+
+
+def load_rubric(settings: Settings) -> tuple[str, str | None]:
+    """The rubric's text and the file it came from ([judge] rubric, relative to the config; None:
+    the built-in rubric). ConfigError naming the field when it cannot be used."""
+    rubric = settings.judge.rubric
+    if not rubric:
+        return RUBRIC_PATH.read_text(encoding="utf-8"), None
+    from ..errors import ConfigError
+
+    path = settings.resolve(rubric)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"field judge.rubric: no such rubric file {path}", settings.source) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"field judge.rubric: rubric file {path} is not UTF-8 text", settings.source) from None
+    except OSError as exc:
+        raise ConfigError(f"field judge.rubric: cannot read {path}: {exc.strerror}", settings.source) from None
+    if not text.strip():
+        raise ConfigError(f"field judge.rubric: rubric file {path} is empty", settings.source)
+    return text, str(path)
+
+
+def judge_endpoint(settings: Settings) -> str:
+    from ..runners import OPENAI_URL
+
+    return settings.judge.base_url or OPENAI_URL
+
+
+def client_from_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> openai.AsyncOpenAI:
+    """The judge's client (key from OPENAI_API_KEY; a placeholder for a base_url that needs none).
+    The SDK's own retries are off: `retry.retry` does them, counted."""
+    import os
+
+    import openai
+
+    from ..errors import ConfigError
+    from ..runners.openai_chat import PLACEHOLDER_KEY
+
+    cfg = settings.judge
+    env = os.environ if environ is None else environ
+    key = env.get("OPENAI_API_KEY") or None
+    if key is None:
+        if not cfg.base_url:
+            raise ConfigError(
+                "the LLM judge needs OPENAI_API_KEY in the environment "
+                "(or judge.base_url pointing at an OpenAI-compatible server that needs no key)"
+            )
+        key = PLACEHOLDER_KEY
+    return openai.AsyncOpenAI(api_key=key, base_url=cfg.base_url or None, max_retries=0, timeout=cfg.timeout_s)
+
+
+# -- asking the judge ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class JudgeTotals:
+    requests: int = 0  # HTTP requests made, retries included
+    retries: int = 0
+    cache_hits: int = 0
+    spent_usd: float = 0.0  # what this judging paid (cached answers cost nothing again)
+    new_cache: list[tuple[str, str, str]] = field(default_factory=list)  # (key, kind, JSON) to store
+
+
+def _classify(timeout_s: float) -> Callable[[BaseException], Failure | None]:
+    import openai
+
+    from ..runners.retry import Failure, parse_retry_after, status_retryable
+
+    def classify(exc: BaseException) -> Failure | None:
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            headers = exc.response.headers
+            wait = None
+            if headers.get("retry-after-ms"):
+                ms = parse_retry_after(headers.get("retry-after-ms"))
+                wait = ms / 1000 if ms is not None else None
+            if wait is None:
+                wait = parse_retry_after(headers.get("retry-after"))
+            retryable = status_retryable(status)
+            return Failure(f"HTTP {status}" if retryable else f"HTTP {status}: {exc.message}", retryable, wait)
+        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+            return Failure(f"timeout after {timeout_s:g} s", True)
+        if isinstance(exc, openai.APIConnectionError):
+            return Failure(f"connection error ({exc.__cause__ or exc})", True)
+        if isinstance(exc, openai.APIError):
+            return Failure(f"API error: {exc.message}", False)
+        return None
+
+    return classify
+
+
+def _from_cache(raw: str | None) -> tuple[JudgeVerdict, float | None] | None:
+    """A cached answer and its first cost; None when absent or unreadable (then it is asked again)."""
+    if raw is None:
+        return None
+    try:
+        body = json.loads(raw)
+        cost = body.get("cost_usd")
+        return JudgeVerdict.model_validate(body["verdict"]), float(cost) if cost is not None else None
+    except (ValueError, KeyError, TypeError, AttributeError):  # ValidationError is a ValueError
+        return None
+
+
+async def judge_items(
+    items: list[JudgeItem],
+    client: openai.AsyncOpenAI,
+    model: str,
+    rubric_sha: str,
+    *,
+    cached: Mapping[str, str],
+    concurrency: int = 4,
+    timeout_s: float = 60.0,
+    retry_policy: RetryPolicy | None = None,
+    prices: Mapping[str, ModelPrice] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[list[dict[str, Any]], JudgeTotals]:
+    """Judge every item (answers in `cached` are reused, keyed by JudgeItem.key); at most
+    `concurrency` requests in flight. Returns one judgement row per item (Store.save_judgements)
+    and the totals, whose `new_cache` holds the answers to cache."""
+    from ..errors import AgentError
+    from ..runners.pricing import cost_usd
+    from ..runners.retry import RetryPolicy, retry
+
+    policy = retry_policy or RetryPolicy()
+    classify = _classify(timeout_s)
+    totals = JudgeTotals()
+    slots = asyncio.Semaphore(concurrency)
+
+    async def attempt(item: JudgeItem) -> Any:
+        totals.requests += 1
+        return await client.chat.completions.create(
+            model=model,
+            messages=item.messages,  # type: ignore[arg-type]
+            response_format={"type": "json_object"},
+            timeout=timeout_s,
+        )
+
+    def note_retry(_f: Failure, _d: float) -> None:
+        totals.retries += 1
+
+    async def one(item: JudgeItem) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "case_id": item.case_id, "repeat": item.repeat, "turn": item.turn, "model": model,
+            "rubric_hash": rubric_sha, "correctness": None, "policy": None, "tone": None, "score": None,
+            "reasons": {}, "error": None, "cost_usd": None, "cached": False,
+        }  # fmt: skip
+        hit = _from_cache(cached.get(item.key))
+        if hit is not None:
+            totals.cache_hits += 1
+            verdict = hit[0]
+            row.update(cached=True, cost_usd=hit[1])
+        else:
+            async with slots:
+                try:
+                    resp = await retry(lambda: attempt(item), classify, policy, sleep=sleep, on_retry=note_retry)
+                except AgentError as exc:
+                    row["error"] = f"judge request failed: {exc}"
+                    return row
+            usage = resp.usage
+            tin, tout = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (None, None)
+            cost = cost_usd(model, tin, tout, prices)
+            row["cost_usd"] = cost
+            totals.spent_usd += cost or 0.0
+            choice = resp.choices[0] if resp.choices else None
+            try:
+                if choice is not None and choice.finish_reason == "length":
+                    raise JudgeOutputError("the judge's answer was cut off (finish_reason length)")
+                verdict = parse_verdict(choice.message.content if choice is not None else None)
+            except JudgeOutputError as exc:
+                row["error"] = str(exc)
+                return row
+            body = {"verdict": verdict.model_dump(), "tokens_in": tin, "tokens_out": tout, "cost_usd": cost}
+            totals.new_cache.append((item.key, CACHE_KIND, json.dumps(body)))
+        c, p, t = verdict.scores()
+        row.update(correctness=c, policy=p, tone=t, score=normalised_score(c, p, t), reasons=verdict.reasons())
+        return row
+
+    async def tracked(item: JudgeItem) -> dict[str, Any]:
+        row = await one(item)
+        if on_result is not None:
+            on_result(row)
+        return row
+
+    rows = await asyncio.gather(*(tracked(i) for i in items))
+    return list(rows), totals
+
+
+# -- the summary the gate reads (a pure function of stored judgements) ----------------------------------------
+
+
+def _nan_none(x: Any) -> Any:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def _turn(row: Mapping[str, Any]) -> JudgedTurn:
+    raw = _nan_none(row.get("reasons"))
+    reasons = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    ints = {c: None if _nan_none(row.get(c)) is None else int(row[c]) for c in CRITERIA}
+    score = _nan_none(row.get("score"))
+    return JudgedTurn(case_id=row["case_id"], repeat=int(row["repeat"]), turn=int(row["turn"]),
+                      score=None if score is None else round(float(score), 4), reasons=reasons,
+                      error=_nan_none(row.get("error")), **ints)  # fmt: skip
+
+
+def summarise(judgements: pd.DataFrame, shown: int = SHOWN) -> JudgeSummary | None:
+    """Per-criterion means, the mean score, the worst turns and the failed ones; None when the
+    run was never judged (or the judge had nothing to compare)."""
+    if judgements.empty:
+        return None
+    failed = judgements["error"].notna()
+    ok = judgements[~failed]
+
+    def mean(col: str, nd: int = 3) -> float | None:
+        return round(float(ok[col].mean()), nd) if len(ok) else None
+
+    worst = ok.sort_values(["score", "case_id", "repeat", "turn"], kind="stable").head(shown)
+    return JudgeSummary(
+        model=str(judgements["model"].iloc[0]),
+        rubric_hash=str(judgements["rubric_hash"].iloc[0]),
+        turns=len(ok),
+        cases=int(ok["case_id"].nunique()),
+        errors=int(failed.sum()),
+        correctness=mean("correctness"),
+        policy=mean("policy"),
+        tone=mean("tone"),
+        score=mean("score", 4),
+        worst=[_turn(r) for r in worst.to_dict("records")],
+        failed=[_turn(r) for r in judgements[failed].head(shown).to_dict("records")],
+    )
