@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-COMMANDS = ("demo", "init", "import", "run", "gate", "report", "review", "compare", "shadow", "history")
+COMMANDS = ("demo", "init", "import", "run", "gate", "judge", "report", "review", "compare", "shadow", "history")
 HEAVY = ("pandas", "duckdb", "openai", "numpy", "httpx", "twilio", "starlette", "uvicorn", "jiwer", "jinja2")
 TIMEOUT = 60
 
