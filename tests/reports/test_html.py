@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -93,6 +94,9 @@ def test_report_holds_the_verdict_the_figures_and_what_must_change(sample: Pilot
     assert "Not measured: the agent reported no times" in text
     assert "Not measured: the agent reported no cost" in text
     assert not re.search(r"(?<![\d,.])0 ms", text) and "$0.0000" not in text
+    # what the evaluation adds beside the pass rate: replies against the human's, handoff quality
+    assert "Similarity (1 \N{MINUS SIGN} MER)" in text and "6.4%" in text and "0.983" in text
+    assert "Usable handoffs" in text and "0/6" in text and "Weighted score 0.930" in text
 
 
 def test_every_case_failing_first_with_the_conversation_side_by_side(sample: Pilot) -> None:
@@ -162,7 +166,8 @@ def test_timeline_marks_replays_and_shadow_runs_by_day(own_sample: Pilot) -> Non
     # a shadow run of the same calls, as the shadow server stores one (mode "shadow")
     with Store.open(p.settings.store_path) as store:
         cases = store.current_cases()
-        manifest = RunManifest(run_id=new_run_id(), created_at=store.manifest(later.run_id).created_at,
+        after = store.manifest(later.run_id).created_at + timedelta(seconds=1)  # runs order by creation
+        manifest = RunManifest(run_id=new_run_id(), created_at=after,
                                tenant="harbourview-clinic", mode="shadow", agent={"kind": "baseline"},
                                cases={c.id: c.fingerprint() for c in cases}, versions={})  # fmt: skip
         store.create_run(manifest)
