@@ -231,31 +231,9 @@ class JudgeTotals:
 
 
 def _classify(timeout_s: float) -> Callable[[BaseException], Failure | None]:
-    import openai
+    from ..runners.openai_chat import classify_openai_error
 
-    from ..runners.retry import Failure, parse_retry_after, status_retryable
-
-    def classify(exc: BaseException) -> Failure | None:
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            headers = exc.response.headers
-            wait = None
-            if headers.get("retry-after-ms"):
-                ms = parse_retry_after(headers.get("retry-after-ms"))
-                wait = ms / 1000 if ms is not None else None
-            if wait is None:
-                wait = parse_retry_after(headers.get("retry-after"))
-            retryable = status_retryable(status)
-            return Failure(f"HTTP {status}" if retryable else f"HTTP {status}: {exc.message}", retryable, wait)
-        if isinstance(exc, openai.APITimeoutError | TimeoutError):
-            return Failure(f"timeout after {timeout_s:g} s", True)
-        if isinstance(exc, openai.APIConnectionError):
-            return Failure(f"connection error ({exc.__cause__ or exc})", True)
-        if isinstance(exc, openai.APIError):
-            return Failure(f"API error: {exc.message}", False)
-        return None
-
-    return classify
+    return lambda exc: classify_openai_error(exc, timeout_s)
 
 
 def _from_cache(raw: str | None) -> tuple[JudgeVerdict, float | None] | None:

@@ -137,6 +137,32 @@ def _safe_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def classify_openai_error(exc: BaseException, timeout_s: float) -> Failure | None:
+    """What an openai SDK error means for runners.retry: 429, 5xx, timeouts and dropped
+    connections are retried (Retry-After / retry-after-ms honoured); other API errors are not.
+    None for anything else (it propagates unchanged)."""
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        headers = exc.response.headers
+        wait = None
+        if headers.get("retry-after-ms"):
+            ms = parse_retry_after(headers.get("retry-after-ms"))
+            wait = ms / 1000 if ms is not None else None
+        if wait is None:
+            wait = parse_retry_after(headers.get("retry-after"))
+        retryable = status_retryable(status)
+        body = exc.body if isinstance(exc.body, dict) else {}
+        detail = body.get("message") if isinstance(body.get("message"), str) else exc.message
+        return Failure(f"HTTP {status}" if retryable else f"HTTP {status}: {detail}", retryable, wait)
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return Failure(f"timeout after {timeout_s:g} s", True)
+    if isinstance(exc, openai.APIConnectionError):
+        return Failure(f"connection error ({exc.__cause__ or exc})", True)
+    if isinstance(exc, openai.APIError):
+        return Failure(f"API error: {exc.message}", False)
+    return None
+
+
 class OpenAIAgent:
     """Streams one chat completion per customer turn; `requests` and `spend_usd` add up over the run."""
 
@@ -275,29 +301,9 @@ class OpenAIAgent:
                 got.finish_reason = choice.finish_reason
 
     def _classify(self, exc: BaseException) -> Failure | None:
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            headers = exc.response.headers
-            wait = None
-            if headers.get("retry-after-ms"):
-                ms = parse_retry_after(headers.get("retry-after-ms"))
-                wait = ms / 1000 if ms is not None else None
-            if wait is None:
-                wait = parse_retry_after(headers.get("retry-after"))
-            retryable = status_retryable(status)
-            body = exc.body if isinstance(exc.body, dict) else {}
-            detail = body.get("message") if isinstance(body.get("message"), str) else exc.message
-            what = f"HTTP {status}" if retryable else f"HTTP {status}: {detail}"
-            return Failure(what, retryable, wait)
-        if isinstance(exc, openai.APITimeoutError | TimeoutError):
-            return Failure(f"timeout after {self.settings.timeout_s:g} s", True)
         if isinstance(exc, _StreamBroken):
             return Failure(str(exc), True)
-        if isinstance(exc, openai.APIConnectionError):
-            return Failure(f"connection error ({exc.__cause__ or exc})", True)
-        if isinstance(exc, openai.APIError):
-            return Failure(f"API error: {exc.message}", False)
-        return None
+        return classify_openai_error(exc, self.settings.timeout_s)
 
     # -- the answer -----------------------------------------------------------------------------------------------
     def _recommendation(self, ctx: AgentInput, got: _Streamed) -> Recommendation:
