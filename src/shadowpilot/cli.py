@@ -44,17 +44,18 @@ def _root(
     ctx.obj = State(config=config)
 
 
+# In the order of a pilot: set up, replay, score and decide, rule, compare, report, go live in shadow.
 app.command("demo")(demo.command)
 app.command("init")(init.command)
 app.command("import")(import_.command)
 app.command("run")(run.command)
 app.command("judge")(judge.command)
 app.command("gate")(gate.command)
-app.command("report")(report.command)
-app.command("history")(history.command)
 app.command("review")(review.command)
 app.command("compare")(compare.command)
+app.command("report")(report.command)
 app.add_typer(shadow.app, name="shadow")
+app.command("history")(history.command)
 
 
 def main() -> None:
