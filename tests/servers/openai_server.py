@@ -169,6 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.peak = max(state.peak, state.in_flight)
         try:
             self._answer(body, fault)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away mid-answer (a timeout, a Ctrl-C)
         finally:
             with state.lock:
                 state.in_flight -= 1

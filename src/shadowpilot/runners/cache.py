@@ -30,8 +30,9 @@ def cache_key(agent_config: dict[str, Any], prompt_hash: str | None, ctx: AgentI
 class CachedAgent:
     """Wraps an agent: answers from `lookup` when it can, else asks the agent and keeps the answer.
 
-    New answers collect in `pending` until the caller stores them with the run's
-    results (one transaction), so an interrupted run never caches half a call.
+    New answers collect in `pending` until the caller stores them with the next batch of
+    finished calls (one transaction). Each is the answer to one exact input, so even answers
+    from a call cut short by Ctrl-C are kept: `run --resume` does not pay for them again.
     """
 
     def __init__(self, inner: Agent, lookup: Callable[[str], str | None]):
