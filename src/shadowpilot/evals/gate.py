@@ -71,7 +71,7 @@ def _evidence(n: int, passed_n: int, lo: float, config: GateConfig, what: str) -
             parts.append(f"{head}, and so does its 95% lower bound ({lo:.2f})")
         else:
             need = "it can never reach the bar" if lower is None else f"you need {lower} more passing case(s) in a row"
-            on = "use_lower_bound is on" if config.use_lower_bound else "with use_lower_bound on"
+            on = "as use_lower_bound is on" if config.use_lower_bound else "with use_lower_bound on"
             parts.append(f"{head}, but the 95% lower bound is {lo:.2f}: {on}, {need}")
     else:
         need = "it cannot reach the bar" if point is None else f"{point} more passing case(s) in a row would clear it"
