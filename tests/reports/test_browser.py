@@ -28,7 +28,7 @@ Array.from(document.querySelectorAll('article.case')).filter(a => {
   const h = a.querySelector('h3'), r = h.getBoundingClientRect(), s = getComputedStyle(a);
   return !a.hidden && s.display !== 'none' && s.visibility !== 'hidden' && r.width > 0 && r.height > 0
          && r.bottom > 0 && r.top < innerHeight;
-}).map(a => a.querySelector('h3').innerText)
+}).map(a => a.querySelector('h3').textContent)  // textContent: innerText is '' once content-visibility skips it
 """
 
 
