@@ -26,30 +26,18 @@ def command(
     when \\[judge] min_score is set. Answers are cached: judging an unchanged run again makes no
     requests (--no-cache asks again). A reply the judge cannot score is a judge error, never a score.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .. import pilot
+    from .progress import tally
 
     s = settings(ctx)
-    progress = Progress(
-        TextColumn("judging"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("replies · {task.fields[errors]} errors · {task.fields[hits]} cached · ${task.fields[spend]:.4f}"),
-        TimeElapsedColumn(), console=console(stderr=True), transient=as_json,
-    )  # fmt: skip
-    task = progress.add_task("judge", total=None, errors=0, hits=0, spend=0.0)
-    totals = {"errors": 0, "hits": 0, "spend": 0.0}
+    fields = "replies · {task.fields[errors]} errors · {task.fields[hits]} cached · ${task.fields[spend]:.4f}"
+    with tally("judging", fields, {"errors": 0, "hits": 0, "spend": 0.0}, transient=as_json) as bar:
 
-    def started(total: int) -> None:
-        progress.update(task, total=total)
+        def done(row: dict[str, Any]) -> None:
+            spend = 0.0 if row["cached"] else row["cost_usd"] or 0.0
+            bar.add(errors=row["error"] is not None, hits=bool(row["cached"]), spend=spend)
 
-    def done(row: dict[str, Any]) -> None:
-        totals["errors"] += row["error"] is not None
-        totals["hits"] += bool(row["cached"])
-        totals["spend"] += 0.0 if row["cached"] else row["cost_usd"] or 0.0
-        progress.update(task, advance=1, **totals)
-
-    with progress:
-        rep = pilot.judge(s, run_id, use_cache=not no_cache, on_start=started, on_result=done)
+        rep = pilot.judge(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
     if as_json:
         emit_json(_payload(rep))
         return

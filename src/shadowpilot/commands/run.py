@@ -24,43 +24,31 @@ def command(
     unchanged agent on unchanged cases makes no requests (--no-cache to ask again).
     Ctrl-C keeps the finished calls; `shadowpilot run --resume` finishes the run.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .. import pilot
+    from .progress import tally
 
     if run_id is not None and not resume:
         from ..errors import UsageError
 
         raise UsageError("--run only goes with --resume (to choose the run to finish)")
     s = settings(ctx)
-    progress = Progress(
-        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"),
-        TimeElapsedColumn(), console=console(stderr=True), transient=as_json,
-    )  # fmt: skip
-    task = progress.add_task("run", total=None, turns=0, errors=0, spend=0.0)
-    totals = {"turns": 0, "errors": 0, "spend": 0.0}
+    fields = "calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"
+    with tally("replaying", fields, {"turns": 0, "errors": 0, "spend": 0.0}, transient=as_json) as bar:
 
-    def started(total: int) -> None:
-        progress.update(task, total=total)
-
-    def done(result) -> None:
-        totals["turns"] += len(result.steps)
-        totals["errors"] += result.error is not None
-        totals["spend"] += sum(
-            s.recommendation.cost_usd or 0.0
-            for s in result.steps
-            if s.recommendation is not None and not s.recommendation.cached
-        )
-        progress.update(task, advance=1, **totals)
-
-    with progress:
-        if resume:
-            rep = pilot.resume(s, run_id, use_cache=not no_cache, on_start=started, on_result=done)
-        else:
-            rep = pilot.run(
-                s, all_turns=all_turns, repeats=repeats, use_cache=not no_cache, on_start=started, on_result=done
+        def done(result) -> None:
+            spend = sum(
+                step.recommendation.cost_usd or 0.0
+                for step in result.steps
+                if step.recommendation is not None and not step.recommendation.cached
             )
+            bar.add(turns=len(result.steps), errors=result.error is not None, spend=spend)
+
+        callbacks = {"use_cache": not no_cache, "on_start": bar.start, "on_result": done}
+        if resume:
+            rep = pilot.resume(s, run_id, **callbacks)
+        else:
+            rep = pilot.run(s, all_turns=all_turns, repeats=repeats, **callbacks)
+    totals = bar.totals
     cache = rep.cache or {}
     if as_json:
         emit_json(

@@ -1,0 +1,39 @@
+"""A progress bar with running totals after the count, for the long commands (run, judge)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .common import console
+
+
+class Tally:
+    """Running totals shown on the bar; `totals` is what the command reports at the end."""
+
+    def __init__(self, progress: Progress, totals: dict[str, float]):
+        self._progress = progress
+        self._task = progress.add_task("", total=None, **totals)
+        self.totals = totals
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def add(self, **deltas: float) -> None:
+        """One item done, adding `deltas` to the totals."""
+        for key, value in deltas.items():
+            self.totals[key] += value
+        self._progress.update(self._task, advance=1, **self.totals)
+
+
+@contextmanager
+def tally(verb: str, unit_and_fields: str, totals: dict[str, float], *, transient: bool) -> Iterator[Tally]:
+    """E.g. tally("replaying", "calls · {task.fields[errors]} errors", {"errors": 0}, transient=as_json)."""
+    progress = Progress(
+        TextColumn(verb), BarColumn(), MofNCompleteColumn(), TextColumn(unit_and_fields),
+        TimeElapsedColumn(), console=console(stderr=True), transient=transient,
+    )  # fmt: skip
+    with progress:
+        yield Tally(progress, totals)
