@@ -196,26 +196,11 @@ def judge_endpoint(settings: Settings) -> str:
 
 
 def client_from_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> openai.AsyncOpenAI:
-    """The judge's client (key from OPENAI_API_KEY; a placeholder for a base_url that needs none).
-    The SDK's own retries are off: `retry.retry` does them, counted."""
-    import os
-
-    import openai
-
-    from ..errors import ConfigError
-    from ..runners.openai_chat import PLACEHOLDER_KEY
+    """The judge's client, made like the openai agent's."""
+    from ..runners.openai_chat import make_client
 
     cfg = settings.judge
-    env = os.environ if environ is None else environ
-    key = env.get("OPENAI_API_KEY") or None
-    if key is None:
-        if not cfg.base_url:
-            raise ConfigError(
-                "the LLM judge needs OPENAI_API_KEY in the environment "
-                "(or judge.base_url pointing at an OpenAI-compatible server that needs no key)"
-            )
-        key = PLACEHOLDER_KEY
-    return openai.AsyncOpenAI(api_key=key, base_url=cfg.base_url or None, max_retries=0, timeout=cfg.timeout_s)
+    return make_client("the LLM judge", "judge", cfg.base_url, cfg.timeout_s, environ)
 
 
 # -- asking the judge ---------------------------------------------------------------------------------------

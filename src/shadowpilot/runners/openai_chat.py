@@ -340,21 +340,29 @@ class OpenAIAgent:
         )
 
 
+def make_client(
+    who: str, section: str, base_url: str | None, timeout_s: float, environ: Mapping[str, str] | None = None
+) -> openai.AsyncOpenAI:
+    """An SDK client for `who` (the agent, the judge): the key from OPENAI_API_KEY, or a placeholder
+    for a `base_url` that needs none. The SDK's own retries are off: runners.retry does them, counted."""
+    env = os.environ if environ is None else environ
+    key = env.get("OPENAI_API_KEY") or None
+    if key is None:
+        if not base_url:
+            raise ConfigError(
+                f"{who} needs OPENAI_API_KEY in the environment "
+                f"(or {section}.base_url pointing at an OpenAI-compatible server that needs no key)"
+            )
+        key = PLACEHOLDER_KEY
+    return openai.AsyncOpenAI(api_key=key, base_url=base_url or None, max_retries=0, timeout=timeout_s)
+
+
 def from_settings(settings: Settings, *, environ: Mapping[str, str] | None = None) -> OpenAIAgent:
     """The openai agent the config names, with its client made here (key from OPENAI_API_KEY)."""
     agent = settings.agent
     source = settings.source
     if not agent.model:
         raise ConfigError("field agent.model: the openai agent needs a model name (for example gpt-4o-mini)", source)
-    env = os.environ if environ is None else environ
-    key = env.get("OPENAI_API_KEY") or None
-    if key is None:
-        if not agent.base_url:
-            raise ConfigError(
-                "the openai agent needs OPENAI_API_KEY in the environment "
-                "(or agent.base_url pointing at an OpenAI-compatible server that needs no key)"
-            )
-        key = PLACEHOLDER_KEY
     prompt, prompt_path = DEFAULT_PROMPT, None
     if agent.prompt:
         path = settings.resolve(agent.prompt)
@@ -369,5 +377,5 @@ def from_settings(settings: Settings, *, environ: Mapping[str, str] | None = Non
             raise ConfigError(f"field agent.prompt: cannot read prompt file {path}: {exc.strerror}", source) from None
         if not prompt.strip():
             raise ConfigError(f"field agent.prompt: prompt file {path} is empty", source)
-    client = openai.AsyncOpenAI(api_key=key, base_url=agent.base_url or None, max_retries=0, timeout=agent.timeout_s)
+    client = make_client("the openai agent", "agent", agent.base_url, agent.timeout_s, environ)
     return OpenAIAgent(client, agent, prompt, prices=settings.prices, prompt_path=prompt_path)
