@@ -30,6 +30,7 @@ from .evals.regressions import regression_check, with_check
 from .evals.rulings import RULINGS, Disagreement, Ruling, apply_rulings, show_rulings
 from .evals.score import STORED_COLUMNS
 from .runners import Agent, build_agent, replay
+from .runners.agent import turn_deadline_s
 from .runners.cache import CachedAgent
 from .store import ImportSummary, Store, new_run_id
 from .transcripts import Sourced, load_transcripts
@@ -294,7 +295,7 @@ def _replay_into(
                 agent,
                 concurrency=settings.agent.concurrency,
                 all_turns=manifest.all_turns,
-                timeout_s=turn_budget_s(settings, agent),
+                timeout_s=turn_deadline_s(agent, settings.agent.timeout_s),
                 repeats=manifest.repeats,
                 skip=done,
                 fingerprints=manifest.cases,
@@ -331,18 +332,6 @@ def _replay_into(
         resumed=len(done),
         elapsed_s=elapsed,
     )
-
-
-def turn_budget_s(settings: Settings, agent: Agent) -> float:
-    """How long one turn may take. Agents that call out time each request and retry
-    themselves, so a turn gets every attempt plus backoff, not one request's timeout."""
-    cfg = settings.agent
-    own = getattr(agent, "turn_timeout_s", None)
-    if isinstance(own, int | float):
-        return float(own)
-    if agent.kind in CACHED_KINDS:
-        return cfg.timeout_s * (cfg.max_retries + 1) + 8.0 * cfg.max_retries
-    return cfg.timeout_s
 
 
 async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any) -> list[CallRun]:

@@ -103,3 +103,20 @@ def test_parse_retry_after_seconds_and_http_date() -> None:
     for garbled in (None, "", "soon", "nan", "inf"):
         assert parse_retry_after(garbled) is None
     assert parse_retry_after("-5") == 0.0
+
+
+def test_a_calls_deadline_covers_every_attempt_and_the_longest_waits():
+    from shadowpilot.runners.agent import turn_deadline_s
+    from shadowpilot.runners.retry import RetryPolicy
+
+    policy = RetryPolicy(max_retries=2, base_s=0.5, cap_s=20.0, max_retry_after_s=3.0)
+    # 3 attempts x 5 s, and each of 2 waits may be a clamped Retry-After (3 s) or the backoff cap
+    assert policy.deadline_s(5.0) == 3 * 5.0 + 3.0 + 3.0
+
+    class Remote:
+        turn_timeout_s = 21.0
+
+    class Local:
+        pass
+
+    assert turn_deadline_s(Remote(), 5.0) == 21.0 and turn_deadline_s(Local(), 5.0) == 5.0

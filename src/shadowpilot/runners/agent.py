@@ -25,6 +25,13 @@ class Agent(Protocol):
         ...
 
 
+def turn_deadline_s(agent: Agent, timeout_s: float) -> float:
+    """How long the turn loop waits for one answer. An agent that times its own requests and
+    retries them says how long that can take (`turn_timeout_s`); otherwise `timeout_s`."""
+    own = getattr(agent, "turn_timeout_s", None)
+    return float(own) if isinstance(own, int | float) else timeout_s
+
+
 def content_hash(data: bytes | str) -> str:
     raw = data.encode() if isinstance(data, str) else data
     return hashlib.sha256(raw).hexdigest()[:16]

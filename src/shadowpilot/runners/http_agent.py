@@ -207,6 +207,11 @@ class HttpAgent:
         headers = {"Authorization": f"Bearer {token}"} if token else None
         return cls(cfg.url, client, max_retries=cfg.max_retries, headers=headers, owns_client=True)
 
+    @property
+    def turn_timeout_s(self) -> float:
+        """The longest one turn can take with every retry (for a caller's overall deadline)."""
+        return self.policy.deadline_s(self.client.timeout.read or 0.0)
+
     def describe(self) -> dict[str, Any]:
         timeout = self.client.timeout
         return {

@@ -220,9 +220,7 @@ class OpenAIAgent:
     @property
     def turn_timeout_s(self) -> float:
         """The longest one turn can take with every retry (for a caller's overall deadline)."""
-        p = self.retry_policy
-        waits = sum(max(p.max_retry_after_s, min(p.cap_s, p.base_s * 2**i)) for i in range(p.max_retries))
-        return (p.max_retries + 1) * self.settings.timeout_s + waits
+        return self.retry_policy.deadline_s(self.settings.timeout_s)
 
     async def recommend(self, ctx: AgentInput) -> Recommendation:
         messages = build_messages(self.prompt, ctx)

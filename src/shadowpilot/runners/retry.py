@@ -40,6 +40,11 @@ class RetryPolicy:
     cap_s: float = 20.0  # the largest backoff window
     max_retry_after_s: float = 60.0  # a longer Retry-After is clamped to this
 
+    def deadline_s(self, timeout_s: float) -> float:
+        """The longest one call can take: every attempt's timeout plus the longest waits between."""
+        waits = sum(max(self.max_retry_after_s, min(self.cap_s, self.base_s * 2**i)) for i in range(self.max_retries))
+        return (self.max_retries + 1) * timeout_s + waits
+
 
 def status_retryable(status: int) -> bool:
     """429, 408 and 5xx are worth retrying; other 4xx mean the request itself is wrong."""

@@ -25,7 +25,7 @@ from typing import Any
 from ...config import STORE_DIR, Settings, slug
 from ...errors import StoreError
 from ...types import CallRun, RunManifest, Transcript
-from ..agent import Agent
+from ..agent import Agent, turn_deadline_s
 from ..turn_loop import run_call
 from .calls import CallBook
 from .eventlog import EventLog, Record, read_log
@@ -35,7 +35,7 @@ from .worker import ObservedAgent
 
 log = logging.getLogger("shadowpilot.shadow")
 
-NO_TIMEOUT = 10.0 * 365 * 24 * 3600  # the turn loop's own timeout: ObservedAgent enforces [agent] timeout_s
+NO_TIMEOUT = 10.0 * 365 * 24 * 3600  # the turn loop's own timeout: ObservedAgent enforces the turn deadline
 
 
 def shadow_dir(settings: Settings) -> Path:
@@ -174,7 +174,7 @@ class ShadowService:
             call=call,
             source=source,
             slots=self.slots,
-            timeout_s=self.settings.agent.timeout_s,
+            timeout_s=turn_deadline_s(self.agent, self.settings.agent.timeout_s),
             record=self.record,
         )
         call_run = await run_call(source, agent, fingerprint="live", timeout_s=NO_TIMEOUT)
