@@ -5,9 +5,22 @@ from __future__ import annotations
 import asyncio
 
 from ..errors import AgentError
-from ..types import AgentInput, AgentStep, CallRun, Turn
+from ..types import AgentInput, AgentStep, CallRun, Recommendation, Turn
 from .agent import Agent
 from .events import CallEnded, CallStarted, EventSource, Utterance
+
+
+async def ask(agent: Agent, ctx: AgentInput, timeout_s: float) -> tuple[Recommendation | None, str | None]:
+    """One answer within the deadline, or the error that replaces it: any agent failure is a
+    failed case, never a harness crash. Replay and shadow mode both ask through here."""
+    try:
+        return await asyncio.wait_for(agent.recommend(ctx), timeout=timeout_s), None
+    except TimeoutError:
+        return None, f"timeout after {timeout_s:g} s at turn {ctx.turn}"
+    except AgentError as exc:
+        return None, str(exc)
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 async def run_call(
@@ -49,15 +62,8 @@ async def run_call(
                 turns=list(conversation),
                 repeat=repeat,
             )
-            try:
-                rec = await asyncio.wait_for(agent.recommend(ctx), timeout=timeout_s)
-            except TimeoutError:
-                error = f"timeout after {timeout_s:g} s at turn {event.index}"
-            except AgentError as exc:
-                error = str(exc)
-            except Exception as exc:  # any agent failure is a failed case, never a harness crash
-                error = f"{type(exc).__name__}: {exc}"
-            else:
+            rec, error = await ask(agent, ctx, timeout_s)
+            if rec is not None:
                 if rec.case_id != case_id or rec.turn != event.index:
                     rec = rec.model_copy(update={"case_id": case_id, "turn": event.index})
                 steps.append(AgentStep(turn=event.index, customer_turn=ordinal, recommendation=rec))

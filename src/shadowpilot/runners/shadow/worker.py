@@ -18,6 +18,7 @@ from typing import Any
 from ...errors import AgentError
 from ...types import AgentInput, Recommendation
 from ..agent import Agent
+from ..turn_loop import ask
 from .calls import Call
 from .eventlog import Record
 from .source import LiveCallEvents
@@ -56,18 +57,9 @@ class ObservedAgent:
             if done.error is not None or done.recommendation is None:
                 raise AgentError(done.error or "no recommendation")
             return Recommendation.model_validate({**done.recommendation, "case_id": ctx.case_id, "turn": ctx.turn})
-        rec: Recommendation | None = None
-        error: str | None = None
         async with self.slots:
             t0 = time.perf_counter()
-            try:
-                rec = await asyncio.wait_for(self.inner.recommend(ctx), timeout=self.timeout_s)
-            except TimeoutError:
-                error = f"timeout after {self.timeout_s:g} s at turn {ctx.turn}"
-            except AgentError as exc:
-                error = str(exc)
-            except Exception as exc:  # any agent failure is a failed case, never a server crash
-                error = f"{type(exc).__name__}: {exc}"
+            rec, error = await ask(self.inner, ctx, self.timeout_s)
             ms = (time.perf_counter() - t0) * 1000
         if rec is not None and rec.latency_ms is None:
             rec = rec.model_copy(update={"latency_ms": round(ms, 3)})
