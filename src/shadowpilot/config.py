@@ -155,6 +155,9 @@ class TwilioSettings(_Section):
     # Queues where calls are normally answered; a task entering any other queue is an escalation
     # (import and live). Empty: only transfers and second tasks are.
     first_line_queues: list[str] = Field(default_factory=list)
+    # TaskQueue sid (WQ...) -> name, for queues Twilio's data does not name (the shadow server only
+    # learns names from callbacks; import reads the workspace's TaskQueues). Gaps only, both paths.
+    queue_names: dict[str, str] = Field(default_factory=dict)
     conversation_states: list[Literal["active", "inactive", "closed"]] = Field(default_factory=lambda: ["closed"])
     # A call or chat with no TaskRouter task: import it as not escalated, or skip it. Either way it is reported.
     without_task: Literal["import", "skip"] = "import"

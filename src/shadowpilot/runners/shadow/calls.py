@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ...config import ShadowSettings, TwilioSettings
-from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, read_human
+from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
 from ...types import AgentStep, CallRun, Outcome, Transcript, Turn
 from .eventlog import Record
 from .wire import BadPayload, TaskEvent, parse
@@ -189,20 +189,10 @@ class CallBook:
         return bool(tasks) and all(any(e.kind in TERMINAL_TASK_EVENTS for e in t.events) for t in tasks)
 
     def history(self, call: Call) -> TaskHistory:
-        """The call's tasks as the typed TaskRouter history import builds too, queue sids named."""
-        names = self.queue_names
-
-        def named(e: TaskRouterEvent) -> TaskRouterEvent:
-            return e.model_copy(
-                update={
-                    "queue_name": e.queue_name or names.get(e.queue_sid or ""),
-                    "transfer_to_name": e.transfer_to_name or names.get(e.transfer_to or ""),
-                }
-            )
-
-        return TaskHistory(
-            tasks=[RoutedTask(sid=t.sid, events=[named(e) for e in t.events]) for t in self.call_tasks(call)]
-        )
+        """The call's tasks as the typed TaskRouter history import builds too, queue sids named
+        from every callback seen ([twilio] queue_names fills the rest, in read_human)."""
+        tasks = [RoutedTask(sid=t.sid, events=t.events) for t in self.call_tasks(call)]
+        return named(TaskHistory(tasks=tasks), self.queue_names)
 
     def human(self, call: Call, said: list[tuple[Mark, Turn]] | None = None) -> HumanReading:
         """What the humans did (human.read_human, the rule import uses), each customer turn taken

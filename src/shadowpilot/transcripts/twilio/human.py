@@ -173,6 +173,28 @@ def queue_of(e: TaskRouterEvent) -> str | None:
     return e.queue_name or e.queue_sid
 
 
+def named(history: TaskHistory, names: dict[str, str]) -> TaskHistory:
+    """The history with queue sids the builder could not name named from `names` (sid -> name)."""
+    if not names:
+        return history
+
+    def one(e: TaskRouterEvent) -> TaskRouterEvent:
+        return e.model_copy(
+            update={
+                "queue_name": e.queue_name or names.get(e.queue_sid or ""),
+                "transfer_to_name": e.transfer_to_name or names.get(e.transfer_to or ""),
+            }
+        )
+
+    tasks = [
+        t.model_copy(
+            update={"queue_name": t.queue_name or names.get(t.queue_sid or ""), "events": [one(e) for e in t.events]}
+        )
+        for t in history.tasks
+    ]
+    return TaskHistory(tasks=tasks)
+
+
 class Escalation(BaseModel):
     """The human's escalation that is scored: when, why, and which task carried it."""
 
@@ -295,6 +317,7 @@ def read_human(
 ) -> HumanReading:
     """The human outcome of one call or chat. `starts[i]` is when turn i started (absolute time,
     the same clock as the history's: Twilio's on import, receipt time live)."""
+    history = named(history, cfg.queue_names)
     tasks = history.ordered()
     if not tasks:
         return HumanReading(outcome=Outcome(escalated=False))
