@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ...config import TwilioSettings
 from ...errors import Problem
 from ...types import Outcome, Speaker, Transcript, Turn
+from ...when import parse_when
 from ..validate import check_transcript, problems_from_validation
 from .records import CallRecord, ChatRecord, Fetched, Payload, TaskInfo, Transfer, Unjoined
 
@@ -32,29 +33,6 @@ class MappingProblem(Exception):
 
 
 # -- small parsers -------------------------------------------------------------------------------
-
-
-def parse_when(value: Any) -> datetime | None:
-    """A datetime from a datetime, an ISO-8601 string, or epoch seconds/milliseconds.
-
-    TaskRouter's Timestamp format (epoch vs ISO) is unverified (reference section 5.2), so both
-    are read; numbers above 1e11 are taken as milliseconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
-        value = float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return None
 
 
 def parse_attributes(value: Any) -> dict[str, Any]:
