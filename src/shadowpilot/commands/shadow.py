@@ -226,7 +226,8 @@ def selftest(
 
     call_key = s.shadow.task_call_keys[0] if s.shadow.task_call_keys else "call_sid"
     if not as_json:
-        console(stderr=True).print(f"selftest: posting a synthetic call to {base} (signed for {signed_for})")
+        err = console(stderr=True)
+        err.print(f"selftest: posting a synthetic call to {base} (signed for {signed_for})", soft_wrap=True)
     scored, sent = Selftest(public_url=signed_for, token=token, base=base).run(call_key, timeout)
     if as_json:
         emit_json({"posted_to": base, "signed_for": signed_for, "events": sent, "call": scored.view})
