@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shadowpilot.config import ShadowSettings
-from shadowpilot.runners.shadow.calls import CallBook
+from shadowpilot.runners.shadow.calls import CallBook, Mark
 from shadowpilot.runners.shadow.wire import BadPayload, parse, parse_transcription
 from shadowpilot.when import epoch_of, parse_when
 from tests.runners.shadow.twilio_sim import Call, iso
@@ -124,20 +124,28 @@ def test_without_timestamps_streams_keep_arrival_order_and_say_so() -> None:
     assert call.started == T0
 
 
-def test_an_utterance_delivered_after_the_transfer_but_said_before_it_is_placed_before_it() -> None:
-    """The customer asks for a supervisor; the human transfers; the utterance's callback arrives
-    after TaskRouter's. Its Timestamp, not its receipt, puts the escalation after it."""
+def test_an_utterance_is_placed_against_a_moment_on_twilios_clock_only_when_both_have_it() -> None:
+    """The customer asks for a supervisor at T0+4; the human transfers at T0+6; the utterance's
+    callback is retried and arrives at T0+9. With Twilio's time on both sides it is before the
+    transfer; with the transfer known only by receipt, receipts are compared, never a mix."""
+    late = Mark("k", 0, 3, rx=T0 + 9, kind="utterance", at=T0 + 4)
+    assert late.at_or_before(T0 + 6, rx=T0 + 6.2)  # Twilio's clock on both sides
+    assert not late.at_or_before(None, rx=T0 + 6.2)  # receipt against receipt
+    unstamped = Mark("k2", 0, 4, rx=T0 + 5, kind="utterance")
+    assert unstamped.at_or_before(T0 + 1, rx=T0 + 6)  # its receipt, against the moment's receipt
+    # events stamped long before they are sent are not put after an escalation that has only a receipt time
+    early = Mark("k3", 0, 5, rx=T0 + 10, kind="utterance", at=T0 - 3600)
+    assert not early.at_or_before(None, rx=T0 + 7)
+
+
+def test_the_escalation_turn_counts_only_what_was_received_before_a_receipt_timed_transfer() -> None:
     book = Book()
     c = Call(6)
-    book.receive(c.started(at=iso(T0)), rx=T0)
-    book.receive(c.said("customer", "my bill is wrong", at=iso(T0 + 1)), rx=T0 + 1)
-    book.receive(c.task_event("task-queue.entered", "front-desk"), rx=T0 + 2)
-    book.receive(c.said("agent", "let me check", at=iso(T0 + 3)), rx=T0 + 3)
-    supervisor = c.said("customer", "get me a supervisor", at=iso(T0 + 4))
+    book.receive(c.started(at=iso(T0 - 3600)), rx=T0)
+    book.receive(c.said("customer", "my bill is wrong", at=iso(T0 - 3599)), rx=T0 + 1)
     book.receive(c.task_event("task.transfer-initiated", "front-desk", {"skill": "billing"}), rx=T0 + 6)
-    book.receive(supervisor, rx=T0 + 9)  # delivered late (a retried callback)
-    outcome = book.book.outcome(book.book.calls[c.call_sid])
-    assert outcome.escalated and outcome.at_turn == 2  # receipt time would say turn 0
+    book.receive(c.said("customer", "hello?", at=iso(T0 - 3598)), rx=T0 + 9)
+    assert book.book.outcome(book.book.calls[c.call_sid]).at_turn == 0
 
 
 def test_transcription_error_is_recorded_on_the_call_and_ends_it() -> None:

@@ -9,7 +9,7 @@ then sequence number, whatever order they arrived in.
 Time: an event is placed at Twilio's own Timestamp when it carries one, at its receipt
 time otherwise (`Mark.when`, `Mark.clock` says which). Within a transcription SequenceId
 decides the order; a call's streams (a transcription restarted mid-call) are ordered by
-when each began; the human's escalation is placed against these times.
+when each began; the human's escalation is placed against them by `Mark.at_or_before`.
 """
 
 from __future__ import annotations
@@ -53,6 +53,15 @@ class Mark:
     @property
     def clock(self) -> Clock:
         return "twilio" if self.at is not None else "received"
+
+    def at_or_before(self, at: float | None, rx: float) -> bool:
+        """Whether this event came at or before a moment known by Twilio's time `at` (None: not
+        known) and its receipt time `rx`. Compared on Twilio's clock when both sides have it,
+        else on receipt: two clocks are never mixed (events built ahead of sending, or a
+        delayed callback, would otherwise land on the wrong side)."""
+        if self.at is not None and at is not None:
+            return self.at <= at
+        return self.rx <= rx
 
 
 @dataclass
@@ -270,8 +279,9 @@ class CallBook:
         outcome, esc_rx = self.human(call)
         if outcome.escalated and esc_rx is not None:
             said = self.utterances(call) if said is None else said
-            # an utterance is placed at Twilio's Timestamp when it has one (Mark.when), not its receipt
-            before = [i for i, (m, t) in enumerate(said) if t.speaker == "customer" and m.when <= esc_rx]
+            # on Twilio's clock once the escalation carries Twilio's own time (TaskEvent has none yet)
+            esc_at: float | None = None
+            before = [i for i, (m, t) in enumerate(said) if t.speaker == "customer" and m.at_or_before(esc_at, esc_rx)]
             outcome = outcome.model_copy(update={"at_turn": before[-1] if before else None})
         return outcome
 
