@@ -21,12 +21,12 @@ from shadowpilot.transcripts.twilio.human import (
     RoutedTask,
     TaskHistory,
     TaskRouterEvent,
-    event_time,
     read_human,
 )
 from shadowpilot.transcripts.twilio.mapping import map_fetched, tasks_from
 from shadowpilot.transcripts.twilio.records import CallRecord, Fetched
 from shadowpilot.types import Outcome, Turn
+from shadowpilot.when import event_time
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ACCOUNT, WS = "AC" + "0" * 32, "WS" + "9" * 32
@@ -52,8 +52,11 @@ def ev(kind: str, at: float, task: int = 1, **kw: Any) -> TaskRouterEvent:
     return TaskRouterEvent(task_sid=wt(task), kind=kind, at=T0 + timedelta(seconds=at), **kw)
 
 
-def read(*tasks: RoutedTask, cfg: TwilioSettings | None = None, turns=TURNS, starts=STARTS) -> Outcome:
-    return read_human(TaskHistory(tasks=list(tasks)), turns, starts, cfg or TwilioSettings()).outcome
+def read(
+    *tasks: RoutedTask, cfg: TwilioSettings | None = None, turns=TURNS, starts=STARTS, received=None
+) -> Outcome:
+    history = TaskHistory(tasks=list(tasks))
+    return read_human(history, turns, starts, cfg or TwilioSettings(), received=received).outcome
 
 
 def task(n: int, *events: TaskRouterEvent, **kw: Any) -> RoutedTask:
@@ -131,8 +134,11 @@ def test_timing_uses_twilios_time_to_its_precision_else_the_receipt_time() -> No
     # whole-second 8 s: the customer turn that started at 8.0 counts as before it; the one at 16 does not
     assert read(late).at_turn == 2
     no_time = task(1, TaskRouterEvent(task_sid=wt(1), kind="task.transfer-initiated", received=received))
-    out = read(no_time)
+    # no Twilio time on the event: placed by receipt against the turns' receipt times (live), and
+    # never by receipt against Twilio's turn times (import has no receipt times: not placed)
+    out = read(no_time, received=STARTS)
     assert (out.at_turn, out.at_clock) == (6, "received")
+    assert read(no_time).at_turn is None
     assert read(late, starts=[None] * len(LINES)).at_turn is None  # no turn times: timing not scored
     assert "at_clock" not in read(late, starts=[None] * len(LINES)).model_dump()  # unset: out of dumps
 
@@ -393,7 +399,8 @@ def imported(h: History) -> Outcome:
 
 def callbacks(h: History, delay: float) -> list[tuple[float, str, dict[str, str]]]:
     """(receipt time, route, form params): the call's transcription callbacks, each final
-    transcript arriving 1.5 s after its line began, and TaskRouter's callbacks `delay` s late."""
+    transcript sent (Twilio's Timestamp) and received 1.5 s after its line began, and TaskRouter's
+    callbacks `delay` s late."""
     base = {"AccountSid": ACCOUNT, "CallSid": CALL, "TranscriptionSid": "GT" + "1" * 32}
     t0 = T0.timestamp()
     out = [(t0, "transcriptions", {**base, "TranscriptionEvent": "transcription-started", "SequenceId": "1"})]
@@ -407,6 +414,7 @@ def callbacks(h: History, delay: float) -> list[tuple[float, str, dict[str, str]
                     "TranscriptionEvent": "transcription-content",
                     "SequenceId": str(i + 2),
                     "Final": "true",
+                    "Timestamp": datetime.fromtimestamp(t0 + GAP * i + 1.5, UTC).isoformat(timespec="milliseconds"),
                     "Track": "inbound_track" if who == "customer" else "outbound_track",
                     "TranscriptionData": json.dumps({"transcript": text, "confidence": 0.9}),
                 },

@@ -1,4 +1,5 @@
-"""`shadowpilot shadow serve|calls|twiml`: the live shadow server, what it has seen, and the TwiML to feed it."""
+"""`shadowpilot shadow serve|calls|twiml|selftest`: the live shadow server, what it has seen, the TwiML
+to feed it, and an end-to-end check of a deployment."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 app = typer.Typer(
     name="shadow",
-    help="Live shadow calls: the server Twilio calls back, the calls it has seen, the TwiML snippet.",
+    help="Live shadow calls: the server Twilio calls back, the calls it has seen, the TwiML snippet, a selftest.",
     no_args_is_help=True,
 )
 
@@ -191,3 +192,56 @@ def twiml(
         f"    -> {hooks['conversations']}"
     )
     err.print(f"  the TaskRouter workspace's Event Callback URL -> {hooks['taskrouter']}")
+
+
+@app.command("selftest")
+@guarded
+def selftest(
+    ctx: typer.Context,
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        help="Post to this base URL instead of public_url (e.g. http://127.0.0.1:8787); still signed for public_url.",
+    ),
+    public_url: str | None = typer.Option(None, "--public-url", help="Override \\[shadow] public_url."),
+    timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the call to be scored."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send a running `shadow serve` one synthetic call, signed as Twilio signs it, and wait until it is scored.
+
+    Checks the tunnel, public_url, TWILIO_AUTH_TOKEN, the agent and the store in one go. The
+    call gets a fresh CallSid, is tagged `selftest` and is stored in run selftest-YYYYMMDD,
+    never in the day's shadow run. Exit 2 with the reason when the deployment does not take it.
+    """
+    s = settings(ctx, _flags(public_url=public_url))
+    token = os.environ.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        raise UsageError("TWILIO_AUTH_TOKEN is not set: selftest signs its requests with it, as Twilio does")
+    signed_for = _public_url(s.shadow.public_url)
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise UsageError(f"--url: expected an http(s) URL, got {url!r}")
+    base = url.rstrip("/") if url else signed_for
+
+    from ..runners.shadow.selftest import Selftest
+
+    call_key = s.shadow.task_call_keys[0] if s.shadow.task_call_keys else "call_sid"
+    if not as_json:
+        err = console(stderr=True)
+        err.print(f"selftest: posting a synthetic call to {base} (signed for {signed_for})", soft_wrap=True)
+    scored, sent = Selftest(public_url=signed_for, token=token, base=base).run(call_key, timeout)
+    if as_json:
+        emit_json({"posted_to": base, "signed_for": signed_for, "events": sent, "call": scored.view})
+        return
+    human = f"escalated to {scored.human_queue or '?'}" if scored.human_escalated else "kept the call"
+    if scored.human_escalated:
+        human += f" at turn {scored.human_at_turn}" if scored.human_at_turn is not None else " (turn not known)"
+    agent = (
+        f"escalate at turn {scored.agent_escalated_at_turn}"
+        if scored.agent_escalated_at_turn is not None
+        else "no escalation"
+    )
+    agent += f"; {scored.agent_answered} turn(s) answered, {scored.agent_errors} error(s)"
+    typer.echo(f"selftest call {scored.call_id}: {sent} signed events accepted by {base}")
+    typer.echo(f"  scored in run {scored.run_id} (tagged selftest; not part of the day's shadow run)")
+    typer.echo(f"  human: {human}")
+    typer.echo(f"  agent: {agent}")

@@ -56,9 +56,11 @@ def make_tenant(folder: Path) -> Path:
     return folder
 
 
-def sp(folder: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def sp(
+    folder: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The installed console script, as a user runs it beside a running server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHADOWPILOT_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SHADOWPILOT_")}, **(env or {})}
     script = Path(sys.executable).parent / "shadowpilot"
     return subprocess.run([str(script), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
 

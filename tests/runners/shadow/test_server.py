@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from twilio.request_validator import RequestValidator
 
 from tests.runners.shadow.conftest import (
     agent_calls,
@@ -25,10 +27,13 @@ from tests.runners.shadow.conftest import (
 )
 from tests.runners.shadow.twilio_sim import (
     CONV,
+    PUBLIC_URL,
     RTT,
     TASKS,
+    TOKEN,
     Call,
     ServerProcess,
+    iso,
     signed_form,
     signed_json,
 )
@@ -273,3 +278,121 @@ def test_a_second_server_for_the_same_tenant_is_refused(folder: Path, server: Se
     second = ServerProcess(folder)
     with pytest.raises(RuntimeError, match="already running"):
         second.start()
+
+
+# -- Real-Time Transcription as Twilio documents it ------------------------------------------------
+
+
+def test_every_transcription_event_type_is_accepted_and_an_error_ends_the_call(
+    http: httpx.Client, folder: Path
+) -> None:
+    c = Call(601)
+    for event in [
+        c.started(),
+        c.said("customer", "I need to chan", final=False),
+        c.said("customer", "I need to change my address"),
+        c.said("agent", "sure, what is the new one"),
+        c.stopped(),
+    ]:
+        assert send(http, event) == 204, event[1]["TranscriptionEvent"]
+
+    broken = Call(602)
+    for event in [broken.started(), broken.said("customer", "hello, can you hear me"), broken.error()]:
+        assert send(http, event) == 204, event[1]["TranscriptionEvent"]
+    assert send(http, broken.error()) == 204  # a redelivery is taken and ignored
+    # call_idle_timeout_s is 30 minutes: only the error can end the call in time for this wait
+    call = wait_until(lambda: scored(folder, broken.call_sid))
+    assert call["ended"] == "transcription error: [00000] synthetic failure"
+    assert call["transcription_error"] == "[00000] synthetic failure"
+    assert [u["text"] for u in call["utterances"]] == ["hello, can you hear me"]
+    done = wait_until(lambda: scored(folder, c.call_sid))
+    assert [u["text"] for u in done["utterances"]] == ["I need to change my address", "sure, what is the new one"]
+    assert done["ended"] == "transcription stopped" and done["placed_by"] == {"twilio": 5, "received": 0}
+
+
+def test_twilio_timestamps_place_events_delivered_out_of_receipt_order(http: httpx.Client, folder: Path) -> None:
+    """A transcription restarted mid-call (a second TranscriptionSid, SequenceId from 1 again) is
+    delivered first, and one utterance arrives late. Twilio's Timestamps, ISO on one stream and
+    epoch milliseconds on the other, put the conversation back in the order it was said."""
+    # the transfer is sent now; the first transcription ran up to it, the second one after it
+    t0 = time.time() - 10
+    first, second = Call(701), Call(701, gt="GT" + "e" * 32)
+    after = t0 + 600
+    later = [
+        second.started(at=str(int(after * 1000))),
+        second.said("agent", "you are through to billing", at=str(int((after + 1) * 1000))),
+        second.said("customer", "thanks", at=str(int((after + 2) * 1000))),
+        second.stopped(at=str(int((after + 3) * 1000))),
+    ]
+    for event in later:
+        assert send(http, event) == 204
+    assert send(http, first.started(at=iso(t0))) == 204
+    assert send(http, first.said("customer", "my bill is wrong", at=iso(t0 + 1))) == 204
+    assert send(http, first.task_event("task-queue.entered", "front-desk")) == 204
+    supervisor = first.said("customer", "get me a supervisor", at=iso(t0 + 3))
+    assert send(http, first.task_event("task.transfer-initiated", "front-desk", ATTRS)) == 204
+    assert send(http, supervisor) == 204  # its callback came late; the customer said it before the transfer
+    assert send(http, first.said("agent", "transferring you", at=iso(t0 + 5))) == 204
+    assert send(http, first.stopped(at=iso(t0 + 6))) == 204
+    assert send(http, first.task_event("task.completed", "front-desk", ATTRS)) == 204
+
+    call = wait_until(lambda: scored(folder, first.call_sid))
+    assert [u["text"] for u in call["utterances"]] == [
+        "my bill is wrong",
+        "get me a supervisor",
+        "transferring you",
+        "you are through to billing",
+        "thanks",
+    ]
+    assert call["human"]["escalated"]
+    assert call["started_at"].startswith(iso(t0)[:19])  # the call began when Twilio says
+    assert call["placed_by"] == {"twilio": 9, "received": 0}
+
+
+# -- shadow selftest ----------------------------------------------------------------------------
+
+
+def test_selftest_posts_a_synthetic_call_and_prints_how_it_was_scored(
+    http: httpx.Client, server: ServerProcess, folder: Path
+) -> None:
+    env = {"TWILIO_AUTH_TOKEN": TOKEN}
+    result = sp(folder, "shadow", "selftest", "--url", server.base, "--timeout", "60", env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    call_id = re.search(r"selftest call (CA[0-9a-f]{32}): 13 signed events accepted", out).group(1)
+    assert "scored in run selftest-" in out
+    assert "human: escalated to selftest-second-line" in out
+    assert "agent: escalate at turn 2" in out  # the test agent escalates when asked for a supervisor
+
+    seen = call_of(folder, call_id)
+    assert seen["selftest"] is True and seen["state"] == "scored" and seen["run_id"].startswith("selftest-")
+    again = sp(folder, "shadow", "selftest", "--url", server.base, "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["call"]["call_id"] != call_id and second["signed_for"] == PUBLIC_URL  # a fresh CallSid per run
+    history = json.loads(sp(folder, "history", "--json").stdout)["runs"]
+    runs = {r["run_id"]: r for r in history}
+    assert runs[seen["run_id"]]["cases"] == 2  # both selftests, in their own run
+    assert all(r["cases"] >= 1 for r in history)
+
+    # the call view is signed like a webhook, and serves selftest calls only
+    assert http.get(f"/selftest/{call_id}").status_code == 403
+    path = f"/selftest/{Call(201).call_sid}"
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL + path, {})
+    assert http.get(path, headers={"X-Twilio-Signature": signature}).status_code == 404
+
+
+def test_selftest_signed_for_a_stale_public_url_says_which_url_it_signed(server: ServerProcess, folder: Path) -> None:
+    env = {"TWILIO_AUTH_TOKEN": TOKEN}
+    stale = "https://old-tunnel.example.test"
+    result = sp(folder, "shadow", "selftest", "--url", server.base, "--public-url", stale, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"signed {stale}/twilio/transcriptions" in result.stderr
+    assert "403" in result.stderr and "public_url" in result.stderr and "Traceback" not in result.stderr
+
+    wrong_token = sp(folder, "shadow", "selftest", "--url", server.base, env={"TWILIO_AUTH_TOKEN": "not-it"})
+    assert wrong_token.returncode == 2 and "403" in wrong_token.stderr
+
+    unreachable = sp(folder, "shadow", "selftest", "--url", "http://127.0.0.1:9", env=env)
+    assert unreachable.returncode == 2
+    assert "could not reach http://127.0.0.1:9/twilio/transcriptions" in unreachable.stderr

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +32,11 @@ ACCOUNT = "AC" + "0" * 32
 
 def sid(prefix: str, n: int) -> str:
     return f"{prefix}{n:032x}"
+
+
+def iso(epoch: float) -> str:
+    """A Timestamp as Real-Time Transcription spells it: ISO 8601, UTC, milliseconds."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def signed_form(params: dict[str, str], route: str, *, token: str = TOKEN, url: str | None = None) -> dict[str, Any]:
@@ -57,14 +63,15 @@ def signed_json(body: dict[str, Any], route: str, *, token: str = TOKEN) -> tupl
 class Call:
     """One voice call's Real-Time Transcription and TaskRouter events, numbered as Twilio numbers them."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, gt: str | None = None):
         self.n = n
         self.call_sid = sid("CA", n)
-        self.gt = sid("GT", n)
+        self.gt = gt or sid("GT", n)
         self.task = sid("WT", n)
         self.seq = 0
 
-    def _rtt(self, event: str, **extra: str) -> dict[str, str]:
+    def _rtt(self, event: str, at: str | None = None, **extra: str) -> dict[str, str]:
+        """`at`: the Timestamp to send (default: now, as Twilio stamps an event when it sends it)."""
         self.seq += 1
         return {
             "AccountSid": ACCOUNT,
@@ -72,20 +79,35 @@ class Call:
             "TranscriptionSid": self.gt,
             "TranscriptionEvent": event,
             "SequenceId": str(self.seq),
-            "Timestamp": "2026-11-20T14:03:00.000Z",
+            "Timestamp": at if at is not None else iso(time.time()),
             **extra,
         }
 
-    def started(self) -> tuple[str, dict[str, str]]:
-        return RTT, self._rtt("transcription-started", LanguageCode="en-US")
+    def started(self, at: str | None = None) -> tuple[str, dict[str, str]]:
+        return RTT, self._rtt("transcription-started", at, LanguageCode="en-US", Track="both_tracks")
 
-    def said(self, speaker: str, text: str) -> tuple[str, dict[str, str]]:
+    def said(self, speaker: str, text: str, at: str | None = None, final: bool = True) -> tuple[str, dict[str, str]]:
         track = "inbound_track" if speaker == "customer" else "outbound_track"
-        data = json.dumps({"transcript": text, "confidence": 0.93})
-        return RTT, self._rtt("transcription-content", Track=track, Final="true", TranscriptionData=data)
+        data = json.dumps({"transcript": text, "confidence": 0.93} if final else {"transcript": text})
+        extra = {"Final": "true" if final else "false", "LanguageCode": "en-US", "TranscriptionData": data}
+        if not final:
+            extra["Stability"] = "0.8"
+        return RTT, self._rtt("transcription-content", at, Track=track, **extra)
 
-    def stopped(self) -> tuple[str, dict[str, str]]:
-        return RTT, self._rtt("transcription-stopped")
+    def stopped(self, at: str | None = None) -> tuple[str, dict[str, str]]:
+        return RTT, self._rtt("transcription-stopped", at)
+
+    def error(self, code: str = "00000", message: str = "synthetic failure") -> tuple[str, dict[str, str]]:
+        """transcription-error as documented: ErrorCode, ErrorMessage, Timestamp, and no SequenceId."""
+        return RTT, {
+            "AccountSid": ACCOUNT,
+            "CallSid": self.call_sid,
+            "TranscriptionSid": self.gt,
+            "TranscriptionEvent": "transcription-error",
+            "ErrorCode": code,
+            "ErrorMessage": message,
+            "Timestamp": iso(time.time()),
+        }
 
     def task_event(self, event_type: str, queue: str, attributes: dict[str, Any] | None = None, **extra: str):
         """A TaskRouter callback. No `Timestamp` unless given (Timestamp=...): tests build events

@@ -1,9 +1,11 @@
 """The ASGI app: Twilio's webhooks in, signature checked, handed to the ShadowService, 204 out.
 
 Routes (DESIGN.md): POST /twilio/transcriptions, /twilio/conversations,
-/twilio/taskrouter (GET too, for statusCallbackMethod=GET), and an unsigned
-GET /healthz. A request that fails the signature check gets 403 and a log line
-that names the route, the client and why, never the body.
+/twilio/taskrouter (GET too, for statusCallbackMethod=GET), an unsigned
+GET /healthz, and GET /selftest/<CallSid>, signed like a webhook, which shows
+`shadow selftest` how its synthetic call went (only selftest calls: a real
+call's words are never served). A request that fails the signature check gets
+403 and a log line that names the route, the client and why, never the body.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
 from ...errors import StoreError
+from .selftest import SELFTEST_ROUTE
 from .service import ShadowService
 from .signature import MAX_BODY, check
 from .wire import ROUTES, BadPayload
@@ -64,6 +67,27 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
     async def healthz(request: Request) -> Response:
         return JSONResponse(service.health())
 
+    async def selftest_call(request: Request) -> Response:
+        path = request.url.path
+        checked = check(
+            validator,
+            public_url=public_url,
+            path=path,
+            query=request.url.query,
+            method="GET",
+            headers=request.headers,
+            content_type="",
+            body=b"",
+        )
+        if not checked.ok:
+            client = request.client.host if request.client else "?"
+            log.warning("403 GET %s from %s: %s", path, client, checked.why)
+            return PlainTextResponse("forbidden", status_code=403)
+        call = service.book.calls.get(request.path_params["call_id"])
+        if call is None or not call.selftest:
+            return JSONResponse({"error": "no selftest call with this id"}, status_code=404)
+        return JSONResponse(service.book.describe(call))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await service.start()
@@ -74,4 +98,5 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
 
     routes = [Route(path, webhook, methods=["POST", "GET"]) for path in ROUTES]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
+    routes.append(Route(f"{SELFTEST_ROUTE}/{{call_id}}", selftest_call, methods=["GET"]))
     return Starlette(routes=routes, lifespan=lifespan)

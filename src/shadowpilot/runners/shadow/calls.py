@@ -5,6 +5,12 @@ the server knows. Ordering and deduplication live here: each event has one key
 (transcription + SequenceId, conversation + message), a key seen twice is
 counted and ignored, and a call's conversation is its events sorted by stream
 then sequence number, whatever order they arrived in.
+
+Time: an event is placed at Twilio's own Timestamp when it carries one, at its receipt
+time otherwise (`Mark.when`, `Mark.clock` says which). Within a transcription SequenceId
+decides the order; a call's streams (a transcription restarted mid-call) are ordered by
+when each began; the human's escalation is placed against them by `human.read_human`, on one
+clock: Twilio's when the escalation and every customer turn carry its time, receipt otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any, Literal
 
 from ...config import ShadowSettings, TwilioSettings
 from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
-from ...types import AgentStep, CallRun, Outcome, Transcript, Turn
+from ...types import AgentStep, CallRun, Clock, Outcome, Transcript, Turn
 from .eventlog import Record
 from .wire import BadPayload, TaskEvent, parse
 
@@ -36,10 +42,16 @@ class Mark:
     track: str | None = None
     author: str | None = None
     text: str | None = None
+    at: float | None = None  # Twilio's Timestamp (epoch seconds), when the event carried one
 
     @property
-    def order(self) -> tuple[int, int, str]:
-        return (self.stream_rank, self.seq, self.key)
+    def when(self) -> float:
+        """Where the event sits in time: Twilio's Timestamp, else when it was received."""
+        return self.at if self.at is not None else self.rx
+
+    @property
+    def clock(self) -> Clock:
+        return "twilio" if self.at is not None else "received"
 
 
 @dataclass
@@ -72,6 +84,14 @@ class Call:
     results: dict[str, AgentResult] = field(default_factory=dict)
     scored_run: str | None = None
     closed_why: str | None = None  # ended without becoming a case (nothing the customer said)
+    first_at: float | None = None  # the earliest Twilio Timestamp of its events
+    error: str | None = None  # a transcription-error Twilio reported (the call then ended)
+    selftest: bool = False  # a synthetic call from `shadowpilot shadow selftest`
+
+    @property
+    def started(self) -> float:
+        """When the call began: its earliest Twilio Timestamp, else its first receipt."""
+        return self.first_at if self.first_at is not None else self.first_rx
 
     @property
     def state(self) -> CallState:
@@ -85,7 +105,11 @@ class Call:
         return self.scored_run is not None or self.closed_why is not None
 
     def sequence(self) -> list[Mark]:
-        return sorted(self.marks.values(), key=lambda m: m.order)
+        """Every mark in conversation order: streams by when they began, then SequenceId."""
+        began: dict[int, float] = {}
+        for m in self.marks.values():
+            began[m.stream_rank] = min(began.get(m.stream_rank, m.when), m.when)
+        return sorted(self.marks.values(), key=lambda m: (began[m.stream_rank], m.stream_rank, m.seq, m.key))
 
 
 class CallBook:
@@ -144,12 +168,19 @@ class CallBook:
         if call is None:
             call = self.calls[event.call_id] = Call(event.call_id, event.channel, rx, rx)
         call.last_rx = max(call.last_rx, rx)
+        call.selftest = call.selftest or event.selftest
+        if event.at is not None:
+            call.first_at = event.at if call.first_at is None else min(call.first_at, event.at)
         if event.seq is not None:
             rank = call.streams.setdefault(event.stream, len(call.streams))
-            call.marks[key] = Mark(key, rank, event.seq, rx, event.kind, event.track, event.author, event.text)
-        if event.kind in ("stopped", "closed") and call.ended_rx is None:
+            mark = Mark(key, rank, event.seq, rx, event.kind, event.track, event.author, event.text, event.at)
+            call.marks[key] = mark
+        if event.kind == "error" and call.error is None:
+            call.error = event.error
+        ended = {"stopped": "transcription stopped", "closed": "conversation closed", "error": "transcription error"}
+        if event.kind in ended and call.ended_rx is None:
             call.ended_rx = rx
-            call.ended_why = "transcription stopped" if event.kind == "stopped" else "conversation closed"
+            call.ended_why = ended[event.kind] + (f": {event.error}" if event.error else "")
         return {call.call_id}
 
     def _apply_task(self, parsed: TaskEvent, rx: float) -> set[str]:
@@ -195,12 +226,13 @@ class CallBook:
         return named(TaskHistory(tasks=tasks), self.queue_names)
 
     def human(self, call: Call, said: list[tuple[Mark, Turn]] | None = None) -> HumanReading:
-        """What the humans did (human.read_human, the rule import uses), each customer turn taken
-        to start when its final transcript arrived."""
+        """What the humans did (human.read_human, the rule import uses), with each turn's Twilio
+        Timestamp and receipt time, so the escalation is placed on whichever clock both sides share."""
         said = self.utterances(call) if said is None else said
         turns = [turn for _, turn in said]
-        starts: list[datetime | None] = [datetime.fromtimestamp(m.rx, UTC) for m, _ in said]
-        return read_human(self.history(call), turns, starts, self.twilio)
+        starts = [datetime.fromtimestamp(m.at, UTC) if m.at is not None else None for m, _ in said]
+        received: list[datetime | None] = [datetime.fromtimestamp(m.rx, UTC) for m, _ in said]
+        return read_human(self.history(call), turns, starts, self.twilio, received=received)
 
     def outcome(self, call: Call, said: list[tuple[Mark, Turn]] | None = None) -> Outcome:
         return self.human(call, said).outcome
@@ -220,11 +252,11 @@ class CallBook:
             id=call.call_id,
             tenant=tenant,
             channel=call.channel,
-            started_at=datetime.fromtimestamp(call.first_rx, UTC),
+            started_at=datetime.fromtimestamp(call.started, UTC),
             customer=reading.customer,
             turns=turns,
             outcome=reading.outcome,
-            tags=["shadow"],
+            tags=self.tags(call),
         )
         steps = []
         for step in call_run.steps:
@@ -239,6 +271,10 @@ class CallBook:
         steps.sort(key=lambda s: s.turn)
         fixed = CallRun(case_id=case.id, fingerprint=case.fingerprint(), steps=steps, error=call_run.error)
         return case, fixed
+
+    def tags(self, call: Call) -> list[str]:
+        """The case's tags: a selftest or a call whose transcription failed is told apart in reports."""
+        return ["shadow", *(["selftest"] if call.selftest else []), *(["transcription-error"] if call.error else [])]
 
     # -- the `shadow calls` view ----------------------------------------------------------
 
@@ -256,8 +292,12 @@ class CallBook:
             "call_id": call.call_id,
             "channel": call.channel,
             "state": call.state,
-            "started_at": datetime.fromtimestamp(call.first_rx, UTC).isoformat(),
+            "started_at": datetime.fromtimestamp(call.started, UTC).isoformat(),
             "ended": call.ended_why,
+            "selftest": call.selftest,
+            "transcription_error": call.error,
+            # how its events were placed in time: by Twilio's Timestamp or by receipt
+            "placed_by": {c: sum(m.clock == c for m in call.marks.values()) for c in ("twilio", "received")},
             "utterances": [{"speaker": t.speaker, "text": t.text} for _, t in said],
             "agent": {
                 "answered": sum(r.error is None for r in results),

@@ -46,9 +46,14 @@ def log_path(settings: Settings) -> Path:
     return shadow_dir(settings) / "events.jsonl"
 
 
-def day_run_id(when: datetime) -> str:
-    """One shadow run per pilot day (UTC)."""
-    return f"shadow-{when.astimezone(UTC):%Y%m%d}"
+def day_run_id(when: datetime, *, selftest: bool = False) -> str:
+    """One shadow run per pilot day (UTC); `shadow selftest` calls get a run of their own that
+    day, so a synthetic call never counts in the pilot's figures."""
+    return f"{'selftest' if selftest else 'shadow'}-{when.astimezone(UTC):%Y%m%d}"
+
+
+def case_run_id(case: Transcript) -> str:
+    return day_run_id(case.started_at or datetime.now(UTC), selftest="selftest" in case.tags)
 
 
 def read_book(settings: Settings) -> CallBook:
@@ -202,7 +207,7 @@ class ShadowService:
 
         started = case.started_at or datetime.now(UTC)
         return RunManifest(
-            run_id=day_run_id(started),
+            run_id=case_run_id(case),
             created_at=started,
             tenant=self.settings.tenant.name,
             mode="shadow",
@@ -239,7 +244,7 @@ class ShadowService:
             self.written += len(batch)
             for case, _ in batch:
                 with contextlib.suppress(StoreError):
-                    run_id = day_run_id(case.started_at or datetime.now(UTC))
+                    run_id = case_run_id(case)
                     await self.record({"k": "scored", "call": case.id, "run_id": run_id})
                 self._queued.discard(case.id)
 

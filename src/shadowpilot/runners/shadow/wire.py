@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ...transcripts.twilio.human import TaskRouterEvent, as_int, event_time
+from ...transcripts.twilio.human import TaskRouterEvent, as_int
+from ...when import epoch_of, event_time
 
 Route = Literal["transcriptions", "conversations", "taskrouter"]
 ROUTES: dict[str, Route] = {
@@ -42,6 +43,9 @@ class Spoken:
     track: str | None = None  # voice: inbound_track / outbound_track
     author: str | None = None  # chat: the message author
     text: str | None = None
+    at: float | None = None  # when Twilio says it happened (epoch s); None: place it by receipt time
+    error: str | None = None  # transcription-error: Twilio's code and message
+    selftest: bool = False  # sent by `shadowpilot shadow selftest`, not by Twilio
 
 
 @dataclass(frozen=True)
@@ -108,26 +112,59 @@ def content_key(prefix: str, params: dict[str, Any]) -> str:
 
 RTT_KINDS: dict[str, SpokenKind] = {
     "transcription-started": "started",
+    "transcription-content": "utterance",  # or "partial": see Final below
     "transcription-stopped": "stopped",
     "transcription-error": "error",
 }
+SELFTEST_FIELD = "ShadowpilotSelftest"  # our own marker on `shadow selftest` events; Twilio never sends it
+
+
+def _error_text(params: dict[str, Any]) -> str:
+    """transcription-error's ErrorCode and ErrorMessage (older write-ups name them TranscriptionErrorCode
+    and TranscriptionError), as one line for the call record."""
+    code = _s(params.get("ErrorCode")) or _s(params.get("TranscriptionErrorCode"))
+    message = _s(params.get("ErrorMessage")) or _s(params.get("TranscriptionError"))
+    return " ".join(x for x in (f"[{code}]" if code else None, message) if x) or "no error details given"
 
 
 def parse_transcription(params: dict[str, Any]) -> Parsed:
-    """A Real-Time Transcription callback (form-encoded; TranscriptionData is a JSON string)."""
+    """A Real-Time Transcription callback (form-encoded; TranscriptionData is a JSON string).
+
+    started/content/stopped carry SequenceId, which orders and deduplicates them within their
+    TranscriptionSid; transcription-error carries none (ErrorCode, ErrorMessage, Timestamp), so it
+    is keyed by its content. A content event is a partial result only when Final is "false"
+    (sent with partialResults=true); without Final it is taken as final, so no words are dropped.
+    Timestamp (ISO 8601 or epoch s/ms) places the event; unreadable or absent, receipt time does.
+    """
     call_id = _required(params, "CallSid")
     event = _required(params, "TranscriptionEvent")
     stream = _s(params.get("TranscriptionSid")) or call_id
-    seq = _int(params.get("SequenceId"), "SequenceId")
     kind: SpokenKind = RTT_KINDS.get(event, "other")
-    text = None
-    if event == "transcription-content":
+    raw_seq = _s(params.get("SequenceId"))
+    # content must be ordered, so its SequenceId is required; the markers are taken without one
+    seq = _int(raw_seq, "SequenceId") if raw_seq or kind == "utterance" else None
+    text = error = None
+    if kind == "utterance":
         data = _json_obj(params.get("TranscriptionData"), "TranscriptionData")
         text = str(data.get("transcript") or "").strip()
-        final = (_s(params.get("Final")) or "").lower() == "true"
+        final = (_s(params.get("Final")) or "true").strip().lower() != "false"
         kind = "utterance" if final and text else "partial"
-    spoken = Spoken(call_id, "voice", stream, seq, kind, track=_s(params.get("Track")), text=text)
-    return Parsed(f"rtt:{stream}:{seq}", spoken)
+    elif kind == "error":
+        error = _error_text(params)
+    spoken = Spoken(
+        call_id,
+        "voice",
+        stream,
+        seq,
+        kind,
+        track=_s(params.get("Track")),
+        text=text,
+        at=epoch_of(params.get("Timestamp")),
+        error=error,
+        selftest=(_s(params.get(SELFTEST_FIELD)) or "").lower() == "true",
+    )
+    key = f"rtt:{stream}:{seq}" if seq is not None else content_key(f"rtt-{kind}", params)
+    return Parsed(key, spoken)
 
 
 def parse_conversation(params: dict[str, Any]) -> Parsed | None:

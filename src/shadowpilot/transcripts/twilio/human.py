@@ -39,38 +39,6 @@ TRANSFER_ENDS = {"task.transfer-completed", "task.transfer-failed"}  # the decis
 # -- reading Twilio's values ----------------------------------------------------------------------
 
 
-def parse_when(value: Any) -> datetime | None:
-    """A datetime from a datetime, an ISO-8601 string, or epoch seconds/milliseconds."""
-    return event_time(value)[0]
-
-
-def event_time(value: Any) -> tuple[datetime | None, float]:
-    """Twilio's time and how precise it is (seconds): 1.0 for whole seconds, 0.001 otherwise.
-
-    TaskRouter's callback `Timestamp` format is unverified (epoch or ISO, wire-format reference
-    5.2), so both are read; numbers above 1e11 are milliseconds. The precision matters because a
-    whole-second time may lie up to a second before the event."""
-    if value is None or value == "":
-        return None, 1.0
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)), 0.001
-    if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
-        text = value.strip()
-        value = float(text) if "." in text else int(text)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value > 1e11:
-            return datetime.fromtimestamp(value / 1000, UTC), 0.001
-        whole = float(value).is_integer()
-        return datetime.fromtimestamp(value, UTC), 1.0 if whole else 0.001
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None, 1.0
-        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)), 0.001 if dt.microsecond else 1.0
-    return None, 1.0
-
-
 def parse_attributes(value: Any) -> dict[str, Any]:
     """Twilio attributes are a JSON string ("{}" when unset); tolerate a dict, None or junk."""
     if isinstance(value, dict):
@@ -217,17 +185,30 @@ class HumanReading(BaseModel):
 # -- the rules ----------------------------------------------------------------------------------
 
 
-def _instant(e: TaskRouterEvent) -> tuple[datetime | None, Clock | None]:
-    """The latest time the event can have happened: Twilio's time to its precision, never after
-    the callback arrived; the receipt time when Twilio gave none."""
-    if e.at is not None:
-        latest = e.at + timedelta(seconds=max(e.at_precision_s, 0.0))
-        if e.received is not None:
-            latest = min(latest, e.received)
-        return latest, "twilio"
-    if e.received is not None:
-        return e.received, "received"
-    return None, None
+def _twilio_instant(e: TaskRouterEvent) -> datetime | None:
+    """The latest time the event can have happened by Twilio's time, to its precision (a whole
+    second may lie up to a second before the event), never after the callback arrived."""
+    if e.at is None:
+        return None
+    latest = e.at + timedelta(seconds=max(e.at_precision_s, 0.0))
+    return min(latest, e.received) if e.received is not None else latest
+
+
+def _placed(
+    e: TaskRouterEvent, turns: list[Turn], starts: list[datetime | None], received: list[datetime | None] | None
+) -> tuple[int | None, datetime | None, Clock | None]:
+    """The escalation's turn, instant and clock. Twilio's clock when the event and every customer
+    turn carry Twilio's time; else receipt times on both sides (live); two clocks are never
+    compared, so a delayed callback or an event stamped before it was sent lands where it happened."""
+    at = _twilio_instant(e)
+    turn = escalation_turn(turns, starts, at)
+    if turn is not None:
+        return turn, at, "twilio"
+    if received is not None and e.received is not None:
+        turn = escalation_turn(turns, received, e.received)
+        if turn is not None:
+            return turn, e.received, "received"
+    return None, at or e.received, None
 
 
 def _entries(task: RoutedTask) -> list[tuple[TaskRouterEvent, str]]:
@@ -313,10 +294,15 @@ def _text(attrs: dict[str, Any], path: str | None) -> str | None:
 
 
 def read_human(
-    history: TaskHistory, turns: list[Turn], starts: list[datetime | None], cfg: TwilioSettings
+    history: TaskHistory,
+    turns: list[Turn],
+    starts: list[datetime | None],
+    cfg: TwilioSettings,
+    *,
+    received: list[datetime | None] | None = None,
 ) -> HumanReading:
-    """The human outcome of one call or chat. `starts[i]` is when turn i started (absolute time,
-    the same clock as the history's: Twilio's on import, receipt time live)."""
+    """The human outcome of one call or chat. `starts[i]` is when turn i started by Twilio's clock
+    (None where Twilio gave no time); `received[i]`, live only, is when this server received it."""
     history = named(history, cfg.queue_names)
     tasks = history.ordered()
     if not tasks:
@@ -337,19 +323,18 @@ def read_human(
     else:
         later = _entries(task)
         queue = later[0][1] if later else task.queue_name or task.queue_sid
-    at, clock = _instant(event)
     attrs = task.latest_attributes() or first_attrs
     priority = task.latest_priority()
     priority = first.latest_priority() if priority is None else priority
-    at_turn = escalation_turn(turns, starts, at)
+    at_turn, at, at_clock = _placed(event, turns, starts, received)
     outcome = Outcome(
         escalated=True,
         at_turn=at_turn,
-        at_clock=clock if at_turn is not None else None,
+        at_clock=at_clock,
         reason=_text(attrs, cfg.reason_attribute),
         urgency=_text(attrs, cfg.urgency_attribute),
         queue=queue,
         routing=_routing(attrs, priority, cfg),
     )
-    escalation = Escalation(why=why, task_sid=task.sid, at=at, clock=clock, queue=queue)
+    escalation = Escalation(why=why, task_sid=task.sid, at=at, clock=at_clock, queue=queue)
     return HumanReading(outcome=outcome, customer=customer, first_queue=first_queue, escalation=escalation)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ...config import TwilioSettings
 from ...errors import Problem
 from ...types import Speaker, Transcript, Turn
+from ...when import event_time, parse_when
 from ..validate import check_transcript, problems_from_validation
 from .human import (
     EPOCH,
@@ -25,9 +26,7 @@ from .human import (
     TaskRouterEvent,
     as_int,
     attr_path,
-    event_time,
     parse_attributes,
-    parse_when,
     read_human,
 )
 from .records import CallRecord, ChatRecord, Fetched, Payload, TaskInfo, Unjoined
