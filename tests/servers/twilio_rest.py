@@ -192,6 +192,10 @@ class FakeTwilio:
             return self._page(path, q, "participants", self.participants.get(m[1], []))
         if path == "/v1/Workspaces":
             return self._page(path, q, "workspaces", self.workspaces)
+        m = re.fullmatch(r"/v1/Workspaces/(WS\w+)", path)
+        if m:
+            ws = next((w for w in self.workspaces if w["sid"] == m[1]), None)
+            return (200, ws, {}) if ws else self._error(404, f"The requested resource {path} was not found", 20404)
         m = re.fullmatch(r"/v1/Workspaces/(WS\w+)/(TaskQueues|Tasks|Events)", path)
         if m:
             if m[1] not in {w["sid"] for w in self.workspaces}:
