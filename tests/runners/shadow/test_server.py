@@ -228,7 +228,7 @@ def test_a_chat_is_ordered_by_message_index_and_scored(http: httpx.Client, folde
               "StateTo": "closed", "Reason": "API"}  # fmt: skip
     assert send(http, (CONV, closed)) == 204
     call = wait_until(lambda: scored(folder, conv))
-    assert call["channel"] == "chat"
+    assert call["channel"] == "sms"  # the binding the customer wrote over (Source), as the importer labels it
     assert [(u["speaker"], u["text"]) for u in call["utterances"]] == [
         ("customer", msgs[0][1]),
         ("agent", msgs[1][1]),

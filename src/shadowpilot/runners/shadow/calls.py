@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ...config import ShadowSettings
-from ...types import AgentStep, AttrValue, CallRun, Outcome, Transcript, Turn
+from ...config import ShadowSettings, TwilioSettings
+from ...transcripts.twilio import chat_parties
+from ...types import AgentStep, AttrValue, CallRun, Outcome, Speaker, Transcript, Turn
 from .eventlog import Record
-from .wire import BadPayload, TaskEvent, parse
+from .wire import BadPayload, ChatParticipant, TaskEvent, parse
 
 CallState = Literal["live", "ended", "scored"]
 
@@ -37,6 +38,8 @@ class Mark:
     track: str | None = None
     author: str | None = None
     text: str | None = None
+    participant: str | None = None  # chat: the author's ParticipantSid
+    source: str | None = None  # chat: the message's Source (SMS, WHATSAPP, SDK, API)
 
     @property
     def order(self) -> tuple[int, int, str]:
@@ -73,6 +76,7 @@ class Call:
     results: dict[str, AgentResult] = field(default_factory=dict)
     scored_run: str | None = None
     closed_why: str | None = None  # ended without becoming a case (nothing the customer said)
+    parties: dict[str, chat_parties.Party] = field(default_factory=dict)  # chat: from participant webhooks
 
     @property
     def state(self) -> CallState:
@@ -92,8 +96,9 @@ class Call:
 class CallBook:
     """Every call the log mentions, and the TaskRouter tasks that tell what the humans did."""
 
-    def __init__(self, shadow: ShadowSettings, routing_keys: list[str]):
+    def __init__(self, shadow: ShadowSettings, routing_keys: list[str], twilio: TwilioSettings | None = None):
         self.shadow = shadow
+        self.twilio = twilio or TwilioSettings()  # chat roles: the same [twilio] roles the importer reads
         self.routing_keys = list(routing_keys)
         self.calls: dict[str, Call] = {}
         self.tasks: dict[str, TaskState] = {}
@@ -140,13 +145,19 @@ class CallBook:
         event = parsed.event
         if isinstance(event, TaskEvent):
             return self._apply_task(event, rx)
+        channel = "chat" if isinstance(event, ChatParticipant) else event.channel
         call = self.calls.get(event.call_id)
         if call is None:
-            call = self.calls[event.call_id] = Call(event.call_id, event.channel, rx, rx)
+            call = self.calls[event.call_id] = Call(event.call_id, channel, rx, rx)
         call.last_rx = max(call.last_rx, rx)
+        if isinstance(event, ChatParticipant):
+            known = call.parties.get(event.party.sid)
+            call.parties[event.party.sid] = event.party.merged(known) if known else event.party
+            return {call.call_id}
         if event.seq is not None:
             rank = call.streams.setdefault(event.stream, len(call.streams))
-            call.marks[key] = Mark(key, rank, event.seq, rx, event.kind, event.track, event.author, event.text)
+            call.marks[key] = Mark(key, rank, event.seq, rx, event.kind, event.track, event.author, event.text,
+                                   event.participant, event.source)  # fmt: skip
         if event.kind in ("stopped", "closed") and call.ended_rx is None:
             call.ended_rx = rx
             call.ended_why = "transcription stopped" if event.kind == "stopped" else "conversation closed"
@@ -163,19 +174,53 @@ class CallBook:
 
     # -- reading a call -----------------------------------------------------------------
 
-    def speaker(self, call: Call, mark: Mark, customer_author: str | None) -> str:
+    # -- who is who in a chat: transcripts/twilio/chat_parties, the importer's rule -----------
+
+    def parties(self, call: Call) -> list[chat_parties.Party]:
+        """The chat's participants: from participant webhooks, completed by what each message
+        tells of its author (its ParticipantSid and Source)."""
+        out = dict(call.parties)
+        for m in call.sequence():
+            seen = chat_parties.party_from_message(m.participant, m.author, m.source)
+            if seen is not None:
+                out[seen.sid] = out[seen.sid].merged(seen) if seen.sid in out else seen
+        return list(out.values())
+
+    def chat_decision(self, call: Call) -> chat_parties.Decision:
+        tasks = [e.attributes for t in self.call_tasks(call) for _, e in t.events if e.attributes]
+        return chat_parties.decide(
+            self.parties(call),
+            roles=self.twilio.roles,
+            role_attributes=self.twilio.chat_role_attributes,
+            customers=chat_parties.customer_ids(tasks),
+        )
+
+    def label(self, call: Call) -> str:
+        """The case's channel: voice, or the chat's binding type (sms, whatsapp, ..., chat)."""
+        return chat_parties.channel_label(self.parties(call)) if call.channel == "chat" else call.channel
+
+    def no_customer(self, call: Call) -> str | None:
+        """Why a chat's customer cannot be told (the importer's words), or None."""
+        if call.channel != "chat":
+            return None
+        return self.chat_decision(call).problem(self.twilio.chat_role_attributes)
+
+    def speaker(self, call: Call, mark: Mark, decision: chat_parties.Decision | None = None) -> Speaker:
         if call.channel == "chat":
-            if mark.author == "system":
+            decision = decision or self.chat_decision(call)
+            party = chat_parties.author_party(self.parties(call), mark.participant, mark.author)
+            if party is None:
                 return "system"
-            return "customer" if mark.author == customer_author else "agent"
+            # undecided (nothing names the customer yet): not the customer, so the agent is not asked
+            return decision.speakers.get(party, "agent")
         outbound = "outbound" in (mark.track or "").lower()
         return self.shadow.outbound_track if outbound else self.shadow.inbound_track
 
     def utterances(self, call: Call, marks: list[Mark] | None = None) -> list[tuple[Mark, Turn]]:
         """The call's utterances in conversation order, each once, with who said them."""
         said = [m for m in (marks if marks is not None else call.sequence()) if m.kind == "utterance"]
-        first_author = next((m.author for m in said if m.author != "system"), None)
-        return [(m, Turn(speaker=self.speaker(call, m, first_author), text=m.text or "")) for m in said]
+        decision = self.chat_decision(call) if call.channel == "chat" else None
+        return [(m, Turn(speaker=self.speaker(call, m, decision), text=m.text or "")) for m in said]
 
     def call_tasks(self, call: Call) -> list[TaskState]:
         return sorted((t for t in self.tasks.values() if t.call_id == call.call_id), key=lambda t: t.first_rx)
@@ -258,7 +303,7 @@ class CallBook:
         case = Transcript(
             id=call.call_id,
             tenant=tenant,
-            channel=call.channel,
+            channel=self.label(call),
             started_at=datetime.fromtimestamp(call.first_rx, UTC),
             customer=customer,
             turns=turns,
@@ -300,7 +345,7 @@ class CallBook:
                 break
         return {
             "call_id": call.call_id,
-            "channel": call.channel,
+            "channel": self.label(call),
             "state": call.state,
             "started_at": datetime.fromtimestamp(call.first_rx, UTC).isoformat(),
             "ended": call.ended_why,
@@ -320,8 +365,10 @@ class CallBook:
         return {"calls": [self.describe(c) for c in calls]}
 
 
-def load_book(records: Any, shadow: ShadowSettings, routing_keys: list[str]) -> CallBook:
-    book = CallBook(shadow, routing_keys)
+def load_book(
+    records: Any, shadow: ShadowSettings, routing_keys: list[str], twilio: TwilioSettings | None = None
+) -> CallBook:
+    book = CallBook(shadow, routing_keys, twilio)
     for record in records:
         book.apply(record)
     return book

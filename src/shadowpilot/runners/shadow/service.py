@@ -53,7 +53,7 @@ def day_run_id(when: datetime) -> str:
 
 def read_book(settings: Settings) -> CallBook:
     """The calls as the log has them, read without touching the server or the store."""
-    book = CallBook(settings.shadow, settings.gate.required_attributes)
+    book = CallBook(settings.shadow, settings.gate.required_attributes, settings.twilio)
     for record in read_log(log_path(settings)):
         book.apply(record)
     return book
@@ -66,7 +66,7 @@ class ShadowService:
         self.clock = clock
         self.path = log_path(settings)
         self.log = EventLog(self.path)
-        self.book = CallBook(settings.shadow, settings.gate.required_attributes)
+        self.book = CallBook(settings.shadow, settings.gate.required_attributes, settings.twilio)
         self.slots = asyncio.Semaphore(settings.shadow.agent_concurrency)
         self.resumed: list[str] = []
         self.written = 0
@@ -179,7 +179,8 @@ class ShadowService:
         )
         call_run = await run_call(source, agent, fingerprint="live", timeout_s=NO_TIMEOUT)
         if not any(turn.speaker == "customer" for _, turn in self.book.utterances(call)):
-            await self.record({"k": "closed", "call": call_id, "why": "the customer said nothing"})
+            why = self.book.no_customer(call) or "the customer said nothing"
+            await self.record({"k": "closed", "call": call_id, "why": why})
             return
         case, fixed = self.book.to_case(call, self.settings.tenant.name, call_run, source.asked)
         self._queued.add(call_id)

@@ -117,13 +117,15 @@ def party_from_webhook(params: Mapping[str, Any]) -> Party | None:
 
 def party_from_message(participant_sid: str | None, author: str | None, source: str | None) -> Party | None:
     """What one live message tells about its author: a message that came in over SMS or
-    WhatsApp (`Source`) is from that binding's participant; one from the SDK or API is not."""
-    if participant_sid is None:
+    WhatsApp (`Source`) is from that binding's participant; one from the SDK or API is not.
+    Without a ParticipantSid the author stands for the participant; "system" is nobody."""
+    key = participant_sid or (author if author and author != "system" else None)
+    if key is None:
         return None
     kind = (source or "").lower()
     if kind in MESSAGING_BINDINGS:
-        return Party(sid=participant_sid, address=author, binding=kind)
-    return Party(sid=participant_sid, identity=author)
+        return Party(sid=key, address=author, binding=kind)
+    return Party(sid=key, identity=author)
 
 
 def customer_ids(task_attributes: Iterable[Mapping[str, Any]]) -> set[str]:
