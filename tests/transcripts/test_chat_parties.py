@@ -28,8 +28,10 @@ def test_rest_and_webhook_describe_the_same_participant() -> None:
     hook = {"EventType": "onParticipantAdded", "ParticipantSid": "MB1", "Attributes": '{ "role": "driver" }',
             "MessagingBinding.Type": "sms", "MessagingBinding.Address": "+15558675310",
             "MessagingBinding.ProxyAddress": "+15017122661", "Source": "SMS"}  # fmt: skip
-    assert party_from_rest(rest) == party_from_webhook(hook) == Party(
-        "MB1", address="+15558675310", binding="sms", attributes={"role": "driver"}
+    assert (
+        party_from_rest(rest)
+        == party_from_webhook(hook)
+        == Party("MB1", address="+15558675310", binding="sms", attributes={"role": "driver"})
     )
 
 
