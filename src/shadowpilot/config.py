@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 from .types import Budgets, GateConfig, Speaker
@@ -100,8 +100,7 @@ class ShadowSettings(_Section):
     outbound_track: Literal["customer", "agent"] = "agent"
     # Task attribute keys that name the call (voice) or the conversation (chat) a TaskRouter task is for.
     task_call_keys: list[str] = Field(default_factory=lambda: ["call_sid", "conversationSid", "conversation_sid"])
-    # Queues where calls are normally answered; a task entering any other queue counts as an escalation.
-    # Empty: only transfers (task.transfer-*, task-queue.moved, a second task for the call) are escalations.
+    # The older name of [twilio] first_line_queues, still read (live and import alike).
     first_line_queues: list[str] = Field(default_factory=list)
     # Seconds an out-of-order event waits for the ones before it before the agent moves past the gap.
     reorder_window_s: float = Field(2.0, ge=0)
@@ -153,6 +152,12 @@ class TwilioSettings(_Section):
     urgency_attribute: str | None = "urgency"
     # TaskRouter's numeric task priority -> a priority name, used when the attributes carry none.
     priority_names: dict[str, str] = Field(default_factory=dict)
+    # Queues where calls are normally answered; a task entering any other queue is an escalation
+    # (import and live). Empty: only transfers and second tasks are.
+    first_line_queues: list[str] = Field(default_factory=list)
+    # TaskQueue sid (WQ...) -> name, for queues Twilio's data does not name (the shadow server only
+    # learns names from callbacks; import reads the workspace's TaskQueues). Gaps only, both paths.
+    queue_names: dict[str, str] = Field(default_factory=dict)
     conversation_states: list[Literal["active", "inactive", "closed"]] = Field(default_factory=lambda: ["closed"])
     # A call or chat with no TaskRouter task: import it as not escalated, or skip it. Either way it is reported.
     without_task: Literal["import", "skip"] = "import"
@@ -229,6 +234,18 @@ class Settings(_Section):
     # Where the config was read from; relative paths in it are relative to this folder.
     root: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_line_from_shadow(cls, data: Any) -> Any:
+        """[shadow] first_line_queues (its older home) fills [twilio] first_line_queues when unset."""
+        if not isinstance(data, dict):
+            return data
+        shadow, twilio = data.get("shadow"), data.get("twilio")
+        older = shadow.get("first_line_queues") if isinstance(shadow, dict) else None
+        if older and (twilio is None or (isinstance(twilio, dict) and not twilio.get("first_line_queues"))):
+            data = {**data, "twilio": {**(twilio or {}), "first_line_queues": older}}
+        return data
 
     @property
     def store_path(self) -> Path:

@@ -20,6 +20,8 @@ Speaker = Literal["customer", "agent", "bot", "system"]
 Verdict = Literal["go", "no-go", "insufficient-evidence"]
 # A routing attribute value: skill and queue are strings, vip a boolean, others may be numbers.
 AttrValue = str | bool | int | float | None
+# Which clock placed an escalation turn: Twilio's event time, or when the shadow server received it.
+Clock = Literal["twilio", "received"]
 
 
 class _Frozen(BaseModel):
@@ -38,6 +40,8 @@ class Outcome(_Frozen):
 
     escalated: bool
     at_turn: int | None = None
+    # How at_turn was placed (README "What the human did"); left out of dumps and fingerprints when unset.
+    at_clock: Clock | None = Field(None, exclude_if=lambda v: v is None)
     reason: str | None = None
     urgency: str | None = None
     queue: str | None = None

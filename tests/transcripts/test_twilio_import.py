@@ -18,15 +18,8 @@ from shadowpilot.config import TwilioSettings, load_settings
 from shadowpilot.pilot import import_twilio
 from shadowpilot.store import Store
 from shadowpilot.transcripts.twilio.http import RetryingHttpClient, build_client
-from shadowpilot.transcripts.twilio.mapping import (
-    MappingProblem,
-    chat_speakers,
-    outcome_for,
-    parse_when,
-    tasks_from,
-)
-from shadowpilot.transcripts.twilio.records import ChatRecord, TaskInfo, Transfer
-from shadowpilot.types import Turn
+from shadowpilot.transcripts.twilio.mapping import MappingProblem, chat_speakers, parse_when
+from shadowpilot.transcripts.twilio.records import ChatRecord
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.servers.twilio_rest import (
     BILLING,
@@ -137,8 +130,8 @@ def test_import_pulls_calls_chats_and_their_human_outcomes(api: FakeTwilio, tena
     # the human outcome: the transfer's time as the customer turn, its target queue, the task's routing
     billing = cases[calls[2]]
     assert billing["outcome"] == {
-        "escalated": True, "at_turn": 4, "reason": "billing_dispute", "urgency": None, "queue": "billing-tier2",
-        "routing": {"skill": "billing", "priority": "high", "vip": True},
+        "escalated": True, "at_turn": 4, "at_clock": "twilio", "reason": "billing_dispute", "urgency": None,
+        "queue": "billing-tier2", "routing": {"skill": "billing", "priority": "high", "vip": True},
     }  # fmt: skip
     assert billing["customer"] == {"vip": True}
     assert billing["tags"] == ["front-desk"]  # the queue the call was first routed to
@@ -278,35 +271,6 @@ def test_a_chat_whose_customer_cannot_be_told_is_a_bad_record() -> None:
         chat_speakers(record, [], TwilioSettings())
     record.participants[0]["attributes"] = json.dumps({"member_type": "guest"})
     assert chat_speakers(record, [], TwilioSettings()) == {"MB1": "customer", "MB2": "agent"}
-
-
-def test_canceled_transfers_are_not_escalations_and_a_second_task_is_one() -> None:
-    t0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
-    ev = [
-        {"event_type": "task.transfer-initiated", "event_date_ms": int((t0 + timedelta(seconds=5)).timestamp() * 1000),
-         "event_data": {"task_sid": "WT1", "transfer_to": BILLING}, "resource_type": "Task"},
-        {"event_type": "task.transfer-canceled", "event_date": t0 + timedelta(seconds=6),
-         "event_data": {"task_sid": "WT1"}},
-    ]  # fmt: skip
-    tasks = tasks_from([{"sid": "WT1", "attributes": '{"call_sid": "CA1"}', "date_created": t0}], ev, {})
-    assert tasks[0].transfers == []
-    turns = [Turn(speaker="customer", text="a"), Turn(speaker="agent", text="b"), Turn(speaker="customer", text="c")]
-    second = TaskInfo("WT2", created=t0 + timedelta(seconds=7), attributes={"skill": "x"}, queue="billing-tier2")
-    outcome = outcome_for([tasks[0], second], turns, [0.0, 2.0, 6.0], t0, TwilioSettings())
-    assert (outcome.escalated, outcome.at_turn, outcome.queue, outcome.routing) == (
-        True, 2, "billing-tier2", {"skill": "x"}
-    )  # fmt: skip
-    assert outcome_for([tasks[0]], turns, [0.0, 2.0, 6.0], t0, TwilioSettings()).escalated is False
-
-
-def test_numeric_task_priority_is_named_by_config() -> None:
-    t0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
-    task = TaskInfo("WT1", created=t0, attributes={}, priority=10,
-                    transfers=[Transfer(at=t0, queue="q", target=None)])  # fmt: skip
-    turns = [Turn(speaker="customer", text="a")]
-    cfg = TwilioSettings(priority_names={"10": "high"})
-    assert outcome_for([task], turns, [None], t0, cfg).routing == {"priority": "high"}
-    assert outcome_for([task], turns, [None], t0, cfg).at_turn is None  # no sentence times: timing not scored
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,9 @@ class Call:
         return RTT, self._rtt("transcription-stopped")
 
     def task_event(self, event_type: str, queue: str, attributes: dict[str, Any] | None = None, **extra: str):
+        """A TaskRouter callback. No `Timestamp` unless given (Timestamp=...): tests build events
+        before sending them, so a stamp taken here would claim an earlier moment than the one the
+        sequence means, and Twilio's time is what places an escalation."""
         attrs = {"call_sid": self.call_sid, "direction": "inbound", **(attributes or {})}
         params = {
             "EventType": event_type,
@@ -100,7 +103,6 @@ class Call:
             "TaskQueueSid": "WQ" + hashlib.md5(queue.encode()).hexdigest(),
             "TaskChannelUniqueName": "voice",
             "TaskAttributes": json.dumps(attrs),
-            "Timestamp": str(int(time.time())),
             **extra,
         }
         return TASKS, params

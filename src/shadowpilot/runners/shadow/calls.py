@@ -15,15 +15,14 @@ from typing import Any, Literal
 
 from ...config import ShadowSettings, TwilioSettings
 from ...transcripts.twilio import chat_parties
-from ...types import AgentStep, AttrValue, CallRun, Outcome, Speaker, Transcript, Turn
+from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
+from ...types import AgentStep, CallRun, Outcome, Speaker, Transcript, Turn
 from .eventlog import Record
 from .wire import BadPayload, ChatParticipant, TaskEvent, parse
 
 CallState = Literal["live", "ended", "scored"]
 
 TERMINAL_TASK_EVENTS = {"task.completed", "task.canceled", "task.wrapup", "task.deleted", "task.system-deleted"}
-TRANSFER_EVENTS = {"task.transfer-initiated", "task.transfer-completed"}
-QUEUE_EVENTS = {"task-queue.entered", "task-queue.moved"}
 
 
 @dataclass
@@ -60,7 +59,7 @@ class TaskState:
     sid: str
     first_rx: float
     call_id: str | None = None
-    events: list[tuple[float, TaskEvent]] = field(default_factory=list)
+    events: list[TaskRouterEvent] = field(default_factory=list)  # each with its receipt time
 
 
 @dataclass
@@ -96,12 +95,12 @@ class Call:
 class CallBook:
     """Every call the log mentions, and the TaskRouter tasks that tell what the humans did."""
 
-    def __init__(self, shadow: ShadowSettings, routing_keys: list[str], twilio: TwilioSettings | None = None):
+    def __init__(self, shadow: ShadowSettings, twilio: TwilioSettings):
         self.shadow = shadow
-        self.twilio = twilio or TwilioSettings()  # chat roles: the same [twilio] roles the importer reads
-        self.routing_keys = list(routing_keys)
+        self.twilio = twilio  # how TaskRouter is read: the same [twilio] settings as `import twilio`
         self.calls: dict[str, Call] = {}
         self.tasks: dict[str, TaskState] = {}
+        self.queue_names: dict[str, str] = {}  # TaskQueue sid -> name, from every callback that carried both
         self.seen: set[str] = set()
         self.events = 0
         self.duplicates = 0  # event records whose key was already logged: must stay 0
@@ -163,13 +162,16 @@ class CallBook:
             call.ended_why = "transcription stopped" if event.kind == "stopped" else "conversation closed"
         return {call.call_id}
 
-    def _apply_task(self, event: TaskEvent, rx: float) -> set[str]:
+    def _apply_task(self, parsed: TaskEvent, rx: float) -> set[str]:
+        event = parsed.event.model_copy(update={"received": datetime.fromtimestamp(rx, UTC)})
         task = self.tasks.get(event.task_sid)
         if task is None:
             task = self.tasks[event.task_sid] = TaskState(event.task_sid, rx)
-        task.events.append((rx, event))
-        if task.call_id is None and event.call_id:
-            task.call_id = event.call_id
+        task.events.append(event)
+        if event.queue_sid and event.queue_name:
+            self.queue_names[event.queue_sid] = event.queue_name
+        if task.call_id is None and parsed.call_id:
+            task.call_id = parsed.call_id
         return {task.call_id} if task.call_id in self.calls else set()
 
     # -- reading a call -----------------------------------------------------------------
@@ -187,7 +189,7 @@ class CallBook:
         return list(out.values())
 
     def chat_decision(self, call: Call) -> chat_parties.Decision:
-        tasks = [e.attributes for t in self.call_tasks(call) for _, e in t.events if e.attributes]
+        tasks = [e.attributes for t in self.call_tasks(call) for e in t.events if e.attributes]
         return chat_parties.decide(
             self.parties(call),
             roles=self.twilio.roles,
@@ -228,65 +230,24 @@ class CallBook:
     def routing_known(self, call: Call) -> bool:
         """Every task for the call has finished (completed, canceled, wrapping up)."""
         tasks = self.call_tasks(call)
-        return bool(tasks) and all(any(e.event_type in TERMINAL_TASK_EVENTS for _, e in t.events) for t in tasks)
+        return bool(tasks) and all(any(e.kind in TERMINAL_TASK_EVENTS for e in t.events) for t in tasks)
 
-    def human(self, call: Call) -> tuple[Outcome, float | None]:
-        """What the humans did, from TaskRouter, and when they escalated (receipt time).
+    def history(self, call: Call) -> TaskHistory:
+        """The call's tasks as the typed TaskRouter history import builds too, queue sids named
+        from every callback seen ([twilio] queue_names fills the rest, in read_human)."""
+        tasks = [RoutedTask(sid=t.sid, events=t.events) for t in self.call_tasks(call)]
+        return named(TaskHistory(tasks=tasks), self.queue_names)
 
-        Escalated: a transfer (task.transfer-initiated/-completed), a task-queue.moved, a
-        second task for the same call, or (with [shadow] first_line_queues) a task entering
-        a queue that is not a first-line one. The queue is where the call then went.
-        """
-        tasks = self.call_tasks(call)
-        if not tasks:
-            return Outcome(escalated=False), None
-        first = tasks[0].sid
-        first_line = set(self.shadow.first_line_queues)
-        events = sorted(((rx, e) for t in tasks for rx, e in t.events), key=lambda p: p[0])
-        attrs: dict[str, dict[str, Any]] = {}
-        esc_rx: float | None = None
-        esc_task: str | None = None
-        queue: str | None = None
-        for rx, e in events:
-            if e.attributes:
-                attrs[e.task_sid] = e.attributes
-            if esc_rx is None:
-                transfer = e.event_type in TRANSFER_EVENTS or e.event_type == "task-queue.moved"
-                second = e.task_sid != first and e.event_type in (*QUEUE_EVENTS, "task.created")
-                off_line = bool(first_line) and e.event_type in QUEUE_EVENTS and e.queue not in first_line
-                if transfer or second or off_line:
-                    esc_rx, esc_task = rx, e.task_sid
-                    target = e.transfer_to if e.event_type in TRANSFER_EVENTS else e.queue
-                    queue = None if target and target.startswith("WK") else target
-            elif e.event_type in QUEUE_EVENTS and e.queue and e.task_sid in (esc_task, *[t.sid for t in tasks[1:]]):
-                queue = e.queue
-        if esc_rx is None:
-            return Outcome(escalated=False), None
-        task_attrs = attrs.get(esc_task or "", attrs.get(first, {}))
-        routing: dict[str, AttrValue] = {
-            k: task_attrs[k]
-            for k in self.routing_keys
-            if k in task_attrs and isinstance(task_attrs[k], str | bool | int | float)
-        }
-        reason = task_attrs.get("escalation_reason") or task_attrs.get("reason")
-        urgency = task_attrs.get("urgency")
-        outcome = Outcome(
-            escalated=True,
-            queue=queue,
-            routing=routing,
-            reason=str(reason) if reason else None,
-            urgency=str(urgency) if urgency else None,
-        )
-        return outcome, esc_rx
+    def human(self, call: Call, said: list[tuple[Mark, Turn]] | None = None) -> HumanReading:
+        """What the humans did (human.read_human, the rule import uses), each customer turn taken
+        to start when its final transcript arrived."""
+        said = self.utterances(call) if said is None else said
+        turns = [turn for _, turn in said]
+        starts: list[datetime | None] = [datetime.fromtimestamp(m.rx, UTC) for m, _ in said]
+        return read_human(self.history(call), turns, starts, self.twilio)
 
     def outcome(self, call: Call, said: list[tuple[Mark, Turn]] | None = None) -> Outcome:
-        """The human outcome with `at_turn`: the last customer turn received before the escalation."""
-        outcome, esc_rx = self.human(call)
-        if outcome.escalated and esc_rx is not None:
-            said = self.utterances(call) if said is None else said
-            before = [i for i, (m, t) in enumerate(said) if t.speaker == "customer" and m.rx <= esc_rx]
-            outcome = outcome.model_copy(update={"at_turn": before[-1] if before else None})
-        return outcome
+        return self.human(call, said).outcome
 
     def to_case(self, call: Call, tenant: str, call_run: CallRun, asked: list[str]) -> tuple[Transcript, CallRun]:
         """The finished call as a case, and the agent's steps re-indexed to the case's turns.
@@ -298,16 +259,15 @@ class CallBook:
         turns = [turn for _, turn in said]
         index = {m.key: i for i, (m, _) in enumerate(said)}
         ordinal = {m.key: n for n, (m, _) in enumerate(p for p in said if p[1].speaker == "customer")}
-        outcome = self.outcome(call, said)
-        customer = {k: v for k, v in self._attrs(call).items() if k in ("vip", "name", "plan")}
+        reading = self.human(call, said)
         case = Transcript(
             id=call.call_id,
             tenant=tenant,
             channel=self.label(call),
             started_at=datetime.fromtimestamp(call.first_rx, UTC),
-            customer=customer,
+            customer=reading.customer,
             turns=turns,
-            outcome=outcome,
+            outcome=reading.outcome,
             tags=["shadow"],
         )
         steps = []
@@ -323,13 +283,6 @@ class CallBook:
         steps.sort(key=lambda s: s.turn)
         fixed = CallRun(case_id=case.id, fingerprint=case.fingerprint(), steps=steps, error=call_run.error)
         return case, fixed
-
-    def _attrs(self, call: Call) -> dict[str, Any]:
-        for task in self.call_tasks(call):
-            for _, e in reversed(task.events):
-                if e.attributes:
-                    return e.attributes
-        return {}
 
     # -- the `shadow calls` view ----------------------------------------------------------
 
@@ -365,10 +318,8 @@ class CallBook:
         return {"calls": [self.describe(c) for c in calls]}
 
 
-def load_book(
-    records: Any, shadow: ShadowSettings, routing_keys: list[str], twilio: TwilioSettings | None = None
-) -> CallBook:
-    book = CallBook(shadow, routing_keys, twilio)
+def load_book(records: Any, shadow: ShadowSettings, twilio: TwilioSettings) -> CallBook:
+    book = CallBook(shadow, twilio)
     for record in records:
         book.apply(record)
     return book

@@ -53,7 +53,7 @@ def day_run_id(when: datetime) -> str:
 
 def read_book(settings: Settings) -> CallBook:
     """The calls as the log has them, read without touching the server or the store."""
-    book = CallBook(settings.shadow, settings.gate.required_attributes, settings.twilio)
+    book = CallBook(settings.shadow, settings.twilio)
     for record in read_log(log_path(settings)):
         book.apply(record)
     return book
@@ -66,7 +66,7 @@ class ShadowService:
         self.clock = clock
         self.path = log_path(settings)
         self.log = EventLog(self.path)
-        self.book = CallBook(settings.shadow, settings.gate.required_attributes, settings.twilio)
+        self.book = CallBook(settings.shadow, settings.twilio)
         self.slots = asyncio.Semaphore(settings.shadow.agent_concurrency)
         self.resumed: list[str] = []
         self.written = 0

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...transcripts.twilio.chat_parties import Party, party_from_webhook
+from ...transcripts.twilio.human import TaskRouterEvent, as_int, event_time
 
 Route = Literal["transcriptions", "conversations", "taskrouter"]
 ROUTES: dict[str, Route] = {
@@ -56,14 +57,10 @@ class ChatParticipant:
 
 @dataclass(frozen=True)
 class TaskEvent:
-    """A TaskRouter callback about a task: what the human side did with the call."""
+    """A TaskRouter callback about a task, in the typed form the import reads too (human.py)."""
 
-    task_sid: str
-    event_type: str
     call_id: str | None  # from the task's attributes, when this event carries them
-    queue: str | None  # the queue's name (or SID when no name came with it)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    transfer_to: str | None = None
+    event: TaskRouterEvent
 
 
 @dataclass(frozen=True)
@@ -171,19 +168,36 @@ def parse_conversation(params: dict[str, Any]) -> Parsed | None:
 
 
 def parse_taskrouter(params: dict[str, Any], call_keys: list[str]) -> Parsed | None:
-    """A TaskRouter event callback; None for events about no task (workers, activities...)."""
+    """A TaskRouter event callback; None for events about no task (workers, activities...).
+
+    Time: `TimestampMs` when sent (seen in third-party handlers, unverified), else `Timestamp`
+    (epoch seconds or ISO: unverified, both read). Transfer fields: `TransferTo`/`TransferType`
+    (PascalCase of the REST names; unverified, wire-format reference 5.2)."""
     task_sid = _s(params.get("TaskSid"))
     if not task_sid and (_s(params.get("ResourceType")) or "").lower() == "task":
         task_sid = _s(params.get("ResourceSid"))
     if not task_sid:
         return None
     event_type = _required(params, "EventType")
-    attrs = _json_obj(params.get("TaskAttributes"), "TaskAttributes") if params.get("TaskAttributes") else {}
-    call_id = next((str(attrs[k]) for k in call_keys if attrs.get(k)), None)
-    queue = _s(params.get("TaskQueueName")) or _s(params.get("TaskQueueSid"))
-    transfer_to = _s(params.get("TransferTo")) or _s(params.get("TransferTargetSid"))
-    event = TaskEvent(task_sid, event_type, call_id, queue, attrs, transfer_to)
-    return Parsed(content_key("task", params), event)
+    attrs = _json_obj(params.get("TaskAttributes"), "TaskAttributes") if params.get("TaskAttributes") else None
+    call_id = next((str(attrs[k]) for k in call_keys if attrs.get(k)), None) if attrs else None
+    at, precision = event_time(_s(params.get("TimestampMs")))
+    if at is None:
+        at, precision = event_time(_s(params.get("Timestamp")))
+    event = TaskRouterEvent(
+        task_sid=task_sid,
+        kind=event_type,
+        at=at,
+        at_precision_s=precision,
+        queue_sid=_s(params.get("TaskQueueSid")),
+        queue_name=_s(params.get("TaskQueueName")),
+        attributes=attrs,
+        priority=as_int(_s(params.get("TaskPriority"))),
+        channel=_s(params.get("TaskChannelUniqueName")),
+        transfer_to=_s(params.get("TransferTo")) or _s(params.get("TransferTargetSid")),
+        transfer_type=_s(params.get("TransferType")),
+    )
+    return Parsed(content_key("task", params), TaskEvent(call_id, event))
 
 
 def parse(route: Route, params: dict[str, Any], call_keys: list[str]) -> Parsed | None:

@@ -14,12 +14,12 @@ first is never evidence: the business often writes first (an appointment reminde
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...types import Speaker
+from .human import parse_attributes
 
 # Conversations messaging binding / address types (twilio-oai conversations_v1
 # configuration_address type enum) whose participant is outside the business. A live message's
@@ -70,19 +70,6 @@ class Decision:
         return f"cannot tell the customer among {names}; give participants a role attribute ({keys})"
 
 
-def attributes(value: Any) -> dict[str, Any]:
-    """Twilio attributes are a JSON string ("{}" when unset); tolerate a dict, None or junk."""
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -96,7 +83,7 @@ def party_from_rest(p: Mapping[str, Any]) -> Party:
         identity=_text(p.get("identity")),
         address=_text(binding.get("address")),
         binding=kind.lower() if kind else None,
-        attributes=attributes(p.get("attributes")),
+        attributes=parse_attributes(p.get("attributes")),
     )
 
 
@@ -111,7 +98,7 @@ def party_from_webhook(params: Mapping[str, Any]) -> Party | None:
         identity=_text(params.get("Identity")),
         address=_text(params.get("MessagingBinding.Address")),
         binding=kind.lower() if kind else None,
-        attributes=attributes(params.get("Attributes")),
+        attributes=parse_attributes(params.get("Attributes")),
     )
 
 

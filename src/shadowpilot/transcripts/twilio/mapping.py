@@ -1,4 +1,5 @@
-"""Twilio payloads -> Transcripts: speakers, turns, the join with TaskRouter, the human outcome.
+"""Twilio payloads -> Transcripts: speakers, turns, the join with TaskRouter; the human outcome
+is read by human.py (shared with the shadow server).
 
 Pure functions over records.py's plain dicts; no HTTP. Decisions on fields the wire-format
 reference marks uncertain are commented where they are made.
@@ -8,24 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from ...config import TwilioSettings
 from ...errors import Problem
-from ...types import Outcome, Speaker, Transcript, Turn
+from ...types import Speaker, Transcript, Turn
 from ..validate import check_transcript, problems_from_validation
 from . import chat_parties
-from .chat_parties import attributes as parse_attributes  # one reading of Twilio's JSON attributes
-from .records import CallRecord, ChatRecord, Fetched, Payload, SpeakerReport, TaskInfo, Transfer, Unjoined
+from .human import (
+    EPOCH,
+    HumanReading,
+    TaskHistory,
+    TaskRouterEvent,
+    as_int,
+    attr_path,
+    event_time,
+    parse_attributes,
+    parse_when,
+    read_human,
+)
+from .records import CallRecord, ChatRecord, Fetched, Payload, SpeakerReport, TaskInfo, Unjoined
 from .swap_check import looks_swapped, mostly_swapped
-
-EPOCH = datetime.min.replace(tzinfo=UTC)  # sorts records without a time first
 
 
 class MappingProblem(Exception):
@@ -36,39 +45,6 @@ class MappingProblem(Exception):
 
 
 # -- small parsers -------------------------------------------------------------------------------
-
-
-def parse_when(value: Any) -> datetime | None:
-    """A datetime from a datetime, an ISO-8601 string, or epoch seconds/milliseconds.
-
-    TaskRouter's Timestamp format (epoch vs ISO) is unverified (reference section 5.2), so both
-    are read; numbers above 1e11 are taken as milliseconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit():
-        value = float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return None
-
-
-def attr_path(attrs: dict[str, Any], path: str) -> Any:
-    """A dotted path into task attributes: "conversations.conversation_id"."""
-    node: Any = attrs
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def seconds(value: Any) -> float | None:
@@ -84,80 +60,74 @@ def seconds(value: Any) -> float | None:
 # -- TaskRouter: tasks from the Task resource and Events ---------------------------------------
 
 
-def _event_time(e: Payload) -> datetime | None:
-    return parse_when(e.get("event_date_ms")) or parse_when(e.get("event_date"))
+def _event_data(e: Payload) -> dict[str, Any]:
+    data = e.get("event_data") or {}
+    return parse_attributes(data) if isinstance(data, str) else data
 
 
 def _first(data: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if data.get(k) is not None:
-            return data[k]
-    return None
+    return next((data[k] for k in keys if data.get(k) is not None), None)
+
+
+def router_event(e: Payload, queues: dict[str, str]) -> TaskRouterEvent | None:
+    """One Event resource as a TaskRouterEvent; None for events about no task.
+
+    Time: `event_date_ms` (milliseconds), else `event_date`. event_data keys are the REST
+    snake_case names (`task_queue_sid`, `transfer_to`); PascalCase transfer names are accepted
+    too (unverified, wire-format reference 5.2). Queue names come from the TaskQueues listing."""
+    data = _event_data(e)
+    rtype = str(e.get("resource_type") or "").lower()
+    sid = data.get("task_sid") or (e.get("resource_sid") if rtype == "task" else None)
+    if not sid:
+        return None
+    at, precision = event_time(e.get("event_date_ms"))
+    if at is None:
+        at, precision = event_time(e.get("event_date"))
+    queue_sid = data.get("task_queue_sid")
+    target = _first(data, "transfer_to", "TransferTo")
+    return TaskRouterEvent(
+        task_sid=str(sid),
+        kind=str(e.get("event_type") or ""),
+        at=at,
+        at_precision_s=precision,
+        queue_sid=queue_sid,
+        queue_name=data.get("task_queue_name") or queues.get(queue_sid or ""),
+        attributes=parse_attributes(data["task_attributes"]) if data.get("task_attributes") else None,
+        priority=as_int(data.get("task_priority")),
+        channel=data.get("task_channel_unique_name"),
+        transfer_to=str(target) if target is not None else None,
+        transfer_to_name=queues.get(str(target)) if target is not None else None,
+        transfer_type=_first(data, "transfer_type", "TransferType"),
+    )
 
 
 def tasks_from(tasks: list[Payload], events: list[Payload], queues: dict[str, str]) -> list[TaskInfo]:
-    """Merge Task resources and workspace Events into one TaskInfo per task sid.
-
-    Queue: the first queue the task entered (before any transfer), else the resource's queue.
-    Transfers: `task.transfer-initiated` events (a later `task.transfer-canceled` removes one; a
-    failed transfer still counts: the human decided to escalate). Target fields in event_data are
-    read as the REST/SDK snake_case names (`transfer_to`), PascalCase accepted too (unverified,
-    reference section 5.2). The target queue's name is the first queue the task entered after the
-    transfer, else the TaskQueue's friendly name, else its sid."""
+    """Task resources and workspace Events -> one RoutedTask per task sid, its events attached;
+    what the human did is read from them by human.read_human, as the shadow server does."""
     infos: dict[str, TaskInfo] = {}
     for t in tasks:
         infos[t["sid"]] = TaskInfo(
             sid=t["sid"],
             created=parse_when(t.get("date_created")),
             attributes=parse_attributes(t.get("attributes")),
-            queue=t.get("task_queue_friendly_name") or queues.get(t.get("task_queue_sid") or ""),
-            priority=t.get("priority"),
+            queue_sid=t.get("task_queue_sid"),
+            queue_name=t.get("task_queue_friendly_name") or queues.get(t.get("task_queue_sid") or ""),
+            priority=as_int(t.get("priority")),
             channel=t.get("task_channel_unique_name"),
         )
-    timed = [(at, e) for e in events if (at := _event_time(e)) is not None]
-    timed.sort(key=lambda pair: pair[0])
-    entered: dict[str, list[tuple[datetime, str]]] = {}
-    for at, e in timed:
-        data = e.get("event_data") or {}
-        if isinstance(data, str):
-            data = parse_attributes(data)
-        rtype = str(e.get("resource_type") or "").lower()
-        sid = data.get("task_sid") or (e.get("resource_sid") if rtype == "task" else None)
-        if not sid:
+    for e in events:
+        event = router_event(e, queues)
+        if event is None:
             continue
-        info = infos.setdefault(sid, TaskInfo(sid=sid))
-        attrs = parse_attributes(data.get("task_attributes"))
-        if attrs and not info.attributes:
-            info.attributes = attrs
-        if info.created is None or at < info.created:
-            info.created = at
-        if info.priority is None and data.get("task_priority") is not None:
-            with contextlib.suppress(TypeError, ValueError):
-                info.priority = int(data["task_priority"])
-        info.channel = info.channel or data.get("task_channel_unique_name")
-        etype = e.get("event_type") or ""
-        queue_name = data.get("task_queue_name") or queues.get(data.get("task_queue_sid") or "")
-        if etype in ("task-queue.entered", "task-queue.moved") and queue_name:
-            entered.setdefault(sid, []).append((at, queue_name))
-        elif etype == "task.transfer-initiated":
-            target = _first(data, "transfer_to", "TransferTo", "transfer_target")
-            target = str(target) if target is not None else None
-            info.transfers.append(
-                Transfer(at=at, queue=queues.get(target or ""), target=target, attributes=attrs or None)
-            )
-        elif etype == "task.transfer-canceled" and info.transfers:
-            info.transfers.pop()
-    for sid, seen in entered.items():
-        info = infos[sid]
-        cut = info.transfers[0].at if info.transfers else None
-        before = [q for at, q in seen if cut is None or at <= cut]
-        info.queue = before[0] if before else info.queue
-        for tr in info.transfers:
-            after = [q for at, q in seen if at >= tr.at]
-            if (tr.target or "").startswith("WQ") and after:
-                tr.queue = after[0]
-            elif tr.queue is None and (tr.target or "").startswith("WQ"):
-                tr.queue = tr.target
+        info = infos.setdefault(event.task_sid, TaskInfo(sid=event.task_sid))
+        info.events.append(event)
+    for info in infos.values():
+        seen = info.first_seen()
+        info.created = seen if seen is not None else info.created
+        if not info.attributes:  # a task known only from its events (the resource was deleted)
+            info.attributes = next((e.attributes for e in info.ordered() if e.attributes), {})
+        info.priority = info.latest_priority()
+        info.channel = info.channel or next((e.channel for e in info.events if e.channel), None)
     return sorted(infos.values(), key=lambda i: (i.created is None, i.created or EPOCH, i.sid))
 
 
@@ -186,84 +156,13 @@ def join_keys(tasks: Iterable[TaskInfo], cfg: TwilioSettings) -> Joined:
     return out
 
 
-# -- the human outcome ----------------------------------------------------------------------------
-
-
-def escalations(tasks: list[TaskInfo]) -> list[Transfer]:
-    """Transfers of the call's tasks, plus every later task for the same call (the blind-transfer
-    pattern that creates a new task), in time order."""
-    out = [tr for t in tasks for tr in t.transfers]
-    ordered = sorted(tasks, key=lambda t: t.created or EPOCH)
-    for later in ordered[1:]:
-        if later.created is not None:
-            out.append(Transfer(at=later.created, queue=later.queue, target=later.sid, attributes=later.attributes))
-    return sorted(out, key=lambda tr: tr.at)
-
-
-def escalation_turn(turns: list[Turn], starts: list[float | None], offset: float | None) -> int | None:
-    """The customer turn after which the human escalated: the last customer turn that began at or
-    before the transfer. A transfer before the customer said anything maps to the first customer
-    turn (the earliest point the agent is asked). Unknown times: None (timing is not scored)."""
-    customer = [i for i, t in enumerate(turns) if t.speaker == "customer"]
-    if offset is None or not customer or any(starts[i] is None for i in customer):
-        return None
-    before = [i for i in customer if (starts[i] or 0.0) <= offset]
-    return before[-1] if before else customer[0]
-
-
-def _priority(value: Any, task_priority: int | None, cfg: TwilioSettings) -> Any:
-    if value is not None:
-        return value
-    if task_priority is None:
-        return None
-    return cfg.priority_names.get(str(task_priority), task_priority)
-
-
-def outcome_for(
-    tasks: list[TaskInfo],
-    turns: list[Turn],
-    starts: list[float | None],
-    started_at: datetime | None,
-    cfg: TwilioSettings,
-) -> Outcome:
-    """No task or no transfer: not escalated. Else the first transfer: its time as a customer
-    turn, its target queue, and routing from the task attributes at the transfer."""
-    found = escalations(tasks)
-    if not found:
-        return Outcome(escalated=False)
-    tr = found[0]
-    first = min(tasks, key=lambda t: t.created or EPOCH)
-    attrs = tr.attributes or first.attributes
-    routing: dict[str, Any] = {}
-    for key, path in cfg.routing_attributes.items():
-        value = attr_path(attrs, path)
-        if key == "priority":
-            value = _priority(value, first.priority, cfg)
-        if value is not None:
-            routing[key] = value if isinstance(value, str | bool | int | float) else json.dumps(value)
-    offset = (tr.at - started_at).total_seconds() if started_at is not None else None
-    reason = attr_path(attrs, cfg.reason_attribute) if cfg.reason_attribute else None
-    urgency = attr_path(attrs, cfg.urgency_attribute) if cfg.urgency_attribute else None
-    return Outcome(
-        escalated=True,
-        at_turn=escalation_turn(turns, starts, offset),
-        reason=str(reason) if reason is not None else None,
-        urgency=str(urgency) if urgency is not None else None,
-        queue=tr.queue,
-        routing=routing,
-    )
-
-
-def customer_profile(tasks: list[TaskInfo], cfg: TwilioSettings) -> dict[str, Any]:
-    if not tasks:
-        return {}
-    attrs = min(tasks, key=lambda t: t.created or EPOCH).attributes
-    return {k: v for k, path in cfg.customer_attributes.items() if (v := attr_path(attrs, path)) is not None}
-
-
-def _tags(tasks: list[TaskInfo]) -> list[str]:
-    first = min(tasks, key=lambda t: t.created or EPOCH) if tasks else None
-    return [first.queue] if first and first.queue else []
+def human(
+    tasks: list[TaskInfo], turns: list[Turn], starts: list[float | None], t0: datetime | None, cfg: TwilioSettings
+) -> HumanReading:
+    """The human outcome of an imported call or chat: turn offsets from `t0` made absolute (Twilio's
+    clock, as the events are) and handed to the one reading the shadow server uses too."""
+    absolute = [t0 + timedelta(seconds=s) if t0 is not None and s is not None else None for s in starts]
+    return read_human(TaskHistory(tasks=tasks), turns, absolute, cfg)
 
 
 # -- calls ------------------------------------------------------------------------------------------
@@ -359,14 +258,15 @@ def call_transcript(
     t = record.transcript
     turns, starts = call_turns(record, (channels or call_speakers(t, cfg)).speakers)
     started_at = parse_when(t.get("media_start_time"))
+    reading = human(tasks, turns, starts, started_at, cfg)
     return Transcript(
         id=record.call_sid or t["sid"],
         channel="voice",
         started_at=started_at or parse_when(t.get("date_created")),
-        customer=customer_profile(tasks, cfg),
+        customer=reading.customer,
         turns=turns,
-        outcome=outcome_for(tasks, turns, starts, started_at, cfg),
-        tags=_tags(tasks),
+        outcome=reading.outcome,
+        tags=[reading.first_queue] if reading.first_queue else [],
     )
 
 
@@ -432,14 +332,15 @@ def chat_channel(record: ChatRecord) -> str:
 def chat_transcript(record: ChatRecord, tasks: list[TaskInfo], cfg: TwilioSettings) -> Transcript:
     c = record.conversation
     turns, starts, t0 = chat_turns(record, chat_speakers(record, tasks, cfg))
+    reading = human(tasks, turns, starts, t0, cfg)
     return Transcript(
         id=c["sid"],
         channel=chat_channel(record),
         started_at=parse_when(c.get("date_created")) or t0,
-        customer=customer_profile(tasks, cfg),
+        customer=reading.customer,
         turns=turns,
-        outcome=outcome_for(tasks, turns, starts, t0, cfg),
-        tags=_tags(tasks),
+        outcome=reading.outcome,
+        tags=[reading.first_queue] if reading.first_queue else [],
     )
 
 

@@ -6,8 +6,9 @@ Plain data, so mapping.py is testable without HTTP and nothing past it sees a tw
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
+
+from .human import RoutedTask
 
 Payload = dict[str, Any]
 
@@ -30,27 +31,8 @@ class ChatRecord:
     participants: list[Payload]
 
 
-@dataclass
-class Transfer:
-    """A transfer the human made: when, and to which queue (or worker)."""
-
-    at: datetime
-    queue: str | None
-    target: str | None
-    attributes: dict[str, Any] | None = None
-
-
-@dataclass
-class TaskInfo:
-    """One TaskRouter task as far as the Task resource and its Events tell it."""
-
-    sid: str
-    created: datetime | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-    queue: str | None = None
-    priority: int | None = None
-    channel: str | None = None
-    transfers: list[Transfer] = field(default_factory=list)
+# One TaskRouter task as far as the Task resource and its Events tell it (human.RoutedTask).
+TaskInfo = RoutedTask
 
 
 @dataclass(frozen=True)
