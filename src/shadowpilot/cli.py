@@ -38,10 +38,11 @@ def _root(
         None, "--config", "-c", help="The tenant's shadowpilot.toml (default: ./shadowpilot.toml)."
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Print the traceback behind an error (for a bug report)."),
 ) -> None:
     """Exit codes: 0 success (gate: go) · 1 the harness failed · 2 bad usage or input ·
     3 the gate said no-go or insufficient evidence."""
-    ctx.obj = State(config=config)
+    ctx.obj = State(config=config, debug=debug)
 
 
 # In the order of a pilot: set up, replay, score and decide, rule, compare, report, go live in shadow.

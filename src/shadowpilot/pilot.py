@@ -35,7 +35,7 @@ from .runners.cache import CachedAgent
 from .store import ImportSummary, Store, new_run_id
 from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
-from .transcripts.twilio.records import Failure, Unjoined
+from .transcripts.twilio.records import Failure, SpeakerReport, Unjoined
 from .transcripts.validate import check_duplicates
 from .types import CallRun, GateCheck, GateConfig, GateResult, JudgeSummary, RunManifest, Transcript
 
@@ -57,6 +57,7 @@ class ImportReport:
     # Twilio imports: calls/chats that could not be fetched, and records that did not join.
     failed: list[Failure] = field(default_factory=list)
     unjoined: list[Unjoined] = field(default_factory=list)
+    speakers: SpeakerReport | None = None  # Twilio imports: how calls' channels became speakers
 
 
 def import_files(
@@ -150,6 +151,7 @@ def import_twilio(
     rep = store_cases(settings, cases, problems, skip_bad=skip_bad, top=top)
     rep.failed = fetched.failures
     rep.unjoined = mapped.unjoined
+    rep.speakers = mapped.speakers
     return rep
 
 

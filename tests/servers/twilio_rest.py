@@ -7,6 +7,13 @@ real hosts (as Twilio does), so a client that only overrides base_url would leav
 the host-rewriting HTTP client is what keeps it here. Every request must carry HTTP basic auth
 with the account sid and token. Faults can be injected per path: a status served N times
 (429 with Retry-After) or for good (404). Every request is logged with its time.
+
+Records follow the examples in Twilio's OpenAPI specs (twilio-oai spec/json: intelligence_v2,
+conversations_v1, taskrouter_v1, api_v2010): field names and types (sentence media_channel an
+integer, start/end_time and confidence strings, attributes JSON strings), sid prefixes, ISO-8601
+dates (RFC 2822 on the 2010 Recording), error bodies `{code, message, more_info, status}`. Like
+automatic transcription of recorded calls, a transcript's `channel` may carry no participants;
+a TaskRouter Task listing may leave `attributes` null (the single fetch has them).
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ class FakeTwilio:
         self.tasks: dict[str, list[dict[str, Any]]] = {}
         self.events: dict[str, list[dict[str, Any]]] = {}
         self.faults: dict[str, list[Fault]] = {}
+        self.list_hides_attributes: set[str] = set()  # task sids listed with attributes: null
         self.log: list[Logged] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -143,7 +151,10 @@ class FakeTwilio:
         h.wfile.write(raw)
 
     def _error(self, status: int, message: str, code: int | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
-        return status, {"code": code or 20000 + status, "message": message, "status": status}, {}
+        code = code or 20000 + status
+        body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status}  # fmt: skip
+        return status, body, {}
 
     def _route(
         self, h: BaseHTTPRequestHandler, path: str, q: dict[str, str]
@@ -181,6 +192,10 @@ class FakeTwilio:
             return self._page(path, q, "participants", self.participants.get(m[1], []))
         if path == "/v1/Workspaces":
             return self._page(path, q, "workspaces", self.workspaces)
+        m = re.fullmatch(r"/v1/Workspaces/(WS\w+)", path)
+        if m:
+            ws = next((w for w in self.workspaces if w["sid"] == m[1]), None)
+            return (200, ws, {}) if ws else self._error(404, f"The requested resource {path} was not found", 20404)
         m = re.fullmatch(r"/v1/Workspaces/(WS\w+)/(TaskQueues|Tasks|Events)", path)
         if m:
             if m[1] not in {w["sid"] for w in self.workspaces}:
@@ -188,7 +203,9 @@ class FakeTwilio:
             if m[2] == "TaskQueues":
                 return self._page(path, q, "task_queues", self.queues.get(m[1], []))
             if m[2] == "Tasks":
-                return self._page(path, q, "tasks", self.tasks.get(m[1], []))
+                rows = [{**t, "attributes": None} if t["sid"] in self.list_hides_attributes else t
+                        for t in self.tasks.get(m[1], [])]  # fmt: skip
+                return self._page(path, q, "tasks", rows)
             rows = [e for e in self.events.get(m[1], []) if self._event_matches(e, q)]
             return self._page(path, q, "events", rows)
         m = re.fullmatch(r"/v1/Workspaces/(WS\w+)/Tasks/(WT\w+)", path)
@@ -259,15 +276,30 @@ class FakeTwilio:
 WS = "WS" + "9" * 32
 QUEUES = {"WQ" + "1" * 32: "front-desk", "WQ" + "2" * 32: "billing-tier2", "WQ" + "3" * 32: "clinical"}
 FRONT, BILLING, CLINICAL = list(QUEUES)
+SERVICE = "GA" + "5" * 32  # the Intelligence service
+CHAT_SERVICE = "IS" + "4" * 32
+MESSAGING_SERVICE = "MG" + "6" * 32
+BUSINESS_NUMBER = "+15550000000"
 
 
 def sid(prefix: str, n: int) -> str:
     return f"{prefix}{n:032x}"
 
 
+def rfc2822(dt: datetime) -> str:
+    """The 2010 API's date format: "Fri, 14 Oct 2016 21:56:34 +0000"."""
+    return dt.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
 @dataclass
 class CallSpec:
-    """One call: (speaker, text) lines; optional transfer after customer line k to a queue."""
+    """One call: (speaker, text) lines; optional transfer after customer line k to a queue.
+
+    `participants`: the transcript's channel names the participants with their roles (as a
+    transcript created through the API can); False: `channel` has only `media_properties`, and
+    `channel={}` with `media=False` too (automatic transcription; the spec's own examples).
+    `customer_channel`: the media channel the customer speaks on; default where Twilio puts it
+    without participants (2), else 1."""
 
     n: int
     lines: list[tuple[str, str]]
@@ -276,89 +308,119 @@ class CallSpec:
     transfer_queue: str = BILLING
     attributes: dict[str, Any] = field(default_factory=dict)
     with_task: bool = True
-    customer_channel: int = 1
+    customer_channel: int | None = None
     call_sid_in_key: bool = True  # False: only the recording links the transcript to the call
+    participants: bool = True
+    media: bool = True  # the channel names the recording (media_properties.source_sid)
+    list_attributes: bool = True  # False: the Task listing carries attributes: null
 
 
 def add_workspace(fake: FakeTwilio) -> None:
-    fake.workspaces.append({"sid": WS, "friendly_name": "Support", "account_sid": fake.account_sid})
-    fake.queues[WS] = [{"sid": s, "friendly_name": n, "workspace_sid": WS} for s, n in QUEUES.items()]
+    links = {k: f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/{v}" for k, v in
+             (("task_queues", "TaskQueues"), ("tasks", "Tasks"), ("events", "Events"))}  # fmt: skip
+    fake.workspaces.append({
+        "sid": WS, "account_sid": fake.account_sid, "friendly_name": "Support",
+        "date_created": "2026-01-05T10:00:00Z", "date_updated": "2026-01-05T10:00:00Z",
+        "default_activity_name": "Offline", "default_activity_sid": "WA" + "1" * 32, "event_callback_url": "",
+        "events_filter": None, "multi_task_enabled": True, "prioritize_queue_order": "FIFO",
+        "timeout_activity_name": "Offline", "timeout_activity_sid": "WA" + "1" * 32,
+        "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}", "links": links,
+    })  # fmt: skip
+    fake.queues[WS] = [
+        {"sid": s, "account_sid": fake.account_sid, "friendly_name": n, "workspace_sid": WS,
+         "assignment_activity_name": None, "assignment_activity_sid": None, "max_reserved_workers": 1,
+         "reservation_activity_name": None, "reservation_activity_sid": None, "target_workers": None,
+         "task_order": "FIFO", "date_created": "2026-01-05T10:00:00Z", "date_updated": "2026-01-05T10:00:00Z",
+         "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/TaskQueues/{s}", "links": {}}
+        for s, n in QUEUES.items()
+    ]  # fmt: skip
     fake.tasks.setdefault(WS, [])
     fake.events.setdefault(WS, [])
 
 
 def _event(fake: FakeTwilio, n: int, etype: str, at: datetime, data: dict[str, Any]) -> None:
-    fake.events[WS].append(
-        {
-            "sid": sid("EV", len(fake.events[WS]) + 1 + n * 10),
-            "account_sid": fake.account_sid,
-            "workspace_sid": WS,
-            "event_type": etype,
-            "event_date": iso(at),
-            "event_date_ms": int(at.timestamp() * 1000),
-            "event_data": data,
-            "resource_type": "task",
-            "resource_sid": data["task_sid"],
-            "description": etype,
-        }
-    )
+    ev = sid("EV", len(fake.events[WS]) + 1 + n * 10)
+    fake.events[WS].append({
+        "sid": ev, "account_sid": fake.account_sid, "workspace_sid": WS,
+        "actor_sid": WS, "actor_type": "workspace", "actor_url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}",
+        "description": f"Task {data['task_sid']} {etype}",
+        "event_type": etype, "event_date": iso(at), "event_date_ms": int(at.timestamp() * 1000),
+        "event_data": data,
+        "resource_type": "task", "resource_sid": data["task_sid"],
+        "resource_url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Tasks/{data['task_sid']}",
+        "source": "twilio", "source_ip_address": "127.0.0.1",
+        "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Events/{ev}",
+    })  # fmt: skip
+
+
+def _task(fake: FakeTwilio, task: str, attrs: dict[str, Any], at: datetime, channel: str, *,
+          list_attributes: bool = True) -> None:  # fmt: skip
+    fake.tasks[WS].append({
+        "sid": task, "account_sid": fake.account_sid, "workspace_sid": WS,
+        "age": 25200, "assignment_status": "completed", "attributes": json.dumps(attrs),
+        "date_created": iso(at), "date_updated": iso(at + timedelta(minutes=5)),
+        "task_queue_entered_date": iso(at), "virtual_start_time": iso(at),
+        "priority": 0, "reason": "completed", "timeout": 86400,
+        "task_queue_sid": FRONT, "task_queue_friendly_name": QUEUES[FRONT],
+        "task_channel_sid": "TC" + "2" * 32, "task_channel_unique_name": channel,
+        "workflow_sid": "WW" + "3" * 32, "workflow_friendly_name": "Default",
+        "ignore_capacity": False, "routing_target": None, "addons": "{}",
+        "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Tasks/{task}", "links": {},
+    })  # fmt: skip
+    if not list_attributes:
+        fake.list_hides_attributes.add(task)
 
 
 def add_call(fake: FakeTwilio, spec: CallSpec) -> dict[str, str]:
-    """A finished call: transcript (participants with roles), sentences 3 s apart, and its task
-    with queue-entered and (optionally) transfer events at the right moment."""
+    """A finished call: transcript (with or without participant roles), sentences 3 s apart, its
+    Recording, and its task with queue-entered and (optionally) transfer events at the right moment."""
     call, transcript, task, rec = sid("CA", spec.n), sid("GT", spec.n), sid("WT", spec.n), sid("RE", spec.n)
-    agent_channel = 2 if spec.customer_channel == 1 else 1
-    fake.transcripts.append(
-        {
-            "sid": transcript,
-            "account_sid": fake.account_sid,
-            "service_sid": "GA" + "5" * 32,
-            "status": "completed",
-            "customer_key": call if spec.call_sid_in_key else f"crm-{spec.n}",
-            "media_start_time": iso(spec.start),
-            "date_created": iso(spec.start + timedelta(minutes=10)),
-            "channel": {
-                "media_properties": {"source_sid": rec},
-                "participants": [
-                    {"channel_participant": spec.customer_channel, "role": "Customer", "user_id": f"cust-{spec.n}"},
-                    {"channel_participant": agent_channel, "role": "Agent", "user_id": "agent-7"},
-                ],
-            },
-            "duration": 3 * len(spec.lines),
-            "language_code": "en-US",
-        }
-    )
-    fake.recordings[rec] = {"sid": rec, "call_sid": call, "account_sid": fake.account_sid}
+    customer_channel = spec.customer_channel or (1 if spec.participants else 2)
+    agent_channel = 2 if customer_channel == 1 else 1
+    channel: dict[str, Any] = {"media_properties": {"source_sid": rec}} if spec.media else {}
+    if spec.participants:
+        channel["participants"] = [
+            {"channel_participant": customer_channel, "role": "Customer", "user_id": f"cust-{spec.n}",
+             "media_participant_id": f"+1555{spec.n:07d}"},
+            {"channel_participant": agent_channel, "role": "Agent", "user_id": "agent-7", "full_name": "A. Agent"},
+        ]  # fmt: skip
+    url = f"https://intelligence.twilio.com/v2/Transcripts/{transcript}"
+    fake.transcripts.append({
+        "account_sid": fake.account_sid, "service_sid": SERVICE, "sid": transcript,
+        "date_created": iso(spec.start + timedelta(minutes=10)),
+        "date_updated": iso(spec.start + timedelta(minutes=11)),
+        "status": "completed", "channel": channel, "data_logging": False, "language_code": "en-US",
+        "customer_key": call if spec.call_sid_in_key else (None if spec.n % 2 else f"crm-{spec.n}"),
+        "media_start_time": iso(spec.start), "duration": 3 * len(spec.lines),
+        "url": url, "redaction": False, "encryption_credential_sid": None,
+        "links": {k: f"{url}/{v}" for k, v in (("sentences", "Sentences"), ("media", "Media"),
+                                               ("operator_results", "OperatorResults"))},
+    })  # fmt: skip
+    fake.recordings[rec] = {
+        "account_sid": fake.account_sid, "api_version": "2010-04-01", "call_sid": call, "conference_sid": None,
+        "channels": 2, "date_created": rfc2822(spec.start), "date_updated": rfc2822(spec.start),
+        "start_time": rfc2822(spec.start), "price": "-0.00250", "price_unit": "USD",
+        "duration": str(3 * len(spec.lines)), "sid": rec, "source": "DialVerb", "status": "completed",
+        "error_code": None, "encryption_details": None, "media_url": f"https://api.twilio.com/2010-04-01/Accounts/{fake.account_sid}/Recordings/{rec}",
+        "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Recordings/{rec}.json", "subresource_uris": {},
+    }  # fmt: skip
     fake.sentences[transcript] = [
         {
-            "sid": sid("GX", spec.n * 1000 + i),
-            "media_channel": str(spec.customer_channel if who == "customer" else agent_channel),
+            "media_channel": customer_channel if who == "customer" else agent_channel,
             "sentence_index": i,
             "start_time": f"{3.0 * i:.2f}",
             "end_time": f"{3.0 * i + 2.5:.2f}",
             "transcript": text,
+            "sid": sid("GX", spec.n * 1000 + i),
             "confidence": "0.93",
+            "words": [{"word": w, "start_time": None, "end_time": None} for w in text.split()],
         }
         for i, (who, text) in enumerate(spec.lines)
     ]
     if spec.with_task:
         attrs = {"call_sid": call, "from": f"+1555{spec.n:07d}", "direction": "inbound", "type": "inbound"}
         attrs.update(spec.attributes)
-        fake.tasks[WS].append(
-            {
-                "sid": task,
-                "workspace_sid": WS,
-                "attributes": json.dumps(attrs),
-                "assignment_status": "completed",
-                "date_created": iso(spec.start),
-                "priority": 0,
-                "task_queue_sid": FRONT,
-                "task_queue_friendly_name": QUEUES[FRONT],
-                "task_channel_unique_name": "voice",
-                "reason": "completed",
-            }
-        )
+        _task(fake, task, attrs, spec.start, "voice", list_attributes=spec.list_attributes)
         base = {
             "task_sid": task,
             "task_attributes": json.dumps(attrs),
@@ -393,6 +455,172 @@ def add_call(fake: FakeTwilio, spec: CallSpec) -> dict[str, str]:
     return {"call_sid": call, "transcript_sid": transcript, "task_sid": task}
 
 
+DAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def phone_call(topic: str) -> list[tuple[str, str]]:
+    """A call as it sounds: the business answers, the customer asks."""
+    return [
+        ("agent", "Thank you for calling Acme Health, this is Sam, how can I help?"),
+        ("customer", f"Hi, I'm calling about {topic}."),
+        ("agent", "Sure, let me look that up."),
+        ("customer", "Thanks, that would be great."),
+    ]
+
+
+def roleless_tenant(n_calls: int = 3, *, customer_channel: int | None = None) -> FakeTwilio:
+    """Automatic transcription of recorded calls: no participants on any transcript, `channel`
+    empty or holding only the recording; one Task listed with attributes: null."""
+    f = FakeTwilio()
+    add_workspace(f)
+    for n in range(1, n_calls + 1):
+        add_call(f, CallSpec(n, phone_call(f"topic {n}"), DAY + timedelta(hours=n), participants=False,
+                             media=n % 2 == 1, customer_channel=customer_channel, list_attributes=n != 2))  # fmt: skip
+    return f
+
+
+# -- chats ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """A chat participant: bound by SMS/WhatsApp (binding + address) or a chat identity.
+
+    `source`: the Source a live onMessageAdded carries for its messages (SMS, WHATSAPP, SDK, API)."""
+
+    key: str  # what the dialogue lines call it: "customer", "agent", "frontdesk"...
+    identity: str | None = None
+    binding: str | None = None
+    address: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    @property
+    def author(self) -> str:
+        return self.identity or self.address or "system"
+
+    @property
+    def message_source(self) -> str:
+        return self.source or (self.binding.upper() if self.binding else "SDK")
+
+
+def sms_members(n: int) -> list[Member]:
+    """The common SMS chat: the customer bound by SMS, an agent by chat identity."""
+    return [Member("customer", binding="sms", address=f"+1555{n:07d}"), Member("agent", identity="agent.lee")]
+
+
+@dataclass
+class ChatSpec:
+    """One conversation as Twilio holds it; `rest` is what the REST API serves, `webhooks`
+    what the Conversations webhooks post for it, so import and live read the same chat."""
+
+    n: int
+    lines: list[tuple[str, str]]  # (member key, text)
+    start: datetime
+    members: list[Member] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.members = self.members or sms_members(self.n)
+
+    @property
+    def conversation_sid(self) -> str:
+        return sid("CH", self.n)
+
+    def participant_sid(self, key: str) -> str:
+        i = next(i for i, m in enumerate(self.members) if m.key == key)
+        return sid("MB", self.n * 10 + i)
+
+    def member(self, key: str) -> Member:
+        return next(m for m in self.members if m.key == key)
+
+    def at(self, i: int) -> datetime:
+        return self.start + timedelta(seconds=20 * i)
+
+    def participants(self, account_sid: str) -> list[dict[str, Any]]:
+        conv = self.conversation_sid
+        out = []
+        for m in self.members:
+            psid = self.participant_sid(m.key)
+            binding = {"type": m.binding, "address": m.address, "proxy_address": BUSINESS_NUMBER if m.binding == "sms"
+                       else f"whatsapp:{BUSINESS_NUMBER}"} if m.binding else None  # fmt: skip
+            out.append({
+                "account_sid": account_sid, "conversation_sid": conv, "sid": psid, "identity": m.identity,
+                "attributes": json.dumps(m.attributes), "messaging_binding": binding, "role_sid": "RL" + "7" * 32,
+                "date_created": iso(self.start), "date_updated": iso(self.start),
+                "url": f"https://conversations.twilio.com/v1/Conversations/{conv}/Participants/{psid}",
+                "last_read_message_index": None, "last_read_timestamp": None,
+            })  # fmt: skip
+        return out
+
+    def messages(self, account_sid: str) -> list[dict[str, Any]]:
+        conv = self.conversation_sid
+        out = []
+        for i, (who, text) in enumerate(self.lines):
+            m = self.member(who)
+            msid = sid("IM", self.n * 100 + i)
+            out.append({
+                "sid": msid, "account_sid": account_sid, "conversation_sid": conv, "body": text, "media": None,
+                "author": m.author, "participant_sid": self.participant_sid(who), "attributes": "{}",
+                "date_created": iso(self.at(i)), "date_updated": iso(self.at(i)), "index": i,
+                "delivery": None, "content_sid": None,
+                "url": f"https://conversations.twilio.com/v1/Conversations/{conv}/Messages/{msid}", "links": {},
+            })  # fmt: skip
+        return out
+
+    def conversation(self, account_sid: str) -> dict[str, Any]:
+        conv = self.conversation_sid
+        url = f"https://conversations.twilio.com/v1/Conversations/{conv}"
+        return {
+            "sid": conv, "account_sid": account_sid, "chat_service_sid": CHAT_SERVICE,
+            "messaging_service_sid": MESSAGING_SERVICE, "friendly_name": f"chat {self.n}", "unique_name": None,
+            "attributes": "{}", "state": "closed", "date_created": iso(self.start),
+            "date_updated": iso(self.start + timedelta(minutes=5)),
+            "timers": {"date_inactive": None, "date_closed": iso(self.start + timedelta(minutes=5))},
+            "bindings": {}, "url": url,
+            "links": {k: f"{url}/{k.title()}" for k in ("participants", "messages", "webhooks")},
+        }  # fmt: skip
+
+    def webhooks(self, account_sid: str, *, participants: bool = True) -> list[dict[str, str]]:
+        """The post-event webhooks (form fields) Twilio sends for this conversation, in order:
+        onParticipantAdded per member (when subscribed), onMessageAdded per line, then closed."""
+        conv = self.conversation_sid
+        common = {"AccountSid": account_sid, "ChatServiceSid": CHAT_SERVICE, "ConversationSid": conv,
+                  "RetryCount": "0"}  # fmt: skip
+        out: list[dict[str, str]] = []
+        if participants:
+            for p, m in zip(self.participants(account_sid), self.members, strict=True):
+                ev = {**common, "EventType": "onParticipantAdded", "ParticipantSid": p["sid"],
+                      "DateCreated": iso(self.start), "Attributes": p["attributes"], "RoleSid": p["role_sid"],
+                      "Source": m.message_source}  # fmt: skip
+                if p["messaging_binding"]:
+                    b = p["messaging_binding"]
+                    ev.update({"MessagingBinding.Type": b["type"], "MessagingBinding.Address": b["address"],
+                               "MessagingBinding.ProxyAddress": b["proxy_address"]})  # fmt: skip
+                else:
+                    ev["Identity"] = p["identity"]
+                out.append(ev)
+        for msg, (who, _text) in zip(self.messages(account_sid), self.lines, strict=True):
+            m = self.member(who)
+            ev = {**common, "EventType": "onMessageAdded", "MessageSid": msg["sid"], "Index": str(msg["index"]),
+                  "Author": msg["author"], "Body": msg["body"], "Attributes": "{}",
+                  "ParticipantSid": msg["participant_sid"], "DateCreated": msg["date_created"].replace("Z", ".000Z"),
+                  "MessagingServiceSid": MESSAGING_SERVICE, "Source": m.message_source}  # fmt: skip
+            if m.message_source == "SDK":
+                ev["ClientIdentity"] = m.author
+            out.append(ev)
+        out.append({**common, "EventType": "onConversationStateUpdated", "StateFrom": "active", "StateTo": "closed",
+                    "Reason": "API", "Source": "API", "MessagingServiceSid": MESSAGING_SERVICE,
+                    "StateUpdated": iso(self.start + timedelta(minutes=5))})  # fmt: skip
+        return out
+
+
+def add_chat_spec(fake: FakeTwilio, spec: ChatSpec) -> None:
+    conv = spec.conversation_sid
+    fake.conversations.append(spec.conversation(fake.account_sid))
+    fake.participants[conv] = spec.participants(fake.account_sid)
+    fake.messages[conv] = spec.messages(fake.account_sid)
+
+
 def add_chat(
     fake: FakeTwilio,
     n: int,
@@ -403,56 +631,19 @@ def add_chat(
     transfer_queue: str = CLINICAL,
     attributes: dict[str, Any] | None = None,
     with_task: bool = True,
+    members: list[Member] | None = None,
 ) -> dict[str, str]:
-    """A closed SMS conversation: customer bound by SMS, agent by chat identity; messages 20 s apart."""
-    conv, task = sid("CH", n), sid("WT", 10_000 + n)
-    cust, agent = sid("MB", n * 2), sid("MB", n * 2 + 1)
-    fake.conversations.append(
-        {
-            "sid": conv,
-            "account_sid": fake.account_sid,
-            "chat_service_sid": "IS" + "4" * 32,
-            "friendly_name": f"chat {n}",
-            "attributes": "{}",
-            "state": "closed",
-            "date_created": iso(start),
-            "date_updated": iso(start + timedelta(minutes=5)),
-        }
-    )
-    fake.participants[conv] = [
-        {
-            "sid": cust,
-            "conversation_sid": conv,
-            "identity": None,
-            "attributes": "{}",
-            "messaging_binding": {"type": "sms", "address": f"+1555{n:07d}", "proxy_address": "+15550000000"},
-        },
-        {
-            "sid": agent,
-            "conversation_sid": conv,
-            "identity": "agent.lee",
-            "attributes": "{}",
-            "messaging_binding": None,
-        },
-    ]
-    fake.messages[conv] = [
-        {
-            "sid": sid("IM", n * 100 + i),
-            "conversation_sid": conv,
-            "index": i,
-            "body": text,
-            "author": f"+1555{n:07d}" if who == "customer" else "agent.lee",
-            "participant_sid": cust if who == "customer" else agent,
-            "attributes": "{}",
-            "date_created": iso(start + timedelta(seconds=20 * i)),
-        }
-        for i, (who, text) in enumerate(lines)
-    ]
+    """A closed conversation (default: customer bound by SMS, agent by chat identity; messages
+    20 s apart) and its Flex messaging task."""
+    spec = ChatSpec(n, lines, start, members or [])
+    add_chat_spec(fake, spec)
+    conv, task = spec.conversation_sid, sid("WT", 10_000 + n)
+    customer = next((m for m in spec.members if m.binding), spec.members[0])
     if with_task:
         attrs = {
             "conversationSid": conv,
-            "channelType": "sms",
-            "customerAddress": f"+1555{n:07d}",
+            "channelType": customer.binding or "web",
+            "customerAddress": customer.address or customer.identity,
             **(attributes or {}),
         }
         base = {
@@ -477,25 +668,14 @@ def add_chat(
 def add_orphan_task(fake: FakeTwilio, n: int, at: datetime) -> str:
     """A voice task whose call has no transcript."""
     task, call = sid("WT", 20_000 + n), sid("CA", 20_000 + n)
-    attrs = json.dumps({"call_sid": call})
-    fake.tasks[WS].append(
-        {
-            "sid": task,
-            "workspace_sid": WS,
-            "attributes": attrs,
-            "assignment_status": "completed",
-            "date_created": iso(at),
-            "priority": 0,
-            "task_queue_sid": FRONT,
-            "task_queue_friendly_name": QUEUES[FRONT],
-            "task_channel_unique_name": "voice",
-        }
-    )
+    attrs = {"call_sid": call}
+    _task(fake, task, attrs, at, "voice")
     _event(
         fake,
         20_000 + n,
         "task-queue.entered",
         at,
-        {"task_sid": task, "task_attributes": attrs, "task_queue_sid": FRONT, "task_queue_name": QUEUES[FRONT]},
-    )
+        {"task_sid": task, "task_attributes": json.dumps(attrs), "task_queue_sid": FRONT,
+         "task_queue_name": QUEUES[FRONT]},
+    )  # fmt: skip
     return call

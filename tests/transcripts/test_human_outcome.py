@@ -52,9 +52,7 @@ def ev(kind: str, at: float, task: int = 1, **kw: Any) -> TaskRouterEvent:
     return TaskRouterEvent(task_sid=wt(task), kind=kind, at=T0 + timedelta(seconds=at), **kw)
 
 
-def read(
-    *tasks: RoutedTask, cfg: TwilioSettings | None = None, turns=TURNS, starts=STARTS, received=None
-) -> Outcome:
+def read(*tasks: RoutedTask, cfg: TwilioSettings | None = None, turns=TURNS, starts=STARTS, received=None) -> Outcome:
     history = TaskHistory(tasks=list(tasks))
     return read_human(history, turns, starts, cfg or TwilioSettings(), received=received).outcome
 

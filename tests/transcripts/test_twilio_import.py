@@ -18,7 +18,7 @@ from shadowpilot.config import TwilioSettings, load_settings
 from shadowpilot.pilot import import_twilio
 from shadowpilot.store import Store
 from shadowpilot.transcripts.twilio.http import RetryingHttpClient, build_client
-from shadowpilot.transcripts.twilio.mapping import MappingProblem, call_speakers, chat_speakers, parse_when
+from shadowpilot.transcripts.twilio.mapping import MappingProblem, chat_speakers, parse_when
 from shadowpilot.transcripts.twilio.records import ChatRecord
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.servers.twilio_rest import (
@@ -263,15 +263,6 @@ def test_retry_after_is_honoured_and_retries_are_bounded(fake: FakeTwilio) -> No
 
 
 # -- mapping (pure) -----------------------------------------------------------------------------
-
-
-def test_transcripts_without_roles_are_bad_records_unless_channels_are_mapped() -> None:
-    transcript = {"sid": "GT1", "channel": {"media_properties": {}}}
-    assert call_speakers(transcript, TwilioSettings()) == {}
-    assert call_speakers(transcript, TwilioSettings(channels={"1": "agent", "2": "customer"})) == {
-        1: "agent",
-        2: "customer",
-    }
 
 
 def test_a_chat_whose_customer_cannot_be_told_is_a_bad_record() -> None:

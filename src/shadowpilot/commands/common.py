@@ -29,6 +29,14 @@ JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on
 @dataclass(frozen=True)
 class State:
     config: Path | None = None
+    debug: bool = False  # --debug: errors keep their traceback
+
+
+def _debug(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """--debug, from the command's own context (every command takes `ctx`; typer's Context is
+    its vendored click's, so it is found by what it holds, not by class)."""
+    state = next((o for a in (*args, *kwargs.values()) if isinstance(o := getattr(a, "obj", None), State)), None)
+    return bool(state is not None and state.debug)
 
 
 def console(stderr: bool = False) -> Console:
@@ -81,6 +89,10 @@ def guarded(fn: F) -> F:
                     err.print(Text(line), soft_wrap=True)
             else:
                 err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+            if _debug(args, kwargs):
+                import traceback
+
+                err.print(Text(traceback.format_exc(), style="dim"))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console(stderr=True).print("interrupted")

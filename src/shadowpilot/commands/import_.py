@@ -13,7 +13,10 @@ from ..errors import UsageError
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..pilot import ImportReport
+    from ..transcripts.twilio.records import SpeakerReport
 
 TWILIO = "twilio"
 CREDENTIALS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
@@ -124,6 +127,10 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         if not rep.files:  # a Twilio import
             payload["failed"] = [{"kind": f.kind, "sid": f.sid, "key": f.key, "error": f.error} for f in rep.failed]
             payload["unjoined"] = [{"kind": u.kind, "sid": u.sid, "key": u.key, "note": u.note} for u in rep.unjoined]
+            if rep.speakers is not None:
+                payload["speakers"] = dict(rep.speakers.by_source)
+                payload["look_swapped"] = [{"case_id": c, "mapped_by": m} for c, m in rep.speakers.swapped.items()]
+                payload["speaker_hints"] = list(rep.speakers.hints)
         emit_json(payload)
         return
     from rich.table import Table
@@ -143,6 +150,8 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         soft_wrap=True,
     )
     err = console(stderr=True)
+    if rep.speakers is not None:
+        _show_speakers(rep.speakers, con, err)
     if rep.skipped:
         err.print(Text(f"skipped {len(rep.skipped)} bad record(s):", style="yellow"))
         for p in rep.skipped:
@@ -157,3 +166,21 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         for u in rep.unjoined:
             err.print(Text(f"  {u.kind} {u.sid}{f' ({u.key})' if u.key and u.key != u.sid else ''}: {u.note}"),
                       soft_wrap=True)  # fmt: skip
+
+
+def _show_speakers(sp: SpeakerReport, con: Console, err: Console) -> None:
+    """Which rule mapped how many calls' channels to speakers, and the calls that look swapped."""
+    from rich.text import Text
+
+    from ..transcripts.twilio.mapping import SPEAKER_RULES
+
+    if any(sp.by_source.values()):
+        parts = [f"{n} by {SPEAKER_RULES.get(k, k)}" for k, n in sp.by_source.items() if n]
+        con.print(Text(f"speakers of {sum(sp.by_source.values())} call(s): {', '.join(parts)}"), soft_wrap=True)
+    if sp.swapped:
+        err.print(Text(f"warning: {len(sp.swapped)} call(s) look swapped (the customer side opens with the "
+                       "business's greeting); check them:", style="yellow"), soft_wrap=True)  # fmt: skip
+        for case_id, rule in sp.swapped.items():
+            err.print(Text(f"  {case_id} (mapped by {SPEAKER_RULES.get(rule, rule)})"), soft_wrap=True)
+        for hint in sp.hints:
+            err.print(Text(f"  {hint}", style="yellow"), soft_wrap=True)

@@ -224,8 +224,9 @@ def test_a_chat_is_ordered_by_message_index_and_scored(http: httpx.Client, folde
     ]
 
     def added(i: int, author: str, body: str) -> tuple[str, dict[str, str]]:
+        source = "SMS" if author.startswith("+") else "SDK"  # the customer texts in; the agent writes in Flex
         return CONV, {"EventType": "onMessageAdded", "ConversationSid": conv, "MessageSid": f"IM{i:032x}",
-                      "Index": str(i), "Author": author, "Body": body, "Source": "SMS", "RetryCount": "0"}  # fmt: skip
+                      "Index": str(i), "Author": author, "Body": body, "Source": source, "RetryCount": "0"}  # fmt: skip
 
     for i in (1, 0, 2):
         assert send(http, added(i, *msgs[i])) == 204
@@ -233,7 +234,7 @@ def test_a_chat_is_ordered_by_message_index_and_scored(http: httpx.Client, folde
               "StateTo": "closed", "Reason": "API"}  # fmt: skip
     assert send(http, (CONV, closed)) == 204
     call = wait_until(lambda: scored(folder, conv))
-    assert call["channel"] == "chat"
+    assert call["channel"] == "sms"  # the binding the customer wrote over (Source), as the importer labels it
     assert [(u["speaker"], u["text"]) for u in call["utterances"]] == [
         ("customer", msgs[0][1]),
         ("agent", msgs[1][1]),

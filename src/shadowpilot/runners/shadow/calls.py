@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ...config import ShadowSettings, TwilioSettings
+from ...transcripts.twilio import chat_parties
 from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
-from ...types import AgentStep, CallRun, Clock, Outcome, Transcript, Turn
+from ...types import AgentStep, CallRun, Clock, Outcome, Speaker, Transcript, Turn
 from .eventlog import Record
-from .wire import BadPayload, TaskEvent, parse
+from .wire import BadPayload, ChatParticipant, TaskEvent, parse
 
 CallState = Literal["live", "ended", "scored"]
 
@@ -43,6 +44,8 @@ class Mark:
     author: str | None = None
     text: str | None = None
     at: float | None = None  # Twilio's Timestamp (epoch seconds), when the event carried one
+    participant: str | None = None  # chat: the author's ParticipantSid
+    source: str | None = None  # chat: the message's Source (SMS, WHATSAPP, SDK, API)
 
     @property
     def when(self) -> float:
@@ -92,6 +95,8 @@ class Call:
     def started(self) -> float:
         """When the call began: its earliest Twilio Timestamp, else its first receipt."""
         return self.first_at if self.first_at is not None else self.first_rx
+
+    parties: dict[str, chat_parties.Party] = field(default_factory=dict)  # chat: from participant webhooks
 
     @property
     def state(self) -> CallState:
@@ -164,17 +169,33 @@ class CallBook:
         event = parsed.event
         if isinstance(event, TaskEvent):
             return self._apply_task(event, rx)
+        channel = "chat" if isinstance(event, ChatParticipant) else event.channel
         call = self.calls.get(event.call_id)
         if call is None:
-            call = self.calls[event.call_id] = Call(event.call_id, event.channel, rx, rx)
+            call = self.calls[event.call_id] = Call(event.call_id, channel, rx, rx)
         call.last_rx = max(call.last_rx, rx)
+        if isinstance(event, ChatParticipant):
+            known = call.parties.get(event.party.sid)
+            call.parties[event.party.sid] = event.party.merged(known) if known else event.party
+            return {call.call_id}
         call.selftest = call.selftest or event.selftest
         if event.at is not None:
             call.first_at = event.at if call.first_at is None else min(call.first_at, event.at)
         if event.seq is not None:
             rank = call.streams.setdefault(event.stream, len(call.streams))
-            mark = Mark(key, rank, event.seq, rx, event.kind, event.track, event.author, event.text, event.at)
-            call.marks[key] = mark
+            call.marks[key] = Mark(
+                key,
+                rank,
+                event.seq,
+                rx,
+                event.kind,
+                event.track,
+                event.author,
+                event.text,
+                at=event.at,
+                participant=event.participant,
+                source=event.source,
+            )
         if event.kind == "error" and call.error is None:
             call.error = event.error
         ended = {"stopped": "transcription stopped", "closed": "conversation closed", "error": "transcription error"}
@@ -197,19 +218,53 @@ class CallBook:
 
     # -- reading a call -----------------------------------------------------------------
 
-    def speaker(self, call: Call, mark: Mark, customer_author: str | None) -> str:
+    # -- who is who in a chat: transcripts/twilio/chat_parties, the importer's rule -----------
+
+    def parties(self, call: Call) -> list[chat_parties.Party]:
+        """The chat's participants: from participant webhooks, completed by what each message
+        tells of its author (its ParticipantSid and Source)."""
+        out = dict(call.parties)
+        for m in call.sequence():
+            seen = chat_parties.party_from_message(m.participant, m.author, m.source)
+            if seen is not None:
+                out[seen.sid] = out[seen.sid].merged(seen) if seen.sid in out else seen
+        return list(out.values())
+
+    def chat_decision(self, call: Call) -> chat_parties.Decision:
+        tasks = [e.attributes for t in self.call_tasks(call) for e in t.events if e.attributes]
+        return chat_parties.decide(
+            self.parties(call),
+            roles=self.twilio.roles,
+            role_attributes=self.twilio.chat_role_attributes,
+            customers=chat_parties.customer_ids(tasks),
+        )
+
+    def label(self, call: Call) -> str:
+        """The case's channel: voice, or the chat's binding type (sms, whatsapp, ..., chat)."""
+        return chat_parties.channel_label(self.parties(call)) if call.channel == "chat" else call.channel
+
+    def no_customer(self, call: Call) -> str | None:
+        """Why a chat's customer cannot be told (the importer's words), or None."""
+        if call.channel != "chat":
+            return None
+        return self.chat_decision(call).problem(self.twilio.chat_role_attributes)
+
+    def speaker(self, call: Call, mark: Mark, decision: chat_parties.Decision | None = None) -> Speaker:
         if call.channel == "chat":
-            if mark.author == "system":
+            decision = decision or self.chat_decision(call)
+            party = chat_parties.author_party(self.parties(call), mark.participant, mark.author)
+            if party is None:
                 return "system"
-            return "customer" if mark.author == customer_author else "agent"
+            # undecided (nothing names the customer yet): not the customer, so the agent is not asked
+            return decision.speakers.get(party, "agent")
         outbound = "outbound" in (mark.track or "").lower()
         return self.shadow.outbound_track if outbound else self.shadow.inbound_track
 
     def utterances(self, call: Call, marks: list[Mark] | None = None) -> list[tuple[Mark, Turn]]:
         """The call's utterances in conversation order, each once, with who said them."""
         said = [m for m in (marks if marks is not None else call.sequence()) if m.kind == "utterance"]
-        first_author = next((m.author for m in said if m.author != "system"), None)
-        return [(m, Turn(speaker=self.speaker(call, m, first_author), text=m.text or "")) for m in said]
+        decision = self.chat_decision(call) if call.channel == "chat" else None
+        return [(m, Turn(speaker=self.speaker(call, m, decision), text=m.text or "")) for m in said]
 
     def call_tasks(self, call: Call) -> list[TaskState]:
         return sorted((t for t in self.tasks.values() if t.call_id == call.call_id), key=lambda t: t.first_rx)
@@ -251,7 +306,7 @@ class CallBook:
         case = Transcript(
             id=call.call_id,
             tenant=tenant,
-            channel=call.channel,
+            channel=self.label(call),
             started_at=datetime.fromtimestamp(call.started, UTC),
             customer=reading.customer,
             turns=turns,
@@ -290,7 +345,7 @@ class CallBook:
                 break
         return {
             "call_id": call.call_id,
-            "channel": call.channel,
+            "channel": self.label(call),
             "state": call.state,
             "started_at": datetime.fromtimestamp(call.started, UTC).isoformat(),
             "ended": call.ended_why,

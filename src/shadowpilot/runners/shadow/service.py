@@ -184,7 +184,8 @@ class ShadowService:
         )
         call_run = await run_call(source, agent, fingerprint="live", timeout_s=NO_TIMEOUT)
         if not any(turn.speaker == "customer" for _, turn in self.book.utterances(call)):
-            await self.record({"k": "closed", "call": call_id, "why": "the customer said nothing"})
+            why = self.book.no_customer(call) or "the customer said nothing"
+            await self.record({"k": "closed", "call": call_id, "why": why})
             return
         case, fixed = self.book.to_case(call, self.settings.tenant.name, call_run, source.asked)
         self._queued.add(call_id)

@@ -74,7 +74,7 @@ class LiveCallEvents:
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         call = self.book.calls[self.call_id]
-        yield CallStarted(call.call_id, call.channel, {})
+        yield CallStarted(call.call_id, self.book.label(call), {})
         while True:
             self.wake.clear()
             now = self.clock()

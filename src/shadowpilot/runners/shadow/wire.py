@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...transcripts.twilio.chat_parties import Party, party_from_webhook
 from ...transcripts.twilio.human import TaskRouterEvent, as_int
 from ...when import epoch_of, event_time
 
@@ -46,6 +47,16 @@ class Spoken:
     at: float | None = None  # when Twilio says it happened (epoch s); None: place it by receipt time
     error: str | None = None  # transcription-error: Twilio's code and message
     selftest: bool = False  # sent by `shadowpilot shadow selftest`, not by Twilio
+    participant: str | None = None  # chat: the author's ParticipantSid (MB...), None for system/API messages
+    source: str | None = None  # chat: how the message came in (SMS, WHATSAPP, SDK, API)
+
+
+@dataclass(frozen=True)
+class ChatParticipant:
+    """onParticipantAdded/-Updated: who a chat participant is (binding, identity, attributes)."""
+
+    call_id: str  # the ConversationSid
+    party: Party
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,7 @@ class TaskEvent:
 @dataclass(frozen=True)
 class Parsed:
     key: str  # the deduplication key: one event, however often Twilio delivers it
-    event: Spoken | TaskEvent
+    event: Spoken | TaskEvent | ChatParticipant
 
 
 def _s(value: Any) -> str | None:
@@ -168,15 +179,25 @@ def parse_transcription(params: dict[str, Any]) -> Parsed:
 
 
 def parse_conversation(params: dict[str, Any]) -> Parsed | None:
-    """A Conversations (v1) post-event webhook; None for events that do not change the conversation."""
+    """A Conversations (v1) post-event webhook; None for events that do not change the conversation.
+
+    Messages keep their ParticipantSid and Source and participants their binding, identity and
+    attributes: the evidence transcripts/twilio/chat_parties reads to tell the customer."""
     event = _s(params.get("EventType"))
     if event == "onMessageAdded":
         conv = _required(params, "ConversationSid")
         index = _int(params.get("Index"), "Index")
         body = (_s(params.get("Body")) or "").strip()
         kind: SpokenKind = "utterance" if body else "other"  # a media-only message carries no words to judge
-        spoken = Spoken(conv, "chat", conv, index, kind, author=_s(params.get("Author")) or "system", text=body)
+        spoken = Spoken(conv, "chat", conv, index, kind, author=_s(params.get("Author")) or "system", text=body,
+                        participant=_s(params.get("ParticipantSid")), source=_s(params.get("Source")))  # fmt: skip
         return Parsed(f"chat:{conv}:{_s(params.get('MessageSid')) or index}", spoken)
+    if event in ("onParticipantAdded", "onParticipantUpdated"):
+        conv = _required(params, "ConversationSid")
+        party = party_from_webhook(params)
+        if party is None:
+            raise BadPayload("field ParticipantSid is missing")
+        return Parsed(content_key("chat-party", params), ChatParticipant(conv, party))
     if event == "onConversationStateUpdated" and (_s(params.get("StateTo")) or "").lower() == "closed":
         conv = _required(params, "ConversationSid")
         return Parsed(content_key("chat-state", params), Spoken(conv, "chat", conv, None, "closed"))

@@ -19,7 +19,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from ...config import TwilioSettings
-from ...errors import ShadowpilotError, UsageError
+from ...errors import UsageError
 from .mapping import parse_when, tasks_from
 from .records import CallRecord, ChatRecord, Failure, Fetched, Payload, TaskInfo
 
@@ -72,28 +72,48 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _listing(what: str, fn: Callable[[], list[Any]]) -> list[Any]:
-    """A whole listing; its failure stops the import (401/403 are the user's to fix: exit 2)."""
+def _listing(what: str, fn: Callable[[], list[Any]], missing: str | None = None) -> list[Any]:
+    """A whole listing; its failure stops the import with one line (exit 2): the credentials
+    (401/403), the setting naming a resource Twilio does not have (404, `missing`), or Twilio's
+    own failure. Unreachable hosts are told by http.py below the SDK."""
     try:
         return fn()
     except TwilioException as exc:  # TwilioRestException included
         status = _status(exc)
-        if status in (401, 403):
+        if status == 401:
             raise UsageError(
-                f"Twilio refused {what} (HTTP {status}): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+                f"Twilio refused {what} (HTTP 401): the account sid or auth token is wrong; "
+                "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+            ) from None
+        if status == 403:
+            raise UsageError(
+                f"Twilio refused {what} (HTTP 403, {_describe(exc)}): the credentials in TWILIO_ACCOUNT_SID "
+                "and TWILIO_AUTH_TOKEN may not read this resource, or the product is not enabled on the account"
             ) from None
         if status == 404:
-            raise UsageError(f"Twilio has no {what} (HTTP 404): {_describe(exc)}") from None
-        raise ShadowpilotError(f"Twilio failed while listing {what}: {_describe(exc)}") from None
+            raise UsageError(missing or f"Twilio has no {what} (HTTP 404): {_describe(exc)}") from None
+        raise UsageError(f"Twilio failed while listing {what}: {_describe(exc)}; try again later") from None
 
 
 def _in_window(when: datetime | None, since: datetime, until: datetime) -> bool:
     return when is None or since <= when < until
 
 
+def _no_workspace(cfg: TwilioSettings) -> str | None:
+    if not cfg.workspace_sid:
+        return None
+    return (f"[twilio] workspace_sid = {cfg.workspace_sid!r}: this Twilio account has no such TaskRouter "
+            "workspace (HTTP 404); check the WS... sid in shadowpilot.toml, or remove it to use the account's "
+            "only workspace")  # fmt: skip
+
+
 def resolve_workspace(client: Client, cfg: TwilioSettings) -> str:
+    """The configured workspace (checked first, so a wrong sid fails before any call is fetched)
+    or the account's only one."""
     if cfg.workspace_sid:
-        return cfg.workspace_sid
+        ws = cfg.workspace_sid
+        _listing("the TaskRouter workspace", lambda: [client.taskrouter.v1.workspaces(ws).fetch()], _no_workspace(cfg))
+        return ws
     found = _listing("TaskRouter workspaces", lambda: list(client.taskrouter.v1.workspaces.stream(limit=2)))
     if len(found) == 1:
         return str(found[0].sid)
@@ -187,7 +207,12 @@ def fetch_calls(
                 break
         return out
 
-    transcripts, truncated = _limited(_listing("Intelligence transcripts", listing), limit)
+    missing = None
+    if cfg.intelligence_service_sid:
+        missing = (f"[twilio] intelligence_service_sid = {cfg.intelligence_service_sid!r}: Twilio has no such "
+                   "Intelligence service on this account (HTTP 404); check the GA... sid in shadowpilot.toml, or "
+                   "remove it to import every service's transcripts")  # fmt: skip
+    transcripts, truncated = _limited(_listing("Intelligence transcripts", listing, missing), limit)
     results = _each(transcripts, lambda t: _fetch_call(client, cfg, t), cfg.concurrency, "calls", progress)
     return (
         [r for r in results if isinstance(r, CallRecord)],
@@ -237,12 +262,15 @@ def fetch_tasks(
     ws = client.taskrouter.v1.workspaces(workspace_sid)
     if progress:
         progress("outcomes", 0, None)
+    missing = _no_workspace(cfg)
     queues = {
         q.sid: q.friendly_name
-        for q in _listing("TaskRouter task queues", lambda: list(ws.task_queues.stream(page_size=cfg.page_size)))
+        for q in _listing(
+            "TaskRouter task queues", lambda: list(ws.task_queues.stream(page_size=cfg.page_size)), missing
+        )
     }
     tasks = [dump(t, TASK_FIELDS) for t in _listing("TaskRouter tasks", lambda: list(ws.tasks.stream(
-        page_size=cfg.page_size)))]  # fmt: skip
+        page_size=cfg.page_size)), missing)]  # fmt: skip
     if progress:
         progress("outcomes", 1, None)
     end = until + EVENT_MARGIN
@@ -251,6 +279,7 @@ def fetch_tasks(
         for e in _listing(
             "TaskRouter events",
             lambda: list(ws.events.stream(start_date=since, end_date=end, page_size=cfg.page_size)),
+            missing,
         )
     ]
     for t in tasks:  # the listing may leave attributes out; a single fetch has them

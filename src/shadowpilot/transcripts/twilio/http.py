@@ -9,16 +9,45 @@ next_page_url requests included.
 from __future__ import annotations
 
 import random
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+import requests
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from ...errors import UsageError
+
 RETRY_STATUSES = frozenset({429, 503})
+
+
+class TwilioUnreachable(UsageError):
+    """No answer from Twilio's API at all (DNS, proxy, firewall, no network): the environment's
+    failure, not the harness's, so one line and exit 2."""
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """The short cause under requests' nested wrappers: "Connection refused", "timed out"..."""
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return "the proxy refused or failed the connection"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the TLS handshake failed"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no answer in time"
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    return found[-1].strip() if found else "the connection failed"
+
+
+def unreachable(url: str, exc: requests.RequestException) -> TwilioUnreachable:
+    host = urllib.parse.urlsplit(url).netloc or url
+    return TwilioUnreachable(
+        f"cannot reach Twilio at {host}: {_reason(exc)}; check the network connection, DNS, and any proxy "
+        "(HTTPS_PROXY) or firewall between this machine and Twilio"
+    )
 
 
 def retry_delay(headers: Any, attempt: int, cap: float) -> float:
@@ -77,16 +106,19 @@ class RetryingHttpClient(TwilioHttpClient):
             url = urllib.parse.urlunsplit((self._base.scheme, self._base.netloc, p.path, p.query, ""))
         attempt = 0
         while True:
-            response = super().request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers=headers,
-                auth=auth,
-                timeout=timeout,
-                allow_redirects=allow_redirects,
-            )
+            try:
+                response = super().request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    auth=auth,
+                    timeout=timeout,
+                    allow_redirects=allow_redirects,
+                )
+            except requests.RequestException as exc:
+                raise unreachable(url, exc) from exc
             if response.status_code not in RETRY_STATUSES or attempt >= self.max_retries:
                 return response
             delay = retry_delay(response.headers, attempt, self.max_backoff_s)

@@ -7,10 +7,12 @@ reference marks uncertain are commented where they are made.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -19,6 +21,7 @@ from ...errors import Problem
 from ...types import Speaker, Transcript, Turn
 from ...when import event_time, parse_when
 from ..validate import check_transcript, problems_from_validation
+from . import chat_parties
 from .human import (
     EPOCH,
     HumanReading,
@@ -29,7 +32,8 @@ from .human import (
     parse_attributes,
     read_human,
 )
-from .records import CallRecord, ChatRecord, Fetched, Payload, TaskInfo, Unjoined
+from .records import CallRecord, ChatRecord, Fetched, Payload, SpeakerReport, TaskInfo, Unjoined
+from .swap_check import looks_swapped, mostly_swapped
 
 
 class MappingProblem(Exception):
@@ -163,11 +167,39 @@ def human(
 # -- calls ------------------------------------------------------------------------------------------
 
 
-def call_speakers(transcript: Payload, cfg: TwilioSettings) -> dict[int, Speaker]:
-    """Media channel -> speaker from the transcript's channel participants' roles, else
-    [twilio] channels. Neither: a bad record (guessing would swap customer and agent)."""
+# Twilio's labels for a transcript whose channel names no participants (automatic transcription
+# of recorded calls): "By default, Voice Intelligence treats channel 1 of a dual-channel
+# recording as the Agent audio and channel 2 as the Customer audio" (Voice Intelligence best
+# practices, twilio.com/docs/voice/intelligence/voice-intelligence-best-practices).
+TWILIO_DEFAULT_CHANNELS: dict[int, Speaker] = {1: "agent", 2: "customer"}
+
+SpeakerSource = Literal["participants", "twilio-default", "config"]
+SPEAKER_SOURCES: tuple[SpeakerSource, ...] = ("participants", "twilio-default", "config")
+SPEAKER_RULES: dict[str, str] = {  # how the import summary names each rule
+    "participants": "the transcript's participant roles",
+    "twilio-default": "Twilio's default (channel 1 agent, 2 customer)",
+    "config": "[twilio] channels",
+}
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """Media channel -> speaker for one transcript, and which rule decided it."""
+
+    speakers: dict[int, Speaker]
+    source: SpeakerSource
+
+
+def call_speakers(transcript: Payload, cfg: TwilioSettings) -> ChannelMap:
+    """`[twilio] channels` when set (it overrides both); else the roles of the transcript's
+    channel participants; else Twilio's documented default (channel 1 agent, 2 customer).
+    A channel the winning rule leaves out is filled from the next one."""
     roles = {k.lower(): v for k, v in cfg.roles.items()}
-    out: dict[int, Speaker] = {}
+    configured: dict[int, Speaker] = {}
+    for ch_s, speaker in cfg.channels.items():
+        with contextlib.suppress(ValueError):
+            configured[int(ch_s)] = speaker
+    named: dict[int, Speaker] = {}
     participants = ((transcript.get("channel") or {}).get("participants")) or []
     for p in participants:
         if not isinstance(p, dict):
@@ -178,13 +210,9 @@ def call_speakers(transcript: Payload, cfg: TwilioSettings) -> dict[int, Speaker
         except (TypeError, ValueError):
             continue
         if role in roles:
-            out[ch] = roles[role]
-    for ch_s, speaker in cfg.channels.items():
-        try:
-            out.setdefault(int(ch_s), speaker)
-        except ValueError:
-            continue
-    return out
+            named[ch] = roles[role]
+    source: SpeakerSource = "config" if configured else "participants" if named else "twilio-default"
+    return ChannelMap({**TWILIO_DEFAULT_CHANNELS, **named, **configured}, source)
 
 
 def call_turns(record: CallRecord, speakers: dict[int, Speaker]) -> tuple[list[Turn], list[float | None]]:
@@ -209,9 +237,9 @@ def call_turns(record: CallRecord, speakers: dict[int, Speaker]) -> tuple[list[T
         speaker = speakers.get(channel)
         if speaker is None:
             raise MappingProblem(
-                "channel.participants",
-                f"media channel {channel} has no participant role; set the participant's role "
-                "(customer/agent) on the transcript or map it in [twilio] channels",
+                f"sentences[{s.get('sentence_index')}].media_channel",
+                f"media channel {channel} is neither Twilio's channel 1 (agent) nor 2 (customer) and has no "
+                "participant role; map it in [twilio] channels",
             )
         start, end = seconds(s.get("start_time")), seconds(s.get("end_time"))
         if turns and turns[-1].speaker == speaker:
@@ -223,9 +251,11 @@ def call_turns(record: CallRecord, speakers: dict[int, Speaker]) -> tuple[list[T
     return turns, starts
 
 
-def call_transcript(record: CallRecord, tasks: list[TaskInfo], cfg: TwilioSettings) -> Transcript:
+def call_transcript(
+    record: CallRecord, tasks: list[TaskInfo], cfg: TwilioSettings, channels: ChannelMap | None = None
+) -> Transcript:
     t = record.transcript
-    turns, starts = call_turns(record, call_speakers(t, cfg))
+    turns, starts = call_turns(record, (channels or call_speakers(t, cfg)).speakers)
     started_at = parse_when(t.get("media_start_time"))
     reading = human(tasks, turns, starts, started_at, cfg)
     return Transcript(
@@ -242,46 +272,29 @@ def call_transcript(record: CallRecord, tasks: list[TaskInfo], cfg: TwilioSettin
 # -- chats ------------------------------------------------------------------------------------------
 
 
+def chat_parties_of(record: ChatRecord) -> list[chat_parties.Party]:
+    return [chat_parties.party_from_rest(p) for p in record.participants]
+
+
 def chat_speakers(record: ChatRecord, tasks: list[TaskInfo], cfg: TwilioSettings) -> dict[str, Speaker]:
-    """Participant sid -> speaker. In order: a role in the participant's attributes (keys from
-    [twilio] chat_role_attributes, values through [twilio] roles); a messaging binding (SMS,
-    WhatsApp: the outside party) is the customer; an identity equal to the task's customer
-    address is the customer; once a customer is known, the remaining identities are agents."""
-    roles = {k.lower(): v for k, v in cfg.roles.items()}
-    out: dict[str, Speaker] = {}
-    undecided: list[Payload] = []
-    customer_ids = set()
-    for t in tasks:
-        for key in ("customerAddress", "from", "customerName"):
-            v = t.attributes.get(key)
-            if isinstance(v, str):
-                customer_ids.add(v)
-    for p in record.participants:
-        attrs = parse_attributes(p.get("attributes"))
-        role = next((str(attrs[k]).lower() for k in cfg.chat_role_attributes if attrs.get(k) is not None), None)
-        if role in roles:
-            out[p["sid"]] = roles[role]  # type: ignore[index]
-        elif p.get("messaging_binding") or p.get("identity") in customer_ids:
-            out[p["sid"]] = "customer"
-        else:
-            undecided.append(p)
-    if undecided:
-        if "customer" not in out.values():
-            names = ", ".join(str(p.get("identity") or p["sid"]) for p in undecided)
-            raise MappingProblem(
-                "participants",
-                f"cannot tell the customer among {names}; give participants a role attribute "
-                f"({' or '.join(cfg.chat_role_attributes)})",
-            )
-        for p in undecided:
-            out[p["sid"]] = "agent"
-    return out
+    """Participant sid -> speaker by chat_parties' rule (the live server's too); a chat whose
+    customer cannot be told is a bad record."""
+    decision = chat_parties.decide(
+        chat_parties_of(record),
+        roles=cfg.roles,
+        role_attributes=cfg.chat_role_attributes,
+        customers=chat_parties.customer_ids(t.attributes for t in tasks),
+    )
+    problem = decision.problem(cfg.chat_role_attributes)
+    if problem:
+        raise MappingProblem("participants", problem)
+    return decision.speakers
 
 
 def chat_turns(
     record: ChatRecord, speakers: dict[str, Speaker]
 ) -> tuple[list[Turn], list[float | None], datetime | None]:
-    by_identity = {p.get("identity"): p["sid"] for p in record.participants if p.get("identity")}
+    parties = chat_parties_of(record)
     msgs = sorted(record.messages, key=lambda m: m.get("index") if isinstance(m.get("index"), int) else 1 << 30)
     times = [parse_when(m.get("date_created")) for m in msgs]
     known = [t for t in times if t is not None]
@@ -292,7 +305,7 @@ def chat_turns(
         text = (m.get("body") or "").strip()
         if not text:
             continue
-        psid = m.get("participant_sid") or by_identity.get(m.get("author"))
+        psid = chat_parties.author_party(parties, m.get("participant_sid"), m.get("author"))
         if psid is None:
             speaker: Speaker = "system"
         elif psid in speakers:
@@ -311,12 +324,8 @@ def chat_turns(
 
 
 def chat_channel(record: ChatRecord) -> str:
-    """The chat's channel: the outside party's binding type (sms, whatsapp), else "chat"."""
-    for p in record.participants:
-        binding = p.get("messaging_binding")
-        if isinstance(binding, dict) and binding.get("type"):
-            return str(binding["type"]).lower()
-    return "chat"
+    """The chat's channel label by chat_parties' rule (sms, whatsapp, ..., else chat)."""
+    return chat_parties.channel_label(chat_parties_of(record))
 
 
 def chat_transcript(record: ChatRecord, tasks: list[TaskInfo], cfg: TwilioSettings) -> Transcript:
@@ -342,6 +351,32 @@ class Mapped:
     cases: list[tuple[Transcript, str]]  # (case, source "twilio:<sid>")
     problems: list[Problem]
     unjoined: list[Unjoined]
+    speakers: SpeakerReport = field(default_factory=SpeakerReport)
+
+
+SWAP_FIX: dict[SpeakerSource, str] = {
+    "twilio-default": "if your recordings put the customer on channel 1, set [twilio] channels = "
+    '{ "1" = "customer", "2" = "agent" }',
+    "participants": "check the roles your transcripts' channel participants carry, or override them "
+    "with [twilio] channels",
+    "config": "check [twilio] channels: it may have customer and agent the wrong way round",
+}
+
+
+def speaker_report(mapped: list[tuple[Transcript, SpeakerSource]]) -> SpeakerReport:
+    """Calls per mapping rule, the calls that look swapped (swap_check), and a hint per rule
+    that looks wrong for most of its calls."""
+    rep = SpeakerReport(by_source={s: 0 for s in SPEAKER_SOURCES})
+    for case, source in mapped:
+        rep.by_source[source] += 1
+        if looks_swapped(case.turns):
+            rep.swapped[case.id] = source
+    for source in SPEAKER_SOURCES:
+        n = sum(1 for s in rep.swapped.values() if s == source)
+        if mostly_swapped(n, rep.by_source[source]):
+            total = rep.by_source[source]
+            rep.hints.append(f"{n} of {total} calls mapped by {SPEAKER_RULES[source]} look swapped: {SWAP_FIX[source]}")
+    return rep
 
 
 def _build(fn: Any, record: Any, tasks: list[TaskInfo], cfg: TwilioSettings, source: str) -> Transcript | list[Problem]:
@@ -363,6 +398,7 @@ def map_fetched(fetched: Fetched, cfg: TwilioSettings, since: datetime, until: d
     out = Mapped([], [], [])
     used_calls: set[str] = set()
     used_convs: set[str] = set()
+    call_maps: list[tuple[Transcript, SpeakerSource]] = []
     for rec in fetched.calls:
         sid = rec.transcript["sid"]
         tasks = joined.by_call.get(rec.call_sid or "", [])
@@ -379,11 +415,14 @@ def map_fetched(fetched: Fetched, cfg: TwilioSettings, since: datetime, until: d
             out.unjoined.append(Unjoined("call-without-task", sid, rec.call_sid, note))
             if skip:
                 continue
-        built = _build(call_transcript, rec, tasks, cfg, f"twilio:{sid}")
+        channels = call_speakers(rec.transcript, cfg)
+        built = _build(functools.partial(call_transcript, channels=channels), rec, tasks, cfg, f"twilio:{sid}")
         if isinstance(built, list):
             out.problems.extend(built)
         else:
             out.cases.append((built, f"twilio:{sid}"))
+            call_maps.append((built, channels.source))
+    out.speakers = speaker_report(call_maps)
     for rec in fetched.chats:
         sid = rec.conversation["sid"]
         used_convs.add(sid)

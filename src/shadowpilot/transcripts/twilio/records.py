@@ -56,6 +56,15 @@ class Unjoined:
 
 
 @dataclass
+class SpeakerReport:
+    """How the imported calls' media channels were mapped to speakers, and which look swapped."""
+
+    by_source: dict[str, int] = field(default_factory=dict)  # participants | twilio-default | config -> calls
+    swapped: dict[str, str] = field(default_factory=dict)  # case id -> the rule that mapped it
+    hints: list[str] = field(default_factory=list)  # a rule that looks wrong for most of its calls
+
+
+@dataclass
 class Fetched:
     calls: list[CallRecord] = field(default_factory=list)
     chats: list[ChatRecord] = field(default_factory=list)
