@@ -173,9 +173,15 @@ def test_gate_baseline_fails_on_regression_then_passes_once_ruled(cli, two_runs)
     text = invoke(cli, "gate", "--run", b, "--baseline", a)
     assert text.exit_code == 3 and "no regressions" in text.stdout
 
-    for case in ("h0", "h1"):
-        ruled = invoke(cli, "review", "--run", b, "--case", case, "--ruling", "human_right", "--by", "ana")
-        assert ruled.exit_code == 0, ruled.stderr
+    def rule(ruling: str) -> None:
+        for case in ("h0", "h1"):
+            ruled = invoke(cli, "review", "--run", b, "--case", case, "--ruling", ruling, "--by", "ana")
+            assert ruled.exit_code == 0, ruled.stderr
+
+    rule("human_right")  # the AI was wrong: the regressions stand
+    code, g = _gate(cli, "--run", b, "--baseline", a)
+    assert code == 3 and g["verdict"] == "no-go"
+    rule("ai_right")  # the labels were wrong: nothing regressed
     code, g = _gate(cli, "--run", b, "--baseline", a)
     assert code == 0 and g["verdict"] == "go"
     assert invoke(cli, "gate", "--run", b, "--baseline", "run-nope").exit_code == 2

@@ -379,7 +379,8 @@ def gate(
     settings: Settings, run_id: str | None = None, *, save: bool = True, baseline: str | None = None
 ) -> GateResult:
     """Score a run (default: the latest complete one) and decide; store the scores and verdict.
-    With `baseline`, a case that passed on that run and fails now, unruled, makes it no-go."""
+    With `baseline`, a case that passed on that run and fails now makes it no-go, unless the AI
+    was ruled right on it."""
     with Store.open(settings.store_path, create=False) as store:
         rid = resolve_run_id(store, run_id)
         scores, result = evaluate(store, rid, settings)
@@ -399,12 +400,10 @@ def history(settings: Settings) -> pd.DataFrame:
 
 
 def _baseline_check(store: Store, baseline: str, run_id: str, scores: pd.DataFrame, config: GateConfig) -> GateCheck:
-    """No case may pass on the baseline and fail now, unless it was ruled on from this run."""
+    """No case may pass on the baseline and fail now, unless the AI was ruled right on it from this run."""
     base_id = resolve_run_id(store, baseline)
     base = score_run(store, base_id, config)
-    rulings = store.rulings_for_run(run_id, [])
-    ruled = set(rulings.loc[rulings["run_id"] == run_id, "case_id"])
-    return regression_check(base, scores, base_id, ruled)
+    return regression_check(base, scores, base_id, run_id, store.rulings_for_run(run_id, []))
 
 
 def reviewer(by: str | None = None, environ: Mapping[str, str] | None = None) -> str:

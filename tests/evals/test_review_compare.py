@@ -359,10 +359,50 @@ def test_gate_baseline_fails_on_a_regression_until_ruled_on(tenant_dir, two_runs
     partly = pilot.gate(s, b, baseline=a)
     assert partly.verdict == "no-go" and "h1" in partly.checks[-1].detail and "h0" not in partly.checks[-1].detail
 
-    pilot.record_ruling(s, "h1", "human_right", "a real regression, accepted for now", by="ana", run_id=b)
+    # "the human was right" says the AI was wrong: the regression stands, and the check says why
+    pilot.record_ruling(s, "h1", "human_right", "a real regression", by="ana", run_id=b)
+    kept = pilot.gate(s, b, baseline=a)
+    assert kept.verdict == "no-go" and not kept.checks[-1].passed
+    assert "h1 (ruled: human was right)" in kept.checks[-1].detail
+    assert "only a ruling that the AI was right clears one" in kept.checks[-1].detail
+    pilot.record_ruling(s, "h1", "unclear", None, by="ana", run_id=b)
+    assert pilot.gate(s, b, baseline=a).verdict == "no-go"  # unclear decides nothing either
+
+    pilot.record_ruling(s, "h1", "ai_right", "the label was wrong after all", by="ana", run_id=b)
     ruled = pilot.gate(s, b, baseline=a)
     assert ruled.verdict == "go" and ruled.checks[-1].passed
-    assert ruled.passed_cases == 7  # h0 now passes under the ruling; h1 still fails
+    assert ruled.passed_cases == 8  # h0 and h1 pass under the rulings
+
+
+def test_gate_and_report_baseline_agree_on_a_human_right_ruling(tenant_dir, two_runs):
+    """`gate --baseline` and `report --baseline` build the same check from the same rulings."""
+    from shadowpilot.reports.data import build_report_data
+
+    a, b = two_runs
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "h0", "human_right", "the agent should not have escalated", by="ana", run_id=b)
+    pilot.record_ruling(s, "h1", "ai_right", None, by="ana", run_id=b)
+    gated = pilot.gate(s, b, baseline=a, save=False)
+    reported = build_report_data(s, b, baseline=a).gate
+    assert gated.verdict == reported.verdict == "no-go"
+    assert gated.checks[-1] == reported.checks[-1]
+    assert gated.checks[-1].detail.startswith(f"1 case(s) passed on {a} and fail now: h0 (ruled: human was right)")
+
+
+def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
+    from shadowpilot.evals.regressions import regression_check
+
+    ids = ["c-ai", "c-human", "c-unclear", "c-none", "c-older"]
+    base = pd.DataFrame({"case_id": ids, "repeat": 0, "passed": True})
+    now = pd.DataFrame({"case_id": ids, "repeat": 0, "passed": False})
+    rulings = pd.DataFrame({"case_id": ["c-ai", "c-human", "c-unclear", "c-older"],
+                            "ruling": ["ai_right", "human_right", "unclear", "ai_right"],
+                            "run_id": ["B", "B", "B", "A"]})  # fmt: skip
+    check = regression_check(base, now, "A", "B", rulings)
+    assert not check.passed
+    assert check.detail.startswith("4 case(s) passed on A and fail now: c-human (ruled: human was right), "
+                                   "c-unclear (ruled: unclear), c-none, c-older")  # fmt: skip
+    assert regression_check(base, now.iloc[:1], "A", "B", rulings).passed  # only c-ai: excused
 
 
 def test_gate_baseline_against_itself_and_a_missing_run(tenant_dir, two_runs):
@@ -384,4 +424,6 @@ def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir,
     g = pilot.gate(s, c, baseline=b)
     assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case(s) passed on {b} and fail now: h7")
     pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
+    assert not pilot.gate(s, c, baseline=b).checks[-1].passed  # the AI was wrong: still a regression
+    pilot.record_ruling(s, "h7", "ai_right", "the human should not have escalated", by="ana", run_id=c)
     assert pilot.gate(s, c, baseline=b).checks[-1].passed
