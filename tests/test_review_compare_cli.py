@@ -158,9 +158,26 @@ def test_compare_worse_beyond_noise_exits_3(cli, tenant_dir):
     result = invoke(cli, "compare", a, b, "--json")
     assert result.exit_code == 3
     c = json.loads(result.stdout)
-    assert c["verdict"] == "worse" and c["mcnemar"] == {"pass_to_fail": 6, "fail_to_pass": 0, "p_value": 0.03125}
+    assert c["verdict"] == "worse" and c["mcnemar"] == {"pass_to_fail": 6, "fail_to_pass": 0, "p_value": 0.03125,
+                                                        "worse_share": 1.0, "worse_share_ci": [0.5407, 1.0]}
     assert invoke(cli, "compare", a, b).exit_code == 3
     assert invoke(cli, "compare", a, "run-nope").exit_code == 2
+
+
+def test_compare_a_newly_failing_critical_case_exits_3(cli, tenant_dir):
+    cases = [make_case("crit", ["chest pain"], critical=True)] + [make_case(f"u{i}", ["a"]) for i in range(19)]
+    _setup(tenant_dir, cases, "min_cases = 1")
+    assert invoke(cli, "import", "cases.jsonl").exit_code == 0
+    keep = [{"case_id": c["id"], "turn": 0, "escalate": False} for c in cases]
+    a = _run(cli, tenant_dir, keep)
+    b = _run(cli, tenant_dir, [{**r, "escalate": r["case_id"] == "crit"} for r in keep])
+    result = invoke(cli, "compare", a, b, "--json")
+    assert result.exit_code == 3, result.stdout
+    c = json.loads(result.stdout)
+    assert c["verdict"] == "worse" and c["critical_regressions"] == ["crit"]
+    assert c["mcnemar"]["p_value"] == 1.0  # one case changed: statistics alone would call it noise
+    text = invoke(cli, "compare", a, b)
+    assert text.exit_code == 3 and "WORSE" in text.stdout and "critical case(s) crit" in text.stdout
 
 
 def test_gate_baseline_fails_on_regression_then_passes_once_ruled(cli, two_runs):
@@ -173,9 +190,15 @@ def test_gate_baseline_fails_on_regression_then_passes_once_ruled(cli, two_runs)
     text = invoke(cli, "gate", "--run", b, "--baseline", a)
     assert text.exit_code == 3 and "no regressions" in text.stdout
 
-    for case in ("h0", "h1"):
-        ruled = invoke(cli, "review", "--run", b, "--case", case, "--ruling", "human_right", "--by", "ana")
-        assert ruled.exit_code == 0, ruled.stderr
+    def rule(ruling: str) -> None:
+        for case in ("h0", "h1"):
+            ruled = invoke(cli, "review", "--run", b, "--case", case, "--ruling", ruling, "--by", "ana")
+            assert ruled.exit_code == 0, ruled.stderr
+
+    rule("human_right")  # the AI was wrong: the regressions stand
+    code, g = _gate(cli, "--run", b, "--baseline", a)
+    assert code == 3 and g["verdict"] == "no-go"
+    rule("ai_right")  # the labels were wrong: nothing regressed
     code, g = _gate(cli, "--run", b, "--baseline", a)
     assert code == 0 and g["verdict"] == "go"
     assert invoke(cli, "gate", "--run", b, "--baseline", "run-nope").exit_code == 2

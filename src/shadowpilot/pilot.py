@@ -53,6 +53,7 @@ class ImportReport:
     summary: ImportSummary
     skipped: list[Problem] = field(default_factory=list)
     picks: list[Pick] | None = None
+    pick_note: str | None = None  # --top N with more critical cases than N: what was done
     files: list[str] = field(default_factory=list)
     # Twilio imports: calls/chats that could not be fetched, and records that did not join.
     failed: list[Failure] = field(default_factory=list)
@@ -67,10 +68,12 @@ def import_files(
     format: str | None = None,
     skip_bad: bool = False,
     top: int | None = None,
+    all_critical: bool = False,
 ) -> ImportReport:
     """Read transcripts into the tenant store: all or nothing unless `skip_bad`."""
     loaded = load_transcripts(paths, format=format)
-    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top)
+    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top,
+                      all_critical=all_critical)  # fmt: skip
     rep.files = loaded.files
     return rep
 
@@ -82,8 +85,12 @@ def store_cases(
     *,
     skip_bad: bool = False,
     top: int | None = None,
+    all_critical: bool = False,
 ) -> ImportReport:
-    """The import path every source shares: tenant check, all-or-nothing, top-N, one store write."""
+    """The import path every source shares: tenant check, all-or-nothing, top-N (at most N
+    unless `all_critical`), one store write."""
+    if all_critical and top is None:
+        raise UsageError("--all-critical goes with --top N")
     problems = list(problems)
     tenant = settings.tenant.name
     good: list[Sourced] = []
@@ -103,14 +110,15 @@ def store_cases(
         )
     if not good:
         raise InputError(problems, "no good records to import") if problems else UsageError("no cases found")
-    picks = None
+    picks = note = None
     if top is not None:
-        picks = select_top([c.transcript for c in good], top)
+        sel = select_top([c.transcript for c in good], top, all_critical=all_critical)
+        picks, note = sel.picks, sel.note
         keep = {p.case.id for p in picks}
         good = [c for c in good if c.transcript.id in keep]
     with Store.open(settings.store_path) as store:
         summary = store.add_cases([(c.transcript, c.file) for c in good])
-    return ImportReport(summary=summary, skipped=problems, picks=picks)
+    return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note)
 
 
 def import_twilio(
@@ -121,6 +129,7 @@ def import_twilio(
     until: datetime | None = None,
     limit: int | None = None,
     top: int | None = None,
+    all_critical: bool = False,
     skip_bad: bool = False,
     progress: ProgressFn | None = None,
 ) -> ImportReport:
@@ -148,7 +157,7 @@ def import_twilio(
         what = " and ".join(settings.twilio.sources)
         failed = f"; {len(fetched.failures)} could not be fetched" if fetched.failures else ""
         raise UsageError(f"no finished {what} between {since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC{failed}")
-    rep = store_cases(settings, cases, problems, skip_bad=skip_bad, top=top)
+    rep = store_cases(settings, cases, problems, skip_bad=skip_bad, top=top, all_critical=all_critical)
     rep.failed = fetched.failures
     rep.unjoined = mapped.unjoined
     rep.speakers = mapped.speakers
@@ -381,7 +390,8 @@ def gate(
     settings: Settings, run_id: str | None = None, *, save: bool = True, baseline: str | None = None
 ) -> GateResult:
     """Score a run (default: the latest complete one) and decide; store the scores and verdict.
-    With `baseline`, a case that passed on that run and fails now, unruled, makes it no-go."""
+    With `baseline`, a case that passed on that run and fails now makes it no-go, unless the AI
+    was ruled right on it."""
     with Store.open(settings.store_path, create=False) as store:
         rid = resolve_run_id(store, run_id)
         scores, result = evaluate(store, rid, settings)
@@ -401,12 +411,10 @@ def history(settings: Settings) -> pd.DataFrame:
 
 
 def _baseline_check(store: Store, baseline: str, run_id: str, scores: pd.DataFrame, config: GateConfig) -> GateCheck:
-    """No case may pass on the baseline and fail now, unless it was ruled on from this run."""
+    """No case may pass on the baseline and fail now, unless the AI was ruled right on it from this run."""
     base_id = resolve_run_id(store, baseline)
     base = score_run(store, base_id, config)
-    rulings = store.rulings_for_run(run_id, [])
-    ruled = set(rulings.loc[rulings["run_id"] == run_id, "case_id"])
-    return regression_check(base, scores, base_id, ruled)
+    return regression_check(base, scores, base_id, run_id, store.rulings_for_run(run_id, []))
 
 
 def reviewer(by: str | None = None, environ: Mapping[str, str] | None = None) -> str:

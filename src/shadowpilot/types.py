@@ -299,12 +299,17 @@ class BreakdownRow(_Frozen):
 
 
 class EvidenceSummary(_Frozen):
-    """What it would take to clear the bar: more cases, or more passing ones."""
+    """What it would take to clear the bar: more cases, or more passing ones. Computed once by
+    the gate; every output (CLI, JSON, HTML/PDF, Markdown, JUnit) shows `caution` beside the
+    verdict, so a go on thin evidence never reads as a plain go."""
 
     min_cases_short: int  # cases still missing before a verdict is possible
     passes_needed_point: int | None  # consecutive passing cases for the pass rate to clear the bar
     passes_needed_lower_bound: int | None  # ... for the Wilson lower bound to clear it (None: never)
     note: str
+    lower_bound: float | None = None  # the Wilson 95% lower bound of the gated rate
+    lower_bound_clears_bar: bool = True  # whether or not use_lower_bound is set
+    caution: str | None = None  # the sentence to show beside the verdict when it does not clear
 
 
 class JudgedTurn(_Frozen):

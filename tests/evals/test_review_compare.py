@@ -16,7 +16,14 @@ import pytest
 from shadowpilot import pilot
 from shadowpilot.config import load_settings
 from shadowpilot.errors import NotFoundError, UsageError
-from shadowpilot.evals.compare import compare_scores, mcnemar_exact, newcombe_independent, newcombe_paired
+from shadowpilot.evals.compare import (
+    clopper_pearson,
+    compare_scores,
+    mcnemar_exact,
+    newcombe_independent,
+    paired_exact,
+    verdict_of,
+)
 from shadowpilot.evals.regressions import CHECK_NAME
 from shadowpilot.evals.rulings import apply_rulings
 from shadowpilot.store import Store
@@ -266,12 +273,13 @@ def test_compare_lists_changed_cases_and_deltas(tenant_dir, two_runs):
     assert (pr.a.k, pr.a.n, pr.b.k, pr.b.n) == (7, 10, 6, 10)
     assert pr.a.ci == pytest.approx((0.3968, 0.8922), abs=1e-4)  # Wilson 7/10
     assert pr.b.ci == pytest.approx((0.3127, 0.8318), abs=1e-4)  # Wilson 6/10
-    # paired table: both pass 5 (h2-h6), A only 2 (h0, h1), B only 1 (h7), neither 2 (h8, h9);
-    # phi = (5*2 - 2*1) / sqrt(7*3*6*4) = 0.3563;
-    # lower = -0.1 - sqrt(0.2873^2 - 2 phi 0.2873 * 0.1922 + 0.1922^2) = -0.3831
-    # upper = -0.1 + sqrt(0.2318^2 - 2 phi 0.2318 * 0.3032 + 0.3032^2) = +0.2092
+    # paired: 3 of the 10 changed, 2 of them (h0, h1) pass -> fail. Clopper-Pearson for 2 of 3:
+    # lower solves 3t^2 - 2t^3 = 0.025 (t = 0.0943), upper solves 1 - t^3 = 0.025 (t = 0.975^(1/3)
+    # = 0.9916); B - A = (3/10)(1 - 2t): from (3/10)(1 - 2 * 0.9916) to (3/10)(1 - 2 * 0.0943)
     assert pr.delta == pytest.approx(-0.1)
-    assert pr.delta_ci == pytest.approx((-0.3831, 0.2092), abs=1e-4)
+    assert pr.delta_ci == pytest.approx((-0.2950, 0.2434), abs=1e-4)
+    assert c.mcnemar.worse_share == pytest.approx(0.6667, abs=1e-4)
+    assert c.mcnemar.worse_share_ci == pytest.approx((0.0943, 0.9916), abs=1e-4)
 
     prec = c.metrics["precision"]  # A 2/2, B 3/5 (h0, h1 unnecessary): independent Newcombe
     assert (prec.a.value, prec.b.value, prec.delta) == (1.0, 0.6, -0.4)
@@ -284,6 +292,7 @@ def test_compare_lists_changed_cases_and_deltas(tenant_dir, two_runs):
     # McNemar: 2 pass->fail, 1 fail->pass: p = 2 * (C(3,0) + C(3,1)) / 2^3 = 1
     assert (c.mcnemar.pass_to_fail, c.mcnemar.fail_to_pass, c.mcnemar.p_value) == (2, 1, 1.0)
     assert c.verdict == "within-noise" and not c.worse
+    assert "95% exact interval [-29.5, +24.3] pts given the 3 case(s) that changed" in c.explanation
 
 
 def test_compare_says_worse_beyond_noise(tenant_dir):
@@ -298,8 +307,9 @@ def test_compare_says_worse_beyond_noise(tenant_dir):
     assert c.verdict == "worse" and c.worse
     pr = c.metrics["pass_rate"]
     assert pr.a.ci == pytest.approx((0.7575, 1.0), abs=1e-4)  # 12/12: lower = 1 / (1 + z^2/12)
-    # phi = 0 (B's column "pass on both" is the only A row): -0.5 -/+ Wilson half-widths
-    assert pr.delta == -0.5 and pr.delta_ci == pytest.approx((-0.7462, -0.1544), abs=1e-4)
+    # all 6 changed cases got worse: Clopper-Pearson [0.025^(1/6), 1] = [0.5407, 1];
+    # B - A = (6/12)(1 - 2t): from -0.5 to (6/12)(1 - 2 * 0.5407) = -0.0407, clear of zero as p < 0.05
+    assert pr.delta == -0.5 and pr.delta_ci == pytest.approx((-0.5, -0.0407), abs=1e-4)
     assert c.metrics["precision"].a.value is None and c.metrics["precision"].delta is None
     # with a stricter alpha the same change is within noise
     assert pilot.compare_runs(settings_for(tenant_dir), a, b, alpha=0.01).verdict == "within-noise"
@@ -321,10 +331,87 @@ def test_newcombe_intervals_match_published_and_hand_values():
     d, (lo, hi) = newcombe_independent(48, 80, 56, 70)
     assert d == pytest.approx(0.2) and (lo, hi) == pytest.approx((0.0524, 0.3339), abs=1e-4)
     assert newcombe_independent(0, 0, 1, 2) is None
-    # paired, no discordant pairs and perfect agreement (phi = 1): the interval shrinks to the
-    # difference of the Wilson half-widths, still around 0
-    d, (lo, hi) = newcombe_paired(18, 0, 0, 2)
-    assert d == 0 and lo < 0 < hi and hi == pytest.approx(-lo)
+    # alpha sets the level: a 99% interval is wider than the 95% one
+    _, (lo99, hi99) = newcombe_independent(48, 80, 56, 70, alpha=0.01)
+    assert lo99 < 0.0524 and hi99 > 0.3339
+
+
+def test_clopper_pearson_closed_forms():
+    # k = m: lower = (alpha/2)^(1/m); k = 0: upper = 1 - (alpha/2)^(1/m)
+    assert clopper_pearson(6, 6) == pytest.approx((0.025 ** (1 / 6), 1.0))
+    assert clopper_pearson(0, 10) == pytest.approx((0.0, 1 - 0.025 ** (1 / 10)))
+    assert clopper_pearson(5, 5, alpha=0.01) == pytest.approx((0.005 ** (1 / 5), 1.0))
+    assert clopper_pearson(0, 0) is None
+    # no case changed: no interval (the exact test has nothing to go on)
+    assert paired_exact(0, 0, 20) == (0.0, None)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.01, 0.1])
+@pytest.mark.parametrize("n", [10, 20, 37, 120])
+def test_compare_verdict_and_its_interval_never_contradict(n, alpha):
+    """Every b pass -> fail and c fail -> pass on n paired cases: "within noise" never stands beside
+    an interval that excludes zero (as shown, rounded), and "worse"/"better" always do, on their side."""
+    for b in range(n + 1):
+        for c in range(n + 1 - b):
+            verdict, text = verdict_of(b, c, n, alpha)
+            d, ci = paired_exact(b, c, n, alpha)
+            share = clopper_pearson(b, b + c, alpha)
+            assert d == pytest.approx((c - b) / n)
+            if ci is None:
+                assert b + c == 0 and verdict == "within-noise"
+                continue
+            lo, hi = round(ci[0], 4), round(ci[1], 4)
+            assert ci[0] - 1e-12 <= d <= ci[1] + 1e-12
+            if verdict == "within-noise":
+                assert lo <= 0 <= hi and share[0] <= 0.5 <= share[1], (b, c, ci)
+            elif verdict == "worse":
+                assert hi < 0 and share[0] > 0.5 and b > c, (b, c, ci)
+            else:
+                assert lo > 0 and share[1] < 0.5 and c > b, (b, c, ci)
+            shown = f"[{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] pts"
+            assert shown in text
+            if verdict == "within-noise":  # as printed, too: the lower end is not above 0, the upper not below
+                assert not shown.startswith("[+") or shown.startswith("[+0.0,")
+                assert ", -" not in shown or ", -0.0]" in shown
+
+
+def test_compare_frames_show_the_verdicts_interval():
+    """Through compare_scores: the pass-rate row's interval is the verdict's, on hand-built frames."""
+
+    def scores(passed: list[bool]) -> pd.DataFrame:
+        return pd.DataFrame({"case_id": [f"c{i}" for i in range(len(passed))], "repeat": 0, "passed": passed,
+                             "error": False, "critical": False, "decision": "tn", "routing_ok": pd.NA,
+                             "why": None})  # fmt: skip
+
+    n = 20
+    for b in range(8):
+        for c in range(8 - b):
+            a_passed = [True] * b + [False] * c + [True] * (n - b - c)
+            b_passed = [False] * b + [True] * c + [True] * (n - b - c)
+            cmp = compare_scores(scores(a_passed), scores(b_passed), "A", "B")
+            lo, hi = cmp.metrics["pass_rate"].delta_ci or (0.0, 0.0)
+            excludes = lo > 0 or hi < 0
+            assert (cmp.verdict != "within-noise") == excludes, (b, c, cmp.metrics["pass_rate"])
+            if b == 5 and c == 0:  # p = 0.0625: noise, and the interval shown reaches past zero
+                assert cmp.verdict == "within-noise" and hi > 0
+
+
+def test_a_critical_case_that_newly_fails_makes_b_worse():
+    def scores(passed: list[bool], critical: list[bool]) -> pd.DataFrame:
+        return pd.DataFrame({"case_id": [f"c{i}" for i in range(len(passed))], "repeat": 0, "passed": passed,
+                             "error": False, "critical": critical, "decision": "tn", "routing_ok": pd.NA,
+                             "why": [None if ok else "missed escalation" for ok in passed]})  # fmt: skip
+
+    crit = [True] + [False] * 19
+    a = scores([True] * 20, crit)
+    b = scores([False] + [True] * 19, crit)
+    cmp = compare_scores(a, b, "A", "B")
+    assert cmp.verdict == "worse" and cmp.worse and cmp.critical_regressions == ["c0"]
+    assert cmp.explanation.startswith("B is worse: critical case(s) c0 passed on A and fail on B")
+    assert "By the statistics alone: No difference beyond noise" in cmp.explanation  # p = 1, and it says so
+    # the same change on a case nobody marked critical is noise
+    plain = compare_scores(scores([True] * 20, [False] * 20), scores([False] + [True] * 19, [False] * 20), "A", "B")
+    assert plain.verdict == "within-noise" and plain.critical_regressions == []
 
 
 def test_compare_is_pure_over_score_frames():
@@ -359,10 +446,50 @@ def test_gate_baseline_fails_on_a_regression_until_ruled_on(tenant_dir, two_runs
     partly = pilot.gate(s, b, baseline=a)
     assert partly.verdict == "no-go" and "h1" in partly.checks[-1].detail and "h0" not in partly.checks[-1].detail
 
-    pilot.record_ruling(s, "h1", "human_right", "a real regression, accepted for now", by="ana", run_id=b)
+    # "the human was right" says the AI was wrong: the regression stands, and the check says why
+    pilot.record_ruling(s, "h1", "human_right", "a real regression", by="ana", run_id=b)
+    kept = pilot.gate(s, b, baseline=a)
+    assert kept.verdict == "no-go" and not kept.checks[-1].passed
+    assert "h1 (ruled: human was right)" in kept.checks[-1].detail
+    assert "only a ruling that the AI was right clears one" in kept.checks[-1].detail
+    pilot.record_ruling(s, "h1", "unclear", None, by="ana", run_id=b)
+    assert pilot.gate(s, b, baseline=a).verdict == "no-go"  # unclear decides nothing either
+
+    pilot.record_ruling(s, "h1", "ai_right", "the label was wrong after all", by="ana", run_id=b)
     ruled = pilot.gate(s, b, baseline=a)
     assert ruled.verdict == "go" and ruled.checks[-1].passed
-    assert ruled.passed_cases == 7  # h0 now passes under the ruling; h1 still fails
+    assert ruled.passed_cases == 8  # h0 and h1 pass under the rulings
+
+
+def test_gate_and_report_baseline_agree_on_a_human_right_ruling(tenant_dir, two_runs):
+    """`gate --baseline` and `report --baseline` build the same check from the same rulings."""
+    from shadowpilot.reports.data import build_report_data
+
+    a, b = two_runs
+    s = settings_for(tenant_dir)
+    pilot.record_ruling(s, "h0", "human_right", "the agent should not have escalated", by="ana", run_id=b)
+    pilot.record_ruling(s, "h1", "ai_right", None, by="ana", run_id=b)
+    gated = pilot.gate(s, b, baseline=a, save=False)
+    reported = build_report_data(s, b, baseline=a).gate
+    assert gated.verdict == reported.verdict == "no-go"
+    assert gated.checks[-1] == reported.checks[-1]
+    assert gated.checks[-1].detail.startswith(f"1 case(s) passed on {a} and fail now: h0 (ruled: human was right)")
+
+
+def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
+    from shadowpilot.evals.regressions import regression_check
+
+    ids = ["c-ai", "c-human", "c-unclear", "c-none", "c-older"]
+    base = pd.DataFrame({"case_id": ids, "repeat": 0, "passed": True})
+    now = pd.DataFrame({"case_id": ids, "repeat": 0, "passed": False})
+    rulings = pd.DataFrame({"case_id": ["c-ai", "c-human", "c-unclear", "c-older"],
+                            "ruling": ["ai_right", "human_right", "unclear", "ai_right"],
+                            "run_id": ["B", "B", "B", "A"]})  # fmt: skip
+    check = regression_check(base, now, "A", "B", rulings)
+    assert not check.passed
+    assert check.detail.startswith("4 case(s) passed on A and fail now: c-human (ruled: human was right), "
+                                   "c-unclear (ruled: unclear), c-none, c-older")  # fmt: skip
+    assert regression_check(base, now.iloc[:1], "A", "B", rulings).passed  # only c-ai: excused
 
 
 def test_gate_baseline_against_itself_and_a_missing_run(tenant_dir, two_runs):
@@ -384,4 +511,6 @@ def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir,
     g = pilot.gate(s, c, baseline=b)
     assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case(s) passed on {b} and fail now: h7")
     pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
+    assert not pilot.gate(s, c, baseline=b).checks[-1].passed  # the AI was wrong: still a regression
+    pilot.record_ruling(s, "h7", "ai_right", "the human should not have escalated", by="ana", run_id=c)
     assert pilot.gate(s, c, baseline=b).checks[-1].passed

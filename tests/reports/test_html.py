@@ -250,8 +250,14 @@ def test_what_must_change_follows_the_gate_config(sample: Pilot) -> None:
     few = load_settings(cfg, overrides={"gate": {"min_cases": 30}}, environ={})
     data = build_report_data(few, sample.run_id)
     assert data.to_go_live[0] == "Score 10 more case(s): the gate needs at least 30 for a verdict."
-    # a go has nothing to change
+    # a go on evidence whose lower bound (64%) is under the bar (80%) says so, never "Nothing"
     lenient = load_settings(cfg, overrides={"gate": {"pass_rate": 0.8}}, environ={})
     data = build_report_data(lenient, sample.run_id)
+    assert data.gate.verdict == "go" and data.to_go_live == []
+    text = text_of(parse(render_report(data, "html")))
+    assert "Nothing: every check" not in text and "Thin evidence: on 20 case(s) the 95% lower bound" in text
+    # a go whose lower bound clears the bar has nothing to change
+    clear = load_settings(cfg, overrides={"gate": {"pass_rate": 0.6}}, environ={})
+    data = build_report_data(clear, sample.run_id)
     assert data.gate.verdict == "go" and data.to_go_live == []
     assert "Nothing: every check of the gate passes." in text_of(parse(render_report(data, "html")))

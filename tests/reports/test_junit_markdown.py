@@ -138,6 +138,10 @@ def test_markdown_compared_with_the_baseline_run(own_sample: Pilot) -> None:
         assert f"- `{change.case_id}`: {change.why}" in section
     assert "- `hv-010`: unnecessary escalation at turn 0" in section
     assert f"Pass rate {cmp.metrics['pass_rate'].a.value:.1%} → {cmp.metrics['pass_rate'].b.value:.1%}" in section
+    # the verdict line carries the interval its test inverts: 5 pass -> fail, 1 back, p = 0.219
+    assert cmp.verdict == "within-noise" and cmp.explanation in section
+    assert "95% exact interval [" in cmp.explanation and "given the 6 case(s) that changed" in cmp.explanation
     # and the HTML report shows the same comparison
     html = render_report(data, "html")
     assert "Compared with the baseline run" in html and 'href="#case-hv-018"' in html
+    assert "given the 6 case(s) that changed" in html

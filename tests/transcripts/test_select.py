@@ -9,7 +9,8 @@ import pytest
 from shadowpilot.config import load_settings
 from shadowpilot.store import Store
 from shadowpilot.transcripts import load_transcripts
-from shadowpilot.transcripts.select import Pick, select_top
+from shadowpilot.transcripts.select import Pick
+from shadowpilot.transcripts.select import select_top as _select_top
 from shadowpilot.types import Transcript
 from tests.conftest import SAMPLE, invoke, make_case, write_config
 
@@ -31,6 +32,12 @@ def case(cid: str, why: str | None = None, **kw) -> Transcript:
     if why is not None:
         kw.update(escalated=True, at_customer_turn=0, reason=why)
     return Transcript.model_validate(make_case(cid, [f"{cid} says hello"], **kw))
+
+
+def select_top(cases: list[Transcript], n: int) -> list[Pick]:
+    picks = _select_top(cases, n)
+    assert picks.note is None, "these pools have no more critical cases than n"
+    return picks.picks
 
 
 def ids(picks: list[Pick]) -> list[str]:
@@ -63,6 +70,36 @@ def test_every_critical_case_is_kept_even_when_listed_last():
     picks = select_top(pool, 3)
     assert {"crit-a", "crit-b"} <= set(ids(picks))
     assert len(picks) == 3
+
+
+def many_critical(k: int) -> list[Transcript]:
+    """k critical cases over 5 reasons, and 10 plain resolved ones."""
+    reasons = ["clinical_emergency", "billing_dispute", "complaint", "supervisor_request", "legal"]
+    pool = [case(f"crit-{i:03d}", reasons[i % 5], critical=True, tags=[f"t{i % 3}"]) for i in range(k)]
+    return pool + [case(f"plain-{i}") for i in range(10)]
+
+
+def test_top_n_never_keeps_more_than_n_even_when_critical_cases_exceed_it():
+    pool = many_critical(300)
+    sel = _select_top(pool, 20)
+    assert len(sel.picks) == 20 and all(p.case.critical for p in sel.picks)
+    assert len(set(ids(sel.picks))) == 20
+    # chosen among the critical ones by coverage: every reason before any repeat
+    assert {reason(p.case) for p in sel.picks[:5]} == {reason(t) for t in pool if t.critical}
+    assert all(p.why.startswith("critical; ") for p in sel.picks)
+    assert sel.note == ("300 cases are critical, more than --top 20: kept the 20 of them that cover the most "
+                        "outcomes, queues and tags (--all-critical keeps them all)")  # fmt: skip
+
+
+def test_all_critical_keeps_every_critical_case_past_n_and_says_so():
+    pool = many_critical(30)
+    sel = _select_top(pool, 20, all_critical=True)
+    assert sorted(ids(sel.picks)) == sorted(t.id for t in pool if t.critical)
+    assert sel.note == "--all-critical: kept all 30 critical cases, more than --top 20"
+    # under N, --all-critical changes nothing: the critical cases fit
+    small = many_critical(3)
+    assert ids(_select_top(small, 8, all_critical=True).picks) == ids(_select_top(small, 8).picks)
+    assert _select_top(small, 8).note is None
 
 
 def test_sample_top_8_covers_every_reason_and_both_outcomes():
@@ -173,3 +210,29 @@ def test_import_top_zero_is_a_usage_error(tenant_dir, cli):
     r = invoke(cli, "import", "--top", "0", str(SAMPLE_FILE))
     assert r.exit_code == 2
     assert not (tenant_dir / ".shadowpilot" / "harbourview-clinic.duckdb").exists()
+
+
+def test_import_top_keeps_at_most_n_when_critical_cases_exceed_it(tenant_dir, cli):
+    write_config(tenant_dir)
+    rows = [make_case(f"crit-{i:03d}", ["help"], critical=True, tags=[f"t{i % 4}"]) for i in range(40)]
+    (tenant_dir / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = invoke(cli, "import", "--top", "20", "--json", "cases.jsonl")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["kept"]) == 20 == len(stored_ids(tenant_dir))
+    assert out["kept_note"].startswith("40 cases are critical, more than --top 20: kept the 20")
+    text = invoke(cli, "import", "--top", "20", "cases.jsonl")
+    assert "40 cases are critical, more than --top 20" in text.stdout
+
+
+def test_import_top_all_critical_keeps_them_all(tenant_dir, cli):
+    write_config(tenant_dir)
+    rows = [make_case(f"crit-{i:03d}", ["help"], critical=True) for i in range(25)]
+    (tenant_dir / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = invoke(cli, "import", "--top", "20", "--all-critical", "--json", "cases.jsonl")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["kept"]) == 25 == len(stored_ids(tenant_dir))
+    assert out["kept_note"] == "--all-critical: kept all 25 critical cases, more than --top 20"
+    alone = invoke(cli, "import", "--all-critical", "cases.jsonl")
+    assert alone.exit_code == 2 and "--all-critical goes with --top N" in alone.stderr

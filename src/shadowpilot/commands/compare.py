@@ -11,9 +11,6 @@ from .common import EXIT_NOT_READY, EXIT_OK, JSON_OPTION, console, emit_json, gu
 if TYPE_CHECKING:
     from ..evals.compare import Comparison
 
-NAMES = {"pass_rate": "pass rate", "precision": "precision", "recall": "recall",
-         "routing_accuracy": "routing accuracy", "error_rate": "agent errors"}  # fmt: skip
-
 
 @guarded
 def command(
@@ -47,6 +44,7 @@ def _print(c: Comparison) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from ..evals.compare import NAMES
     from .views import pct
 
     con = console()
@@ -67,17 +65,25 @@ def _print(c: Comparison) -> None:
     table.add_column("metric")
     table.add_column("A", justify="right")
     table.add_column("B", justify="right")
-    table.add_column("B - A (95% CI)", justify="right")
+    table.add_column(f"B - A ({1 - c.alpha:.0%} CI)", justify="right")
     for name, m in c.metrics.items():
         table.add_row(NAMES.get(name, name), f"{pct(m.a.value)} ({m.a.k}/{m.a.n}){ci(m.a.ci)}",
                       f"{pct(m.b.value)} ({m.b.k}/{m.b.n}){ci(m.b.ci)}",
                       delta(m))  # fmt: skip
     con.print(table)
     mc = c.mcnemar
+    share = ""
+    if mc.worse_share is not None and mc.worse_share_ci is not None:
+        lo, hi = mc.worse_share_ci
+        share = f" · {pct(mc.worse_share)} of the changed cases got worse [{pct(lo)}, {pct(hi)}] (exact)"
     con.print(
         f"cases: {c.cases_a} in A, {c.cases_b} in B, {c.common} in both · McNemar: "
-        f"{mc.pass_to_fail} pass→fail, {mc.fail_to_pass} fail→pass, p = {mc.p_value:.3g}"
+        f"{mc.pass_to_fail} pass→fail, {mc.fail_to_pass} fail→pass, p = {mc.p_value:.3g}{share}",
+        soft_wrap=True,
     )
+    con.print(Text("The pass-rate and agent-error intervals are exact given the cases that changed, the ones "
+                   "McNemar's test inverts; the others are Newcombe's and do not decide the verdict.",
+                   style="dim"), soft_wrap=True)  # fmt: skip
     for title, rows, colour in (("Newly failing", c.newly_failing, "red"), ("Newly passing", c.newly_passing, "green")):
         if not rows:
             continue

@@ -19,7 +19,9 @@ def command(
         None, "--use-lower-bound/--point-estimate", help="Require the Wilson 95% lower bound to clear the bar."
     ),
     baseline: str | None = typer.Option(
-        None, "--baseline", help="Also fail on any case that passed on this run and fails now, unless ruled on."
+        None,
+        "--baseline",
+        help="Also fail on any case that passed on this run and fails now, unless the AI was ruled right on it.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -47,7 +47,12 @@ def command(
     skip_bad: bool = typer.Option(
         False, "--skip-bad", help="Import the good records and list the bad (default: none)."
     ),
-    top: int | None = typer.Option(None, "--top", min=1, help="Keep only the N cases that best cover the calls."),
+    top: int | None = typer.Option(
+        None, "--top", min=1, help="Keep at most N cases: critical ones first, then those that best cover the calls."
+    ),
+    all_critical: bool = typer.Option(
+        False, "--all-critical", help="With --top N: keep every critical case, even when they alone are more than N."
+    ),
     since: str | None = typer.Option(
         None, "--since", help="twilio: calls and chats that started on or after this date (UTC), e.g. 2026-11-01."
     ),
@@ -71,20 +76,20 @@ def command(
         if since is None:
             raise UsageError("`import twilio` needs --since (e.g. --since 2026-11-01)")
         rep = _import_twilio(s, parse_day(since, "--since"), parse_day(until, "--until") if until else None,
-                             limit, top, skip_bad, show_progress=not as_json)  # fmt: skip
+                             limit, top, all_critical, skip_bad, show_progress=not as_json)  # fmt: skip
     else:
         for name, value in (("--since", since), ("--until", until), ("--limit", limit)):
             if value is not None:
                 raise UsageError(f"{name} is for `import twilio`, not for files")
         from ..pilot import import_files
 
-        rep = import_files(s, paths, format=fmt, skip_bad=skip_bad, top=top)
+        rep = import_files(s, paths, format=fmt, skip_bad=skip_bad, top=top, all_critical=all_critical)
     _show(s.store_path, rep, top, as_json)
 
 
 def _import_twilio(
-    s: Any, since: datetime, until: datetime | None, limit: int | None, top: int | None, skip_bad: bool,
-    show_progress: bool,
+    s: Any, since: datetime, until: datetime | None, limit: int | None, top: int | None, all_critical: bool,
+    skip_bad: bool, show_progress: bool,
 ) -> ImportReport:  # fmt: skip
     missing = [name for name in CREDENTIALS if not os.environ.get(name)]
     if missing:
@@ -110,8 +115,8 @@ def _import_twilio(
                 tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        return import_twilio(s, client, since=since, until=until, limit=limit, top=top, skip_bad=skip_bad,
-                             progress=progress)  # fmt: skip
+        return import_twilio(s, client, since=since, until=until, limit=limit, top=top, all_critical=all_critical,
+                             skip_bad=skip_bad, progress=progress)  # fmt: skip
 
 
 def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -> None:
@@ -123,6 +128,7 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
             "skipped": [{"file": p.file, "line": p.line, "field": p.field, "message": p.message}
                         for p in rep.skipped],
             "kept": None if rep.picks is None else [{"case_id": p.case.id, "why": p.why} for p in rep.picks],
+            "kept_note": rep.pick_note,
         }  # fmt: skip
         if not rep.files:  # a Twilio import
             payload["failed"] = [{"kind": f.kind, "sid": f.sid, "key": f.key, "error": f.error} for f in rep.failed]
@@ -144,6 +150,8 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         for p in rep.picks:
             table.add_row(p.case.id, Text(p.why))
         con.print(table)
+        if rep.pick_note:
+            con.print(Text(rep.pick_note, style="yellow"), soft_wrap=True)
     con.print(
         f"imported into [bold]{store_path}[/]: {len(sm.added)} new, "
         f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged",

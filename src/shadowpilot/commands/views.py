@@ -145,6 +145,8 @@ def gate_view(g: GateResult) -> Group:
 
     _extra_rows(g, figures)
     parts: list = [head, explanation]
+    if g.evidence is not None and g.evidence.caution:
+        parts.append(Text(g.evidence.caution, style="bold yellow"))
     if g.evidence is not None:
         parts.append(Text(g.evidence.note, style="dim" if g.passed else "yellow"))
     parts += [Text(), figures, Text(), checks]

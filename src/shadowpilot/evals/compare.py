@@ -4,24 +4,31 @@ Pure over two score frames (as pilot.score_run gives them; first repeat only).
 
 Statistics, chosen for the 20-to-a-few-hundred cases a pilot has:
 - each run's rates carry their Wilson 95% interval;
-- the pass rate and the error rate are compared on the cases both runs scored, paired
-  (the same calls through two agents are not independent samples): the difference B - A
-  gets Newcombe's paired score interval (Newcombe 1998, Stat Med 17:2635, method 10), and
-  the verdict uses McNemar's exact test on the discordant cases (passed on A and failed on
-  B, against failed on A and passed on B): two-sided p = min(1, 2 * P(X <= min(b, c))),
-  X ~ Binomial(b + c, 1/2);
+- the verdict is McNemar's exact test on the cases both runs scored, which are paired (the
+  same calls through two agents): of the m cases whose result changed, b went pass -> fail
+  and c fail -> pass; two-sided p = min(1, 2 * P(X <= min(b, c))), X ~ Binomial(m, 1/2);
+- the interval shown for the pass-rate change is the one that test inverts, so the two can
+  never disagree: the Clopper-Pearson interval for theta = b / m, the exact binomial interval
+  dual to the doubled-tail test, mapped to the difference B - A = (m / n)(1 - 2 theta) given
+  the m changed cases. It excludes zero exactly when p < alpha. The error-rate change gets the
+  same exact conditional interval on its own discordant cases;
 - precision, recall and routing accuracy have denominators that differ between the runs
   (the cases each agent escalated), so they are not paired: their difference gets
   Newcombe's hybrid score interval for independent proportions (Newcombe 1998, Stat Med
-  17:873, method 10);
-- verdict: `worse` when more cases went pass -> fail than fail -> pass and McNemar's p is
-  below alpha (default 0.05); `better` the other way round; otherwise `within-noise`.
-  On 20 cases that takes at least 6 newly failing cases and none newly passing.
+  17:873, method 10). They do not decide the verdict; when one of them (or the error rate)
+  moved beyond its interval while the pass rate did not, the explanation says so;
+- every difference interval is at the verdict's level, 1 - alpha (95% by default);
+- verdict: `worse` when a case marked critical passed on A and fails on B (whatever the
+  statistics: a critical case that fails blocks go-live), or when more cases went pass -> fail
+  than fail -> pass and McNemar's p is below alpha (default 0.05); `better` the other way round;
+  otherwise `within-noise`. On 20 cases that takes at least 6 newly failing cases and none
+  newly passing.
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Literal
 
 import pandas as pd
@@ -41,32 +48,47 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def newcombe_paired(both: int, only_a: int, only_b: int, neither: int) -> tuple[float, Interval]:
-    """Difference p_B - p_A of two paired proportions and its 95% interval (method 10).
+def clopper_pearson(k: int, m: int, alpha: float = 0.05) -> Interval | None:
+    """The exact (Clopper-Pearson) 1 - alpha interval for a binomial proportion k / m; None when
+    m = 0. It is the interval the doubled-tail exact test inverts: at theta = 1/2 it excludes
+    1/2 exactly when mcnemar_exact(k, m - k) < alpha."""
+    if m <= 0:
+        return None
+    from scipy.special import betaincinv  # the beta quantiles the exact binomial limits are
 
-    both: cases counted in A and in B; only_a: in A, not in B; only_b: in B, not in A."""
-    n = both + only_a + only_b + neither
+    lo = 0.0 if k == 0 else float(betaincinv(k, m - k + 1, alpha / 2))
+    hi = 1.0 if k == m else float(betaincinv(k + 1, m - k, 1 - alpha / 2))
+    return lo, hi
+
+
+def paired_exact(only_a: int, only_b: int, n: int, alpha: float = 0.05) -> tuple[float, Interval | None]:
+    """Difference p_B - p_A of two paired proportions on n cases and its exact conditional
+    1 - alpha interval: of the m = only_a + only_b discordant cases, theta = only_a / m counted on
+    A only; p_B - p_A = (m / n)(1 - 2 theta), with theta's Clopper-Pearson interval. The interval
+    is None when no case is discordant (the exact test then has nothing to go on)."""
     if n == 0:
-        return 0.0, (-1.0, 1.0)
-    pa, pb = (both + only_a) / n, (both + only_b) / n
-    la, ua = wilson_interval(both + only_a, n)
-    lb, ub = wilson_interval(both + only_b, n)
-    denom = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
-    phi = 0.0 if denom == 0 else (both * neither - only_a * only_b) / math.sqrt(denom)
-    d = pb - pa
-    lower = d - math.sqrt(max(0.0, (pb - lb) ** 2 - 2 * phi * (pb - lb) * (ua - pa) + (ua - pa) ** 2))
-    upper = d + math.sqrt(max(0.0, (ub - pb) ** 2 - 2 * phi * (ub - pb) * (pa - la) + (pa - la) ** 2))
-    return d, (max(-1.0, lower), min(1.0, upper))
+        return 0.0, None
+    m = only_a + only_b
+    d = (only_b - only_a) / n
+    theta = clopper_pearson(only_a, m, alpha)
+    if theta is None:
+        return d, None
+    return d, ((m / n) * (1 - 2 * theta[1]), (m / n) * (1 - 2 * theta[0]))
 
 
-def newcombe_independent(ka: int, na: int, kb: int, nb: int) -> tuple[float, Interval] | None:
-    """Difference kb/nb - ka/na of two independent proportions and its 95% interval
+def _excludes_zero(iv: Interval | None) -> bool:
+    return iv is not None and (iv[0] > 0 or iv[1] < 0)
+
+
+def newcombe_independent(ka: int, na: int, kb: int, nb: int, alpha: float = 0.05) -> tuple[float, Interval] | None:
+    """Difference kb/nb - ka/na of two independent proportions and its 1 - alpha interval
     (method 10); None when either is undefined."""
     if na == 0 or nb == 0:
         return None
+    z = NormalDist().inv_cdf(1 - alpha / 2)
     pa, pb = ka / na, kb / nb
-    la, ua = wilson_interval(ka, na)
-    lb, ub = wilson_interval(kb, nb)
+    la, ua = wilson_interval(ka, na, z)
+    lb, ub = wilson_interval(kb, nb, z)
     d = pb - pa
     return d, (max(-1.0, d - math.hypot(pb - lb, ua - pa)), min(1.0, d + math.hypot(ub - pb, pa - la)))
 
@@ -101,11 +123,16 @@ class CaseChange(BaseModel):
 
 
 class McNemar(BaseModel):
+    """The verdict's test, with the interval it inverts: of the cases whose result changed, the
+    share that went pass -> fail, and its exact interval (excludes 1/2 exactly when p < alpha)."""
+
     model_config = ConfigDict(frozen=True)
 
     pass_to_fail: int
     fail_to_pass: int
     p_value: float
+    worse_share: float | None = None  # pass_to_fail / (pass_to_fail + fail_to_pass); None: none changed
+    worse_share_ci: Interval | None = None  # Clopper-Pearson, at 1 - alpha
 
 
 class Comparison(BaseModel):
@@ -126,6 +153,7 @@ class Comparison(BaseModel):
     verdict: Literal["worse", "better", "within-noise"]
     worse: bool
     explanation: str
+    critical_regressions: list[str] = []  # critical cases that passed on A and fail on B: worse on their own
 
 
 def _rate(k: int, n: int) -> Rate:
@@ -154,6 +182,31 @@ def _paired(a: pd.Series, b: pd.Series) -> tuple[int, int, int, int]:
     return int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum())
 
 
+NAMES = {"pass_rate": "pass rate", "precision": "precision", "recall": "recall",
+         "routing_accuracy": "routing accuracy", "error_rate": "agent errors"}  # fmt: skip
+
+
+def verdict_of(b: int, c: int, n: int, alpha: float = 0.05) -> tuple[Literal["worse", "better", "within-noise"], str]:
+    """The pass/fail verdict on n paired cases, b of them pass -> fail and c fail -> pass, and its
+    sentence, which quotes the pass-rate change with the interval McNemar's exact test inverts."""
+    p = mcnemar_exact(b, c)
+    d, ci = paired_exact(b, c, n, alpha)
+    change = f"pass rate {d * 100:+.1f} pts"
+    if ci is None:
+        change += ", no case changed"
+    else:
+        change += (f", {1 - alpha:.0%} exact interval [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] pts given the "
+                   f"{b + c} case(s) that changed")  # fmt: skip
+    if b > c and p < alpha:
+        return "worse", (f"B is worse beyond noise: {b} case(s) newly fail and {c} newly pass "
+                         f"(McNemar exact p = {p:.3g} < {alpha}; {change}).")  # fmt: skip
+    if c > b and p < alpha:
+        return "better", (f"B is better beyond noise: {c} case(s) newly pass and {b} newly fail "
+                          f"(McNemar exact p = {p:.3g} < {alpha}; {change}).")  # fmt: skip
+    return "within-noise", (f"No difference beyond noise: {b} case(s) newly fail and {c} newly pass "
+                            f"(McNemar exact p = {p:.3g}, needs < {alpha}; {change}).")  # fmt: skip
+
+
 def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, run_b: str,
                    alpha: float = 0.05) -> Comparison:  # fmt: skip
     """What changed from run A to run B, case by case, and whether B is worse beyond noise."""
@@ -173,37 +226,48 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
     metrics: dict[str, MetricDelta] = {}
     for name in ca:
         (ka, na), (kb, nb) = ca[name], cb[name]
+        level = f"{1 - alpha:.0%}"
+        ci: Interval | None
         if name in ("pass_rate", "error_rate"):
             col = "passed" if name == "pass_rate" else "error"
-            delta, ci = newcombe_paired(*_paired(joined[f"{col}_a"], joined[f"{col}_b"]))
-            diff: tuple[float, Interval] | None = (delta, ci) if len(joined) else None
-            method = f"Newcombe paired score interval on the {len(joined)} cases both runs scored"
+            _, only_a, only_b, _ = _paired(joined[f"{col}_a"], joined[f"{col}_b"])
+            delta: float | None
+            delta, ci = paired_exact(only_a, only_b, len(joined), alpha) if len(joined) else (None, None)
+            method = (f"exact conditional {level} interval (Clopper-Pearson on the {only_a + only_b} of "
+                      f"{len(joined)} paired cases that changed; the interval McNemar's exact test inverts)")
+            if len(joined) and ci is None:
+                method = f"no case of the {len(joined)} both runs scored changed: no interval"
         else:
-            diff = newcombe_independent(ka, na, kb, nb)
-            method = "Newcombe hybrid score interval (independent: the denominators differ between runs)"
+            diff = newcombe_independent(ka, na, kb, nb, alpha)
+            delta, ci = (None, None) if diff is None else diff
+            method = f"Newcombe hybrid score {level} interval (independent: the denominators differ between runs)"
         metrics[name] = MetricDelta(
             a=_rate(ka, na),
             b=_rate(kb, nb),
-            delta=None if diff is None else round(diff[0], 4),
-            delta_ci=None if diff is None else _round(diff[1]),
+            delta=None if delta is None else round(delta, 4),
+            delta_ci=None if ci is None else _round(ci),
             method=method,
         )
 
     b_n, c_n = len(newly_failing), len(newly_passing)
+    verdict, explanation = verdict_of(b_n, c_n, len(joined), alpha)
     p = mcnemar_exact(b_n, c_n)
-    mc = McNemar(pass_to_fail=b_n, fail_to_pass=c_n, p_value=round(p, 6))
-    if b_n > c_n and p < alpha:
-        verdict: Literal["worse", "better", "within-noise"] = "worse"
-        explanation = (f"B is worse beyond noise: {b_n} case(s) newly fail and {c_n} newly pass "
-                       f"(McNemar exact p = {p:.3g} < {alpha}).")  # fmt: skip
-    elif c_n > b_n and p < alpha:
-        verdict = "better"
-        explanation = (f"B is better beyond noise: {c_n} case(s) newly pass and {b_n} newly fail "
-                       f"(McNemar exact p = {p:.3g} < {alpha}).")  # fmt: skip
-    else:
-        verdict = "within-noise"
-        explanation = (f"No difference beyond noise: {b_n} case(s) newly fail and {c_n} newly pass "
-                       f"(McNemar exact p = {p:.3g}, needs < {alpha}).")  # fmt: skip
+    share = clopper_pearson(b_n, b_n + c_n, alpha)
+    mc = McNemar(pass_to_fail=b_n, fail_to_pass=c_n, p_value=round(p, 6),
+                 worse_share=round(b_n / (b_n + c_n), 4) if b_n + c_n else None,
+                 worse_share_ci=None if share is None else _round(share))  # fmt: skip
+    critical = [ch.case_id for ch in newly_failing if ch.critical]
+    if critical:
+        head = (f"B is worse: critical case(s) {', '.join(critical)} passed on A and fail on B, and a critical "
+                "case that fails blocks go-live whatever the statistics.")  # fmt: skip
+        explanation = f"{head} By the statistics alone: {explanation}"
+        verdict = "worse"
+    elif verdict == "within-noise":
+        moved = [NAMES[k] for k, m in metrics.items() if k != "pass_rate" and _excludes_zero(m.delta_ci)]
+        if moved:
+            explanation += (f" The change in {' and '.join(moved)} is beyond its own {1 - alpha:.0%} interval, "
+                            "but the verdict is on pass/fail alone: a case can trade one kind of failure for "
+                            "another.")  # fmt: skip
     ids_a, ids_b = set(a["case_id"]), set(b["case_id"])
     return Comparison(
         run_a=run_a,
@@ -221,4 +285,5 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
         verdict=verdict,
         worse=verdict == "worse",
         explanation=explanation,
+        critical_regressions=critical,
     )

@@ -57,29 +57,33 @@ def _handoff_summary(s: pd.DataFrame, max_hops: int) -> HandoffSummary | None:
 
 
 def _evidence(n: int, passed_n: int, lo: float, config: GateConfig, what: str) -> EvidenceSummary:
+    """How far the evidence is from the bar, in cases; `caution` when the 95% lower bound is under
+    it, whatever use_lower_bound says (10/10 is a 100% pass rate and a 72% lower bound)."""
     bar = config.pass_rate
     short = max(0, config.min_cases - n)
     point = passes_needed(passed_n, n, bar, lower_bound=False)
     lower = passes_needed(passed_n, n, bar, lower_bound=True)
     rate = passed_n / n if n else 0.0
+    caution = None
+    if lower != 0:
+        need = (f"{lower} more passing case(s) in a row would lift it over" if lower is not None
+                else "no number of passing cases lifts it over a bar of 100%")  # fmt: skip
+        uses = ("use_lower_bound is on: the gate requires it" if config.use_lower_bound
+                else "the gate decides on the point estimate; use_lower_bound would require the bound")  # fmt: skip
+        caution = (f"Thin evidence: on {n} case(s) the 95% lower bound of the {what} is {lo:.1%}, under the "
+                   f"{bar:.0%} bar; {need} ({uses}).")  # fmt: skip
     parts = []
     if short:
         parts.append(f"{n} case(s), but min_cases is {config.min_cases}: {short} more case(s) before any verdict")
-    if point == 0:
-        head = f"{what} {passed_n}/{n} = {rate:.2f} clears the {bar:.2f} bar"
-        if lower == 0:
-            parts.append(f"{head}, and so does its 95% lower bound ({lo:.2f})")
-        else:
-            need = "it can never reach the bar" if lower is None else f"you need {lower} more passing case(s) in a row"
-            on = "as use_lower_bound is on" if config.use_lower_bound else "with use_lower_bound on"
-            parts.append(f"{head}, but the 95% lower bound is {lo:.2f}: {on}, {need}")
+    if point == 0:  # and when the lower bound does not clear the bar, `caution` says by how much
+        head = f"{what} {passed_n}/{n} = {rate:.1%} clears the {bar:.0%} bar"
+        parts.append(f"{head}, and so does its 95% lower bound ({lo:.1%})" if lower == 0 else head)
     else:
         need = "it cannot reach the bar" if point is None else f"{point} more passing case(s) in a row would clear it"
-        parts.append(f"{what} {passed_n}/{n} = {rate:.2f} is below the {bar:.2f} bar: {need}")
-        if lower:
-            parts.append(f"for the 95% lower bound to clear it (use_lower_bound), {lower} more")
+        parts.append(f"{what} {passed_n}/{n} = {rate:.1%} is below the {bar:.0%} bar: {need}")
     return EvidenceSummary(min_cases_short=short, passes_needed_point=point, passes_needed_lower_bound=lower,
-                           note="; ".join(parts) + ".")  # fmt: skip
+                           note="; ".join(parts) + ".", lower_bound=round(lo, 4), lower_bound_clears_bar=lower == 0,
+                           caution=caution)  # fmt: skip
 
 
 def evaluate_gate(

@@ -118,7 +118,7 @@ def build_report_data(
     [budgets], and gather every case, the pilot's timeline and its rulings for the writers.
 
     With `baseline`, the run is compared with that one case by case, and, as `gate --baseline`
-    does, a case that passed there and fails now without a ruling makes the verdict no-go.
+    does, a case that passed there and fails now makes the verdict no-go unless the AI was ruled right.
     Personal data is redacted (`[redaction] kinds`) unless `show_pii`: a report is made to be
     shared; the store keeps the original.
     """
@@ -136,8 +136,7 @@ def build_report_data(
             base_id = resolve_run_id(store, baseline)
             base_scores = score_run(store, base_id, settings.gate)
             comparison = compare_scores(base_scores, scores, base_id, rid)
-            ruled = set(rulings.loc[rulings["run_id"] == rid, "case_id"])
-            gate = with_check(gate, regression_check(base_scores, scores, base_id, ruled))
+            gate = with_check(gate, regression_check(base_scores, scores, base_id, rid, rulings))
         transcripts = {t.id: t for t in store.run_cases(rid)}
         steps = store.steps(rid)
         errors = store.case_errors(rid)

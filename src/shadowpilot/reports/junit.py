@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ..types import GateResult
 from .data import CaseReport, ReportData
 
 PROBLEM_TYPE = {
@@ -73,6 +74,21 @@ def _close(suite: ET.Element) -> tuple[int, int, float]:
     return len(cases), failures, seconds
 
 
+def _evidence(g: GateResult) -> list[tuple[str, str]]:
+    """The gate's evidence beside the verdict: does the 95% lower bound clear the bar, and if not,
+    how many more passing cases would lift it (empty: it never can)."""
+    ev = g.evidence
+    if ev is None:
+        return []
+    need = "" if ev.passes_needed_lower_bound is None else str(ev.passes_needed_lower_bound)
+    out = [("lower_bound", f"{ev.lower_bound or 0.0:.4f}"),
+           ("lower_bound_clears_bar", "true" if ev.lower_bound_clears_bar else "false"),
+           ("passes_needed_lower_bound", need)]  # fmt: skip
+    if ev.caution:
+        out.append(("evidence", ev.caution))
+    return out
+
+
 def render_junit(data: ReportData) -> str:
     g, m = data.gate, data.manifest
     stamp = m.created_at.strftime("%Y-%m-%dT%H:%M:%S")
@@ -86,6 +102,7 @@ def render_junit(data: ReportData) -> str:
         ("pass_rate", f"{g.pass_rate:.4f}"),
         ("pass_rate_ci", f"{g.pass_rate_ci[0]:.4f}-{g.pass_rate_ci[1]:.4f}"),
         ("bar", f"{g.bar:.4f}"),
+        *_evidence(g),
         ("agent", str(m.agent.get("kind", ""))),
         ("model", data.agent_model or ""),
         ("prompt_hash", m.prompt_hash or ""),

@@ -34,6 +34,7 @@ def gate_summary(g: GateResult) -> list[str]:
     lines = [
         f"**Verdict: {VERDICT_ICON[g.verdict]} {VERDICT[g.verdict]}** — {g.explanation}",
         "",
+        *([f"> ⚠️ {g.evidence.caution}", ""] if g.evidence is not None and g.evidence.caution else []),
         "| | |",
         "|---|---|",
         f"| Pass rate | {_pct(g.pass_rate)} ({g.passed_cases}/{g.cases}) |",

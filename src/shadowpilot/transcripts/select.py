@@ -41,19 +41,30 @@ def describe(feature: tuple[str, str]) -> str:
     return f"{kind} {value}"
 
 
-def select_top(cases: list[Transcript], n: int) -> list[Pick]:
-    """Critical cases always; then greedy coverage of reasons, outcomes, queues, channels, tags;
-    then, once everything is covered, the reasons most under-represented against their share."""
-    if n <= 0:
-        return []
-    picks = [Pick(t, "critical: the tenant says it must never be missed") for t in cases if t.critical]
-    chosen = {t.id for t in cases if t.critical}
-    covered: set[tuple[str, str]] = set().union(*(features(p.case) for p in picks)) if picks else set()
-    pool_reasons = Counter(_reason(t) for t in cases)
-    picked_reasons = Counter(_reason(p.case) for p in picks)
-    rest = [t for t in cases if t.id not in chosen]
+CRITICAL_WHY = "critical: the tenant says it must never be missed"
 
-    def gain(t: Transcript, covered: set[tuple[str, str]]) -> tuple[int, int, float, int]:
+
+@dataclass(frozen=True)
+class Selection:
+    """The kept cases, and one line when the critical cases alone did not fit in N."""
+
+    picks: list[Pick]
+    note: str | None = None
+
+
+def select_top(cases: list[Transcript], n: int, *, all_critical: bool = False) -> Selection:
+    """At most `n` cases: critical cases first, then greedy coverage of reasons, outcomes, queues,
+    channels, tags; then, once everything is covered, the reasons most under-represented against
+    their share. When there are more critical cases than `n`, the `n` of them that cover the most
+    are kept and the note says so; `all_critical` keeps every critical case instead, even past `n`."""
+    if n <= 0:
+        return Selection([])
+    pool_reasons = Counter(_reason(t) for t in cases)
+    picked_reasons: Counter[str] = Counter()
+    covered: set[tuple[str, str]] = set()
+    picks: list[Pick] = []
+
+    def gain(t: Transcript) -> tuple[int, int, float, int]:
         # a new outcome (reason, escalated or not) outranks any number of new tags or channels
         new = features(t) - covered
         outcome = sum(WEIGHTS[k] for k, _ in new if k in OUTCOME_FEATURES)
@@ -61,21 +72,39 @@ def select_top(cases: list[Transcript], n: int) -> list[Pick]:
         share = pool_reasons[_reason(t)] / (1 + picked_reasons[_reason(t)])
         return (outcome, other, share, len(t.customer_turns()))
 
-    while len(picks) < n and rest:
-        best = max(rest, key=lambda t: gain(t, covered))
-        new = sorted(features(best) - covered)
-        if new:
-            why = "covers " + ", ".join(describe(f) for f in new)
-        else:
-            why = (
-                f"fills: {_reason(best)} is {pool_reasons[_reason(best)]} of {len(cases)} calls "
-                f"({picked_reasons[_reason(best)]} kept so far)"
-            )
-        picks.append(Pick(best, why))
-        covered |= features(best)
-        picked_reasons[_reason(best)] += 1
-        rest.remove(best)
-    return picks
+    def take(t: Transcript, why: str) -> None:
+        nonlocal covered
+        picks.append(Pick(t, why))
+        covered |= features(t)
+        picked_reasons[_reason(t)] += 1
+
+    def greedy(rest: list[Transcript], limit: int, prefix: str = "") -> None:
+        rest = list(rest)
+        while len(picks) < limit and rest:
+            best = max(rest, key=gain)
+            new = sorted(features(best) - covered)
+            if new:
+                why = "covers " + ", ".join(describe(f) for f in new)
+            else:
+                why = (f"fills: {_reason(best)} is {pool_reasons[_reason(best)]} of {len(cases)} calls "
+                       f"({picked_reasons[_reason(best)]} kept so far)")  # fmt: skip
+            take(best, prefix + why)
+            rest.remove(best)
+
+    critical = [t for t in cases if t.critical]
+    note = None
+    if len(critical) <= n or all_critical:
+        for t in critical:
+            take(t, CRITICAL_WHY)
+        if len(critical) > n:
+            note = f"--all-critical: kept all {len(critical)} critical cases, more than --top {n}"
+    else:
+        greedy(critical, n, prefix="critical; ")
+        note = (f"{len(critical)} cases are critical, more than --top {n}: kept the {n} of them that cover the "
+                f"most outcomes, queues and tags (--all-critical keeps them all)")  # fmt: skip
+    chosen = {p.case.id for p in picks}
+    greedy([t for t in cases if t.id not in chosen], n)
+    return Selection(picks, note)
 
 
 def _reason(t: Transcript) -> str:
