@@ -65,7 +65,7 @@ def lock_holder(message: str) -> str | None:
             argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
     except OSError:
         argv = []
-    if len(argv) > 1 and os.path.basename(argv[0]).startswith("python"):
+    if len(argv) > 1 and os.path.basename(argv[0]).startswith("python") and not argv[1].startswith("-"):
         argv = argv[1:]  # `python .../shadowpilot run`: the script is what the user ran
     if argv:
         command = " ".join(" ".join([os.path.basename(argv[0]), *argv[1:]]).split())  # one line
