@@ -68,7 +68,7 @@ def test_a_run_with_nothing_listening_stops_exits_2_and_is_never_the_run_gate_pi
 
     history = runs(cli)
     (aborted,) = [r for r in history.values() if r["status"] == "aborted"]
-    assert aborted["cases"] < N  # it stopped after a handful of turns, not after every case had failed
+    assert aborted["cases"] == 0  # its failures measured the environment: none is kept
     # the default pick skips it: gate, report and review use the earlier complete run
     gate = invoke(cli, "gate", "--json")
     assert json.loads(gate.stdout)["run_id"] == good
@@ -84,16 +84,25 @@ def test_a_refused_key_stops_an_openai_run_early_naming_the_variable(tenant_dir:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     with OpenAIServer(api_key="sk-right") as server:
         write_config(tenant_dir, f'[agent]\nkind = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "{server.base_url}"\n'
-                                 "concurrency = 2\nmax_retries = 0\n")  # fmt: skip
+                                 "concurrency = 2\nmax_retries = 0\n\n[gate]\nmin_cases = 1\n")  # fmt: skip
         out = invoke(cli, "run", "--json")
         asked = server.rejected
-    assert out.exit_code == 2 and out.stdout == ""
-    line = error_line(out.stderr)
-    assert server.base_url in line and "HTTP 401" in line and "check OPENAI_API_KEY" in line
-    assert asked < N  # stopped early: not one 401 per case
-    assert [r["status"] for r in runs(cli).values()] == ["aborted"]
-    nothing = invoke(cli, "gate")
-    assert nothing.exit_code == 2 and "no finished run" in nothing.stderr
+        assert out.exit_code == 2 and out.stdout == ""
+        line = error_line(out.stderr)
+        assert server.base_url in line and "HTTP 401" in line and "check OPENAI_API_KEY" in line
+        assert asked < N  # stopped early: not one 401 per case
+        assert [r["status"] for r in runs(cli).values()] == ["aborted"]
+        nothing = invoke(cli, "gate")
+        assert nothing.exit_code == 2 and "no finished run" in nothing.stderr
+
+        # with the right key the same run finishes, every case asked: no environment failure is kept in it
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-right")
+        out = invoke(cli, "run", "--resume", "--json")
+    assert out.exit_code == 0, out.stderr
+    resumed = json.loads(out.stdout)
+    assert resumed["status"] == "complete" and resumed["errors"] == 0 and resumed["resumed"] == 0
+    gate = json.loads(invoke(cli, "gate", "--json").stdout)
+    assert gate["run_id"] == resumed["run_id"] and gate["cases"] == N
 
 
 def test_an_agent_that_fails_one_turn_in_ten_still_completes_its_run(tenant_dir: Path):

@@ -341,7 +341,10 @@ def _replay_into(
         raise
     except RunAborted as exc:
         status = "aborted"
-        raise RunAborted(f"run {manifest.run_id} stopped and marked aborted (gate and report skip it): {exc}") from None
+        raise RunAborted(
+            f"run {manifest.run_id} stopped and marked aborted (gate and report skip it; "
+            f"`shadowpilot run --resume` finishes it once the agent answers): {exc}"
+        ) from None
     finally:
         elapsed = time.perf_counter() - started
         flush(RUN_FINAL_WAIT_S)
@@ -359,6 +362,8 @@ def _replay_into(
         elif manifest.cache is None:
             manifest = manifest.model_copy(update={"cache": {"enabled": False, "hits": 0, "misses": 0}})
         with Store.open(settings.store_path, create=False, lock_timeout_s=RUN_FINAL_WAIT_S) as store:
+            if status == "aborted":
+                store.drop_failed_calls(manifest.run_id)
             store.finish_run(manifest.run_id, status, manifest)
     return RunReport(
         run_id=manifest.run_id,

@@ -19,6 +19,7 @@ import pytest
 from shadowpilot.config import AgentSettings, load_settings
 from shadowpilot.errors import AgentError, AgentUnreachable, ConfigError, RunAborted
 from shadowpilot.runners import build_agent, replay
+from shadowpilot.runners.http_agent import HttpAgent
 from shadowpilot.runners.openai_chat import OpenAIAgent, classify_openai_error, make_client
 from shadowpilot.runners.reach import Endpoint, ReachCheck, connect_cause, status_cause
 from shadowpilot.types import AgentInput, Recommendation, Transcript
@@ -41,9 +42,15 @@ async def _post(url: str) -> BaseException:
 
 
 class _Plain(BaseHTTPRequestHandler):
+    status = 200
+
     def do_POST(self) -> None:
-        self.send_response(200)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"error": "bad token"}'
+        self.send_response(self.status)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -211,3 +218,27 @@ def test_the_openai_agent_names_itself_when_unreached():
 
     with pytest.raises(AgentUnreachable, match=r"^the openai agent at http://127.0.0.1:\d+/v1/?: connection error"):
         asyncio.run(go())
+
+
+class _Refuses(_Plain):
+    status = 401
+
+
+def test_the_http_agent_names_its_token_when_refused():
+    server = HTTPServer(("127.0.0.1", 0), _Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/recommend"
+
+    async def go() -> None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            await HttpAgent(url, client).recommend(
+                AgentInput(case_id="c", turn=0, channel="voice", customer={}, turns=[])
+            )
+
+    try:
+        said = rf"^the http agent at {url}: HTTP 401 .*the credentials were refused: check SHADOWPILOT_HTTP_TOKEN$"
+        with pytest.raises(AgentUnreachable, match=said):
+            asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -338,6 +338,17 @@ class Store:
             if manifest is not None:
                 con.execute("UPDATE runs SET manifest = ? WHERE run_id = ?", [manifest.model_dump_json(), run_id])
 
+    def drop_failed_calls(self, run_id: str) -> None:
+        """Forget a run's failed calls (an aborted run's measured the environment, not the agent), so
+        `run --resume` makes them again once the agent can be reached."""
+        with self.transaction() as con:
+            con.execute(
+                "DELETE FROM steps s WHERE s.run_id = ? AND EXISTS (SELECT 1 FROM run_cases rc WHERE rc.run_id = "
+                "s.run_id AND rc.case_id = s.case_id AND rc.repeat = s.repeat AND rc.error IS NOT NULL)",
+                [run_id],
+            )
+            con.execute("DELETE FROM run_cases WHERE run_id = ? AND error IS NOT NULL", [run_id])
+
     def reopen_run(self, run_id: str) -> None:
         with self.transaction() as con:
             con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
