@@ -64,5 +64,31 @@ class StoreError(ShadowpilotError):
     """The tenant store could not be read or written (exit 1: the harness failed)."""
 
 
+class EnvironmentFailure(ShadowpilotError):
+    """What is around shadowpilot failed (the network, a key, a lock, the disk), not the user's
+    input and not the harness: exit 2 with one line saying what to fix."""
+
+    exit_code = 2
+
+
+class StoreBusyError(EnvironmentFailure):
+    """Another process held the tenant store's lock for longer than we wait."""
+
+
+class RunAborted(EnvironmentFailure):
+    """A run or a judging stopped early because its endpoint was never reached (or refused the
+    credentials): an environment problem, so no verdict can come of it."""
+
+
 class AgentError(ShadowpilotError):
     """The agent under test failed on a turn. Recorded as a failed case, never raised past the runner."""
+
+
+class AgentUnreachable(AgentError):
+    """A turn failed before the agent could answer at all: nothing listening, a name that does not
+    resolve, TLS failing, or the credentials refused. Still a failed case; a replay that sees only
+    these from the start stops (RunAborted) instead of failing every case."""
+
+    def __init__(self, message: str, cause: str):
+        super().__init__(message)
+        self.cause = cause  # a runners.reach.Cause

@@ -7,6 +7,7 @@ as it needs it, so other commands (and the shadow server) can use it in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .config import Settings
-from .errors import InputError, NotFoundError, Problem, UsageError
+from .errors import InputError, NotFoundError, Problem, RunAborted, StoreBusyError, UsageError
 from .evals import evaluate_gate, score_frame
 from .evals.compare import Comparison, compare_scores
 from .evals.judge import summarise as judge_summary
@@ -31,7 +32,7 @@ from .evals.rulings import RULINGS, Disagreement, Ruling, apply_rulings, show_ru
 from .evals.score import STORED_COLUMNS
 from .runners import Agent, build_agent, replay
 from .runners.agent import turn_deadline_s
-from .runners.cache import CachedAgent
+from .runners.cache import CachedAgent, replay_keys
 from .store import ImportSummary, Store, new_run_id
 from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
@@ -201,8 +202,10 @@ def run(
 ) -> RunReport:
     """Replay the stored cases through the agent and store the run (never scores it).
 
-    Results are written in batches as calls finish; an interrupted run is kept,
-    marked `interrupted`, and `run --resume` finishes it.
+    Results are written in batches as calls finish, and the store is open only for those
+    writes, so other commands can read it while a run runs. An interrupted run is kept,
+    marked `interrupted`, and `run --resume` finishes it; a run whose agent was never reached
+    is marked `aborted` and raises RunAborted (exit 2).
     """
     if repeats < 1:
         raise UsageError("--repeats must be at least 1")
@@ -223,8 +226,9 @@ def run(
             all_turns=all_turns,
             repeats=repeats,
         )
+        cached = _cache(store, settings, agent, cases, repeats, set(), use_cache)
         store.create_run(manifest)
-        return _replay_into(store, settings, manifest, cases, agent, set(), use_cache, on_start, on_result)
+    return _replay_into(settings, manifest, cases, agent, cached, set(), on_start, on_result)
 
 
 def resume(
@@ -259,38 +263,67 @@ def resume(
         if len(cases) != len(manifest.cases):
             raise NotFoundError(f"run {rid} used case versions that are no longer in {settings.store_path}")
         done = store.finished_calls(rid)
+        cached = _cache(store, settings, agent, cases, manifest.repeats, done, use_cache)
         store.reopen_run(rid)
-        return _replay_into(store, settings, manifest, cases, agent, done, use_cache, on_start, on_result)
+    return _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result)
+
+
+def _cache(
+    store: Store,
+    settings: Settings,
+    agent: Agent,
+    cases: list[Transcript],
+    repeats: int,
+    done: set[tuple[str, int]],
+    use_cache: bool,
+) -> CachedAgent | None:
+    """The response cache in front of the agent, when it is on, with every answer the replay can
+    use read now: the replay then needs the store only for its batch writes."""
+    cache_on = settings.agent.cache if settings.agent.cache is not None else agent.kind == "openai"
+    if not (use_cache and cache_on and agent.kind in CACHED_KINDS):
+        return None
+    answers = store.cached_responses(replay_keys(agent, cases, repeats, done))
+    return CachedAgent(agent, answers.get)
+
+
+RUN_WRITE_WAIT_S = 1.0  # a batch write waits this long for a reader to let go, then waits for the next batch
+RUN_FINAL_WAIT_S = 60.0  # the last write (and the run's status) waits this long
 
 
 def _replay_into(
-    store: Store,
     settings: Settings,
     manifest: RunManifest,
     cases: list[Transcript],
     agent: Agent,
+    cached: CachedAgent | None,
     done: set[tuple[str, int]],
-    use_cache: bool,
     on_start: Callable[[int], None] | None,
     on_result: Callable[[CallRun], None] | None,
 ) -> RunReport:
-    cached: CachedAgent | None = None
-    cache_on = settings.agent.cache if settings.agent.cache is not None else agent.kind == "openai"
-    if use_cache and cache_on and agent.kind in CACHED_KINDS:
-        agent = cached = CachedAgent(agent, store.cached_response)
+    """Replay and store, opening the store only to write: a batch every WRITE_BATCH calls (a batch
+    that finds the store busy waits for the next one), then the rest and the run's status."""
+    if cached is not None:
+        agent = cached
     pending: list[CallRun] = []
+    pending_cache: list[tuple[str, str, str]] = []
     errors = 0
 
-    def flush() -> None:
-        store.add_call_runs(manifest.run_id, pending, cached.take_pending() if cached else ())
+    def flush(wait_s: float) -> None:
+        pending_cache.extend(cached.take_pending() if cached else ())
+        if not pending and not pending_cache:
+            return
+        with Store.open(settings.store_path, create=False, lock_timeout_s=wait_s) as store:
+            store.add_call_runs(manifest.run_id, pending, pending_cache)
         pending.clear()
+        pending_cache.clear()
 
     def collect(result: CallRun) -> None:
         nonlocal errors
         errors += result.error is not None
         pending.append(result)
         if len(pending) >= WRITE_BATCH:
-            flush()
+            with contextlib.suppress(StoreBusyError):  # kept, and written with the next batch
+                flush(RUN_WRITE_WAIT_S)
         if on_result is not None:
             on_result(result)
 
@@ -317,9 +350,15 @@ def _replay_into(
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except RunAborted as exc:
+        status = "aborted"
+        raise RunAborted(
+            f"run {manifest.run_id} stopped and marked aborted (gate and report skip it; "
+            f"`shadowpilot run --resume` finishes it once the agent answers): {exc}"
+        ) from None
     finally:
         elapsed = time.perf_counter() - started
-        flush()
+        flush(RUN_FINAL_WAIT_S)
         if cached is not None:
             previous = manifest.cache or {"hits": 0, "misses": 0}
             manifest = manifest.model_copy(
@@ -333,7 +372,10 @@ def _replay_into(
             )
         elif manifest.cache is None:
             manifest = manifest.model_copy(update={"cache": {"enabled": False, "hits": 0, "misses": 0}})
-        store.finish_run(manifest.run_id, status, manifest)
+        with Store.open(settings.store_path, create=False, lock_timeout_s=RUN_FINAL_WAIT_S) as store:
+            if status == "aborted":
+                store.drop_failed_calls(manifest.run_id)
+            store.finish_run(manifest.run_id, status, manifest)
     return RunReport(
         run_id=manifest.run_id,
         cases=total,
@@ -568,7 +610,15 @@ def judge(
     Cached answers are reused unless `use_cache` is off (fresh answers are cached either way).
     The store is closed while the judge is asked."""
     from .errors import ConfigError
-    from .evals.judge import client_from_settings, judge_endpoint, judge_items, load_rubric, make_items, rubric_hash
+    from .evals.judge import (
+        client_from_settings,
+        endpoint_of,
+        judge_endpoint,
+        judge_items,
+        load_rubric,
+        make_items,
+        rubric_hash,
+    )
     from .runners.retry import RetryPolicy
     from .transcripts.redact import Redactor, should_redact
 
@@ -592,15 +642,25 @@ def judge(
     if on_start is not None:
         on_start(len(items))
 
+    where = endpoint_of(settings)
+
     async def ask() -> tuple[list[dict[str, Any]], Any]:
         try:
             return await judge_items(items, client, model, sha, cached=cached, concurrency=cfg.concurrency,
                                      timeout_s=cfg.timeout_s, retry_policy=RetryPolicy(max_retries=cfg.max_retries),
-                                     prices=settings.prices, on_result=on_result)  # fmt: skip
+                                     prices=settings.prices, on_result=on_result, endpoint=where)  # fmt: skip
         finally:
             await client.close()
 
-    rows, totals = asyncio.run(ask())
+    try:
+        rows, totals = asyncio.run(ask())
+    except RunAborted as exc:
+        raise RunAborted(f"judging run {rid} stopped, nothing stored: {exc}") from None
+    failed = [r["error"] for r in rows if r["error"] is not None]
+    if rows and len(failed) == len(rows):  # no verdict came back: the judge's setup, not the replies
+        raise RunAborted(f"judging run {rid} stored nothing: all {len(rows)} judgement(s) failed; {where.who} at "
+                         f"{where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "
+                         "OPENAI_API_KEY")  # fmt: skip
     with Store.open(settings.store_path, create=False) as store:
         store.save_judgements(rid, rows, totals.new_cache)
         summary = judge_summary(store.judgements(rid))

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shadowpilot.config import load_settings
-from shadowpilot.errors import AgentError, ConfigError
+from shadowpilot.errors import AgentError, AgentUnreachable, ConfigError
 from shadowpilot.runners.agent import Agent
 from shadowpilot.runners.events import TranscriptEvents
 from shadowpilot.runners.http_agent import HttpAgent
@@ -219,7 +219,10 @@ def test_nothing_listening_is_an_agent_error_after_the_retries():
     with socket.socket() as s:  # a port that was free a moment ago
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(AgentError, match=r"connection failed \(ConnectError.*after 1 retry$"):
+    # unreached (runners.reach): still an agent error, naming the URL and the likely cause
+    said = rf"^the http agent at http://127.0.0.1:{port}/recommend: connection failed \(ConnectError.*after 1 retry; "
+    said += r"connection refused: is a server listening there\? check agent.url$"
+    with pytest.raises(AgentUnreachable, match=said):
         run(ask(f"http://127.0.0.1:{port}/recommend", ctx("hi"), max_retries=1))
 
 

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from shadowpilot.config import AgentSettings, ModelPrice, Settings
-from shadowpilot.errors import AgentError, ConfigError
+from shadowpilot.errors import AgentError, AgentUnreachable, ConfigError
 from shadowpilot.runners.openai_chat import OpenAIAgent, from_settings
 from shadowpilot.runners.pricing import DEFAULT_PRICES
 from shadowpilot.runners.retry import RetryPolicy
@@ -288,7 +288,9 @@ def test_client_error_is_not_retried(server: OpenAIServer) -> None:
             assert agent.requests == 1
             await agent.aclose()
 
-    with pytest.raises(AgentError, match=r"^HTTP 404: no route /v1/nope/chat/completions$"):
+    # a wrong base_url: unreached (runners.reach), so the message names the URL and what to check
+    said = r": HTTP 404: no route /v1/nope/chat/completions; nothing answers at that path: check agent.base_url"
+    with pytest.raises(AgentUnreachable, match=said):
         asyncio.run(go())
     assert server.requests == []  # the route does not exist, so the server recorded nothing
 

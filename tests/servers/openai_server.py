@@ -22,6 +22,9 @@ words. One-shot faults queue up and are served to the next requests in order:
     "malformed"  the reply's tool call carries arguments that are not JSON
     "broken"     a stream that starts, then the connection drops mid-body
 
+With `api_key` set, a request without `Authorization: Bearer <api_key>` gets OpenAI's 401
+(`invalid_api_key`) and is counted in `rejected`, not in `requests`.
+
 Each request sleeps `latency_s` before its first byte and `chunk_interval_s` between
 stream chunks. Threads, one per connection, so 16+ concurrent requests overlap.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import threading
 import time
 import uuid
@@ -98,12 +102,14 @@ class _State:
     policy: Policy
     latency_s: float
     chunk_interval_s: float
+    api_key: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: deque[_Fault] = field(default_factory=deque)
     in_flight: int = 0
     peak: int = 0
+    rejected: int = 0  # requests refused with 401 (a wrong or missing key)
 
 
 def _tokens(text: str) -> int:
@@ -156,6 +162,13 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._error(404, f"no route {self.path}", "invalid_request_error")
+            return
+        if state.api_key is not None and self.headers.get("Authorization") != f"Bearer {state.api_key}":
+            error = {"message": "Incorrect API key provided.", "type": "invalid_request_error", "param": None,
+                     "code": "invalid_api_key"}  # fmt: skip
+            with state.lock:
+                state.rejected += 1
+            self._send_json(401, {"error": error})
             return
         try:
             body = json.loads(raw)
@@ -295,12 +308,24 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that drops its keep-alive connections (a run that stopped) is no server error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class OpenAIServer:
     """A context manager running the fake server in a background thread on 127.0.0.1:<ephemeral>."""
 
-    def __init__(self, policy: Policy | None = None, *, latency_s: float = 0.0, chunk_interval_s: float = 0.0):
-        self._state = _State(policy or trigger_policy(), latency_s, chunk_interval_s)
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        latency_s: float = 0.0,
+        chunk_interval_s: float = 0.0,
+        api_key: str | None = None,
+    ):
+        self._state = _State(policy or trigger_policy(), latency_s, chunk_interval_s, api_key)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -348,6 +373,12 @@ class OpenAIServer:
         """A copy of the JSON bodies received so far, in arrival order."""
         with self._state.lock:
             return list(self._state.requests)
+
+    @property
+    def rejected(self) -> int:
+        """How many requests were refused for a wrong or missing key."""
+        with self._state.lock:
+            return self._state.rejected
 
     @property
     def peak_concurrency(self) -> int:

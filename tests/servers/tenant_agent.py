@@ -8,6 +8,9 @@ broken modes misbehave the ways real endpoints do: non-JSON, wrong shapes,
     with TenantAgent("routing") as server:
         ... POST to server.url ...
         server.requests  # the JSON bodies it received, in order
+
+`hold()` makes every request wait (received and counted, not answered) until
+`release()`: a run that is certainly still running, however fast the machine.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class TenantAgent:
         self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._open = threading.Event()
+        self._open.set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -86,6 +91,13 @@ class TenantAgent:
         assert self._server is not None, "start the server first (use it as a context manager)"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/recommend"
+
+    def hold(self) -> None:
+        """Requests from now on wait before they are answered, until release()."""
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
 
     def answer(self, body: dict[str, Any], n: int) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body for the n-th request (0-based)."""
@@ -141,6 +153,8 @@ class TenantAgent:
                     agent.in_flight += 1
                     agent.peak_in_flight = max(agent.peak_in_flight, agent.in_flight)
                 try:
+                    while not agent._open.wait(0.05) and not agent._stop.is_set():
+                        pass
                     status, headers, body = agent.answer(agent.requests[n], n)
                     self.send_response(status)
                     headers = {"Content-Type": "application/json", **headers}

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import openai
 
     from ..config import ModelPrice, Settings
+    from ..runners.reach import Endpoint
     from ..runners.retry import Failure, RetryPolicy
     from ..transcripts.redact import Redactor
 
@@ -195,6 +196,15 @@ def judge_endpoint(settings: Settings) -> str:
     return settings.judge.base_url or OPENAI_URL
 
 
+def endpoint_of(settings: Settings) -> Endpoint:
+    """The judge as unreachable messages name it: model, URL, and what configures them."""
+    from ..runners.http_agent import safe_url
+    from ..runners.reach import Endpoint
+
+    who = f"the LLM judge ({settings.judge.model})"
+    return Endpoint(who, safe_url(judge_endpoint(settings)), "judge.base_url", "OPENAI_API_KEY")
+
+
 def client_from_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> openai.AsyncOpenAI:
     """The judge's client, made like the openai agent's."""
     from ..runners.openai_chat import make_client
@@ -246,16 +256,21 @@ async def judge_items(
     prices: Mapping[str, ModelPrice] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    endpoint: Endpoint | None = None,
 ) -> tuple[list[dict[str, Any]], JudgeTotals]:
     """Judge every item (answers in `cached` are reused, keyed by JudgeItem.key); at most
     `concurrency` requests in flight. Returns one judgement row per item (Store.save_judgements)
-    and the totals, whose `new_cache` holds the answers to cache."""
-    from ..errors import AgentError
+    and the totals, whose `new_cache` holds the answers to cache. A judge that is never reached
+    (runners.reach: nothing listening, the key refused) raises RunAborted, as a replay does."""
+    from ..errors import AgentError, AgentUnreachable
     from ..runners.pricing import cost_usd
+    from ..runners.reach import Endpoint, ReachCheck
     from ..runners.retry import RetryPolicy, retry
 
     policy = retry_policy or RetryPolicy()
     classify = _classify(timeout_s)
+    where = endpoint or Endpoint("the LLM judge", str(client.base_url), "judge.base_url", "OPENAI_API_KEY")
+    reach = ReachCheck()
     totals = JudgeTotals()
     slots = asyncio.Semaphore(concurrency)
 
@@ -286,9 +301,16 @@ async def judge_items(
             async with slots:
                 try:
                     resp = await retry(lambda: attempt(item), classify, policy, sleep=sleep, on_retry=note_retry)
+                except AgentUnreachable as exc:
+                    unreached = where.unreachable(exc)
+                    reach.unreachable(unreached)
+                    row["error"] = f"judge request failed: {unreached}"
+                    return row
                 except AgentError as exc:
+                    reach.answered()
                     row["error"] = f"judge request failed: {exc}"
                     return row
+                reach.answered()
             usage = resp.usage
             tin, tout = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (None, None)
             cost = cost_usd(model, tin, tout, prices)
@@ -315,6 +337,7 @@ async def judge_items(
         return row
 
     rows = await asyncio.gather(*(tracked(i) for i in items))
+    reach.finish()
     return list(rows), totals
 
 

@@ -8,13 +8,16 @@ measured (so scores stay comparable) and are flagged `cached`: they cost nothing
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from ..types import AgentInput, Recommendation
+from ..types import AgentInput, Recommendation, Transcript
 from .agent import Agent
+from .events import TranscriptEvents
+from .turn_loop import run_call
 
 
 def cache_key(agent_config: dict[str, Any], prompt_hash: str | None, ctx: AgentInput) -> str:
@@ -74,3 +77,43 @@ class CachedAgent:
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+class _KeyRecorder:
+    """Answers every turn with "no escalation" and notes the cache key of what it was asked."""
+
+    kind = "recorder"
+
+    def __init__(self, agent_config: dict[str, Any], prompt_hash: str | None):
+        self._config = agent_config
+        self._prompt_hash = prompt_hash
+        self.keys: list[str] = []
+
+    def describe(self) -> dict[str, Any]:
+        return self._config
+
+    def prompt_hash(self) -> str | None:
+        return self._prompt_hash
+
+    async def recommend(self, ctx: AgentInput) -> Recommendation:
+        self.keys.append(cache_key(self._config, self._prompt_hash, ctx))
+        return Recommendation(case_id=ctx.case_id, turn=ctx.turn, escalate=False)
+
+
+def replay_keys(
+    agent: Agent, cases: list[Transcript], repeats: int, skip: Collection[tuple[str, int]] = ()
+) -> list[str]:
+    """The cache key of every input a replay of `cases` can put to `agent` (each customer turn, built by
+    the turn loop itself), so their answers are read in one query before the replay and the store is
+    not held open while it runs."""
+    recorder = _KeyRecorder(agent.describe(), agent.prompt_hash())
+
+    async def walk() -> None:
+        for rep in range(repeats):
+            for case in cases:
+                if (case.id, rep) not in skip:
+                    source = TranscriptEvents(case)
+                    await run_call(source, recorder, fingerprint="", repeat=rep, all_turns=True)
+
+    asyncio.run(walk())
+    return recorder.keys

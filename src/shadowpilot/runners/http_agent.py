@@ -25,8 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 
-from ..errors import AgentError, ConfigError
+from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
+from .reach import Endpoint, connect_cause, status_cause
 from .retry import Failure, RetryPolicy, parse_retry_after, retry, status_retryable
 
 if TYPE_CHECKING:
@@ -151,9 +152,9 @@ def parse_answer(data: Any, ctx: AgentInput) -> Recommendation:
 class _Failed(Exception):
     """One failed attempt, for runners.retry to judge."""
 
-    def __init__(self, what: str, retryable: bool, retry_after_s: float | None = None):
+    def __init__(self, what: str, retryable: bool, retry_after_s: float | None = None, unreachable: str | None = None):
         super().__init__(what)
-        self.failure = Failure(what, retryable, retry_after_s)
+        self.failure = Failure(what, retryable, retry_after_s, unreachable)
 
 
 def _classify(exc: BaseException) -> Failure | None:
@@ -189,6 +190,7 @@ class HttpAgent:
         self.requests = 0  # HTTP requests made, retries included
         self._rng = random.Random(seed)
         self._where = f"http agent {safe_url(url)}"
+        self.endpoint = Endpoint("the http agent", safe_url(url), "agent.url", TOKEN_ENV)
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> HttpAgent:
@@ -253,7 +255,9 @@ class HttpAgent:
                 raise _Failed(f"timed out at {self.client.timeout.read:g} s", retryable=True) from None
             except httpx.TransportError as exc:
                 raise _Failed(
-                    f"connection failed ({type(exc).__name__}: {exc or 'no detail'})", retryable=True
+                    f"connection failed ({type(exc).__name__}: {exc or 'no detail'})",
+                    retryable=True,
+                    unreachable=connect_cause(exc),
                 ) from None
             latency_ms = (time.perf_counter() - started) * 1000
             status = response.status_code
@@ -264,10 +268,13 @@ class HttpAgent:
                 where = response.headers.get("location", "elsewhere")
                 raise _Failed(f"{detail}; it redirects to {where}: set agent.url to that", retryable=False)
             # other 4xx: the request itself is wrong, so no retry
-            raise _Failed(detail, status_retryable(status), parse_retry_after(response.headers.get("retry-after")))
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            raise _Failed(detail, status_retryable(status), wait, status_cause(status))
 
         try:
             return await retry(attempt, _classify, self.policy, rng=self._rng.random)
+        except AgentUnreachable as exc:
+            raise self.endpoint.unreachable(exc) from None
         except AgentError as exc:
             raise AgentError(f"{self._where}: {exc}") from None
 

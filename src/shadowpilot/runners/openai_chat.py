@@ -24,10 +24,11 @@ from urllib.parse import urlsplit, urlunsplit
 import openai
 
 from ..config import AgentSettings, ModelPrice, Settings
-from ..errors import AgentError, ConfigError
+from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
 from .agent import content_hash
 from .pricing import cost_usd
+from .reach import Endpoint, connect_cause, status_cause
 from .retry import Failure, RetryPolicy, parse_retry_after, retry, status_retryable
 
 URGENCY = ("low", "normal", "high", "critical")
@@ -140,7 +141,8 @@ def _safe_url(url: str | None) -> str | None:
 def classify_openai_error(exc: BaseException, timeout_s: float) -> Failure | None:
     """What an openai SDK error means for runners.retry: 429, 5xx, timeouts and dropped
     connections are retried (Retry-After / retry-after-ms honoured); other API errors are not.
-    None for anything else (it propagates unchanged)."""
+    A connection that could not be made, a refused key (401/403) or a 404 is marked unreached
+    (runners.reach). None for anything else (it propagates unchanged)."""
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         headers = exc.response.headers
@@ -153,11 +155,12 @@ def classify_openai_error(exc: BaseException, timeout_s: float) -> Failure | Non
         retryable = status_retryable(status)
         body = exc.body if isinstance(exc.body, dict) else {}
         detail = body.get("message") if isinstance(body.get("message"), str) else exc.message
-        return Failure(f"HTTP {status}" if retryable else f"HTTP {status}: {detail}", retryable, wait)
+        what = f"HTTP {status}" if retryable else f"HTTP {status}: {detail}"
+        return Failure(what, retryable, wait, status_cause(status))
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
         return Failure(f"timeout after {timeout_s:g} s", True)
     if isinstance(exc, openai.APIConnectionError):
-        return Failure(f"connection error ({exc.__cause__ or exc})", True)
+        return Failure(f"connection error ({exc.__cause__ or exc})", True, unreachable=connect_cause(exc))
     if isinstance(exc, openai.APIError):
         return Failure(f"API error: {exc.message}", False)
     return None
@@ -192,6 +195,9 @@ class OpenAIAgent:
         self.retry_policy = retry_policy or RetryPolicy(max_retries=settings.max_retries)
         self._sleep = sleep
         self._rng = rng
+        self.endpoint = Endpoint(
+            "the openai agent", _safe_url(str(client.base_url)) or "", "agent.base_url", "OPENAI_API_KEY"
+        )
         # Run totals, for the progress bar and the manifest.
         self.requests = 0
         self.retries = 0
@@ -228,14 +234,17 @@ class OpenAIAgent:
         def note_retry(_failure: Failure, _delay: float) -> None:
             self.retries += 1
 
-        got = await retry(
-            lambda: self._attempt(messages),
-            self._classify,
-            self.retry_policy,
-            sleep=self._sleep,
-            rng=self._rng,
-            on_retry=note_retry,
-        )
+        try:
+            got = await retry(
+                lambda: self._attempt(messages),
+                self._classify,
+                self.retry_policy,
+                sleep=self._sleep,
+                rng=self._rng,
+                on_retry=note_retry,
+            )
+        except AgentUnreachable as exc:
+            raise self.endpoint.unreachable(exc) from exc
         return self._recommendation(ctx, got)
 
     async def aclose(self) -> None:
@@ -342,14 +351,23 @@ def make_client(
     who: str, section: str, base_url: str | None, timeout_s: float, environ: Mapping[str, str] | None = None
 ) -> openai.AsyncOpenAI:
     """An SDK client for `who` (the agent, the judge): the key from OPENAI_API_KEY, or a placeholder
-    for a `base_url` that needs none. The SDK's own retries are off: runners.retry does them, counted."""
+    for a `base_url` on this machine (vLLM, Ollama take none). A server elsewhere without a key is
+    refused here, before the first request, rather than answering 401 on every turn.
+    The SDK's own retries are off: runners.retry does them, counted."""
+    from ..transcripts.redact import is_loopback_url
+
     env = os.environ if environ is None else environ
     key = env.get("OPENAI_API_KEY") or None
     if key is None:
         if not base_url:
             raise ConfigError(
                 f"{who} needs OPENAI_API_KEY in the environment "
-                f"(or {section}.base_url pointing at an OpenAI-compatible server that needs no key)"
+                f"(or {section}.base_url pointing at an OpenAI-compatible server on this machine)"
+            )
+        if not is_loopback_url(base_url):
+            raise ConfigError(
+                f"{who} needs OPENAI_API_KEY in the environment: {section}.base_url {_safe_url(base_url)} "
+                "is not on this machine (set OPENAI_API_KEY, to any value if that server takes no key)"
             )
         key = PLACEHOLDER_KEY
     return openai.AsyncOpenAI(api_key=key, base_url=base_url or None, max_retries=0, timeout=timeout_s)

@@ -2,6 +2,7 @@
 
 Turns within a case stay in order (the turn loop); cases run side by side, at
 most `concurrency` at once, so a slow agent is kept busy without being flooded.
+An agent that is never reached (runners.reach) stops the replay with RunAborted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from ..types import CallRun, Transcript
 from .agent import Agent
 from .events import TranscriptEvents
+from .reach import ReachCheck
 from .turn_loop import run_call
 
 
@@ -32,6 +34,8 @@ async def replay(
     `skip` holds (case id, repeat) calls already made (a resumed run);
     `fingerprints` (case id -> fingerprint) saves hashing cases the caller already hashed;
     `on_result` is called as each call finishes (progress bars, batched writes).
+    Raises RunAborted when the first turns all fail unreached (nothing listening, the key
+    refused), or when nothing but those happened: the calls made so far went to `on_result`.
     """
     fps = fingerprints or {c.id: c.fingerprint() for c in cases}
     jobs: asyncio.Queue[tuple[int, Transcript, int]] = asyncio.Queue()
@@ -39,6 +43,7 @@ async def replay(
     for i, (case, rep) in enumerate(todo):
         jobs.put_nowait((i, case, rep))
     results: list[CallRun | None] = [None] * jobs.qsize()
+    reach = ReachCheck()
 
     async def worker() -> None:
         while True:
@@ -53,6 +58,7 @@ async def replay(
                 repeat=rep,
                 all_turns=all_turns,
                 timeout_s=timeout_s,
+                reach=reach,
             )
             results[i] = result
             if on_result is not None:
@@ -65,4 +71,5 @@ async def replay(
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+    reach.finish()
     return [r for r in results if r is not None]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-from ..errors import AgentError
+from ..errors import AgentError, AgentUnreachable
 
 T = TypeVar("T")
 
@@ -31,6 +31,14 @@ class Failure:
     what: str
     retryable: bool
     retry_after_s: float | None = None
+    # Set when the endpoint was not reached at all (runners.reach.Cause: refused, dns, tls, auth,
+    # not_found): the last such failure raises AgentUnreachable instead of AgentError.
+    unreachable: str | None = None
+
+    def error(self, tail: str = "") -> AgentError:
+        if self.unreachable is not None:
+            return AgentUnreachable(self.what + tail, self.unreachable)
+        return AgentError(self.what + tail)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,8 @@ async def retry(
 
     `classify` returns None for exceptions it does not know: those propagate unchanged
     (an AgentError about a malformed answer, a bug). A non-retryable Failure raises
-    AgentError(what) at once; running out of retries raises AgentError("<what> after N retries").
+    AgentError(what) at once; running out of retries raises AgentError("<what> after N retries");
+    either is an AgentUnreachable when the failure says the endpoint was not reached.
     When the server sent Retry-After we wait exactly that (clamped), else a jittered backoff.
     """
     retries = 0
@@ -102,10 +111,10 @@ async def retry(
             if failure is None:
                 raise
             if not failure.retryable:
-                raise AgentError(failure.what) from exc
+                raise failure.error() from exc
             if retries >= policy.max_retries:
                 tail = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else " (no retries)"
-                raise AgentError(failure.what + tail) from exc
+                raise failure.error(tail) from exc
             if failure.retry_after_s is not None:
                 delay = min(failure.retry_after_s, policy.max_retry_after_s)
             else:

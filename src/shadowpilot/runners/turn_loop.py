@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import asyncio
 
-from ..errors import AgentError
+from ..errors import AgentError, AgentUnreachable
 from ..types import AgentInput, AgentStep, CallRun, Recommendation, Turn
 from .agent import Agent
 from .events import CallEnded, CallStarted, EventSource, Utterance
+from .reach import ReachWatch
 
 
-async def ask(agent: Agent, ctx: AgentInput, timeout_s: float) -> tuple[Recommendation | None, str | None]:
+async def ask(
+    agent: Agent, ctx: AgentInput, timeout_s: float, reach: ReachWatch | None = None
+) -> tuple[Recommendation | None, str | None]:
     """One answer within the deadline, or the error that replaces it: any agent failure is a
-    failed case, never a harness crash. Replay and shadow mode both ask through here."""
+    failed case, never a harness crash. Replay and shadow mode both ask through here.
+    `reach` hears whether the agent was reached (a cached answer does not say so); the replay's
+    ReachCheck raises RunAborted out of here when it never was."""
     try:
-        return await asyncio.wait_for(agent.recommend(ctx), timeout=timeout_s), None
-    except TimeoutError:
+        rec = await asyncio.wait_for(agent.recommend(ctx), timeout=timeout_s)
+    except AgentUnreachable as exc:
+        if reach is not None:
+            reach.unreachable(exc)
+        return None, str(exc)
+    except TimeoutError:  # says nothing either way: a slow agent, or a host that drops packets
         return None, f"timeout after {timeout_s:g} s at turn {ctx.turn}"
     except AgentError as exc:
-        return None, str(exc)
+        error = str(exc)
     except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        if reach is not None and not rec.cached:
+            reach.answered()
+        return rec, None
+    if reach is not None:
+        reach.answered()  # something answered, if only with an error of its own
+    return None, error
 
 
 async def run_call(
@@ -31,6 +47,7 @@ async def run_call(
     repeat: int = 0,
     all_turns: bool = False,
     timeout_s: float = 30.0,
+    reach: ReachWatch | None = None,
 ) -> CallRun:
     """Ask the agent at every customer turn, with the real conversation so far.
 
@@ -62,7 +79,7 @@ async def run_call(
                 turns=list(conversation),
                 repeat=repeat,
             )
-            rec, error = await ask(agent, ctx, timeout_s)
+            rec, error = await ask(agent, ctx, timeout_s, reach)
             if rec is not None:
                 if rec.case_id != case_id or rec.turn != event.index:
                     rec = rec.model_copy(update={"case_id": case_id, "turn": event.index})

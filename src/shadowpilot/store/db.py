@@ -7,7 +7,9 @@ Reads hand back DataFrames or core types; callers never see SQL.
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import secrets
 import time
 from collections.abc import Iterator, Sequence
@@ -20,7 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..errors import NotFoundError, StoreError
+from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError
 from ..types import CallRun, GateResult, RunManifest, Transcript
 from .schema import MIGRATIONS
 
@@ -31,7 +33,7 @@ STEP_COLUMNS = [
 ]  # fmt: skip
 
 
-LOCK_TIMEOUT_S = 10.0  # how long a command waits for another process (the shadow server) to release the store
+LOCK_TIMEOUT_S = 10.0  # how long a command waits for another process (a run, the shadow server) to release the store
 
 CASE_CASTS = {
     "tags": "from_json(tags, '[\"VARCHAR\"]')",
@@ -44,6 +46,30 @@ CASE_CASTS = {
 
 def _is_lock_error(exc: Exception) -> bool:
     return "lock" in str(exc).lower()
+
+
+# DuckDB says who holds the file: 'Conflicting lock is held in /usr/bin/python3.11 (PID 7313)'.
+_HOLDER = re.compile(r"lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def lock_holder(message: str) -> str | None:
+    """Who holds the store, from DuckDB's lock error: 'PID 7313 (shadowpilot run)', the command
+    line read from /proc where there is one, else the executable DuckDB names. None when the
+    message does not say."""
+    m = _HOLDER.search(message)
+    if m is None:
+        return None
+    pid, command = m["pid"], os.path.basename(m["exe"])
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        argv = []
+    if len(argv) > 1 and os.path.basename(argv[0]).startswith("python") and not argv[1].startswith("-"):
+        argv = argv[1:]  # `python .../shadowpilot run`: the script is what the user ran
+    if argv:
+        command = " ".join(" ".join([os.path.basename(argv[0]), *argv[1:]]).split())  # one line
+    return f"PID {pid} ({command if len(command) <= 80 else command[:77] + '...'})"
 
 
 @dataclass(frozen=True)
@@ -71,13 +97,18 @@ class Store:
 
     @classmethod
     @contextmanager
-    def open(cls, path: Path, create: bool = True, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[Store]:
+    def open(cls, path: Path, create: bool = True, lock_timeout_s: float | None = None) -> Iterator[Store]:
         """Open (and migrate) the store. DuckDB lets one process at a time hold the file, and
-        the shadow server holds it only for short writes, so a held lock is retried with
-        backoff for up to `lock_timeout_s` before a clear StoreError."""
+        runs and the shadow server hold it only for short writes, so a held lock is retried with
+        backoff for up to `lock_timeout_s` (default LOCK_TIMEOUT_S) before StoreBusyError (exit 2)
+        naming the process that holds it."""
         if not path.exists() and not create:
             raise NotFoundError(f"no store at {path}; run `shadowpilot import` first")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_timeout_s = LOCK_TIMEOUT_S if lock_timeout_s is None else lock_timeout_s
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EnvironmentFailure(f"cannot create the store's folder {path.parent}: {exc.strerror}") from None
         deadline = time.monotonic() + lock_timeout_s
         delay = 0.02
         while True:
@@ -86,11 +117,12 @@ class Store:
                 break
             except duckdb.IOException as exc:
                 if not _is_lock_error(exc):
-                    raise StoreError(f"cannot open the store {path}: {exc}") from exc
+                    raise EnvironmentFailure(f"cannot open the store {path}: {exc}") from exc
                 if time.monotonic() + delay > deadline:
-                    raise StoreError(
-                        f"the store {path} is held by another process (still locked after {lock_timeout_s:g} s); "
-                        f"try again when it has finished: {exc}"
+                    holder = lock_holder(str(exc)) or "another process"
+                    raise StoreBusyError(
+                        f"the store {path} is held by {holder}, still locked after {lock_timeout_s:g} s; "
+                        "try again when it has finished"
                     ) from exc
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
@@ -305,6 +337,17 @@ class Store:
             con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, _now(), run_id])
             if manifest is not None:
                 con.execute("UPDATE runs SET manifest = ? WHERE run_id = ?", [manifest.model_dump_json(), run_id])
+
+    def drop_failed_calls(self, run_id: str) -> None:
+        """Forget a run's failed calls (an aborted run's measured the environment, not the agent), so
+        `run --resume` makes them again once the agent can be reached."""
+        with self.transaction() as con:
+            con.execute(
+                "DELETE FROM steps s WHERE s.run_id = ? AND EXISTS (SELECT 1 FROM run_cases rc WHERE rc.run_id = "
+                "s.run_id AND rc.case_id = s.case_id AND rc.repeat = s.repeat AND rc.error IS NOT NULL)",
+                [run_id],
+            )
+            con.execute("DELETE FROM run_cases WHERE run_id = ? AND error IS NOT NULL", [run_id])
 
     def reopen_run(self, run_id: str) -> None:
         with self.transaction() as con:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shadowpilot.errors import StoreError
+from shadowpilot.errors import StoreBusyError
 from shadowpilot.runners.shadow.eventlog import EventLog, read_log
 from shadowpilot.store import Store
 
@@ -71,7 +71,8 @@ def test_store_open_waits_for_another_process_then_gives_a_clear_error(tmp_path:
 
     proc = _hold(path, 5.0)
     try:
-        with pytest.raises(StoreError, match="held by another process"), Store.open(path, lock_timeout_s=0.3):
+        held = rf"held by PID {proc.pid} \(.*\)"
+        with pytest.raises(StoreBusyError, match=held), Store.open(path, lock_timeout_s=0.3):
             pass
     finally:
         proc.kill()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import STORE_DIR, Settings, slug
-from ...errors import StoreError
+from ...errors import EnvironmentFailure, StoreError
 from ...types import CallRun, RunManifest, Transcript
 from ..agent import Agent, turn_deadline_s
 from ..turn_loop import run_call
@@ -31,7 +31,7 @@ from .calls import CallBook
 from .eventlog import EventLog, Record, read_log
 from .source import LiveCallEvents
 from .wire import Route, parse
-from .worker import ObservedAgent
+from .worker import ObservedAgent, ReachLog
 
 log = logging.getLogger("shadowpilot.shadow")
 
@@ -73,6 +73,7 @@ class ShadowService:
         self.log = EventLog(self.path)
         self.book = CallBook(settings.shadow, settings.twilio)
         self.slots = asyncio.Semaphore(settings.shadow.agent_concurrency)
+        self.reach = ReachLog()
         self.resumed: list[str] = []
         self.written = 0
         self._pending: dict[str, asyncio.Future[bool]] = {}
@@ -181,6 +182,7 @@ class ShadowService:
             slots=self.slots,
             timeout_s=turn_deadline_s(self.agent, self.settings.agent.timeout_s),
             record=self.record,
+            reach=self.reach,
         )
         call_run = await run_call(source, agent, fingerprint="live", timeout_s=NO_TIMEOUT)
         if not any(turn.speaker == "customer" for _, turn in self.book.utterances(call)):
@@ -236,7 +238,7 @@ class ShadowService:
                 try:
                     await loop.run_in_executor(self._store_pool, self._write, batch)
                     break
-                except StoreError as exc:
+                except (StoreError, EnvironmentFailure) as exc:  # a lock held by a reader, a full disk
                     log.warning("could not write %d shadow call(s) yet, retrying in %.1f s: %s", len(batch), delay, exc)
                 except Exception:
                     log.exception("writing %d shadow call(s) failed; retrying in %.1f s", len(batch), delay)

@@ -5,23 +5,45 @@ LiveCallEvents source. The loop calls `ObservedAgent`, which waits for one of
 `[shadow] agent_concurrency` slots, times the real agent out after `[agent]
 timeout_s`, and logs the answer or the error before handing it back. After a
 restart an utterance already answered is answered from the log, so the agent is
-only asked what it had not answered yet.
+only asked what it had not answered yet. An agent that cannot be reached fails
+each turn it is asked (shadow serve never stops for it) and says so in one log
+line (ReachLog), not one per turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ...errors import AgentError
+from ...errors import AgentError, AgentUnreachable
 from ...types import AgentInput, Recommendation
 from ..agent import Agent
 from ..turn_loop import ask
 from .calls import Call
 from .eventlog import Record
 from .source import LiveCallEvents
+
+log = logging.getLogger("shadowpilot.shadow")
+
+
+class ReachLog:
+    """One warning when the agent stops being reachable, one line when it answers again."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def answered(self) -> None:
+        if self.down:
+            log.warning("the agent answers again")
+        self.down = False
+
+    def unreachable(self, exc: AgentUnreachable) -> None:
+        if not self.down:
+            log.warning("agent unreachable, live turns fail until it answers: %s", exc)
+        self.down = True
 
 
 class ObservedAgent:
@@ -36,6 +58,7 @@ class ObservedAgent:
         slots: asyncio.Semaphore,
         timeout_s: float,
         record: Callable[[Record], Awaitable[None]],
+        reach: ReachLog | None = None,
     ):
         self.inner = inner
         self.call = call
@@ -43,6 +66,7 @@ class ObservedAgent:
         self.slots = slots
         self.timeout_s = timeout_s
         self.record = record
+        self.reach = reach
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
@@ -59,7 +83,7 @@ class ObservedAgent:
             return Recommendation.model_validate({**done.recommendation, "case_id": ctx.case_id, "turn": ctx.turn})
         async with self.slots:
             t0 = time.perf_counter()
-            rec, error = await ask(self.inner, ctx, self.timeout_s)
+            rec, error = await ask(self.inner, ctx, self.timeout_s, self.reach)
             ms = (time.perf_counter() - t0) * 1000
         if rec is not None and rec.latency_ms is None:
             rec = rec.model_copy(update={"latency_ms": round(ms, 3)})
