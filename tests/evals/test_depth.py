@@ -374,6 +374,6 @@ def test_gate_explains_the_lower_bound_and_min_cases(tenant_dir, cli):
     assert result.exit_code == 3
     out = " ".join(result.stdout.replace("│", " ").split())
     assert "18/20 = 0.90 clears the 0.90 bar, but the 95% lower bound is 0.70" in out
-    assert f"you need {m} more passing case(s) in a row" in out
+    assert f"you need {m} more passing cases in a row" in out
     few = invoke(cli, "gate", "--run", rid, "--min-cases", "25", "--json")
-    assert "5 more case(s) before any verdict" in few.stdout
+    assert "20 cases, but min_cases is 25: 5 more before any verdict" in few.stdout

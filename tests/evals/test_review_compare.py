@@ -105,7 +105,7 @@ def test_human_right_and_unclear_change_no_score_but_are_shown(tenant_dir, revie
     assert g.passed_cases == 8
     why = {f.case_id: f.why for f in g.failures}
     assert why["c-fn"] == "missed escalation (ruled: human was right, by ana: clear supervisor request)"
-    assert why["c-fp"] == "unnecessary escalation at turn 2 (ruled: unclear, by bo)"
+    assert why["c-fp"] == "unnecessary escalation at customer turn 2 (ruled: unclear, by bo)"
     with Store.open(s.store_path) as store:
         stored = dict(store.con.execute("SELECT case_id, why FROM scores WHERE run_id = ?", [reviewed]).fetchall())
     assert stored["c-fn"].endswith("(ruled: human was right, by ana: clear supervisor request)")
@@ -259,7 +259,7 @@ def test_compare_lists_changed_cases_and_deltas(tenant_dir, two_runs):
     c = pilot.compare_runs(settings_for(tenant_dir), a, b)
     assert (c.run_a, c.run_b, c.cases_a, c.cases_b, c.common) == (a, b, 10, 10, 10)
     assert [x.case_id for x in c.newly_failing] == ["h0", "h1"]
-    assert c.newly_failing[0].why == "unnecessary escalation at turn 0"
+    assert c.newly_failing[0].why == "unnecessary escalation at customer turn 1"
     assert [x.case_id for x in c.newly_passing] == ["h7"] and c.newly_passing[0].why == "missed escalation"
 
     pr = c.metrics["pass_rate"]
@@ -382,6 +382,6 @@ def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir,
     pilot.record_ruling(s, "h7", "human_right", "the agent should have escalated", by="ana", run_id=a)
     c = run_with(tenant_dir, RECS_A)
     g = pilot.gate(s, c, baseline=b)
-    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case(s) passed on {b} and fail now: h7")
+    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case passed on {b} and failing now: h7")
     pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
     assert pilot.gate(s, c, baseline=b).checks[-1].passed

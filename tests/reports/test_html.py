@@ -82,7 +82,7 @@ def test_report_holds_the_verdict_the_figures_and_what_must_change(sample: Pilot
     assert "85.0%" in text and "64.0%\N{EN DASH}94.8%" in text and "90%" in text
     assert "What must change to go live" in text
     # each failure kind, with its case, in what must change
-    assert "1 missed escalation(s) (hv-018)" in text
+    assert "Escalate when the human did: 1 missed escalation (hv-018)" in text
     assert "escalated earlier than the human (hv-005)" in text
     assert "wrong place (hv-008; wrong skill 1x, queue 1x)" in text
     # the tenant, the agent, its prompt hash, the dates
@@ -242,14 +242,14 @@ def test_what_must_change_follows_the_gate_config(sample: Pilot) -> None:
     assert data.gate.evidence is not None and data.gate.evidence.passes_needed_lower_bound
     assert data.to_go_live[-1] == (
         f"The 95% lower bound of the pass rate is 64.0% against the 80% bar: it would take "
-        f"{data.gate.evidence.passes_needed_lower_bound} more passing case(s) in a row to clear it."
+        f"{data.gate.evidence.passes_needed_lower_bound} more passing cases in a row to clear it."
     )
     text = text_of(parse(render_report(data, "html")))
     assert "Insufficient evidence" in text and data.to_go_live[-1] in text
     # too few cases for any verdict
     few = load_settings(cfg, overrides={"gate": {"min_cases": 30}}, environ={})
     data = build_report_data(few, sample.run_id)
-    assert data.to_go_live[0] == "Score 10 more case(s): the gate needs at least 30 for a verdict."
+    assert data.to_go_live[0] == "Score 10 more cases: the gate needs at least 30 for a verdict."
     # a go has nothing to change
     lenient = load_settings(cfg, overrides={"gate": {"pass_rate": 0.8}}, environ={})
     data = build_report_data(lenient, sample.run_id)

@@ -74,7 +74,7 @@ def test_junit_one_testcase_per_case_and_per_gate_check(sample: Pilot) -> None:
     assert failed == SAMPLE_FAILURES
     missed = cases["hv-018"].find("failure")
     assert missed.get("message") == "missed escalation" and missed.get("type") == "missed-escalation"
-    assert "human: escalated at transcript turn 5 (symptom_triage)" in missed.text
+    assert "human: escalated at customer turn 3 (symptom_triage)" in missed.text  # transcript index 5
     assert "AI: kept the call" in missed.text
     routing = cases["hv-008"].find("failure")
     assert routing.get("type") == "wrong-routing" and "wrong skill" in routing.get("message")
@@ -136,7 +136,7 @@ def test_markdown_compared_with_the_baseline_run(own_sample: Pilot) -> None:
     assert "**Newly passing** (1):\n\n- `hv-018`" in section
     for change in cmp.newly_failing:
         assert f"- `{change.case_id}`: {change.why}" in section
-    assert "- `hv-010`: unnecessary escalation at turn 0" in section
+    assert "- `hv-010`: unnecessary escalation at customer turn 1" in section
     assert f"Pass rate {cmp.metrics['pass_rate'].a.value:.1%} → {cmp.metrics['pass_rate'].b.value:.1%}" in section
     # and the HTML report shows the same comparison
     html = render_report(data, "html")

@@ -27,6 +27,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from ..wording import plural
 from .metrics import wilson_interval
 
 Interval = tuple[float, float]
@@ -194,15 +195,15 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
     mc = McNemar(pass_to_fail=b_n, fail_to_pass=c_n, p_value=round(p, 6))
     if b_n > c_n and p < alpha:
         verdict: Literal["worse", "better", "within-noise"] = "worse"
-        explanation = (f"B is worse beyond noise: {b_n} case(s) newly fail and {c_n} newly pass "
+        explanation = (f"B is worse beyond noise: {plural(b_n, 'case')} newly failing and {c_n} newly passing "
                        f"(McNemar exact p = {p:.3g} < {alpha}).")  # fmt: skip
     elif c_n > b_n and p < alpha:
         verdict = "better"
-        explanation = (f"B is better beyond noise: {c_n} case(s) newly pass and {b_n} newly fail "
+        explanation = (f"B is better beyond noise: {plural(c_n, 'case')} newly passing and {b_n} newly failing "
                        f"(McNemar exact p = {p:.3g} < {alpha}).")  # fmt: skip
     else:
         verdict = "within-noise"
-        explanation = (f"No difference beyond noise: {b_n} case(s) newly fail and {c_n} newly pass "
+        explanation = (f"No difference beyond noise: {plural(b_n, 'case')} newly failing and {c_n} newly passing "
                        f"(McNemar exact p = {p:.3g}, needs < {alpha}).")  # fmt: skip
     ids_a, ids_b = set(a["case_id"]), set(b["case_id"])
     return Comparison(

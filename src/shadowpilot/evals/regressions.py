@@ -10,6 +10,7 @@ from collections.abc import Collection
 import pandas as pd
 
 from ..types import GateCheck, GateResult
+from ..wording import plural
 
 CHECK_NAME = "no regressions"
 
@@ -36,7 +37,7 @@ def regression_check(
     if not hit:
         detail = f"no case that passed on {baseline_run} fails now (unless ruled on)"
     else:
-        detail = (f"{len(hit)} case(s) passed on {baseline_run} and fail now: {', '.join(hit)} "
+        detail = (f"{plural(len(hit), 'case')} passed on {baseline_run} and failing now: {', '.join(hit)} "
                   "(review them with `shadowpilot review` to accept)")  # fmt: skip
     return GateCheck(name=CHECK_NAME, passed=not hit, detail=detail)
 

@@ -13,13 +13,15 @@ from ..config import Settings
 from ..evals.compare import Comparison
 from ..store import Store
 from ..types import GateResult, Outcome, RunManifest, Turn
+from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
 
 
 class AgentDecision(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     escalated: bool
-    at_turn: int | None = None
+    at_transcript_index: int | None = None  # raw: the index in the case's turns, from 0
+    at_customer_turn: int | None = None  # what people read: "customer turn N", from 1 (wording.py)
     reason: str | None = None
     urgency: str | None = None
     queue: str | None = None
@@ -52,9 +54,11 @@ class CaseReport(BaseModel):
     decision: str | None  # tp | fp | fn | tn (None on an agent error)
     timing: str | None  # on_time | early | late
     error: str | None
-    human: Outcome
+    human: Outcome  # its at_turn is the transcript index, as imported
+    human_at_customer_turn: int | None  # the same point as people read it: customer turn N, from 1
     agent: AgentDecision
     turns: list[Turn]
+    # the agent's steps; `transcript_index` is raw (from 0), `customer_turn` is counted from 1
     steps: list[dict[str, Any]]
     # what failed, as filter keys: missed, unnecessary, early, late, routing, error
     problems: list[str] = Field(default_factory=list)
@@ -166,7 +170,9 @@ def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     steps = steps[steps["repeat"] == 0]
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in steps.to_dict("records"):
-        rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat")}
+        rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")}
+        rec = {"transcript_index": int(row["turn"]),
+               "customer_turn": customer_turn_from_ordinal(int(row["customer_turn"])), **rec}  # fmt: skip
         if rec.get("routing"):
             rec["routing"] = json.loads(rec["routing"])
         by_case.setdefault(row["case_id"], []).append(rec)
@@ -236,7 +242,8 @@ def _cases(
         agent = (
             AgentDecision(
                 escalated=True,
-                at_turn=first["turn"],
+                at_transcript_index=first["transcript_index"],
+                at_customer_turn=first["customer_turn"],
                 reason=first.get("reason"),
                 urgency=first.get("urgency"),
                 queue=first.get("queue"),
@@ -246,6 +253,7 @@ def _cases(
             if first
             else AgentDecision(escalated=False, reply=last_reply)
         )
+        human_at = customer_turn_number(t.turns, t.outcome.at_turn) if t.outcome.escalated else None
         attributes = {c.removeprefix("match."): _clean(s[c]) for c in match_cols}
         attributes = {k: None if v is None else bool(v) for k, v in attributes.items()}
         cases.append(
@@ -261,6 +269,7 @@ def _cases(
                 timing=_clean(s["timing"]),
                 error=_clean(errors.get(t.id)),
                 human=t.outcome,
+                human_at_customer_turn=human_at,
                 agent=agent,
                 turns=t.turns,
                 steps=case_steps,
@@ -323,11 +332,12 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
     failed_checks = {c.name: c for c in gate.checks if not c.passed}
     if "min_cases" in failed_checks and gate.evidence is not None:
         short = gate.evidence.min_cases_short
-        out.append(f"Score {short} more case(s): the gate needs at least {gate.config.min_cases} for a verdict.")
+        need = gate.config.min_cases
+        out.append(f"Score {plural(short, 'more case')}: the gate needs at least {need} for a verdict.")
     if gate.critical_failed:
         out.append(
-            f"Pass the critical case(s) {_ids(gate.critical_failed)}: a critical case that fails blocks go-live "
-            "whatever the pass rate."
+            f"Pass the {noun(len(gate.critical_failed), 'critical case')} {_ids(gate.critical_failed)}: "
+            "a critical case that fails blocks go-live whatever the pass rate."
         )
     failing = [c for c in cases if not c.passed]
 
@@ -335,16 +345,16 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
         return [c.case_id for c in failing if kind in c.problems]
 
     kinds = [
-        ("error", "Fix the agent errors (timeouts, bad answers) in {n} case(s): {ids}."),
-        ("missed", "Escalate when the human did: {n} missed escalation(s) ({ids})."),
-        ("late", "Escalate sooner: {n} case(s) escalated later than the human ({ids})."),
-        ("unnecessary", "Stop escalating calls a person did not need: {n} unnecessary escalation(s) ({ids})."),
-        ("early", "Wait for the reason to escalate: {n} case(s) escalated earlier than the human ({ids})."),
+        ("error", "Fix the agent errors (timeouts, bad answers) in {n}: {ids}.", "case"),
+        ("missed", "Escalate when the human did: {n} ({ids}).", "missed escalation"),
+        ("late", "Escalate sooner: {n} escalated later than the human ({ids}).", "case"),
+        ("unnecessary", "Stop escalating calls a person did not need: {n} ({ids}).", "unnecessary escalation"),
+        ("early", "Wait for the reason to escalate: {n} escalated earlier than the human ({ids}).", "case"),
     ]
-    for kind, text in kinds:
+    for kind, text, word in kinds:
         ids = with_problem(kind)
         if ids:
-            out.append(text.format(n=len(ids), ids=_ids(ids)))
+            out.append(text.format(n=plural(len(ids), word), ids=_ids(ids)))
     routed = with_problem("routing")
     if routed:
         wrong: dict[str, int] = {}
@@ -353,8 +363,8 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
                 if ok is False:
                     wrong[attr] = wrong.get(attr, 0) + 1
         what = ", ".join(f"{a} {n}x" for a, n in sorted(wrong.items(), key=lambda kv: -kv[1]))
-        out.append(f"Route escalations where the humans sent them: {len(routed)} case(s) went to the wrong place "
-                   f"({_ids(routed)}; wrong {what}).")  # fmt: skip
+        out.append(f"Route escalations where the humans sent them: {plural(len(routed), 'case')} went to the "
+                   f"wrong place ({_ids(routed)}; wrong {what}).")  # fmt: skip
     core = {"min_cases", "pass_rate", "critical", "errors"}
     out += [f"{c.name.replace('_', ' ').capitalize()}: {c.detail}." for c in gate.checks if not c.passed and
             c.name not in core]  # fmt: skip
@@ -372,5 +382,5 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
         if need is None:
             out.append(f"{head}: more passing cases alone cannot clear it; fix the failures above and replay.")
         elif need > 0:
-            out.append(f"{head}: it would take {need} more passing case(s) in a row to clear it.")
+            out.append(f"{head}: it would take {plural(need, 'more passing case')} in a row to clear it.")
     return out
