@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,9 @@ Speaker = Literal["customer", "agent", "bot", "system"]
 Verdict = Literal["go", "no-go", "insufficient-evidence"]
 # A routing attribute value: skill and queue are strings, vip a boolean, others may be numbers.
 AttrValue = str | bool | int | float | None
+# The kinds of personal data redaction knows ([redaction] kinds; placeholders such as [PHONE_1]).
+PiiKind = Literal["phone", "email", "card", "dob", "address", "postcode", "ssn", "member_id", "name"]
+PII_KINDS: tuple[str, ...] = get_args(PiiKind)
 
 
 class _Frozen(BaseModel):
