@@ -97,6 +97,9 @@ class ReportData(BaseModel):
     cases: list[CaseReport]
     agent_model: str | None = None
     redacted: bool = True
+    # the kinds of personal data actually found and replaced in this report (empty with --show-pii)
+    redacted_kinds: list[str] = Field(default_factory=list)
+    checked_kinds: list[str] = Field(default_factory=list)  # the kinds looked for ([redaction] kinds)
     first_call: datetime | None = None  # the span of the calls the run replayed
     last_call: datetime | None = None
     timeline: list[TimelinePoint] = Field(default_factory=list)
@@ -148,6 +151,8 @@ def build_report_data(
         history = store.history()
 
     cases = _cases(scores, transcripts, steps, errors, rulings, settings, show_pii)
+    if not show_pii:
+        gate = _redacted_judge_reasons(gate, settings)
     starts = [c.started_at for c in cases if c.started_at is not None]
     return ReportData(
         tenant=settings.tenant.name,
@@ -158,6 +163,8 @@ def build_report_data(
         cases=cases,
         agent_model=manifest.agent.get("model"),
         redacted=not show_pii,
+        redacted_kinds=[] if show_pii else _kinds_replaced(cases, gate),
+        checked_kinds=[] if show_pii else list(settings.redaction.kinds),
         first_call=min(starts, default=None),
         last_call=max(starts, default=None),
         timeline=_timeline(history, manifest, gate),
@@ -233,10 +240,18 @@ def _cases(
     for s in scores[scores["repeat"] == 0].to_dict("records"):
         t = transcripts[s["case_id"]]
         case_steps = by_case.get(t.id, [])
+        ruling = ruling_by_case.get(t.id)
+        why, error = _clean(s["why"]), _clean(errors.get(t.id))
         if redactor is not None:
-            t, texts = redactor.redact_case(t, [x for st in case_steps for x in (st.get("reply"), st.get("summary"))])
+            # every free text about the case shares the call's placeholders: the agent's replies,
+            # summaries and errors, the failure reason, the reviewer's note
+            texts = [x for st in case_steps for x in (st.get("reply"), st.get("summary"), st.get("error"))]
+            t, out = redactor.redact_case(t, [*texts, why, error, ruling.note if ruling else None])
             for i, st in enumerate(case_steps):
-                st["reply"], st["summary"] = texts[2 * i], texts[2 * i + 1]
+                st["reply"], st["summary"], st["error"] = out[3 * i], out[3 * i + 1], out[3 * i + 2]
+            why, error, note = out[-3:]
+            if ruling is not None:
+                ruling = ruling.model_copy(update={"note": note})
         first = next((st for st in case_steps if st.get("escalate")), None)
         last_reply = case_steps[-1].get("reply") if case_steps else None
         agent = (
@@ -264,10 +279,10 @@ def _cases(
                 tags=t.tags,
                 started_at=t.started_at,
                 passed=bool(s["passed"]),
-                why=_clean(s["why"]),
+                why=why,
                 decision=_clean(s["decision"]),
                 timing=_clean(s["timing"]),
-                error=_clean(errors.get(t.id)),
+                error=error,
                 human=t.outcome,
                 human_at_customer_turn=human_at,
                 agent=agent,
@@ -275,7 +290,7 @@ def _cases(
                 steps=case_steps,
                 problems=_problems(s, attributes),
                 attributes=attributes,
-                ruling=ruling_by_case.get(t.id),
+                ruling=ruling,
                 cost_usd=_num(s.get("cost_usd")),
                 first_token_ms_max=_num(s.get("first_token_ms_max")),
                 latency_ms_max=_num(s.get("latency_ms_max")),
@@ -284,6 +299,31 @@ def _cases(
     # failing cases first (critical ones at the very top), then the rest in import order
     cases.sort(key=lambda c: (c.passed, not c.critical))
     return cases
+
+
+def _redacted_judge_reasons(gate: GateResult, settings: Settings) -> GateResult:
+    """The judge's reasons can quote the call (a judge on loopback saw it unredacted)."""
+    from ..transcripts.redact import Redactor
+
+    j = gate.judge
+    if j is None or not j.worst:
+        return gate
+    r = Redactor(settings.redaction.kinds)
+    worst = [w.model_copy(update={"reasons": {k: r.redact_text(v) for k, v in w.reasons.items()}}) for w in j.worst]
+    return gate.model_copy(update={"judge": j.model_copy(update={"worst": worst})})
+
+
+def _kinds_replaced(cases: list[CaseReport], gate: GateResult) -> list[str]:
+    """What the redaction replaced in this report, read from the placeholders it left."""
+    from ..transcripts.redact import kinds_in
+
+    texts: list[str | None] = []
+    for c in cases:
+        texts += [t.text for t in c.turns] + [c.why, c.error, c.ruling.note if c.ruling else None]
+        texts += [st.get(k) for st in c.steps for k in ("reply", "summary", "error")]
+    if gate.judge is not None:
+        texts += [v for w in gate.judge.worst for v in w.reasons.values()]
+    return kinds_in(texts)
 
 
 def _timeline(history: pd.DataFrame, manifest: RunManifest, gate: GateResult) -> list[TimelinePoint]:

@@ -434,7 +434,8 @@ _INTRO = (
     r"(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|the\s+name's|name\s+is|name's|"
     r"(?:you're|you\s+are|you've\s+got|am\s+i)\s+(?:speaking|talking)\s+(?:with|to)|speaking\s+(?:with|to)|"
     r"talking\s+(?:with|to)|this\s+is|it's|it\s+is|i'm|i\s+am|call\s+me|ask(?:ing)?\s+for|on\s+behalf\s+of|"
-    r"put\s+(?:me|you)\s+through\s+to|hi|hello|hey|dear|thanks|thank\s+you|bye|goodbye|good\s+(?:morning|afternoon|"
+    r"put\s+(?:me|you)\s+through\s+to|(?:book|booked|booking|appointment|session)\s+(?:in\s+)?with|"
+    r"hi|hello|hey|dear|thanks|thank\s+you|bye|goodbye|good\s+(?:morning|afternoon|"
     r"evening)|morning|afternoon|evening)"
 )
 _STRONG_INTRO = r"(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|the\s+name's|name\s+is|name's|this\s+is)"
