@@ -63,7 +63,7 @@ def test_interactive_review_shows_both_sides_and_records_rulings(cli, review_run
     assert "1/2 · c-fp" in out and "2/2 · c-fn" in out
     assert "Human vs AI" in out and "◀ AI escalated" in out and "◀ human escalated" in out
     assert "billing-tier2" in out  # the AI's queue on c-fp, beside the human's none
-    assert "2 ruling(s) recorded, 0 skipped" in out
+    assert "2 rulings recorded, 0 skipped" in out
 
     listed = _listed(cli)
     assert listed["c-fp"]["ruling"]["ruling"] == "ai_right"
@@ -80,9 +80,9 @@ def test_interactive_review_shows_both_sides_and_records_rulings(cli, review_run
 
 def test_interactive_review_skip_quit_and_end_of_input(cli, review_run):
     quit_now = cli.invoke(app, ["review", "--by", "bo"], input="q\n")
-    assert quit_now.exit_code == 0 and "0 ruling(s) recorded" in quit_now.stdout
+    assert quit_now.exit_code == 0 and "0 rulings recorded" in quit_now.stdout
     skip_then_eof = cli.invoke(app, ["review", "--by", "bo"], input="s\nu\n")  # input ends at the note prompt
-    assert skip_then_eof.exit_code == 0 and "0 ruling(s) recorded, 1 skipped" in skip_then_eof.stdout
+    assert skip_then_eof.exit_code == 0 and "0 rulings recorded, 1 skipped" in skip_then_eof.stdout
     wrong_key_then_rule = cli.invoke(app, ["review", "--by", "bo", "--case", "c-fn"], input="x\nH\nsure\n")
     assert wrong_key_then_rule.exit_code == 0
     assert "Please select one of the available options" in wrong_key_then_rule.stdout
@@ -177,7 +177,7 @@ def test_compare_a_newly_failing_critical_case_exits_3(cli, tenant_dir):
     assert c["verdict"] == "worse" and c["critical_regressions"] == ["crit"]
     assert c["mcnemar"]["p_value"] == 1.0  # one case changed: statistics alone would call it noise
     text = invoke(cli, "compare", a, b)
-    assert text.exit_code == 3 and "WORSE" in text.stdout and "critical case(s) crit" in text.stdout
+    assert text.exit_code == 3 and "WORSE" in text.stdout and "critical case crit" in text.stdout
 
 
 def test_gate_baseline_fails_on_regression_then_passes_once_ruled(cli, two_runs):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
-from .types import Budgets, GateConfig, Speaker
+from .types import PII_KINDS, Budgets, GateConfig, PiiKind, Speaker
 
 CONFIG_NAME = "shadowpilot.toml"
 STORE_DIR = ".shadowpilot"
@@ -63,9 +63,7 @@ class RedactionSettings(_Section):
     """PII redaction of what is sent to an agent. `auto`: only when the endpoint is not on loopback."""
 
     mode: Literal["auto", "always", "never"] = "auto"
-    kinds: list[Literal["phone", "email", "card", "dob", "address", "ssn", "member_id"]] = Field(
-        default_factory=lambda: ["phone", "email", "card", "dob", "address", "ssn", "member_id"]
-    )
+    kinds: list[PiiKind] = Field(default_factory=lambda: list(PII_KINDS))
 
 
 class JudgeSettings(_Section):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,9 @@ Verdict = Literal["go", "no-go", "insufficient-evidence"]
 AttrValue = str | bool | int | float | None
 # Which clock placed an escalation turn: Twilio's event time, or when the shadow server received it.
 Clock = Literal["twilio", "received"]
+# The kinds of personal data redaction knows ([redaction] kinds; placeholders such as [PHONE_1]).
+PiiKind = Literal["phone", "email", "card", "dob", "address", "postcode", "ssn", "member_id", "name"]
+PII_KINDS: tuple[str, ...] = get_args(PiiKind)
 
 
 class _Frozen(BaseModel):

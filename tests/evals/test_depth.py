@@ -374,8 +374,8 @@ def test_gate_explains_the_lower_bound_and_min_cases(tenant_dir, cli):
     assert result.exit_code == 3
     out = " ".join(result.stdout.replace("│", " ").split())
     assert "18/20 = 90.0% clears the 90% bar" in out
-    assert (f"Thin evidence: on 20 case(s) the 95% lower bound of the pass rate is 69.9%, under the 90% bar; "
-            f"{m} more passing case(s) in a row would lift it over (use_lower_bound is on: the gate requires it)"
+    assert (f"Thin evidence: on 20 cases the 95% lower bound of the pass rate is 69.9%, under the 90% bar; "
+            f"{m} more passing cases in a row would lift it over (use_lower_bound is on: the gate requires it)"
             ) in out  # fmt: skip
     few = invoke(cli, "gate", "--run", rid, "--min-cases", "25", "--json")
-    assert "5 more case(s) before any verdict" in few.stdout
+    assert "20 cases, but min_cases is 25: 5 more before any verdict" in few.stdout

@@ -178,7 +178,7 @@ def test_judge_scores_stores_reasons_caches_and_gates(tenant_dir, cli, monkeypat
         # the human-readable output: means, the worst reply with its reasons, requests and cost
         out = invoke(cli, "judge", "--run", rid)
         text = " ".join(out.stdout.replace("│", " ").split())
-        assert "0.806" in text and "tone of RUDE" in text and "0 request(s) made" in text and "3 cache hit(s)" in text
+        assert "0.806" in text and "tone of RUDE" in text and "0 requests made" in text and "3 cache hits" in text
 
 
 def test_malformed_judge_output_is_a_judge_error_not_a_score(tenant_dir, cli):
@@ -205,7 +205,7 @@ def test_malformed_judge_output_is_a_judge_error_not_a_score(tenant_dir, cli):
         # a reply the judge could not score is not a pass: the check fails even though 0.75 >= 0.1
         code, gate = gate_json(cli, rid)
         judge_c = check(gate, "judge")
-        assert code == 3 and not judge_c["passed"] and "2 reply(ies) could not be judged" in judge_c["detail"]
+        assert code == 3 and not judge_c["passed"] and "2 replies could not be judged" in judge_c["detail"]
 
         # errors are not cached: judging again asks only for the two that failed
         again = judge_json(cli, "--run", rid)

@@ -112,7 +112,7 @@ def test_human_right_and_unclear_change_no_score_but_are_shown(tenant_dir, revie
     assert g.passed_cases == 8
     why = {f.case_id: f.why for f in g.failures}
     assert why["c-fn"] == "missed escalation (ruled: human was right, by ana: clear supervisor request)"
-    assert why["c-fp"] == "unnecessary escalation at turn 2 (ruled: unclear, by bo)"
+    assert why["c-fp"] == "unnecessary escalation at customer turn 2 (ruled: unclear, by bo)"
     with Store.open(s.store_path) as store:
         stored = dict(store.con.execute("SELECT case_id, why FROM scores WHERE run_id = ?", [reviewed]).fetchall())
     assert stored["c-fn"].endswith("(ruled: human was right, by ana: clear supervisor request)")
@@ -266,7 +266,7 @@ def test_compare_lists_changed_cases_and_deltas(tenant_dir, two_runs):
     c = pilot.compare_runs(settings_for(tenant_dir), a, b)
     assert (c.run_a, c.run_b, c.cases_a, c.cases_b, c.common) == (a, b, 10, 10, 10)
     assert [x.case_id for x in c.newly_failing] == ["h0", "h1"]
-    assert c.newly_failing[0].why == "unnecessary escalation at turn 0"
+    assert c.newly_failing[0].why == "unnecessary escalation at customer turn 1"
     assert [x.case_id for x in c.newly_passing] == ["h7"] and c.newly_passing[0].why == "missed escalation"
 
     pr = c.metrics["pass_rate"]
@@ -292,7 +292,7 @@ def test_compare_lists_changed_cases_and_deltas(tenant_dir, two_runs):
     # McNemar: 2 pass->fail, 1 fail->pass: p = 2 * (C(3,0) + C(3,1)) / 2^3 = 1
     assert (c.mcnemar.pass_to_fail, c.mcnemar.fail_to_pass, c.mcnemar.p_value) == (2, 1, 1.0)
     assert c.verdict == "within-noise" and not c.worse
-    assert "95% exact interval [-29.5, +24.3] pts given the 3 case(s) that changed" in c.explanation
+    assert "95% exact interval [-29.5, +24.3] pts given the 3 cases that changed" in c.explanation
 
 
 def test_compare_says_worse_beyond_noise(tenant_dir):
@@ -407,7 +407,7 @@ def test_a_critical_case_that_newly_fails_makes_b_worse():
     b = scores([False] + [True] * 19, crit)
     cmp = compare_scores(a, b, "A", "B")
     assert cmp.verdict == "worse" and cmp.worse and cmp.critical_regressions == ["c0"]
-    assert cmp.explanation.startswith("B is worse: critical case(s) c0 passed on A and fail on B")
+    assert cmp.explanation.startswith("B is worse: critical case c0 passed on A and fail on B")
     assert "By the statistics alone: No difference beyond noise" in cmp.explanation  # p = 1, and it says so
     # the same change on a case nobody marked critical is noise
     plain = compare_scores(scores([True] * 20, [False] * 20), scores([False] + [True] * 19, [False] * 20), "A", "B")
@@ -473,7 +473,7 @@ def test_gate_and_report_baseline_agree_on_a_human_right_ruling(tenant_dir, two_
     reported = build_report_data(s, b, baseline=a).gate
     assert gated.verdict == reported.verdict == "no-go"
     assert gated.checks[-1] == reported.checks[-1]
-    assert gated.checks[-1].detail.startswith(f"1 case(s) passed on {a} and fail now: h0 (ruled: human was right)")
+    assert gated.checks[-1].detail.startswith(f"1 case passed on {a} and failing now: h0 (ruled: human was right)")
 
 
 def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
@@ -487,7 +487,7 @@ def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
                             "run_id": ["B", "B", "B", "A"]})  # fmt: skip
     check = regression_check(base, now, "A", "B", rulings)
     assert not check.passed
-    assert check.detail.startswith("4 case(s) passed on A and fail now: c-human (ruled: human was right), "
+    assert check.detail.startswith("4 cases passed on A and failing now: c-human (ruled: human was right), "
                                    "c-unclear (ruled: unclear), c-none, c-older")  # fmt: skip
     assert regression_check(base, now.iloc[:1], "A", "B", rulings).passed  # only c-ai: excused
 
@@ -509,7 +509,7 @@ def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir,
     pilot.record_ruling(s, "h7", "human_right", "the agent should have escalated", by="ana", run_id=a)
     c = run_with(tenant_dir, RECS_A)
     g = pilot.gate(s, c, baseline=b)
-    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case(s) passed on {b} and fail now: h7")
+    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case passed on {b} and failing now: h7")
     pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
     assert not pilot.gate(s, c, baseline=b).checks[-1].passed  # the AI was wrong: still a regression
     pilot.record_ruling(s, "h7", "ai_right", "the human should not have escalated", by="ana", run_id=c)

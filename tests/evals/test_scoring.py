@@ -165,7 +165,7 @@ def test_failure_reasons_name_what_went_wrong(scored):
     assert why["c-early"] == "escalated 2 customer turns early"
     assert why["c-late"] == "escalated 2 customer turns late"
     assert "wrong priority" in why["c-priority"] and "'normal'" in why["c-priority"]
-    assert "wrong vip" in why["c-omit"] and "agent nothing" in why["c-omit"]
+    assert "wrong vip" in why["c-omit"] and "the agent gave no vip" in why["c-omit"]
     assert why["c-error"] == "agent error: timeout"
     assert "wrong queue" in why["c-queue"] and "priority" not in why["c-queue"]
 

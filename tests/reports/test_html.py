@@ -82,7 +82,7 @@ def test_report_holds_the_verdict_the_figures_and_what_must_change(sample: Pilot
     assert "85.0%" in text and "64.0%\N{EN DASH}94.8%" in text and "90%" in text
     assert "What must change to go live" in text
     # each failure kind, with its case, in what must change
-    assert "1 missed escalation(s) (hv-018)" in text
+    assert "Escalate when the human did: 1 missed escalation (hv-018)" in text
     assert "escalated earlier than the human (hv-005)" in text
     assert "wrong place (hv-008; wrong skill 1x, queue 1x)" in text
     # the tenant, the agent, its prompt hash, the dates
@@ -154,7 +154,9 @@ def test_personal_data_is_redacted_unless_show_pii(sample: Pilot) -> None:
     redacted = text_of(parse(html_for(sample)))
     assert "lena.fm@example.com" not in redacted
     assert "[EMAIL_1]" in redacted
-    assert "Personal data" in redacted and "is redacted" in redacted
+    # exactly the kinds the sample's calls hold (no card, address, postcode or SSN in them)
+    kinds = "phone numbers, emails, dates of birth, member and account ids and names"
+    assert f"Redacted in this report: {kinds}." in redacted
     shown = text_of(parse(html_for(sample, show_pii=True)))
     assert "lena.fm@example.com" in shown
     assert "This report shows personal data" in shown
@@ -242,20 +244,20 @@ def test_what_must_change_follows_the_gate_config(sample: Pilot) -> None:
     assert data.gate.evidence is not None and data.gate.evidence.passes_needed_lower_bound
     assert data.to_go_live[-1] == (
         f"The 95% lower bound of the pass rate is 64.0% against the 80% bar: it would take "
-        f"{data.gate.evidence.passes_needed_lower_bound} more passing case(s) in a row to clear it."
+        f"{data.gate.evidence.passes_needed_lower_bound} more passing cases in a row to clear it."
     )
     text = text_of(parse(render_report(data, "html")))
     assert "Insufficient evidence" in text and data.to_go_live[-1] in text
     # too few cases for any verdict
     few = load_settings(cfg, overrides={"gate": {"min_cases": 30}}, environ={})
     data = build_report_data(few, sample.run_id)
-    assert data.to_go_live[0] == "Score 10 more case(s): the gate needs at least 30 for a verdict."
+    assert data.to_go_live[0] == "Score 10 more cases: the gate needs at least 30 for a verdict."
     # a go on evidence whose lower bound (64%) is under the bar (80%) says so, never "Nothing"
     lenient = load_settings(cfg, overrides={"gate": {"pass_rate": 0.8}}, environ={})
     data = build_report_data(lenient, sample.run_id)
     assert data.gate.verdict == "go" and data.to_go_live == []
     text = text_of(parse(render_report(data, "html")))
-    assert "Nothing: every check" not in text and "Thin evidence: on 20 case(s) the 95% lower bound" in text
+    assert "Nothing: every check" not in text and "Thin evidence: on 20 cases the 95% lower bound" in text
     # a go whose lower bound clears the bar has nothing to change
     clear = load_settings(cfg, overrides={"gate": {"pass_rate": 0.6}}, environ={})
     data = build_report_data(clear, sample.run_id)

@@ -74,7 +74,7 @@ def test_junit_one_testcase_per_case_and_per_gate_check(sample: Pilot) -> None:
     assert failed == SAMPLE_FAILURES
     missed = cases["hv-018"].find("failure")
     assert missed.get("message") == "missed escalation" and missed.get("type") == "missed-escalation"
-    assert "human: escalated at transcript turn 5 (symptom_triage)" in missed.text
+    assert "human: escalated at customer turn 3 (symptom_triage)" in missed.text  # transcript index 5
     assert "AI: kept the call" in missed.text
     routing = cases["hv-008"].find("failure")
     assert routing.get("type") == "wrong-routing" and "wrong skill" in routing.get("message")
@@ -136,12 +136,12 @@ def test_markdown_compared_with_the_baseline_run(own_sample: Pilot) -> None:
     assert "**Newly passing** (1):\n\n- `hv-018`" in section
     for change in cmp.newly_failing:
         assert f"- `{change.case_id}`: {change.why}" in section
-    assert "- `hv-010`: unnecessary escalation at turn 0" in section
+    assert "- `hv-010`: unnecessary escalation at customer turn 1" in section
     assert f"Pass rate {cmp.metrics['pass_rate'].a.value:.1%} → {cmp.metrics['pass_rate'].b.value:.1%}" in section
     # the verdict line carries the interval its test inverts: 5 pass -> fail, 1 back, p = 0.219
     assert cmp.verdict == "within-noise" and cmp.explanation in section
-    assert "95% exact interval [" in cmp.explanation and "given the 6 case(s) that changed" in cmp.explanation
+    assert "95% exact interval [" in cmp.explanation and "given the 6 cases that changed" in cmp.explanation
     # and the HTML report shows the same comparison
     html = render_report(data, "html")
     assert "Compared with the baseline run" in html and 'href="#case-hv-018"' in html
-    assert "given the 6 case(s) that changed" in html
+    assert "given the 6 cases that changed" in html

@@ -19,8 +19,8 @@ import pytest
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.reports.test_html import parse, text_of
 
-THIN = ("Thin evidence: on 10 case(s) the 95% lower bound of the pass rate is 72.2%, under the 90% bar; "
-        "25 more passing case(s) in a row would lift it over")  # fmt: skip
+THIN = ("Thin evidence: on 10 cases the 95% lower bound of the pass rate is 72.2%, under the 90% bar; "
+        "25 more passing cases in a row would lift it over")  # fmt: skip
 
 
 def flat(text: str) -> str:

@@ -286,10 +286,10 @@ def test_the_tenant_agent_receives_no_planted_personal_data():
     assert result.error is None and len(server.requests) == 3
     # the agent still follows the call: it escalates on the third customer turn
     assert result.escalation is not None and result.escalation.turn == 4
-    for secret in [*planted.values(), "555 123 4567", "4471923", "1985", "4111", "mary dot jones", "Harbour"]:
+    for secret in [*planted.values(), "555 123 4567", "4471923", "1985", "4111", "mary dot jones", "Harbour", "Mary"]:
         assert secret not in wire, secret
     assert last["customer"] == {
-        "name": "Mary",
+        "name": "[NAME_1]",  # "this is Mary" in the first turn is the same [NAME_1]
         "vip": True,
         "phone": "[PHONE_1]",
         "email": "[EMAIL_1]",

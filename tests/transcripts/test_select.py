@@ -180,7 +180,7 @@ def test_import_top_8_stores_8_and_says_why(tenant_dir, cli):
     assert len(kept) == 8 and "hv-002" in kept
     expected = select_top(sample(), 8)
     assert sorted(kept) == sorted(ids(expected))
-    assert "Kept 8 case(s)" in r.stdout
+    assert "Kept 8 cases" in r.stdout
     for p in expected:
         assert p.case.id in r.stdout
     assert "critical" in r.stdout and "covers" in r.stdout

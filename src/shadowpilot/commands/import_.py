@@ -142,9 +142,11 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
     from rich.table import Table
     from rich.text import Text
 
+    from ..wording import plural
+
     con = console()
     if rep.picks is not None:
-        table = Table(title=f"Kept {len(rep.picks)} case(s) (--top {top})", title_justify="left")
+        table = Table(title=f"Kept {plural(len(rep.picks), 'case')} (--top {top})", title_justify="left")
         table.add_column("case")
         table.add_column("why it was kept")
         for p in rep.picks:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..wording import plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
@@ -76,15 +77,16 @@ def _print(rep: JudgeReport) -> None:
         figures.add_column(style="bold")
         figures.add_column()
         if j.score is not None:
+            over = f"{plural(j.turns, 'reply', 'replies')} in {plural(j.cases, 'case')}"
             figures.add_row("Score", Text(f"{j.score:.3f} (mean of (average of the three - 1) / 4, in [0, 1]) over "
-                                          f"{j.turns} reply(ies) in {j.cases} case(s)"))  # fmt: skip
+                                          f"{over}"))  # fmt: skip
             for name in ("correctness", "policy", "tone"):
                 figures.add_row(name.capitalize(), Text(f"{getattr(j, name):.2f} / 5"))
         else:
             figures.add_row("Score", Text("no reply could be scored"))
         if j.errors:
-            figures.add_row("Errors", Text(f"{j.errors} reply(ies) could not be judged (not scored; judge again "
-                                           "to retry them)", style="yellow"))  # fmt: skip
+            figures.add_row("Errors", Text(f"{plural(j.errors, 'reply', 'replies')} could not be judged (not scored; "
+                                           "judge again to retry them)", style="yellow"))  # fmt: skip
         con.print(figures)
         if j.worst:
             worst = Table(title="Lowest-scored replies", title_justify="left", pad_edge=False)
@@ -97,5 +99,6 @@ def _print(rep: JudgeReport) -> None:
             con.print(worst)
         for t in j.failed:
             con.print(Text(f"judge error on {t.case_id} turn {t.turn}: {t.error}", style="yellow"))
-    con.print(f"{rep.requests} request(s) made ({rep.retries} retries), {rep.cache_hits} cache hit(s), "
+    con.print(f"{plural(rep.requests, 'request')} made ({plural(rep.retries, 'retry', 'retries')}), "
+              f"{plural(rep.cache_hits, 'cache hit')}, "
               f"${rep.spent_usd:.4f} spent")  # fmt: skip

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..wording import plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
@@ -26,11 +27,23 @@ KEYS = {"h": "human_right", "a": "ai_right", "u": "unclear"}
 
 
 def _ruling_json(r: Ruling | None) -> dict[str, Any] | None:
-    return None if r is None else r.model_dump(mode="json")
+    """A ruling; the AI's escalation point as `ai_at_transcript_index` (raw, from 0) and
+    `ai_at_customer_turn` (counted from 1, as every human-facing output says it)."""
+    if r is None:
+        return None
+    from ..wording import customer_turn_from_ordinal
+
+    out = r.model_dump(mode="json")
+    out["ai_at_transcript_index"] = out.pop("ai_at_turn")
+    out["ai_at_customer_turn"] = customer_turn_from_ordinal(out["ai_at_customer_turn"])
+    return out
 
 
 def _disagreement_json(d: Disagreement) -> dict[str, Any]:
+    from ..wording import customer_turn_from_ordinal, customer_turn_number
+
     o = d.transcript.outcome
+    ai = {k: v for k, v in d.ai.items() if k not in ("at_turn", "customer_turn")}
     return {
         "case_id": d.case_id,
         "fingerprint": d.fingerprint,
@@ -38,10 +51,13 @@ def _disagreement_json(d: Disagreement) -> dict[str, Any]:
         "decision": d.decision,
         "timing": d.timing,
         "why": d.why,
-        "human": o.model_dump(mode="json"),
-        "ai": d.ai,
+        # at_turn is the transcript index, as imported; at_customer_turn the number people read
+        "human": {**o.model_dump(mode="json"),
+                  "at_customer_turn": customer_turn_number(d.transcript.turns, o.at_turn) if o.escalated else None},
+        "ai": {"escalated": ai.pop("escalated"), "at_transcript_index": d.ai["at_turn"],
+               "at_customer_turn": customer_turn_from_ordinal(d.ai["customer_turn"]), **ai},
         "ruling": _ruling_json(d.ruling),
-    }
+    }  # fmt: skip
 
 
 @guarded
@@ -123,7 +139,7 @@ def command(
 
         con.print(f"[green]recorded[/] {ruling_text(r.ruling, r.ruled_by, r.note)}")
         recorded += 1
-    con.print(f"{recorded} ruling(s) recorded, {skipped} skipped; `shadowpilot gate` re-scores with them.")
+    con.print(f"{plural(recorded, 'ruling')} recorded, {skipped} skipped; `shadowpilot gate` re-scores with them.")
 
 
 def _ask(con: Console, prompt: str, choices: list[str] | None) -> str | None:
@@ -169,11 +185,13 @@ def _value(v: Any) -> str:
 
 
 def show_disagreement(con: Console, d: Disagreement) -> None:
-    """The conversation with turn indices, then both decisions and routing side by side."""
+    """The conversation numbered by customer turn (from 1, as every report says it), then both
+    decisions and routing side by side."""
     from rich.table import Table
     from rich.text import Text
 
     from ..evals.rulings import ruling_text
+    from ..wording import customer_turn_from_ordinal, customer_turn_number
 
     t, o, ai = d.transcript, d.transcript.outcome, d.ai
     head = Text.assemble((d.case_id, "bold"), f" · {t.channel}")
@@ -187,7 +205,7 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
         con.print(Text(f"current {ruling_text(d.ruling.ruling, d.ruling.ruled_by, d.ruling.note)}", style="yellow"))
 
     conv = Table(show_header=True, box=None, pad_edge=False)
-    conv.add_column("#", justify="right", style="dim")
+    conv.add_column("customer turn", justify="right", style="dim")
     conv.add_column("speaker", no_wrap=True)
     conv.add_column("text")
     conv.add_column("", no_wrap=True)
@@ -198,17 +216,18 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
         if ai["escalated"] and ai["at_turn"] == i:
             marks.append(("◀ AI escalated", "magenta"))
         mark = Text(" ").join(Text(m, style=st) for m, st in marks) if marks else Text("")
-        conv.add_row(str(i), turn.speaker, turn.text, mark)
+        number = customer_turn_number(t.turns, i) if turn.speaker == "customer" else None
+        conv.add_row("" if number is None else str(number), turn.speaker, turn.text, mark)
     con.print(conv)
 
     side = Table(title="Human vs AI", title_justify="left", show_lines=False, pad_edge=False)
     side.add_column("")
     side.add_column("human", style="cyan")
     side.add_column("AI", style="magenta")
-    at_h = o.at_turn if o.escalated else None
+    at_h = customer_turn_number(t.turns, o.at_turn) if o.escalated else None
     rows: list[tuple[str, Any, Any]] = [
         ("escalate", o.escalated, ai["escalated"]),
-        ("at turn", at_h, ai["at_turn"]),
+        ("at customer turn", at_h, customer_turn_from_ordinal(ai["customer_turn"])),
         ("reason", o.reason, ai["reason"]),
         ("urgency", o.urgency, ai["urgency"]),
         ("queue", o.queue, ai["queue"]),

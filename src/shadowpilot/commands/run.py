@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..wording import plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 
@@ -68,12 +69,12 @@ def command(
     # the human summary on stderr, the bare run id on stdout: RUN=$(shadowpilot run)
     con = console(stderr=True)
     made = rep.cases - rep.resumed
-    line = f"run [bold]{rep.run_id}[/]: {made} call(s) replayed"
+    line = f"run [bold]{rep.run_id}[/]: {plural(made, 'call')} replayed"
     if rep.resumed:
         line += f" ({rep.resumed} already done before the resume)"
-    line += f", {totals['turns']} turns, {rep.errors} agent error(s), ${totals['spend']:.4f} spent"
+    line += f", {plural(totals['turns'], 'turn')}, {plural(rep.errors, 'agent error')}, ${totals['spend']:.4f} spent"
     con.print(line)
     if cache.get("enabled"):
-        con.print(f"response cache: {cache['hits']} hit(s), {cache['misses']} request(s) made")
+        con.print(f"response cache: {plural(cache['hits'], 'hit')}, {plural(cache['misses'], 'request')} made")
     con.print("next: [bold]shadowpilot gate[/] to score it")
     typer.echo(rep.run_id)

@@ -9,6 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..wording import plural
+
 if TYPE_CHECKING:
     from ..types import GateResult
 
@@ -36,7 +38,7 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
     if g.pass_k is not None:
         k = g.pass_k
         lo, hi = k.pass_k_ci
-        flips = f"{len(k.flips)} flip(s): {', '.join(k.flips[:8])}{' ...' if len(k.flips) > 8 else ''}"
+        flips = f"{plural(len(k.flips), 'flip')}: {', '.join(k.flips[:8])}{' ...' if len(k.flips) > 8 else ''}"
         figures.add_row(f"pass^{k.k}", Text(f"{pct(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
                                             f"95% CI {pct(lo)} to {pct(hi)}) · " + (flips if k.flips else "no flips")
                                             + (" · gated on pass^k" if g.config.require_pass_k else "")))  # fmt: skip
@@ -48,14 +50,15 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
     r = g.reply
     figures.add_row("Replies", Text(NOT_MEASURED + " (no agent reply had a human reply to compare with)" if r is None
                                     else f"similarity {r.similarity:.3f} (1 - MER) · WER {r.wer:.3f} · "
-                                         f"CER {r.cer:.3f} · {r.turns} turn(s) in {r.cases} case(s)"))  # fmt: skip
+                                         f"CER {r.cer:.3f} · {plural(r.turns, 'turn')} in "
+                                         f"{plural(r.cases, 'case')}"))  # fmt: skip
     j = g.judge
     if j is not None:
         figures.add_row("Judge", Text(
             (f"score {j.score:.3f} · correctness {j.correctness:.2f} · policy {j.policy:.2f} · tone {j.tone:.2f} "
-             f"(1-5) · {j.turns} reply(ies) judged by {j.model}" if j.score is not None
+             f"(1-5) · {plural(j.turns, 'reply', 'replies')} judged by {j.model}" if j.score is not None
              else f"no reply scored by {j.model}")
-            + (f" · {j.errors} judge error(s)" if j.errors else "")))  # fmt: skip
+            + (f" · {plural(j.errors, 'judge error')}" if j.errors else "")))  # fmt: skip
     lat = g.latency
     if lat is not None:
         figures.add_row("Latency", Text(
@@ -68,14 +71,16 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
     if c is not None:
         text = NOT_MEASURED if c.per_call_mean is None else (
             f"{_usd(c.per_call_mean)} per call (p95 {_usd(c.per_call_p95)}, max {_usd(c.per_call_max)})"
-            + (f" · budget {_usd(c.budget)}, {c.over_budget_calls} call(s) over" if c.budget is not None else "")
+            + (f" · budget {_usd(c.budget)}, {plural(c.over_budget_calls, 'call')} over"
+               if c.budget is not None else "")
             + (f" · saving {_usd(c.saving_per_call)} per call against a human at {_usd(c.human_cost_per_call)} "
                f"({c.escalation_share:.0%} still escalated)" if c.saving_per_call is not None else ""))  # fmt: skip
         figures.add_row("Cost", Text(text))
     h = g.handoff
     if h is not None and h.escalations:
         figures.add_row("Handoff", Text(
-            f"{h.ok}/{h.escalations} escalation(s) usable: summary {h.with_summary} · sentiment {h.with_sentiment} · "
+            f"{h.ok}/{plural(h.escalations, 'escalation')} usable: summary {h.with_summary} · "
+            f"sentiment {h.with_sentiment} · "
             f"required attributes {h.with_attributes} · most hops in a call {h.max_hops}"
             + (f" (over {g.config.max_hops}: {', '.join(h.over_hops[:8])})" if h.over_hops else "")))  # fmt: skip
 
@@ -91,7 +96,8 @@ def _breakdowns(g: GateResult) -> Table | None:
         return None
     rows = below[:BREAKDOWN_ROWS]
     hidden = len(every) - len(rows)
-    caption = f"{hidden} more group(s) not shown" + (" (at or above the bar)" if len(below) == len(rows) else "")
+    caption = f"{plural(hidden, 'more group')} not shown"
+    caption += " (at or above the bar)" if len(below) == len(rows) else ""
     title = "Groups below the bar (by tag, channel, reason, day)" if rows else "Every group is at or above the bar"
     t = Table(title=title, title_justify="left", pad_edge=False, box=None, caption=caption + "; --json lists all",
               caption_justify="left")  # fmt: skip
@@ -132,7 +138,7 @@ def gate_view(g: GateResult) -> Group:
     figures.add_row(
         "Routing",
         Text(
-            f"{r.cases} case(s) escalated by both: {pct(r.accuracy)} fully correct\n"
+            f"{plural(r.cases, 'case')} escalated by both: {pct(r.accuracy)} fully correct\n"
             + " · ".join(f"{k} {pct(v)}" for k, v in r.per_attribute.items())
         ),
     )

@@ -34,6 +34,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from ..wording import noun, plural
 from .metrics import wilson_interval
 
 Interval = tuple[float, float]
@@ -196,14 +197,14 @@ def verdict_of(b: int, c: int, n: int, alpha: float = 0.05) -> tuple[Literal["wo
         change += ", no case changed"
     else:
         change += (f", {1 - alpha:.0%} exact interval [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] pts given the "
-                   f"{b + c} case(s) that changed")  # fmt: skip
+                   f"{plural(b + c, 'case')} that changed")  # fmt: skip
     if b > c and p < alpha:
-        return "worse", (f"B is worse beyond noise: {b} case(s) newly fail and {c} newly pass "
+        return "worse", (f"B is worse beyond noise: {plural(b, 'case')} newly failing and {c} newly passing "
                          f"(McNemar exact p = {p:.3g} < {alpha}; {change}).")  # fmt: skip
     if c > b and p < alpha:
-        return "better", (f"B is better beyond noise: {c} case(s) newly pass and {b} newly fail "
+        return "better", (f"B is better beyond noise: {plural(c, 'case')} newly passing and {b} newly failing "
                           f"(McNemar exact p = {p:.3g} < {alpha}; {change}).")  # fmt: skip
-    return "within-noise", (f"No difference beyond noise: {b} case(s) newly fail and {c} newly pass "
+    return "within-noise", (f"No difference beyond noise: {plural(b, 'case')} newly failing and {c} newly passing "
                             f"(McNemar exact p = {p:.3g}, needs < {alpha}; {change}).")  # fmt: skip
 
 
@@ -258,8 +259,8 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
                  worse_share_ci=None if share is None else _round(share))  # fmt: skip
     critical = [ch.case_id for ch in newly_failing if ch.critical]
     if critical:
-        head = (f"B is worse: critical case(s) {', '.join(critical)} passed on A and fail on B, and a critical "
-                "case that fails blocks go-live whatever the statistics.")  # fmt: skip
+        head = (f"B is worse: critical {noun(len(critical), 'case')} {', '.join(critical)} passed on A and "
+                "fail on B, and a critical case that fails blocks go-live whatever the statistics.")  # fmt: skip
         explanation = f"{head} By the statistics alone: {explanation}"
         verdict = "worse"
     elif verdict == "within-noise":

@@ -20,6 +20,7 @@ from ..types import (
     ReplySummary,
     RoutingSummary,
 )
+from ..wording import plural
 from .breakdown import breakdowns, pass_k
 from .budgets import cost_summary, latency_summary
 from .metrics import f1, passes_needed, ratio, wilson_interval
@@ -66,20 +67,21 @@ def _evidence(n: int, passed_n: int, lo: float, config: GateConfig, what: str) -
     rate = passed_n / n if n else 0.0
     caution = None
     if lower != 0:
-        need = (f"{lower} more passing case(s) in a row would lift it over" if lower is not None
+        need = (f"{plural(lower, 'more passing case')} in a row would lift it over" if lower is not None
                 else "no number of passing cases lifts it over a bar of 100%")  # fmt: skip
         uses = ("use_lower_bound is on: the gate requires it" if config.use_lower_bound
                 else "the gate decides on the point estimate; use_lower_bound would require the bound")  # fmt: skip
-        caution = (f"Thin evidence: on {n} case(s) the 95% lower bound of the {what} is {lo:.1%}, under the "
+        caution = (f"Thin evidence: on {plural(n, 'case')} the 95% lower bound of the {what} is {lo:.1%}, under the "
                    f"{bar:.0%} bar; {need} ({uses}).")  # fmt: skip
     parts = []
     if short:
-        parts.append(f"{n} case(s), but min_cases is {config.min_cases}: {short} more case(s) before any verdict")
+        parts.append(f"{plural(n, 'case')}, but min_cases is {config.min_cases}: {short} more before any verdict")
     if point == 0:  # and when the lower bound does not clear the bar, `caution` says by how much
         head = f"{what} {passed_n}/{n} = {rate:.1%} clears the {bar:.0%} bar"
         parts.append(f"{head}, and so does its 95% lower bound ({lo:.1%})" if lower == 0 else head)
     else:
-        need = "it cannot reach the bar" if point is None else f"{point} more passing case(s) in a row would clear it"
+        more = None if point is None else plural(point, "more passing case")
+        need = "it cannot reach the bar" if more is None else f"{more} in a row would clear it"
         parts.append(f"{what} {passed_n}/{n} = {rate:.1%} is below the {bar:.0%} bar: {need}")
     return EvidenceSummary(min_cases_short=short, passes_needed_point=point, passes_needed_lower_bound=lower,
                            note="; ".join(parts) + ".", lower_bound=round(lo, 4), lower_bound_clears_bar=lower == 0,
@@ -150,15 +152,15 @@ def evaluate_gate(
     measure, measured = (f"{what} lower bound", g_lo) if config.use_lower_bound else (what, g_rate)
     checks = [
         GateCheck(name="min_cases", passed=n >= config.min_cases,
-                  detail=f"{n} cases (at least {config.min_cases} needed for a verdict)"),
+                  detail=f"{plural(n, 'case')} (at least {config.min_cases} needed for a verdict)"),
         GateCheck(name="pass_rate", passed=measured >= config.pass_rate,
                   detail=f"{measure} {measured:.1%} against the bar {config.pass_rate:.0%} "
                          f"({g_passed}/{n} passed; 95% interval {g_lo:.1%}-{g_hi:.1%})"),
         GateCheck(name="critical", passed=not critical_failed,
                   detail="no critical case failed" if not critical_failed
-                  else f"critical case(s) failed: {', '.join(critical_failed)}"),
+                  else f"{plural(len(critical_failed), 'critical case')} failed: {', '.join(critical_failed)}"),
         GateCheck(name="errors", passed=errors <= config.max_errors,
-                  detail=f"{errors} agent error(s) (at most {config.max_errors} allowed)"),
+                  detail=f"{plural(errors, 'agent error')} (at most {config.max_errors} allowed)"),
     ]  # fmt: skip
     checks += _optional_checks(config, reply, latency, cost, handoff, wscore)
     if judge_min_score is not None:
@@ -169,31 +171,32 @@ def evaluate_gate(
     if not ok["min_cases"]:
         verdict = "insufficient-evidence"
         explanation = (
-            f"Only {n} cases; the gate needs at least {config.min_cases} to decide. Import or replay more calls."
+            f"Only {plural(n, 'case')}; the gate needs at least {config.min_cases} to decide. "
+            "Import or replay more calls."
         )
     elif not ok["critical"] or not ok["errors"] or g_rate < config.pass_rate or optional_failed:
         verdict = "no-go"
         reasons = []
         if g_rate < config.pass_rate:
             bar = f"{config.pass_rate:.0%}"
-            reasons.append(f"{g_passed}/{n} cases passed ({what} {g_rate:.1%}), below the bar of {bar}")
+            reasons.append(f"{g_passed}/{plural(n, 'case')} passed ({what} {g_rate:.1%}), below the bar of {bar}")
         if critical_failed:
-            reasons.append(f"critical case(s) failed: {', '.join(critical_failed)}")
+            reasons.append(f"{plural(len(critical_failed), 'critical case')} failed: {', '.join(critical_failed)}")
         if not ok["errors"]:
-            reasons.append(f"{errors} agent error(s), more than the {config.max_errors} allowed")
+            reasons.append(f"{plural(errors, 'agent error')}, more than the {config.max_errors} allowed")
         reasons += [f"{c.name}: {c.detail}" for c in optional_failed]
         explanation = "Not ready: " + "; ".join(reasons) + "."
     elif not ok["pass_rate"]:
         # the point estimate clears the bar but, on this many cases, the interval does not
         verdict = "insufficient-evidence"
         explanation = (
-            f"The {what} {g_rate:.1%} clears the bar {config.pass_rate:.0%}, but with {n} cases "
+            f"The {what} {g_rate:.1%} clears the bar {config.pass_rate:.0%}, but with {plural(n, 'case')} "
             f"the 95% lower bound is {g_lo:.1%}; more cases are needed to be sure (use_lower_bound is on)."
         )
     else:
         verdict = "go"
         bar = f"{config.pass_rate:.0%}"
-        explanation = f"Ready: {g_passed}/{n} cases passed ({what} {g_rate:.1%} against the bar {bar})."
+        explanation = f"Ready: {g_passed}/{plural(n, 'case')} passed ({what} {g_rate:.1%} against the bar {bar})."
 
     return GateResult(
         run_id=run_id,
@@ -235,7 +238,7 @@ def _optional_checks(config, reply, latency, cost, handoff, wscore) -> list[Gate
                 name="reply_similarity",
                 passed=sim is not None and sim >= config.min_reply_similarity,
                 detail=(
-                    f"reply similarity (1 - MER) {sim:.3f} over {reply.turns} turn(s), at least "
+                    f"reply similarity (1 - MER) {sim:.3f} over {plural(reply.turns, 'turn')}, at least "
                     f"{config.min_reply_similarity:.3f} required"
                 )
                 if sim is not None and reply
@@ -260,7 +263,7 @@ def _optional_checks(config, reply, latency, cost, handoff, wscore) -> list[Gate
             passed = bool(cost.within_budget)
             detail = (
                 f"mean cost per call ${cost.per_call_mean:.4f} against the budget ${cost.budget:.4f} "
-                f"({cost.over_budget_calls} call(s) over)"
+                f"({plural(cost.over_budget_calls, 'call')} over)"
             )
         checks.append(GateCheck(name="cost", passed=passed, detail=detail))
     if config.check_handoff and handoff is not None:
@@ -270,8 +273,8 @@ def _optional_checks(config, reply, latency, cost, handoff, wscore) -> list[Gate
                 name="handoff",
                 passed=not bad,
                 detail=(
-                    f"{handoff.ok}/{handoff.escalations} escalation(s) with summary, sentiment, the required "
-                    f"attributes and at most {config.max_hops} hop(s)"
+                    f"{handoff.ok}/{plural(handoff.escalations, 'escalation')} with summary, sentiment, the required "
+                    f"attributes and at most {plural(config.max_hops, 'hop')}"
                     + (f"; failing: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}" if bad else "")
                 ),
             )
@@ -297,10 +300,10 @@ def judge_check(judge: JudgeSummary | None, min_score: float, run_id: str) -> Ga
         return GateCheck(name="judge", passed=False, detail=detail)
     if judge.score is None:
         return GateCheck(name="judge", passed=False,
-                         detail=f"the judge scored no reply ({judge.errors} error(s)); {need}")  # fmt: skip
-    detail = f"mean judge score {judge.score:.3f} over {judge.turns} reply(ies), {need}"
+                         detail=f"the judge scored no reply ({plural(judge.errors, 'error')}); {need}")  # fmt: skip
+    detail = f"mean judge score {judge.score:.3f} over {plural(judge.turns, 'reply', 'replies')}, {need}"
     if judge.errors:
-        detail += f"; {judge.errors} reply(ies) could not be judged: run `shadowpilot judge` again"
+        detail += f"; {plural(judge.errors, 'reply', 'replies')} could not be judged: run `shadowpilot judge` again"
     return GateCheck(name="judge", passed=judge.score >= min_score and not judge.errors, detail=detail)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..types import GateConfig
+from ..wording import customer_turn_from_ordinal
 from .escalation import score_escalation
 from .handoff import score_handoff
 from .reply import REPLY_COUNT_COLUMNS, rates, reply_counts
@@ -39,13 +40,14 @@ def _join(parts: list[pd.Series], sep: str = "; ") -> pd.Series:
     return out
 
 
-def _shown(s: pd.Series) -> pd.Series:
-    """repr() of each value, the way a person reads it: 'billing', True, nothing."""
+def _shown(s: pd.Series, who: str, name: str) -> pd.Series:
+    """What one side chose, the way a person reads it: "agent 'billing'", "human True", and
+    "the agent gave no queue" when it chose nothing."""
     text = s.astype("string")
     quoted = "'" + text + "'"
     is_str = s.map(type).eq(str) if len(s) else pd.Series(dtype=bool)
-    shown = quoted.where(is_str, text)
-    return shown.fillna("nothing").astype(object)
+    shown = (who + " " + quoted.where(is_str, text)).astype(object)
+    return shown.where(s.notna(), f"the {who} gave no {name}")
 
 
 def _why(rows: pd.DataFrame, esc: pd.DataFrame, routing: pd.DataFrame, match_cols: list[str]) -> pd.Series:
@@ -56,7 +58,8 @@ def _why(rows: pd.DataFrame, esc: pd.DataFrame, routing: pd.DataFrame, match_col
     parts = [
         ("agent error: " + rows["error"].astype(object)).where(errored, na),
         na.mask(d.eq("fn").fillna(False) & ~errored, "missed escalation"),
-        ("unnecessary escalation at turn " + rows["agent_turn"].astype("Int64").astype(str)).where(
+        ("unnecessary escalation at customer turn "
+         + customer_turn_from_ordinal(rows["agent_customer_turn"].astype("Int64")).astype(str)).where(
             d.eq("fp").fillna(False) & ~errored, na
         ),
     ]
@@ -70,7 +73,7 @@ def _why(rows: pd.DataFrame, esc: pd.DataFrame, routing: pd.DataFrame, match_col
         exp_col = "expected_queue" if name == "queue" else f"expected.{name}"
         got_col = "agent_queue" if name == "queue" else f"agent.{name}"
         wrong = routing[col].eq(False).fillna(False).astype(bool)
-        text = f"wrong {name}: agent " + _shown(rows[got_col]) + ", human " + _shown(rows[exp_col])
+        text = f"wrong {name}: " + _shown(rows[got_col], "agent", name) + ", " + _shown(rows[exp_col], "human", name)
         parts.append(text.where(wrong, na))
     return _join(parts)
 

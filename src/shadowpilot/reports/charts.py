@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from markupsafe import Markup, escape
 
 from ..types import CostSummary, EscalationSummary, LatencySummary
+from ..wording import plural
 from .data import TimelinePoint
 
 VERDICT_CLASS = {"go": "ok", "no-go": "bad", "insufficient-evidence": "warn"}
@@ -218,5 +219,5 @@ def timeline(points: Sequence[TimelinePoint], bar: float) -> Markup:
             body.append(f'<polygon points="{pts}" class="{cls}"><title>{tip}</title></polygon>')
         else:
             body.append(f'<circle cx="{_f(x)}" cy="{_f(yy)}" r="6" class="{cls}"><title>{tip}</title></circle>')
-    title = f"Pass rate of {len(points)} gated run(s) over {len(days)} day(s) against the bar {bar:.0%}"
+    title = f"Pass rate of {plural(len(points), 'gated run')} over {plural(len(days), 'day')} against the bar {bar:.0%}"
     return _svg(w, by + 26, title, body, "chart timeline")

@@ -13,13 +13,15 @@ from ..config import Settings
 from ..evals.compare import Comparison
 from ..store import Store
 from ..types import GateResult, Outcome, RunManifest, Turn
+from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
 
 
 class AgentDecision(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     escalated: bool
-    at_turn: int | None = None
+    at_transcript_index: int | None = None  # raw: the index in the case's turns, from 0
+    at_customer_turn: int | None = None  # what people read: "customer turn N", from 1 (wording.py)
     reason: str | None = None
     urgency: str | None = None
     queue: str | None = None
@@ -52,9 +54,11 @@ class CaseReport(BaseModel):
     decision: str | None  # tp | fp | fn | tn (None on an agent error)
     timing: str | None  # on_time | early | late
     error: str | None
-    human: Outcome
+    human: Outcome  # its at_turn is the transcript index, as imported
+    human_at_customer_turn: int | None  # the same point as people read it: customer turn N, from 1
     agent: AgentDecision
     turns: list[Turn]
+    # the agent's steps; `transcript_index` is raw (from 0), `customer_turn` is counted from 1
     steps: list[dict[str, Any]]
     # what failed, as filter keys: missed, unnecessary, early, late, routing, error
     problems: list[str] = Field(default_factory=list)
@@ -93,6 +97,9 @@ class ReportData(BaseModel):
     cases: list[CaseReport]
     agent_model: str | None = None
     redacted: bool = True
+    # the kinds of personal data actually found and replaced in this report (empty with --show-pii)
+    redacted_kinds: list[str] = Field(default_factory=list)
+    checked_kinds: list[str] = Field(default_factory=list)  # the kinds looked for ([redaction] kinds)
     first_call: datetime | None = None  # the span of the calls the run replayed
     last_call: datetime | None = None
     timeline: list[TimelinePoint] = Field(default_factory=list)
@@ -143,6 +150,8 @@ def build_report_data(
         history = store.history()
 
     cases = _cases(scores, transcripts, steps, errors, rulings, settings, show_pii)
+    if not show_pii:
+        gate = _redacted_judge_reasons(gate, settings)
     starts = [c.started_at for c in cases if c.started_at is not None]
     return ReportData(
         tenant=settings.tenant.name,
@@ -153,6 +162,8 @@ def build_report_data(
         cases=cases,
         agent_model=manifest.agent.get("model"),
         redacted=not show_pii,
+        redacted_kinds=[] if show_pii else _kinds_replaced(cases, gate),
+        checked_kinds=[] if show_pii else list(settings.redaction.kinds),
         first_call=min(starts, default=None),
         last_call=max(starts, default=None),
         timeline=_timeline(history, manifest, gate),
@@ -165,7 +176,9 @@ def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     steps = steps[steps["repeat"] == 0]
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in steps.to_dict("records"):
-        rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat")}
+        rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")}
+        rec = {"transcript_index": int(row["turn"]),
+               "customer_turn": customer_turn_from_ordinal(int(row["customer_turn"])), **rec}  # fmt: skip
         if rec.get("routing"):
             rec["routing"] = json.loads(rec["routing"])
         by_case.setdefault(row["case_id"], []).append(rec)
@@ -226,16 +239,25 @@ def _cases(
     for s in scores[scores["repeat"] == 0].to_dict("records"):
         t = transcripts[s["case_id"]]
         case_steps = by_case.get(t.id, [])
+        ruling = ruling_by_case.get(t.id)
+        why, error = _clean(s["why"]), _clean(errors.get(t.id))
         if redactor is not None:
-            t, texts = redactor.redact_case(t, [x for st in case_steps for x in (st.get("reply"), st.get("summary"))])
+            # every free text about the case shares the call's placeholders: the agent's replies,
+            # summaries and errors, the failure reason, the reviewer's note
+            texts = [x for st in case_steps for x in (st.get("reply"), st.get("summary"), st.get("error"))]
+            t, out = redactor.redact_case(t, [*texts, why, error, ruling.note if ruling else None])
             for i, st in enumerate(case_steps):
-                st["reply"], st["summary"] = texts[2 * i], texts[2 * i + 1]
+                st["reply"], st["summary"], st["error"] = out[3 * i], out[3 * i + 1], out[3 * i + 2]
+            why, error, note = out[-3:]
+            if ruling is not None:
+                ruling = ruling.model_copy(update={"note": note})
         first = next((st for st in case_steps if st.get("escalate")), None)
         last_reply = case_steps[-1].get("reply") if case_steps else None
         agent = (
             AgentDecision(
                 escalated=True,
-                at_turn=first["turn"],
+                at_transcript_index=first["transcript_index"],
+                at_customer_turn=first["customer_turn"],
                 reason=first.get("reason"),
                 urgency=first.get("urgency"),
                 queue=first.get("queue"),
@@ -245,6 +267,7 @@ def _cases(
             if first
             else AgentDecision(escalated=False, reply=last_reply)
         )
+        human_at = customer_turn_number(t.turns, t.outcome.at_turn) if t.outcome.escalated else None
         attributes = {c.removeprefix("match."): _clean(s[c]) for c in match_cols}
         attributes = {k: None if v is None else bool(v) for k, v in attributes.items()}
         cases.append(
@@ -255,17 +278,18 @@ def _cases(
                 tags=t.tags,
                 started_at=t.started_at,
                 passed=bool(s["passed"]),
-                why=_clean(s["why"]),
+                why=why,
                 decision=_clean(s["decision"]),
                 timing=_clean(s["timing"]),
-                error=_clean(errors.get(t.id)),
+                error=error,
                 human=t.outcome,
+                human_at_customer_turn=human_at,
                 agent=agent,
                 turns=t.turns,
                 steps=case_steps,
                 problems=_problems(s, attributes),
                 attributes=attributes,
-                ruling=ruling_by_case.get(t.id),
+                ruling=ruling,
                 cost_usd=_num(s.get("cost_usd")),
                 first_token_ms_max=_num(s.get("first_token_ms_max")),
                 latency_ms_max=_num(s.get("latency_ms_max")),
@@ -274,6 +298,31 @@ def _cases(
     # failing cases first (critical ones at the very top), then the rest in import order
     cases.sort(key=lambda c: (c.passed, not c.critical))
     return cases
+
+
+def _redacted_judge_reasons(gate: GateResult, settings: Settings) -> GateResult:
+    """The judge's reasons can quote the call (a judge on loopback saw it unredacted)."""
+    from ..transcripts.redact import Redactor
+
+    j = gate.judge
+    if j is None or not j.worst:
+        return gate
+    r = Redactor(settings.redaction.kinds)
+    worst = [w.model_copy(update={"reasons": {k: r.redact_text(v) for k, v in w.reasons.items()}}) for w in j.worst]
+    return gate.model_copy(update={"judge": j.model_copy(update={"worst": worst})})
+
+
+def _kinds_replaced(cases: list[CaseReport], gate: GateResult) -> list[str]:
+    """What the redaction replaced in this report, read from the placeholders it left."""
+    from ..transcripts.redact import kinds_in
+
+    texts: list[str | None] = []
+    for c in cases:
+        texts += [t.text for t in c.turns] + [c.why, c.error, c.ruling.note if c.ruling else None]
+        texts += [st.get(k) for st in c.steps for k in ("reply", "summary", "error")]
+    if gate.judge is not None:
+        texts += [v for w in gate.judge.worst for v in w.reasons.values()]
+    return kinds_in(texts)
 
 
 def _timeline(history: pd.DataFrame, manifest: RunManifest, gate: GateResult) -> list[TimelinePoint]:
@@ -322,11 +371,12 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
     failed_checks = {c.name: c for c in gate.checks if not c.passed}
     if "min_cases" in failed_checks and gate.evidence is not None:
         short = gate.evidence.min_cases_short
-        out.append(f"Score {short} more case(s): the gate needs at least {gate.config.min_cases} for a verdict.")
+        need = gate.config.min_cases
+        out.append(f"Score {plural(short, 'more case')}: the gate needs at least {need} for a verdict.")
     if gate.critical_failed:
         out.append(
-            f"Pass the critical case(s) {_ids(gate.critical_failed)}: a critical case that fails blocks go-live "
-            "whatever the pass rate."
+            f"Pass the {noun(len(gate.critical_failed), 'critical case')} {_ids(gate.critical_failed)}: "
+            "a critical case that fails blocks go-live whatever the pass rate."
         )
     failing = [c for c in cases if not c.passed]
 
@@ -334,16 +384,16 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
         return [c.case_id for c in failing if kind in c.problems]
 
     kinds = [
-        ("error", "Fix the agent errors (timeouts, bad answers) in {n} case(s): {ids}."),
-        ("missed", "Escalate when the human did: {n} missed escalation(s) ({ids})."),
-        ("late", "Escalate sooner: {n} case(s) escalated later than the human ({ids})."),
-        ("unnecessary", "Stop escalating calls a person did not need: {n} unnecessary escalation(s) ({ids})."),
-        ("early", "Wait for the reason to escalate: {n} case(s) escalated earlier than the human ({ids})."),
+        ("error", "Fix the agent errors (timeouts, bad answers) in {n}: {ids}.", "case"),
+        ("missed", "Escalate when the human did: {n} ({ids}).", "missed escalation"),
+        ("late", "Escalate sooner: {n} escalated later than the human ({ids}).", "case"),
+        ("unnecessary", "Stop escalating calls a person did not need: {n} ({ids}).", "unnecessary escalation"),
+        ("early", "Wait for the reason to escalate: {n} escalated earlier than the human ({ids}).", "case"),
     ]
-    for kind, text in kinds:
+    for kind, text, word in kinds:
         ids = with_problem(kind)
         if ids:
-            out.append(text.format(n=len(ids), ids=_ids(ids)))
+            out.append(text.format(n=plural(len(ids), word), ids=_ids(ids)))
     routed = with_problem("routing")
     if routed:
         wrong: dict[str, int] = {}
@@ -352,8 +402,8 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
                 if ok is False:
                     wrong[attr] = wrong.get(attr, 0) + 1
         what = ", ".join(f"{a} {n}x" for a, n in sorted(wrong.items(), key=lambda kv: -kv[1]))
-        out.append(f"Route escalations where the humans sent them: {len(routed)} case(s) went to the wrong place "
-                   f"({_ids(routed)}; wrong {what}).")  # fmt: skip
+        out.append(f"Route escalations where the humans sent them: {plural(len(routed), 'case')} went to the "
+                   f"wrong place ({_ids(routed)}; wrong {what}).")  # fmt: skip
     core = {"min_cases", "pass_rate", "critical", "errors"}
     out += [f"{c.name.replace('_', ' ').capitalize()}: {c.detail}." for c in gate.checks if not c.passed and
             c.name not in core]  # fmt: skip
@@ -371,5 +421,5 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
         if need is None:
             out.append(f"{head}: more passing cases alone cannot clear it; fix the failures above and replay.")
         elif need > 0:
-            out.append(f"{head}: it would take {need} more passing case(s) in a row to clear it.")
+            out.append(f"{head}: it would take {plural(need, 'more passing case')} in a row to clear it.")
     return out

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..wording import customer_turn_label, customer_turn_number, plural
 from . import charts
 from .data import CaseReport, ReportData
 
@@ -49,19 +50,11 @@ class RoutingLine:
     match: bool | None  # as scored; None when not scored
 
 
-def _customer_number(case: CaseReport, turn_index: int | None) -> int | None:
-    """The 1-based customer-turn number of a transcript index."""
-    if turn_index is None:
-        return None
-    return sum(1 for t in case.turns[: turn_index + 1] if t.speaker == "customer") or None
-
-
 def rows(case: CaseReport) -> list[Row]:
-    steps = {s["turn"]: s for s in case.steps}
+    steps = {s["transcript_index"]: s for s in case.steps}
     out: list[Row] = []
     current: Row | None = None
     escalated_before = False
-    n = 0
     for i, t in enumerate(case.turns):
         if t.speaker != "customer":
             if current is None:
@@ -69,12 +62,11 @@ def rows(case: CaseReport) -> list[Row]:
                 out.append(current)
             current.human.append((t.speaker, t.text))
             continue
-        n += 1
         step = steps.get(i)
-        current = Row(number=n, customer=t.text, ai=step)
+        current = Row(number=customer_turn_number(case.turns, i), customer=t.text, ai=step)
         current.human_escalated = case.human.escalated and case.human.at_turn == i
         if step is not None:
-            current.ai_escalated = case.agent.escalated and case.agent.at_turn == i
+            current.ai_escalated = case.agent.escalated and case.agent.at_transcript_index == i
             if escalated_before and step.get("escalate"):
                 current.ai_note = "still recommends escalating"
         elif case.error and not escalated_before:
@@ -120,6 +112,14 @@ def _pct(v: float | None, nd: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{nd}%}"
 
 
+def _kind_list(kinds: list[str]) -> str:
+    """ "phone numbers, emails and names": the kinds of personal data, as the header says them."""
+    from ..transcripts.redact import KIND_LABEL
+
+    words = [KIND_LABEL.get(k, k) for k in kinds]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -140,6 +140,7 @@ def render_html(data: ReportData) -> str:
     tags = sorted({t for c in data.cases for t in c.tags})
     problems = [p for p in PROBLEM_LABEL if any(p in c.problems for c in data.cases)]
     cases = [(c, rows(c), routing_lines(c)) for c in data.cases]
+    by_id = {c.case_id: c for c in data.cases}
     measured_latency = g.latency is not None and g.latency.turns > 0
     measured_cost = g.cost is not None and g.cost.per_call_mean is not None
     html = (
@@ -164,7 +165,12 @@ def render_html(data: ReportData) -> str:
             latency_chart=charts.latency_bars(g.latency) if measured_latency and g.latency else None,
             cost_chart=charts.cost_bars(g.cost) if measured_cost and g.cost else None,
             timeline_chart=charts.timeline(data.timeline, g.bar) if data.timeline else None,
-            customer_number=_customer_number,
+            turn_label=customer_turn_label,
+            count=plural,
+            kind_list=_kind_list,
+            judged_turn=lambda case_id, index: customer_turn_label(
+                customer_turn_number(by_id[case_id].turns, index) if case_id in by_id else None
+            ),
         )
     )
     return html

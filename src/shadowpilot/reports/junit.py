@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..types import GateResult
+from ..wording import customer_turn_label
 from .data import CaseReport, ReportData
 
 PROBLEM_TYPE = {
@@ -37,16 +38,17 @@ def _seconds(c: CaseReport) -> float:
     return sum(float(s.get("latency_ms") or 0.0) for s in c.steps) / 1000.0
 
 
-def _decision(escalated: bool, reason: str | None, turn: int | None) -> str:
+def _decision(escalated: bool, reason: str | None, customer_turn: int | None) -> str:
     if not escalated:
         return "kept the call"
-    return f"escalated at transcript turn {turn}" + (f" ({reason})" if reason else "")
+    return f"escalated at {customer_turn_label(customer_turn)}" + (f" ({reason})" if reason else "")
 
 
 def _details(c: CaseReport) -> str:
     lines = [
-        f"human: {_decision(c.human.escalated, c.human.reason, c.human.at_turn)}",
-        "AI: " + ("error: " + c.error if c.error else _decision(c.agent.escalated, c.agent.reason, c.agent.at_turn)),
+        f"human: {_decision(c.human.escalated, c.human.reason, c.human_at_customer_turn)}",
+        "AI: "
+        + ("error: " + c.error if c.error else _decision(c.agent.escalated, c.agent.reason, c.agent.at_customer_turn)),
     ]
     if c.critical:
         lines.append("critical case: a failure blocks go-live whatever the pass rate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..evals.compare import Comparison
 from ..types import GateResult
+from ..wording import customer_turn_label, plural
 from .data import CaseReport, ReportData
 
 VERDICT = {"go": "GO", "no-go": "NO-GO", "insufficient-evidence": "INSUFFICIENT EVIDENCE"}
@@ -55,7 +56,7 @@ def gate_summary(g: GateResult) -> list[str]:
         f"| {e.tp} | {e.fn} | {e.fp} | {e.tn} | {e.early} | {e.late} | {_pct(e.precision)} | "
         f"{_pct(e.recall)} | {_pct(e.f1)} |",
         "",
-        f"**Routing** on the {r.cases} case(s) both escalated: {_pct(r.accuracy)} fully correct",
+        f"**Routing** on the {plural(r.cases, 'case')} both escalated: {_pct(r.accuracy)} fully correct",
         "",
         "| " + " | ".join(r.per_attribute) + " |",
         "|" + "---|" * len(r.per_attribute),
@@ -96,11 +97,13 @@ def _speed_and_cost(g: GateResult) -> list[str]:
 
 
 def _decision(c: CaseReport) -> tuple[str, str]:
-    human = f"escalated at turn {c.human.at_turn} ({c.human.reason})" if c.human.escalated else "kept"
+    human = "kept"
+    if c.human.escalated:
+        human = f"escalated at {customer_turn_label(c.human_at_customer_turn)} ({c.human.reason})"
     if c.error:
         agent = "error"
     elif c.agent.escalated:
-        agent = f"escalated at turn {c.agent.at_turn} ({c.agent.reason})"
+        agent = f"escalated at {customer_turn_label(c.agent.at_customer_turn)} ({c.agent.reason})"
     else:
         agent = "kept"
     return human, agent
@@ -139,7 +142,7 @@ def render_markdown(data: ReportData) -> str:
         "",
         f"Run `{m.run_id}` ({m.mode}, {m.created_at:%Y-%m-%d %H:%M} UTC) · {agent}"
         + (f" · prompt `{m.prompt_hash}`" if m.prompt_hash else "")
-        + f" · {len(m.cases)} cases",
+        + f" · {plural(len(m.cases), 'case')}",
         "",
         *gate_summary(g),
         "",

@@ -1,7 +1,8 @@
 """PII redaction before a conversation leaves the machine.
 
 Personal data (phone numbers, emails, card numbers, dates of birth, street
-addresses, SSNs, member ids) is replaced by placeholders such as `[PHONE_1]`.
+addresses, postcodes, SSNs, member ids and people's names) is replaced by placeholders such
+as `[PHONE_1]`.
 Within one conversation the same value always gets the same placeholder
 ("555-123-4567" and "(555) 123 4567" are one phone), numbered in order of first
 appearance, so the agent can still follow the call, and redacting a longer
@@ -10,8 +11,14 @@ the conversation so far at each turn.
 
 Detectors lean towards precision where a false positive would hide what the
 agent needs: dates are redacted only in a birth context (appointment dates
-stay), card numbers must pass the Luhn check, numbers introduced as order or
-reference numbers are left alone.
+stay), numbers introduced as order or reference numbers are left alone. Transcripts
+carry ASR and typing errors, so a card number is any run of 13-19 digits (grouped or
+not, typed or spoken digit by digit) whether or not it passes the Luhn check.
+
+Names are found by rules, not a language model (Presidio's name recogniser needs a spaCy
+model that cannot be downloaded at run time here): the profile's name fields, and a capitalised
+name after a cue ("this is", "my name is", "speaking with", "Mrs", "my son", "Hi ..."). Once
+known, a name and each of its parts are redacted wherever they recur in the call.
 
 Pure and deterministic: a `Redactor` holds only its kinds; the placeholder
 table lives for one call of `redact_input` / `redact_transcript` / `redact_text`.
@@ -27,13 +34,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..types import AgentInput, Transcript, Turn
+from ..types import PII_KINDS, AgentInput, Transcript, Turn
 
-KINDS = ("phone", "email", "card", "dob", "address", "ssn", "member_id")
+KINDS = PII_KINDS
 # When two detections overlap, the earlier kind here wins ("123-45-6789" is an SSN, not a phone).
-_PRIORITY = {kind: i for i, kind in enumerate(("email", "ssn", "card", "member_id", "dob", "address", "phone"))}
+_ORDER = ("email", "ssn", "card", "member_id", "dob", "address", "postcode", "phone", "name")
+_PRIORITY = {kind: i for i, kind in enumerate(_ORDER)}
 
-PLACEHOLDER = re.compile(r"\[(PHONE|EMAIL|CARD|DOB|ADDRESS|SSN|MEMBER_ID)_(\d+)\]")
+PLACEHOLDER = re.compile(r"\[(PHONE|EMAIL|CARD|DOB|ADDRESS|POSTCODE|SSN|MEMBER_ID|NAME)_(\d+)\]")
+# What a report header calls each kind.
+KIND_LABEL = {
+    "phone": "phone numbers", "email": "emails", "card": "card numbers", "dob": "dates of birth",
+    "address": "street addresses", "postcode": "postcodes", "ssn": "social security numbers",
+    "member_id": "member and account ids", "name": "names",
+}  # fmt: skip
+
+
+def kinds_in(texts: Iterable[str | None]) -> list[str]:
+    """The kinds whose placeholders appear in the texts (what a redaction actually replaced), in KINDS order."""
+    found = {m.group(1).lower() for t in texts if t for m in PLACEHOLDER.finditer(t)}
+    return [k for k in KINDS if k in found]
 
 # ---------------------------------------------------------------- number words (voice transcripts)
 
@@ -162,12 +182,12 @@ def _after_non_pii_label(text: str, start: int) -> bool:
 
 # Phones: optional +country code, optional (area), groups of digits joined by single spaces, dots or dashes.
 _PHONE = re.compile(
-    r"(?<![\w$£€@+/.,:-])(?:(?:\+|\b00)\d{1,3}[ .-]?)?(?:\b1[ .-])?(?:\(\d{2,5}\)[ .-]?)?\d{2,}(?:[ .-]\d{2,}){0,5}"
+    r"(?<![\w$£€@+/.,:-])(?:(?:\+|\b00)\d{1,3}[ .-]?)?(?:\b1[ .-])?(?:\(\d{1,5}\)[ .-]?)?\d{2,}(?:[ .-]\d{2,}){0,5}"
     r"(?![\w@/]|[.,:-]\d)"
 )
 _DATE_LIKE = re.compile(r"(?:\d{1,2}[-. ]\d{1,2}[-. ](?:19|20)\d{2}|(?:19|20)\d{2}[-. ]\d{1,2}[-. ]\d{1,2})")
 _PHONE_CONTEXT = re.compile(r"(?i)\b(?:phone|number|call|reach|mobile|cell|text|contact|fax|tel)\b[^.?!\d]{0,20}$")
-_SPOKEN_PHONE = re.compile(rf"(?i)\b{_SPOKEN_DIGITS}\b")
+_SPOKEN_PHONE = re.compile(rf"(?i)\b(?:plus\s+)?{_SPOKEN_DIGITS}\b")
 
 
 def _phone_key(digits: str) -> str:
@@ -221,23 +241,21 @@ def _emails(text: str) -> Iterator[Hit]:
         yield Hit(m.start(), m.end(), "email", _email_key(m.group()))
 
 
-_CARD = re.compile(r"(?<![\w.,/-])\d(?:[ -]?\d){12,18}(?![\w]|[.,/-]\d)")
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+# 13-19 digits, grouped by spaces or dashes or not; no card number starts with 0 (an 00 or + prefix is a phone).
+_CARD = re.compile(r"(?<![\w.,/+-])[1-9](?:[ -]?\d){12,18}(?![\w]|[.,/-]\d)")
 
 
 def _cards(text: str) -> Iterator[Hit]:
+    """Card-like digit runs, with or without a valid Luhn check digit: a typo or an ASR slip
+    in a card number is still a card number."""
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and luhn_ok(digits) and not _after_non_pii_label(text, m.start()):
+        if 13 <= len(digits) <= 19 and not _after_non_pii_label(text, m.start()):
+            yield Hit(m.start(), m.end(), "card", digits)
+    for m in _SPOKEN_PHONE.finditer(text):  # "four zero zero zero one two three four ..."
+        digits = _spoken_to_digits(m.group())
+        phone_like = digits[0] == "0" or m.group().lower().startswith("plus")
+        if 13 <= len(digits) <= 19 and not phone_like and not _after_non_pii_label(text, m.start()):
             yield Hit(m.start(), m.end(), "card", digits)
 
 
@@ -407,14 +425,142 @@ def _addresses(text: str) -> Iterator[Hit]:
         yield Hit(m.start(), m.start() + len(raw), "address", _address_key(raw))
 
 
+# Names. A capitalised word ("Margaret", "O'Neil", "McDonald", "Smith-Jones"), one to three of them.
+_CAP = r"[A-Z](?:[a-z]*[A-Z][a-z]+|'[A-Z][a-z]+|[a-z]+)(?:-[A-Z][a-z]+)?"
+_CAP_NAME = rf"{_CAP}(?:[ \t]+{_CAP}){{0,2}}"
+_LOW_NAME = r"[a-z][a-z'-]+(?:[ \t]+[a-z][a-z'-]+)?"
+# Said before a name: introductions, greetings, being put through, thanks.
+_INTRO = (
+    r"(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|the\s+name's|name\s+is|name's|"
+    r"(?:you're|you\s+are|you've\s+got|am\s+i)\s+(?:speaking|talking)\s+(?:with|to)|speaking\s+(?:with|to)|"
+    r"talking\s+(?:with|to)|this\s+is|it's|it\s+is|i'm|i\s+am|call\s+me|ask(?:ing)?\s+for|on\s+behalf\s+of|"
+    r"put\s+(?:me|you)\s+through\s+to|(?:book|booked|booking|appointment|session)\s+(?:in\s+)?with|"
+    r"hi|hello|hey|dear|thanks|thank\s+you|bye|goodbye|good\s+(?:morning|afternoon|"
+    r"evening)|morning|afternoon|evening)"
+)
+_STRONG_INTRO = r"(?:my\s+name\s+is|my\s+name's|the\s+name\s+is|the\s+name's|name\s+is|name's|this\s+is)"
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Doctor|Nurse|Prof|Professor|Sir|Madam|Dame|Lady|Lord)"
+_RELATION = (
+    r"(?:son|daughter|husband|wife|partner|mother|father|mum|mom|dad|brother|sister|child|baby|grandson|"
+    r"granddaughter|grandmother|grandfather|grandma|grandpa|nan|carer|caregiver|fiance|fiancee|boyfriend|girlfriend|"
+    r"colleague|boss|tenant|landlord|buyer|seller|client|patient)"
+)
+# Each cue is searched on its own, so one cannot hide another ("this is Dr Patel": the title finds Patel).
+_NAME_CUES = tuple(
+    re.compile(p)
+    for p in (
+        rf"(?i:\b{_INTRO})[,.]?[ \t]+(?P<n>{_CAP_NAME})",
+        rf"\b{_TITLE}\.?[ \t]+(?P<n>{_CAP}(?:[ \t]+{_CAP})?)",
+        rf"(?i:\b(?:my|our|his|her|their|your)[ \t]+{_RELATION}),?[ \t]+(?P<n>{_CAP_NAME})",
+        rf"(?<![\w'])(?P<n>{_CAP_NAME})[ \t]+(?:speaking|here|calling)\b",
+    )
+)
+_LOW_NAME_CUE = re.compile(rf"\b{_STRONG_INTRO}[ \t]+(?P<n>{_LOW_NAME})")
+# Words a capitalised run can hold that are no name: it stops the name there ("Sam And ...").
+_NOT_NAME = frozenset(
+    _words(
+        "i a an the and or but so to of in on at for from with by as is are was were be been am it its it's this that "
+        "these those there here what who when where why how yes no not okay ok oh um uh er hmm well hi hello hey "
+        "thanks "
+        "thank you sorry please sure fine good great just really very also still now then today tomorrow yesterday "
+        "calling speaking back again about again looking trying wondering worried concerned afraid happy glad ready "
+        "going having getting actually only new sir madam mr mrs ms miss mx dr doctor nurse prof professor "
+        "monday tuesday wednesday thursday friday saturday sunday january february march april may june july august "
+        "september october november december morning afternoon evening night week weekend day "
+        "street st road rd avenue ave lane drive way close court place square crescent "
+        "my your our his her their me him them us we he she they"
+    )
+)
+# A capitalised run holding one of these is an organisation, not a person ("this is Harbourview Family Clinic").
+_ORG_WORDS = frozenset(
+    _words(
+        "clinic salon realty realtors realtor properties property estates estate agency agents family practice surgery "
+        "hospital centre center medical health healthcare dental office team group services service support reception "
+        "desk billing care company inc ltd llc spa studio homes pharmacy bank insurance line department triage front "
+        "customer relations patient appointments bookings sales lettings"
+    )
+)
+
+
+def _name_value(raw: str) -> str | None:
+    """The name in a captured run, lower-cased ("margaret hale"), or None when it is no name."""
+    words = raw.split()
+    if any(w.lower() in _ORG_WORDS for w in words):
+        return None
+    kept = []
+    for w in words:
+        if w.lower() in _NOT_NAME:
+            break
+        kept.append(w.lower())
+    return " ".join(kept) or None
+
+
+def _names(text: str) -> Iterator[Hit]:
+    """Names introduced by a cue. In a lower-cased (ASR) transcript, after "my name is" / "this is" only."""
+    for cue in _NAME_CUES:
+        for m in cue.finditer(text):
+            yield from _name_hit(m)
+    if not re.search(r"[A-Z]", text):
+        for m in _LOW_NAME_CUE.finditer(text):
+            yield from _name_hit(m)
+
+
+def _name_hit(m: re.Match[str]) -> Iterator[Hit]:
+    value = _name_value(m.group("n"))
+    if value is not None:
+        words = list(re.finditer(r"\S+", m.group("n")))[: len(value.split())]
+        yield Hit(m.start("n"), m.start("n") + words[-1].end(), "name", value)
+
+
+# UK (SW1A 1AA, M1 1AE) and Canadian (K1A 0B1) postcodes have a shape of their own; a US ZIP code
+# (62704, 62704-1234) is five digits like many others, so only after a state or a "zip code" label.
+_UK_POSTCODE_ONLY = r"(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})"
+_CA_POSTCODE = r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d)"
+_ZIP = r"\d{5}(?:-\d{4})?"
+_US_STATE = (
+    r"(?:A[LKZR]|C[AOT]|DE|DC|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[TA]|"
+    r"W[AVIY])"
+)
+_US_STATE_NAME = (
+    r"(?i:alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia|hawaii|idaho|"
+    r"illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland|massachusetts|michigan|minnesota|mississippi|"
+    r"missouri|montana|nebraska|nevada|new\s+hampshire|new\s+jersey|new\s+mexico|new\s+york|north\s+carolina|"
+    r"north\s+dakota|ohio|oklahoma|oregon|pennsylvania|rhode\s+island|south\s+carolina|south\s+dakota|tennessee|"
+    r"texas|utah|vermont|virginia|washington|west\s+virginia|wisconsin|wyoming)"
+)
+_POSTCODE_LABEL = (
+    r"(?i:\b(?:post\s?code|postal\s+code|zip(?:\s+code)?|zip\s*/\s*postal\s+code)(?:\s+(?:is|was|it's))?\s*[:#]?\s*)"
+)
+_POSTCODE = re.compile(
+    rf"{_POSTCODE_LABEL}(?P<a>(?i:{_UK_POSTCODE_ONLY}|{_CA_POSTCODE})(?![\w])|{_ZIP}\b|(?i:{_SPOKEN_DIGITS})\b)"
+    rf"|(?<![\w-])(?P<b>{_UK_POSTCODE_ONLY}|{_CA_POSTCODE})(?![\w-])"
+    rf"|(?:\b{_US_STATE}|\b{_US_STATE_NAME}),?\s+(?P<c>{_ZIP})\b"
+)
+
+
+def _postcode_key(raw: str) -> str:
+    return _spoken_to_digits(raw) if not re.search(r"\d", raw) else re.sub(r"[^A-Z0-9]", "", raw.upper())
+
+
+def _postcodes(text: str) -> Iterator[Hit]:
+    for m in _POSTCODE.finditer(text):
+        group = next(g for g in ("a", "b", "c") if m.group(g) is not None)
+        raw = m.group(group)
+        value = _postcode_key(raw)
+        if len(value) >= 5 or group != "a" or re.search(r"[A-Za-z]", raw):
+            yield Hit(m.start(group), m.end(group), "postcode", value)
+
+
 _DETECTORS: dict[str, Callable[[str], Iterator[Hit]]] = {
     "phone": _phones,
     "email": _emails,
     "card": _cards,
     "dob": _dobs,
     "address": _addresses,
+    "postcode": _postcodes,
     "ssn": _ssns,
     "member_id": _member_ids,
+    "name": lambda text: _names(text),
 }
 
 _NORMALISE: dict[str, Callable[[str], str]] = {
@@ -422,6 +568,7 @@ _NORMALISE: dict[str, Callable[[str], str]] = {
     "email": _email_key,
     "card": lambda s: re.sub(r"\D", "", s),
     "address": _address_key,
+    "postcode": _postcode_key,
     "ssn": lambda s: re.sub(r"\D", "", s) or _spoken_to_digits(s),
     "member_id": lambda s: _spoken_to_digits(s) if not re.search(r"\d", s) else re.sub(r"[^A-Z0-9]", "", s.upper()),
 }
@@ -483,12 +630,25 @@ _PROFILE_SHAPE = {
     "email": re.compile(r"@|(?i:\sat\s)"),
     "dob": re.compile(rf"\d|(?i:\b{_MONTH})"),
     "address": re.compile(r"[A-Za-z]{2}"),
+    "name": re.compile(r"[A-Za-z]{2}"),
 }
+
+
+# Keys that hold a person's name, matched whole ("plan_name" or "username" are no person's name).
+_PROFILE_NAME_KEYS = frozenset(
+    _words(
+        "name firstname lastname fullname surname forename givenname familyname middlename preferredname nickname "
+        "displayname callername customername patientname contactname clientname membername agentname repname "
+        "guardianname parentname spousename"
+    )
+)
 
 
 def profile_kind(key: str) -> str | None:
     """The kind of personal data a customer-profile key holds ("member_id" -> member_id), if any."""
     k = re.sub(r"[^a-z0-9]", "", key.lower())
+    if k in _PROFILE_NAME_KEYS:
+        return "name"
     for kind, names in _PROFILE_KEYS:
         if k in names or any(len(n) > 3 and n in k for n in names):
             return kind
@@ -507,6 +667,29 @@ class _Table:
     used: dict[str, set[int]] = field(default_factory=dict)
     # Values already redacted, as written, so one repeated back out of context is redacted too.
     seen: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # A known name and each of its parts -> the name's value: "Margaret", "Hale", "Mrs Hale" are one person.
+    name_parts: dict[str, str] = field(default_factory=dict)
+
+    def learn_name(self, value: str) -> str:
+        """The value a detected name stands for in this call (a part of a known name is that name)."""
+        words = value.split()
+        if value not in self.name_parts and len(words) == 1 and words[0] in self.name_parts:
+            value = self.name_parts[words[0]]
+        self.name_parts.setdefault(value, value)
+        for w in words:
+            if len(w) >= 2 and w not in _NOT_NAME:
+                self.name_parts.setdefault(w, value)
+        return self.name_parts[value]
+
+    def _known_names(self, text: str) -> Iterator[Hit]:
+        """Known names said again without a cue; capitalised, unless the whole text is lower case."""
+        if not self.name_parts:
+            return
+        lower_only = not re.search(r"[A-Z]", text)
+        alts = "|".join(re.escape(n) for n in sorted(self.name_parts, key=len, reverse=True))
+        for m in re.finditer(rf"(?i)(?<![\w'])(?:{alts})(?![\w])", text):
+            if lower_only or m.group()[0].isupper():
+                yield Hit(m.start(), m.end(), "name", self.name_parts[" ".join(m.group().lower().split())])
 
     def placeholder(self, kind: str, value: str, surface: str) -> str:
         key = (kind, value)
@@ -554,7 +737,10 @@ class _Table:
             hits.extend(_DETECTORS[kind](text))
         for kind in sorted(expect & self.kinds):
             hits.extend(_answers(text, kind))
+        hits = [Hit(h.start, h.end, h.kind, self.learn_name(h.value)) if h.kind == "name" else h for h in hits]
         hits.extend(self._repeats(text))
+        if "name" in self.kinds:
+            hits.extend(self._known_names(text))
         taken = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
         chosen: list[Hit] = []
         for hit in sorted(hits, key=lambda h: (_PRIORITY[h.kind], h.start, -(h.end - h.start))):
@@ -582,6 +768,8 @@ class _Table:
         shape = _PROFILE_SHAPE.get(kind, re.compile(r"\d|(?i:\b" + _DIGIT_WORD + r"\b)"))
         if not shape.search(raw):
             return self.redact(value) if isinstance(value, str) else value
+        if kind == "name":
+            return self.placeholder(kind, self.learn_name(" ".join(raw.lower().split())), raw)
         norm = _date_key(raw, self.known_date) if kind == "dob" else _NORMALISE[kind](raw)
         return self.placeholder(kind, norm or raw.lower(), raw)
 
