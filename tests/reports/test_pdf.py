@@ -116,7 +116,9 @@ def test_large_run_prints_with_progress_failing_cases_in_full_and_passing_as_row
     result = invoke(cli, "report", "--format", "pdf", "-o", str(out), "--show-pii")
     assert result.exit_code == 0, result.stderr
     steps = [ln for ln in result.stderr.splitlines() if ln.startswith("pdf: ")]
-    assert steps[0] == "pdf: laying out 40 failing cases in full, 1,960 passing in a table on Letter paper"
+    assert steps[0] == (
+        "pdf: laying out failing cases in full (40), passing cases as table rows (1,960) on Letter paper"
+    )
     assert any("Chromium is laying out and printing" in s for s in steps)
     pages = assert_valid_pdf(out.read_bytes(), "Letter")
     # 40 cases in full take a page or more each; 1,960 rows take dozens more; nowhere near

@@ -53,8 +53,10 @@ def write_report(
         n, failing = len(data.cases), sum(1 for c in data.cases if not c.passed)
         layout = PrintLayout(paper=cfg.paper or paper_from_locale(), passing_in_full=n <= cfg.pdf_full_cases_max)
         say = progress or (lambda _: None)
-        shown = (f"{n:,} cases" if layout.passing_in_full
-                 else f"{failing:,} failing cases in full, {n - failing:,} passing in a table")  # fmt: skip
+        if layout.passing_in_full:
+            shown = f"every case in full ({n:,})"
+        else:
+            shown = f"failing cases in full ({failing:,}), passing cases as table rows ({n - failing:,})"
         say(f"laying out {shown} on {layout.paper} paper")
         return html_to_pdf(render_html(data, layout), path, timeout_s=timeout_for(n), progress=progress)
     text = render_report(data, fmt)
