@@ -33,7 +33,7 @@ GATE_KEYS = {
     "routing",
     "failures",
 }
-COMMANDS = ("demo", "init", "import", "run", "gate", "report", "history")
+COMMANDS = ("demo", "init", "import", "run", "gate", "report", "history", "schema")
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .types import PII_KINDS, Budgets, GateConfig, PiiKind, Speaker
@@ -80,6 +80,24 @@ class JudgeSettings(_Section):
     concurrency: int = Field(4, ge=1)
     # Gate on the mean judge score, normalised to [0, 1]: (mean of the three 1-5 scores - 1) / 4.
     min_score: float | None = Field(None, ge=0, le=1)
+
+
+class ReportSettings(_Section):
+    """[report]: how `report --format pdf` prints."""
+
+    # None: the locale's paper (LC_ALL, LC_PAPER, LANG): Letter for en_US, en_CA, es_MX, fr_CA..., else A4.
+    paper: Literal["A4", "Letter"] | None = None
+    # Runs of up to this many cases print every case in full; larger ones print the failing cases
+    # in full and the passing ones one table row each, so a 5,000-case PDF stays printable.
+    pdf_full_cases_max: int = Field(200, ge=0)
+
+    @field_validator("paper", mode="before")
+    @classmethod
+    def _paper_any_case(cls, value: object) -> object:
+        """Lower-case "a4" and "letter" mean A4 and Letter."""
+        if isinstance(value, str):
+            return {"a4": "A4", "letter": "Letter"}.get(value.strip().lower(), value)
+        return value
 
 
 # [budgets]: defined beside GateConfig (types.py) because the gate, a pure function, checks them.
@@ -227,6 +245,7 @@ class Settings(_Section):
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
     # Per-model prices override the built-in table: [prices."gpt-4o-mini"] input = 0.15, output = 0.6
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     # Where the config was read from; relative paths in it are relative to this folder.

@@ -114,6 +114,11 @@ class Browser:
         self.log.painted_s = time.monotonic() - start
         return self.log
 
+    def emulate_media(self, media: str) -> None:
+        """Lay the page out for `print` (the print stylesheet, unpaginated) or `screen`."""
+        self._send("Emulation.setEmulatedMedia", {"media": media})
+        self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", await_promise=True)
+
     def evaluate(self, expression: str, await_promise: bool = False) -> Any:
         params = {"expression": expression, "returnByValue": True, "awaitPromise": await_promise}
         result = self._send("Runtime.evaluate", params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
@@ -16,6 +18,25 @@ class Format(StrEnum):
     json = "json"
     junit = "junit"
     pdf = "pdf"
+
+
+@contextmanager
+def pdf_progress() -> Iterator[Callable[[str], None]]:
+    """Each step of a PDF on stderr. On a terminal, a spinner with the time taken so far
+    (Chromium prints a large run in one long call, and the screen must show it is alive);
+    elsewhere (CI logs) one line per step."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    err = console(stderr=True)
+    if not err.is_terminal:
+        yield lambda step: err.print(f"pdf: {step}", highlight=False, soft_wrap=True)
+        return
+    progress = Progress(
+        SpinnerColumn(), TextColumn("pdf: {task.description}"), TimeElapsedColumn(), console=err, transient=True
+    )
+    with progress:
+        task = progress.add_task("starting", total=None)
+        yield lambda step: progress.update(task, description=step)
 
 
 @guarded
@@ -60,7 +81,8 @@ def command(
             typer.echo(text, nl=False)
         return
     if fmt is Format.pdf:
-        size = write_report(data, fmt.value, output)
+        with pdf_progress() as step:
+            size = write_report(data, fmt.value, output, settings=s.report, progress=step)
     else:
         text = render_report(data, fmt.value)
         write_output(output, text)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .data import ReportData, build_report_data
+
+if TYPE_CHECKING:
+    from ..config import ReportSettings
+    from .pdf import Progress
 
 FORMATS = ("html", "md", "json", "junit", "pdf")
 TEXT_FORMATS = ("html", "md", "json", "junit")
@@ -29,13 +34,31 @@ def render_report(data: ReportData, fmt: str) -> str:
     raise ValueError(f"unknown report format {fmt!r}")
 
 
-def write_report(data: ReportData, fmt: str, path: Path) -> int:
-    """Write the report to `path` (pdf through headless Chromium); returns the bytes written."""
+def write_report(
+    data: ReportData,
+    fmt: str,
+    path: Path,
+    *,
+    settings: ReportSettings | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write the report to `path` (pdf through headless Chromium, laid out per `[report]`);
+    returns the bytes written. `progress` hears each step of a PDF."""
     if fmt == "pdf":
-        from .html import render_html
-        from .pdf import html_to_pdf
+        from ..config import ReportSettings
+        from .html import PrintLayout, render_html
+        from .pdf import html_to_pdf, paper_from_locale, timeout_for
 
-        return html_to_pdf(render_html(data), path)
+        cfg = settings or ReportSettings()
+        n, failing = len(data.cases), sum(1 for c in data.cases if not c.passed)
+        layout = PrintLayout(paper=cfg.paper or paper_from_locale(), passing_in_full=n <= cfg.pdf_full_cases_max)
+        say = progress or (lambda _: None)
+        if layout.passing_in_full:
+            shown = f"every case in full ({n:,})"
+        else:
+            shown = f"failing cases in full ({failing:,}), passing cases as table rows ({n - failing:,})"
+        say(f"laying out {shown} on {layout.paper} paper")
+        return html_to_pdf(render_html(data, layout), path, timeout_s=timeout_for(n), progress=progress)
     text = render_report(data, fmt)
     path.write_text(text, encoding="utf-8")
     return len(text.encode())

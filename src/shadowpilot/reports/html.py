@@ -42,6 +42,28 @@ class Row:
     ai_note: str | None = None  # why there is no recommendation at this turn
 
 
+@dataclass(frozen=True)
+class PrintLayout:
+    """How the PDF prints: the paper size, and whether passing cases are printed in full or one
+    table row each (failing cases are always in full: they are what the reader must act on)."""
+
+    paper: str  # "A4" | "Letter": a CSS @page size
+    passing_in_full: bool = True
+
+
+@dataclass
+class PassingLine:
+    """A passing case in one table row: who did what, and where."""
+
+    case_id: str
+    channel: str
+    started_at: str
+    tags: str
+    human: str
+    ai: str
+    critical: bool
+
+
 @dataclass
 class RoutingLine:
     name: str
@@ -92,6 +114,27 @@ def routing_lines(case: CaseReport) -> list[RoutingLine]:
     return lines
 
 
+def _decision(escalated: bool, number: int | None, queue: str | None, keep: str) -> str:
+    if not escalated:
+        return keep
+    where = f" at {customer_turn_label(number)}" if number else ""
+    return f"escalated{where}" + (f" → {queue}" if queue else "")
+
+
+def passing_line(case: CaseReport) -> PassingLine:
+    return PassingLine(
+        case_id=case.case_id,
+        channel=case.channel,
+        started_at=case.started_at.strftime("%Y-%m-%d %H:%M") if case.started_at else "",
+        tags=", ".join(case.tags),
+        human=_decision(case.human.escalated, case.human_at_customer_turn, case.human.queue,
+                        "kept the call"),
+        ai=_decision(case.agent.escalated, case.agent.at_customer_turn, case.agent.queue,
+                     "keep the call"),
+        critical=case.critical,
+    )  # fmt: skip
+
+
 def _value(v: Any) -> str:
     if v is None or v == "":
         return "—"
@@ -134,12 +177,15 @@ def _env() -> Any:
     return env
 
 
-def render_html(data: ReportData) -> str:
-    """The pilot report as one self-contained HTML page."""
+def render_html(data: ReportData, layout: PrintLayout | None = None) -> str:
+    """The pilot report as one self-contained HTML page; with `layout`, the page the PDF is
+    printed from (paper size, and passing cases as table rows when it says so)."""
     g = data.gate
     tags = sorted({t for c in data.cases for t in c.tags})
     problems = [p for p in PROBLEM_LABEL if any(p in c.problems for c in data.cases)]
-    cases = [(c, rows(c), routing_lines(c)) for c in data.cases]
+    compact = layout is not None and not layout.passing_in_full
+    cases = [(c, rows(c), routing_lines(c)) for c in data.cases if not (compact and c.passed)]
+    passing = [passing_line(c) for c in data.cases if c.passed] if compact else []
     by_id = {c.case_id: c for c in data.cases}
     measured_latency = g.latency is not None and g.latency.turns > 0
     measured_cost = g.cost is not None and g.cost.per_call_mean is not None
@@ -151,6 +197,8 @@ def render_html(data: ReportData) -> str:
             g=g,
             m=data.manifest,
             cases=cases,
+            passing=passing,
+            layout=layout,
             tags=tags,
             problems=problems,
             failing=sum(1 for c in data.cases if not c.passed),

@@ -16,6 +16,10 @@ from pydantic import ValidationError
 from ..errors import Problem
 from ..types import Transcript
 
+# Where a user reads the format: a file of the repository and a command that works wherever
+# shadowpilot is installed (tests check that both exist).
+FORMAT_HINT = "see the Transcript format in docs/contract.md#transcript, or `shadowpilot schema transcript`"
+
 
 @dataclass
 class ReadResult:
@@ -54,7 +58,7 @@ def problems_from_validation(
         if err["type"] == "missing":
             msg = "required field is missing"
         elif err["type"] == "extra_forbidden":
-            msg = "unknown field (see the Transcript format in the README)"
+            msg = f"unknown field ({FORMAT_HINT})"
         elif loc and loc[-1] == "speaker" and err["type"] == "literal_error":
             msg = f"unknown speaker {err['input']!r} (expected customer, agent, bot or system)"
         elif "input" in err and err["type"] != "json_invalid":
