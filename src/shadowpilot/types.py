@@ -144,7 +144,7 @@ class RunManifest(_Frozen):
     run_id: str
     created_at: datetime
     tenant: str
-    mode: Literal["replay", "shadow"] = "replay"
+    mode: Literal["replay", "shadow", "selftest"] = "replay"  # selftest: `shadow selftest` calls, never a default run
     agent: dict[str, Any]
     prompt_hash: str | None = None
     cases: dict[str, str]  # case_id -> fingerprint

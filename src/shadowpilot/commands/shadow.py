@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import ConfigError, UsageError
+from ..wording import customer_turn_label, plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 app = typer.Typer(
@@ -137,9 +138,10 @@ def calls(
         table.add_column(col, no_wrap=col != "human")
     for c in listing["calls"]:
         agent = c["agent"]
-        said = "escalate at turn " + str(agent["escalated_at_turn"]) if agent["escalated_at_turn"] is not None else "-"
+        at = agent.get("escalated_at_customer_turn")
+        said = f"escalate at {customer_turn_label(at)}" if agent["escalated_at_turn"] is not None else "-"
         if agent["errors"]:
-            said += f" · {agent['errors']} error(s)"
+            said += f" · {plural(agent['errors'], 'error')}"
         human = c["human"]
         did = f"escalated to {human.get('queue') or '?'}" if human["escalated"] else "kept"
         if not human["routing_known"]:
@@ -234,13 +236,14 @@ def selftest(
         return
     human = f"escalated to {scored.human_queue or '?'}" if scored.human_escalated else "kept the call"
     if scored.human_escalated:
-        human += f" at turn {scored.human_at_turn}" if scored.human_at_turn is not None else " (turn not known)"
+        known = scored.human_at_turn is not None
+        human += f" at {customer_turn_label(scored.human_at_turn)}" if known else " (turn not known)"
     agent = (
-        f"escalate at turn {scored.agent_escalated_at_turn}"
+        f"escalate at {customer_turn_label(scored.agent_escalated_at_turn)}"
         if scored.agent_escalated_at_turn is not None
         else "no escalation"
     )
-    agent += f"; {scored.agent_answered} turn(s) answered, {scored.agent_errors} error(s)"
+    agent += f"; {plural(scored.agent_answered, 'turn')} answered, {plural(scored.agent_errors, 'error')}"
     typer.echo(f"selftest call {scored.call_id}: {sent} signed events accepted by {base}")
     typer.echo(f"  scored in run {scored.run_id} (tagged selftest; not part of the day's shadow run)")
     typer.echo(f"  human: {human}")

@@ -313,8 +313,8 @@ class Store:
                 if created:
                     body = manifest.model_copy(update={"cases": {case.id: fp}})
                     con.execute(
-                        "INSERT INTO runs VALUES (?, ?, ?, 'shadow', 'complete', ?, ?)",
-                        [body.run_id, body.created_at, _now(), str(body.agent.get("kind", "?")),
+                        "INSERT INTO runs VALUES (?, ?, ?, ?, 'complete', ?, ?)",
+                        [body.run_id, body.created_at, _now(), body.mode, str(body.agent.get("kind", "?")),
                          body.model_dump_json()],
                     )  # fmt: skip
                 else:
@@ -400,7 +400,8 @@ class Store:
 
     def latest_run_id(self) -> str:
         row = self._one(
-            "SELECT run_id FROM runs WHERE status = 'complete' ORDER BY created_at DESC, run_id DESC LIMIT 1"
+            "SELECT run_id FROM runs WHERE status = 'complete' AND mode <> 'selftest' "
+            "ORDER BY created_at DESC, run_id DESC LIMIT 1"
         )
         if row is None:
             raise NotFoundError(f"no finished run in {self.path}; run `shadowpilot run` first")

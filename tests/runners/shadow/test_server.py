@@ -362,8 +362,9 @@ def test_selftest_posts_a_synthetic_call_and_prints_how_it_was_scored(
     out = result.stdout
     call_id = re.search(r"selftest call (CA[0-9a-f]{32}): 13 signed events accepted", out).group(1)
     assert "scored in run selftest-" in out
-    assert "human: escalated to selftest-second-line" in out
-    assert "agent: escalate at turn 2" in out  # the test agent escalates when asked for a supervisor
+    # the supervisor request is the customer's 2nd line (transcript index 2, after the greeting)
+    assert "human: escalated to selftest-second-line at customer turn 2" in out
+    assert "agent: escalate at customer turn 2" in out  # the test agent escalates when asked for a supervisor
 
     seen = call_of(folder, call_id)
     assert seen["selftest"] is True and seen["state"] == "scored" and seen["run_id"].startswith("selftest-")
@@ -375,6 +376,9 @@ def test_selftest_posts_a_synthetic_call_and_prints_how_it_was_scored(
     runs = {r["run_id"]: r for r in history}
     assert runs[seen["run_id"]]["cases"] == 2  # both selftests, in their own run
     assert all(r["cases"] >= 1 for r in history)
+    # a selftest run is never the run `gate` or `report` pick by default: here there is no other
+    picked = sp(folder, "gate", "--json")
+    assert picked.returncode == 2 and "no finished run" in picked.stderr, (picked.returncode, picked.stdout, picked.stderr)
 
     # the call view is signed like a webhook, and serves selftest calls only
     assert http.get(f"/selftest/{call_id}").status_code == 403

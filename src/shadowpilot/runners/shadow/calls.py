@@ -23,6 +23,7 @@ from ...config import ShadowSettings, TwilioSettings
 from ...transcripts.twilio import chat_parties
 from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
 from ...types import AgentStep, CallRun, Clock, Outcome, Speaker, Transcript, Turn
+from ...wording import customer_turn_number
 from .eventlog import Record
 from .wire import BadPayload, ChatParticipant, TaskEvent, parse
 
@@ -337,6 +338,7 @@ class CallBook:
         said = self.utterances(call)
         results = list(call.results.values())
         outcome = self.outcome(call, said)
+        turns = [t for _, t in said]
         first_esc = None
         for i, (m, _turn) in enumerate(said):
             r = call.results.get(m.key)
@@ -354,12 +356,19 @@ class CallBook:
             # how its events were placed in time: by Twilio's Timestamp or by receipt
             "placed_by": {c: sum(m.clock == c for m in call.marks.values()) for c in ("twilio", "received")},
             "utterances": [{"speaker": t.speaker, "text": t.text} for _, t in said],
+            # `*_at_turn` are transcript indices (0-based over every utterance), as in the case;
+            # `*_at_customer_turn` is what people read ("customer turn N", from 1: wording.py)
             "agent": {
                 "answered": sum(r.error is None for r in results),
                 "errors": sum(r.error is not None for r in results),
                 "escalated_at_turn": first_esc,
+                "escalated_at_customer_turn": customer_turn_number(turns, first_esc),
             },
-            "human": {"routing_known": self.routing_known(call), **outcome.model_dump(mode="json")},
+            "human": {
+                "routing_known": self.routing_known(call),
+                **outcome.model_dump(mode="json"),
+                "at_customer_turn": customer_turn_number(turns, outcome.at_turn),
+            },
             "run_id": call.scored_run,
             "closed": call.closed_why,
         }

@@ -54,10 +54,10 @@ class Scored:
     run_id: str | None
     human_escalated: bool
     human_queue: str | None
-    human_at_turn: int | None
+    human_at_turn: int | None  # customer turn, from 1
     agent_answered: int
     agent_errors: int
-    agent_escalated_at_turn: int | None
+    agent_escalated_at_turn: int | None  # customer turn, from 1
     view: dict[str, Any]  # the server's own view of the call, as `shadow calls --json` shows it
 
     @classmethod
@@ -69,10 +69,10 @@ class Scored:
             run_id=view.get("run_id"),
             human_escalated=bool(human.get("escalated")),
             human_queue=human.get("queue"),
-            human_at_turn=human.get("at_turn"),
+            human_at_turn=human.get("at_customer_turn"),
             agent_answered=int(agent.get("answered") or 0),
             agent_errors=int(agent.get("errors") or 0),
-            agent_escalated_at_turn=agent.get("escalated_at_turn"),
+            agent_escalated_at_turn=agent.get("escalated_at_customer_turn"),
             view=view,
         )
 

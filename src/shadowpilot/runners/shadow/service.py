@@ -213,7 +213,7 @@ class ShadowService:
             run_id=case_run_id(case),
             created_at=started,
             tenant=self.settings.tenant.name,
-            mode="shadow",
+            mode="selftest" if "selftest" in case.tags else "shadow",
             agent=self.agent.describe(),
             prompt_hash=self.agent.prompt_hash(),
             cases={},
