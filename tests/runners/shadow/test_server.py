@@ -378,7 +378,8 @@ def test_selftest_posts_a_synthetic_call_and_prints_how_it_was_scored(
     assert all(r["cases"] >= 1 for r in history)
     # a selftest run is never the run `gate` or `report` pick by default: here there is no other
     picked = sp(folder, "gate", "--json")
-    assert picked.returncode == 2 and "no finished run" in picked.stderr, (picked.returncode, picked.stdout, picked.stderr)
+    seen_gate = (picked.returncode, picked.stdout, picked.stderr)
+    assert picked.returncode == 2 and "no finished run" in picked.stderr, seen_gate
 
     # the call view is signed like a webhook, and serves selftest calls only
     assert http.get(f"/selftest/{call_id}").status_code == 403
