@@ -161,3 +161,8 @@ def test_the_header_claims_only_the_kinds_it_replaced(tenant_dir: Path):
     assert "card numbers" not in html.split("Looked for:")[0]
     data = json.loads(cli.invoke(app, ["report", "--format", "json"]).stdout)
     assert data["redacted_kinds"] == ["phone"] and "card" in data["checked_kinds"]
+    # the Markdown summary makes the same claim, and no other
+    md = cli.invoke(app, ["report", "--format", "md"]).stdout
+    assert "Redacted in this report: phone numbers." in md and "card numbers" not in md.split("Looked for:")[0]
+    shown = cli.invoke(app, ["report", "--format", "md", "--show-pii"]).stdout
+    assert "shows personal data as recorded" in shown and "Redacted in this report" not in shown

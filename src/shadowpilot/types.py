@@ -320,13 +320,14 @@ class JudgedTurn(_Frozen):
 
     case_id: str
     repeat: int
-    turn: int
+    turn: int  # the transcript index of the judged reply's customer turn
     score: float | None
     correctness: int | None
     policy: int | None
     tone: int | None
     reasons: dict[str, str] = Field(default_factory=dict)
     error: str | None = None
+    customer_turn: int | None = None  # the same turn as people read it: "customer turn N", from 1
 
 
 class JudgeSummary(_Frozen):

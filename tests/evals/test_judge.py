@@ -130,6 +130,7 @@ def test_judge_scores_stores_reasons_caches_and_gates(tenant_dir, cli, monkeypat
         assert s["policy"] == pytest.approx(13 / 3, abs=1e-3)
         assert s["tone"] == pytest.approx(11 / 3, abs=1e-3)
         assert s["worst"][0]["case_id"] == "c1" and s["worst"][0]["turn"] == 2
+        assert s["worst"][0]["customer_turn"] == 2  # transcript index 2 is the customer's 2nd line
         assert s["worst"][0]["reasons"]["tone"] == "tone of RUDE"
         # cost from the price table: gpt-4o-mini, 1000 in and 100 out per request
         assert first["spent_usd"] == pytest.approx(3 * (1000 * 0.15 + 100 * 0.60) / 1e6)
@@ -179,6 +180,7 @@ def test_judge_scores_stores_reasons_caches_and_gates(tenant_dir, cli, monkeypat
         out = invoke(cli, "judge", "--run", rid)
         text = " ".join(out.stdout.replace("│", " ").split())
         assert "0.806" in text and "tone of RUDE" in text and "0 requests made" in text and "3 cache hits" in text
+        assert "customer turn" in out.stdout and " c1 2 0.42 " in text  # the row names customer turn 2
 
 
 def test_malformed_judge_output_is_a_judge_error_not_a_score(tenant_dir, cli):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..wording import plural
+from ..wording import customer_turn_label, plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
@@ -90,15 +90,17 @@ def _print(rep: JudgeReport) -> None:
         con.print(figures)
         if j.worst:
             worst = Table(title="Lowest-scored replies", title_justify="left", pad_edge=False)
-            for col in ("case", "turn", "score", "C/P/T", "the judge's reasons"):
+            for col in ("case", "customer turn", "score", "C/P/T", "the judge's reasons"):
                 worst.add_column(col)
             for t in j.worst:
                 reasons = "\n".join(f"{k}: {v}" for k, v in t.reasons.items())
-                worst.add_row(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), str(t.turn),
+                turn = "?" if t.customer_turn is None else str(t.customer_turn)
+                worst.add_row(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), turn,
                               f"{t.score:.2f}", f"{t.correctness}/{t.policy}/{t.tone}", Text(reasons))  # fmt: skip
             con.print(worst)
         for t in j.failed:
-            con.print(Text(f"judge error on {t.case_id} turn {t.turn}: {t.error}", style="yellow"))
+            where = customer_turn_label(t.customer_turn)
+            con.print(Text(f"judge error on {t.case_id} {where}: {t.error}", style="yellow"))
     con.print(f"{plural(rep.requests, 'request')} made ({plural(rep.retries, 'retry', 'retries')}), "
               f"{plural(rep.cache_hits, 'cache hit')}, "
               f"${rep.spent_usd:.4f} spent")  # fmt: skip

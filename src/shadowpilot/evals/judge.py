@@ -31,6 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..types import JudgedTurn, JudgeSummary, Transcript, Turn
+from ..wording import customer_turn_from_ordinal
 
 if TYPE_CHECKING:
     import openai
@@ -353,9 +354,12 @@ def _turn(row: Mapping[str, Any]) -> JudgedTurn:
     reasons = json.loads(raw) if isinstance(raw, str) else (raw or {})
     ints = {c: None if _nan_none(row.get(c)) is None else int(row[c]) for c in CRITERIA}
     score = _nan_none(row.get("score"))
+    ordinal = _nan_none(row.get("customer_turn"))
     return JudgedTurn(case_id=row["case_id"], repeat=int(row["repeat"]), turn=int(row["turn"]),
                       score=None if score is None else round(float(score), 4), reasons=reasons,
-                      error=_nan_none(row.get("error")), **ints)  # fmt: skip
+                      error=_nan_none(row.get("error")),
+                      customer_turn=None if ordinal is None else customer_turn_from_ordinal(int(ordinal)),
+                      **ints)  # fmt: skip
 
 
 def summarise(judgements: pd.DataFrame, shown: int = SHOWN) -> JudgeSummary | None:

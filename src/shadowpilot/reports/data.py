@@ -106,6 +106,25 @@ class ReportData(BaseModel):
     to_go_live: list[str] = Field(default_factory=list)  # what must change to go live (empty: go)
     comparison: Comparison | None = None  # against --baseline RUN
 
+    @property
+    def redaction_note(self) -> str:
+        """The one sentence every format prints about personal data: exactly the kinds replaced
+        in this report, then the kinds looked for; never a claim beyond what was done."""
+        if not self.redacted:
+            return "This report shows personal data as recorded: share it only with people allowed to see it."
+        found = (f"Redacted in this report: {kind_list(self.redacted_kinds)}." if self.redacted_kinds
+                 else "No personal data of the kinds looked for was found to redact.")  # fmt: skip
+        looked = kind_list(self.checked_kinds) if self.checked_kinds else "nothing ([redaction] kinds is empty)"
+        return f"{found} Looked for: {looked}."
+
+
+def kind_list(kinds: list[str]) -> str:
+    """ "phone numbers, emails and names": the kinds of personal data, as the reports say them."""
+    from ..transcripts.redact import KIND_LABEL
+
+    words = [KIND_LABEL.get(k, k) for k in kinds]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
 
 def _clean(v: Any) -> Any:
     if v is None or isinstance(v, list | dict | str | bool):

@@ -155,14 +155,6 @@ def _pct(v: float | None, nd: int = 1) -> str:
     return "n/a" if v is None else f"{v:.{nd}%}"
 
 
-def _kind_list(kinds: list[str]) -> str:
-    """ "phone numbers, emails and names": the kinds of personal data, as the header says them."""
-    from ..transcripts.redact import KIND_LABEL
-
-    words = [KIND_LABEL.get(k, k) for k in kinds]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -215,7 +207,6 @@ def render_html(data: ReportData, layout: PrintLayout | None = None) -> str:
             timeline_chart=charts.timeline(data.timeline, g.bar) if data.timeline else None,
             turn_label=customer_turn_label,
             count=plural,
-            kind_list=_kind_list,
             judged_turn=lambda case_id, index: customer_turn_label(
                 customer_turn_number(by_id[case_id].turns, index) if case_id in by_id else None
             ),

@@ -144,6 +144,8 @@ def render_markdown(data: ReportData) -> str:
         + (f" · prompt `{m.prompt_hash}`" if m.prompt_hash else "")
         + f" · {plural(len(m.cases), 'case')}",
         "",
+        data.redaction_note,
+        "",
         *gate_summary(g),
         "",
     ]

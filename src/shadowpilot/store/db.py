@@ -679,9 +679,11 @@ class Store:
 
     def judgements(self, run_id: str) -> pd.DataFrame:
         """A run's judgements, one row per judged turn (reasons as JSON text), in case order."""
+        cols = ", ".join(f"j.{c}" for c in self.JUDGEMENT_COLUMNS)
         return self.con.execute(
-            f"SELECT {', '.join(self.JUDGEMENT_COLUMNS)}, judged_at FROM judgements WHERE run_id = ? "
-            "ORDER BY case_id, repeat, turn",
+            f"SELECT {cols}, j.judged_at, s.customer_turn FROM judgements j LEFT JOIN steps s "
+            "ON s.run_id = j.run_id AND s.case_id = j.case_id AND s.repeat = j.repeat AND s.turn = j.turn "
+            "WHERE j.run_id = ? ORDER BY j.case_id, j.repeat, j.turn",
             [run_id],
         ).df()
 
