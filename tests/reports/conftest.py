@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from shadowpilot import pilot
 from shadowpilot.config import Settings, load_settings
 from shadowpilot.reports.pdf import find_chromium
 from tests.conftest import SAMPLE
+from tests.reports.browser import Browser
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -116,3 +118,13 @@ def artifact(name: str) -> Path:
     if path.exists():
         path.unlink() if path.is_file() else shutil.rmtree(path)
     return path
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    """A headless Chromium driven over CDP, closed after the test."""
+    b = Browser(tmp_path / "chromium-profile")
+    try:
+        yield b
+    finally:
+        b.close()

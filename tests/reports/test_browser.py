@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ Array.from(document.querySelectorAll('article.case')).filter(a => {
          && r.bottom > 0 && r.top < innerHeight;
 }).map(a => a.querySelector('h3').textContent)  // textContent: innerText is '' once content-visibility skips it
 """
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    b = Browser(tmp_path / "chromium-profile")
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture(scope="module")

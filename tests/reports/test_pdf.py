@@ -12,7 +12,6 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,15 +91,6 @@ def large_data(large: Pilot) -> ReportData:
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in [k for k in os.environ if k.startswith(("SHADOWPILOT_", "LC_")) or k == "LANG"]:
         monkeypatch.delenv(key)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    b = Browser(tmp_path / "chromium-profile")
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 # -- a large run ------------------------------------------------------------------------------
