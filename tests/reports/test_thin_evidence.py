@@ -95,3 +95,21 @@ def test_nothing_is_said_when_the_lower_bound_clears(ten_passing: Path, cli):
     assert "Nothing: every check of the gate passes." in text_of(parse(out["html"]))
     props = {p.get("name"): p.get("value") for p in ET.fromstring(out["junit"].encode()).iter("property")}
     assert props["lower_bound_clears_bar"] == "true" and "evidence" not in props
+
+
+@pytest.mark.parametrize("use_lower_bound", [False, True])
+def test_one_lower_bound_reads_the_same_in_every_sentence(tenant_dir: Path, cli, use_lower_bound: bool):
+    """1/1 passing: Wilson's lower bound is 0.20654, stored as 0.2065. Formatted from two sources it
+    once read 20.6% in the interval and 20.7% in the caution of the same output; one figure now."""
+    write_config(tenant_dir, '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 1\n'
+                 f"use_lower_bound = {str(use_lower_bound).lower()}\n")  # fmt: skip
+    write_jsonl(tenant_dir / "cases.jsonl", [make_case("c0", ["a"])])
+    write_jsonl(tenant_dir / "recs.jsonl", [{"case_id": "c0", "turn": 0, "escalate": False}])
+    assert invoke(cli, "import", "cases.jsonl").exit_code == 0
+    assert invoke(cli, "run").exit_code == 0
+    g = json.loads(invoke(cli, "gate", "--json").stdout)
+    shown = f"{g['pass_rate_ci'][0]:.1%}"
+    sentences = [g["explanation"], g["evidence"]["caution"], g["evidence"]["note"], *(c["detail"] for c in g["checks"])]
+    bounds = {m for s in sentences if s for m in re.findall(r"lower bound (?:of the pass rate )?is (\d+\.\d)%", s)}
+    bounds |= {m for s in sentences if s for m in re.findall(r"95% interval (\d+\.\d)%-", s)}
+    assert bounds == {shown.rstrip("%")}, sentences

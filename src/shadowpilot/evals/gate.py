@@ -141,6 +141,9 @@ def evaluate_gate(
     else:
         critical_failed = failed.loc[failed["critical"], "case_id"].tolist()
         g_passed, g_rate, g_lo, g_hi, what = passed_n, pass_rate, lo, hi, "pass rate"
+    # every sentence prints the interval as GateResult stores it (4 places), so no output shows
+    # 20.6% where another shows 20.7% for one bound; decisions use the exact value
+    shown_lo, shown_hi = round(g_lo, 4), round(g_hi, 4)
     failures = [Failure(case_id=c, why=w or "failed") for c, w in zip(failed["case_id"], failed["why"], strict=True)]
 
     reply = _reply_summary(s)
@@ -154,8 +157,9 @@ def evaluate_gate(
         GateCheck(name="min_cases", passed=n >= config.min_cases,
                   detail=f"{plural(n, 'case')} (at least {config.min_cases} needed for a verdict)"),
         GateCheck(name="pass_rate", passed=measured >= config.pass_rate,
-                  detail=f"{measure} {measured:.1%} against the bar {config.pass_rate:.0%} "
-                         f"({g_passed}/{n} passed; 95% interval {g_lo:.1%}-{g_hi:.1%})"),
+                  detail=f"{measure} {shown_lo if config.use_lower_bound else measured:.1%} against the bar "
+                         f"{config.pass_rate:.0%} "
+                         f"({g_passed}/{n} passed; 95% interval {shown_lo:.1%}-{shown_hi:.1%})"),
         GateCheck(name="critical", passed=not critical_failed,
                   detail="no critical case failed" if not critical_failed
                   else f"{plural(len(critical_failed), 'critical case')} failed: {', '.join(critical_failed)}"),
@@ -191,7 +195,7 @@ def evaluate_gate(
         verdict = "insufficient-evidence"
         explanation = (
             f"The {what} {g_rate:.1%} clears the bar {config.pass_rate:.0%}, but with {plural(n, 'case')} "
-            f"the 95% lower bound is {g_lo:.1%}; more cases are needed to be sure (use_lower_bound is on)."
+            f"the 95% lower bound is {shown_lo:.1%}; more cases are needed to be sure (use_lower_bound is on)."
         )
     else:
         verdict = "go"
@@ -222,7 +226,7 @@ def evaluate_gate(
         pass_k=pk,
         breakdowns=breakdowns(s) if "tags" in s else {},
         weighted_score=None if wscore is None else round(wscore, 4),
-        evidence=_evidence(n, g_passed, g_lo, config, what),
+        evidence=_evidence(n, g_passed, shown_lo, config, what),
         judge=judge,
     )
 
