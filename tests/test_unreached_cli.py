@@ -171,6 +171,6 @@ def test_a_judge_whose_every_answer_failed_exits_2_and_keeps_the_earlier_judgeme
         out = invoke(cli, "judge", "--no-cache")
     assert out.exit_code == 2
     line = error_line(out.stderr)
-    assert "all 6 judgement(s) failed" in line and server.base_url in line and "gpt-4o-mini" in line
+    assert "all 6 judgements failed" in line and server.base_url in line and "gpt-4o-mini" in line
     assert "HTTP 500" in line
     assert judgements(tenant_dir) == kept == 6

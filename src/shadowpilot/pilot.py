@@ -39,6 +39,7 @@ from .transcripts.select import Pick, select_top
 from .transcripts.twilio.records import Failure, SpeakerReport, Unjoined
 from .transcripts.validate import check_duplicates
 from .types import CallRun, GateCheck, GateConfig, GateResult, JudgeSummary, RunManifest, Transcript
+from .wording import plural
 
 if TYPE_CHECKING:
     import openai
@@ -658,8 +659,8 @@ def judge(
         raise RunAborted(f"judging run {rid} stopped, nothing stored: {exc}") from None
     failed = [r["error"] for r in rows if r["error"] is not None]
     if rows and len(failed) == len(rows):  # no verdict came back: the judge's setup, not the replies
-        raise RunAborted(f"judging run {rid} stored nothing: all {len(rows)} judgement(s) failed; {where.who} at "
-                         f"{where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "
+        raise RunAborted(f"judging run {rid} stored nothing: all {plural(len(rows), 'judgement')} failed; "
+                         f"{where.who} at {where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "
                          "OPENAI_API_KEY")  # fmt: skip
     with Store.open(settings.store_path, create=False) as store:
         store.save_judgements(rid, rows, totals.new_cache)

@@ -407,8 +407,8 @@ def test_a_critical_case_that_newly_fails_makes_b_worse():
     b = scores([False] + [True] * 19, crit)
     cmp = compare_scores(a, b, "A", "B")
     assert cmp.verdict == "worse" and cmp.worse and cmp.critical_regressions == ["c0"]
-    assert cmp.explanation.startswith("B is worse: critical case c0 passed on A and fail on B")
-    assert "By the statistics alone: No difference beyond noise" in cmp.explanation  # p = 1, and it says so
+    assert cmp.explanation.startswith("B is worse: critical case c0 passed on A and fails on B")
+    assert "By the statistics alone: no difference beyond noise" in cmp.explanation  # p = 1, and it says so
     # the same change on a case nobody marked critical is noise
     plain = compare_scores(scores([True] * 20, [False] * 20), scores([False] + [True] * 19, [False] * 20), "A", "B")
     assert plain.verdict == "within-noise" and plain.critical_regressions == []
@@ -473,7 +473,7 @@ def test_gate_and_report_baseline_agree_on_a_human_right_ruling(tenant_dir, two_
     reported = build_report_data(s, b, baseline=a).gate
     assert gated.verdict == reported.verdict == "no-go"
     assert gated.checks[-1] == reported.checks[-1]
-    assert gated.checks[-1].detail.startswith(f"1 case passed on {a} and failing now: h0 (ruled: human was right)")
+    assert gated.checks[-1].detail.startswith(f"1 case passed on {a} and fails now: h0 (ruled: human was right)")
 
 
 def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
@@ -487,7 +487,7 @@ def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
                             "run_id": ["B", "B", "B", "A"]})  # fmt: skip
     check = regression_check(base, now, "A", "B", rulings)
     assert not check.passed
-    assert check.detail.startswith("4 cases passed on A and failing now: c-human (ruled: human was right), "
+    assert check.detail.startswith("4 cases passed on A and fail now: c-human (ruled: human was right), "
                                    "c-unclear (ruled: unclear), c-none, c-older")  # fmt: skip
     assert regression_check(base, now.iloc[:1], "A", "B", rulings).passed  # only c-ai: excused
 
@@ -509,7 +509,7 @@ def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir,
     pilot.record_ruling(s, "h7", "human_right", "the agent should have escalated", by="ana", run_id=a)
     c = run_with(tenant_dir, RECS_A)
     g = pilot.gate(s, c, baseline=b)
-    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case passed on {b} and failing now: h7")
+    assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case passed on {b} and fails now: h7")
     pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
     assert not pilot.gate(s, c, baseline=b).checks[-1].passed  # the AI was wrong: still a regression
     pilot.record_ruling(s, "h7", "ai_right", "the human should not have escalated", by="ana", run_id=c)

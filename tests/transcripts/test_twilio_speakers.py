@@ -84,7 +84,7 @@ def test_the_summary_names_how_many_calls_each_rule_mapped(serve, cli) -> None:
     result = invoke(cli, "import", "twilio", "--since", "2026-11-01", "--until", "2026-12-01")
     assert result.exit_code == 0, result.stderr
     assert (
-        "speakers of 3 call(s): 1 by the transcript's participant roles, "
+        "speakers of 3 calls: 1 by the transcript's participant roles, "
         "2 by Twilio's default (channel 1 agent, 2 customer)"
     ) in " ".join(result.stdout.split())
     assert "swapped" not in result.stderr
@@ -119,7 +119,7 @@ def test_calls_that_look_swapped_are_named_with_the_fix(serve, cli) -> None:
     result = invoke(cli, "import", "twilio", "--since", "2026-11-01", "--until", "2026-12-01")
     assert result.exit_code == 0, result.stderr
     err = " ".join(result.stderr.split())
-    assert "warning: 3 call(s) look swapped" in err
+    assert "warning: 3 calls look swapped" in err
     for n in (1, 2, 3):
         assert f"{sid('CA', n)} (mapped by Twilio's default" in err
     assert "3 of 3 calls mapped by Twilio's default (channel 1 agent, 2 customer) look swapped" in err

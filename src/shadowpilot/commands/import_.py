@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..errors import UsageError
+from ..wording import noun, plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
@@ -142,7 +143,6 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
     from rich.table import Table
     from rich.text import Text
 
-    from ..wording import plural
 
     con = console()
     if rep.picks is not None:
@@ -163,7 +163,7 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
     if rep.speakers is not None:
         _show_speakers(rep.speakers, con, err)
     if rep.skipped:
-        err.print(Text(f"skipped {len(rep.skipped)} bad record(s):", style="yellow"))
+        err.print(Text(f"skipped {plural(len(rep.skipped), 'bad record')}:", style="yellow"))
         for p in rep.skipped:
             err.print(Text(f"  {p}"), soft_wrap=True)
     if rep.failed:
@@ -172,7 +172,7 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
             err.print(Text(f"  {f.kind} {f.sid}{f' ({f.key})' if f.key and f.key != f.sid else ''}: {f.error}"),
                       soft_wrap=True)  # fmt: skip
     if rep.unjoined:
-        err.print(Text(f"{len(rep.unjoined)} record(s) did not join:", style="yellow"))
+        err.print(Text(f"{plural(len(rep.unjoined), 'record')} did not join:", style="yellow"))
         for u in rep.unjoined:
             err.print(Text(f"  {u.kind} {u.sid}{f' ({u.key})' if u.key and u.key != u.sid else ''}: {u.note}"),
                       soft_wrap=True)  # fmt: skip
@@ -186,10 +186,12 @@ def _show_speakers(sp: SpeakerReport, con: Console, err: Console) -> None:
 
     if any(sp.by_source.values()):
         parts = [f"{n} by {SPEAKER_RULES.get(k, k)}" for k, n in sp.by_source.items() if n]
-        con.print(Text(f"speakers of {sum(sp.by_source.values())} call(s): {', '.join(parts)}"), soft_wrap=True)
+        calls = plural(sum(sp.by_source.values()), "call")
+        con.print(Text(f"speakers of {calls}: {', '.join(parts)}"), soft_wrap=True)
     if sp.swapped:
-        err.print(Text(f"warning: {len(sp.swapped)} call(s) look swapped (the customer side opens with the "
-                       "business's greeting); check them:", style="yellow"), soft_wrap=True)  # fmt: skip
+        look = noun(len(sp.swapped), "looks", "look")
+        err.print(Text(f"warning: {plural(len(sp.swapped), 'call')} {look} swapped (the customer side opens with "
+                       "the business's greeting); check them:", style="yellow"), soft_wrap=True)  # fmt: skip
         for case_id, rule in sp.swapped.items():
             err.print(Text(f"  {case_id} (mapped by {SPEAKER_RULES.get(rule, rule)})"), soft_wrap=True)
         for hint in sp.hints:

@@ -36,4 +36,10 @@ def tally(verb: str, unit_and_fields: str, totals: dict[str, float], *, transien
         TimeElapsedColumn(), console=console(stderr=True), transient=transient,
     )  # fmt: skip
     with progress:
-        yield Tally(progress, totals)
+        try:
+            yield Tally(progress, totals)
+        except BaseException:
+            # a command that stops early clears its bar: the last frame (4 calls, 4 errors) would
+            # otherwise sit above an error line counting what the bar never showed (5 turns failed)
+            progress.live.transient = True
+            raise

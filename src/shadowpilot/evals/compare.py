@@ -260,8 +260,9 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
     critical = [ch.case_id for ch in newly_failing if ch.critical]
     if critical:
         head = (f"B is worse: critical {noun(len(critical), 'case')} {', '.join(critical)} passed on A and "
-                "fail on B, and a critical case that fails blocks go-live whatever the statistics.")  # fmt: skip
-        explanation = f"{head} By the statistics alone: {explanation}"
+                f"{noun(len(critical), 'fails', 'fail')} on B, and a critical case that fails blocks go-live "
+                "whatever the statistics.")  # fmt: skip
+        explanation = f"{head} By the statistics alone: {explanation[:1].lower()}{explanation[1:]}"
         verdict = "worse"
     elif verdict == "within-noise":
         moved = [NAMES[k] for k, m in metrics.items() if k != "pass_rate" and _excludes_zero(m.delta_ci)]

@@ -11,7 +11,7 @@ from collections.abc import Collection
 import pandas as pd
 
 from ..types import GateCheck, GateResult
-from ..wording import plural
+from ..wording import noun, plural
 
 CHECK_NAME = "no regressions"
 # The one ruling that clears a regression: the label was wrong, so the "failure" is not one.
@@ -60,7 +60,8 @@ def regression_check(
         from .rulings import RULING_LABEL
 
         named = [f"{c} (ruled: {RULING_LABEL.get(by_case[c], by_case[c])})" if c in by_case else c for c in hit]
-        detail = (f"{plural(len(hit), 'case')} passed on {baseline_run} and failing now: {', '.join(named)}; only "
+        detail = (f"{plural(len(hit), 'case')} passed on {baseline_run} and {noun(len(hit), 'fails', 'fail')} now: "
+                  f"{', '.join(named)}; only "
                   "a ruling that the AI was right clears one ('human was right' and 'unclear' keep it)")  # fmt: skip
     return GateCheck(name=CHECK_NAME, passed=not hit, detail=detail)
 

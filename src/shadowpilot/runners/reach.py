@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..errors import AgentUnreachable, RunAborted
+from ..wording import plural
 
 Cause = Literal["refused", "dns", "tls", "auth", "not_found"]
 
@@ -112,4 +113,4 @@ class ReachCheck:
             raise self.aborted()
 
     def aborted(self) -> RunAborted:
-        return RunAborted(f"{self.first} ({self.failures} turn(s) failed like this and none was answered)")
+        return RunAborted(f"{self.first} ({plural(self.failures, 'turn')} failed like this and none was answered)")
