@@ -161,7 +161,12 @@ def test_a_passing_run_claims_no_weakness_and_no_failing_cases(tenant_dir: Path,
     write_config(tenant_dir, '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 1\n')
     invoke(cli, "import", "cases.jsonl")
     invoke(cli, "run")
-    assert invoke(cli, "gate").exit_code == 0
+    gate = invoke(cli, "gate")
+    assert gate.exit_code == 0
+    # the terminal says so in one line, not with an empty "groups below the bar" table
+    flat = " ".join(gate.stdout.replace("│", " ").split())
+    assert "Groups below the bar" not in flat and "more groups not shown" not in flat
+    assert "is at or above the bar; --json lists them." in flat
     invoke(cli, "report", "--format", "html", "-o", "r.html")
     html = (tenant_dir / "r.html").read_text(encoding="utf-8")
     assert "Where it is weak" not in html and "0 failing" not in html and "shown first" not in html

@@ -88,19 +88,22 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
 BREAKDOWN_ROWS = 10  # groups shown in the terminal; `gate --json` has them all
 
 
-def _breakdowns(g: GateResult) -> Table | None:
-    """The groups below the bar, worst first: where the agent is not ready yet."""
+def _breakdowns(g: GateResult) -> Table | Text | None:
+    """The groups below the bar, worst first: where the agent is not ready yet; one line (not an
+    empty table) when there is none."""
     every = [(dim, row) for dim, items in g.breakdowns.items() for row in items]
     below = sorted((r for r in every if r[1].pass_rate < g.bar), key=lambda r: (r[1].pass_rate, -r[1].cases))
     if not every:
         return None
+    if not below:
+        return Text(f"Every group by tag, channel, reason and day ({plural(len(every), 'group')}) is at or above "
+                    "the bar; --json lists them.", style="dim")  # fmt: skip
     rows = below[:BREAKDOWN_ROWS]
     hidden = len(every) - len(rows)
     caption = f"{plural(hidden, 'more group')} not shown"
     caption += " (at or above the bar)" if len(below) == len(rows) else ""
-    title = "Groups below the bar (by tag, channel, reason, day)" if rows else "Every group is at or above the bar"
-    t = Table(title=title, title_justify="left", pad_edge=False, box=None, caption=caption + "; --json lists all",
-              caption_justify="left")  # fmt: skip
+    t = Table(title="Groups below the bar (by tag, channel, reason, day)", title_justify="left", pad_edge=False,
+              box=None, caption=caption + "; --json lists all", caption_justify="left")  # fmt: skip
     for col in ("by", "group", "passed", "rate", "95% CI"):
         t.add_column(col)
     for dim, row in rows:
