@@ -50,15 +50,15 @@ class Skipped:
     why: str
 
 
-def _record_in(raw: bytes) -> Record | None:
-    """The record a line holds; else the last complete record after garbage on it (a torn
-    write that a later append finished the line of), else None."""
+def _record_in(raw: bytes) -> tuple[Record | None, bool]:
+    """The record a line holds and True; else the complete record after garbage on it (a torn
+    write that a later append finished the line of) and False; else (None, False)."""
     try:
         record = json.loads(raw)
     except (ValueError, RecursionError):
         record = None
     if isinstance(record, dict):
-        return record
+        return record, True
     at = raw.rfind(RECORD_START)
     while at > 0:
         try:
@@ -66,9 +66,9 @@ def _record_in(raw: bytes) -> Record | None:
         except (ValueError, RecursionError):
             record = None
         if isinstance(record, dict):
-            return record
+            return record, False
         at = raw.rfind(RECORD_START, 0, at)
-    return None
+    return None, False
 
 
 class LogReader:
@@ -90,12 +90,12 @@ class LogReader:
                     return  # a write cut short at the end: never acknowledged, not reported
                 if not raw.strip():
                     continue
-                record = _record_in(raw)
+                record, whole = _record_in(raw)
                 if record is None:
                     self.skip(n, "not a JSON record")
                     continue
-                if not raw.startswith(RECORD_START):
-                    self.skip(n, "garbage before the record (a torn write); the record after it is read")
+                if not whole:
+                    self.skip(n, "a torn write before the record on this line (skipped; the record is read)")
                 yield n, record
 
 
