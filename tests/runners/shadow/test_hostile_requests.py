@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -68,3 +69,14 @@ def test_a_sequence_id_with_an_underscore_is_a_400_naming_the_field(http: httpx.
     r = http.post(RTT, **signed_form({**said, "SequenceId": "1_0"}, RTT))
     assert r.status_code == 400 and "SequenceId" in r.text
     assert not any(rec.get("p", {}).get("CallSid") == c.call_sid for rec in log_records(folder))
+
+
+def test_a_signed_form_repeating_a_name_is_a_400_naming_it(http: httpx.Client) -> None:
+    """`Timestamp=A&TimestampMs=B` re-split as `Timestamp=A&Timestamp=MsB`: the same signature."""
+    route, params = Call(303).task_event("task.created", "support", Timestamp="1763647380", TimestampMs="1763647380123")
+    pairs = [(k, v) for k, v in params.items() if k != "TimestampMs"] + [("Timestamp", "Ms1763647380123")]
+    validator = RequestValidator(TOKEN)
+    original = validator.compute_signature(PUBLIC_URL + route, params)
+    headers = {"X-Twilio-Signature": original, "Content-Type": "application/x-www-form-urlencoded"}
+    r = http.post(route, content=urlencode(pairs).encode(), headers=headers)
+    assert r.status_code == 400 and "Timestamp" in r.text

@@ -81,4 +81,7 @@ def check(
         ok = validator.validate(url, multi, signature, algorithm)
     except (TypeError, ValueError):
         ok = False
+    repeated = next((k for k, values in multi._all.items() if len(values) > 1), None)
+    if ok and repeated is not None:  # Twilio sends each name once; a second one is a re-split copy
+        raise BadPayload(f"parameter {repeated} appears more than once")
     return Checked(ok, dict(multi), "" if ok else "signature does not match")
