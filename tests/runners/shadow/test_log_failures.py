@@ -165,3 +165,18 @@ def test_serve_starts_with_bad_records_in_the_log_and_says_which_it_skipped(tena
         server.stop()
     log_text = "".join(server.stderr)
     assert "skipped 4 line(s)" in log_text and "line 2, 3, 4, 6" in log_text
+
+
+def test_an_event_logged_under_the_old_key_is_still_a_duplicate_of_its_redelivery(tmp_path: Path) -> None:
+    """Logs written before keys named the CallSid (`rtt:GT...:seq`): a redelivery after the
+    upgrade computes `rtt:CA...:GT...:seq` and must still be recognised."""
+    call = Call(11)
+    record = _ev(call, "hello", 1000.0)
+    old = {**record, "key": f"rtt:{call.gt}:{record['p']['SequenceId']}"}
+    path = tmp_path / "events.jsonl"
+    _write_log(path, [_line(old)])
+    book = CallBook(ShadowSettings(), TwilioSettings())
+    replay(book, path)
+    assert record["key"] in book.seen  # what `accept` checks before logging a redelivery
+    book.apply(record, 2)
+    assert book.duplicates == 1 and len(book.calls[call.call_sid].marks) == 1

@@ -180,6 +180,11 @@ class CallBook:
             return set()
         if parsed is None:
             return set()
+        if parsed.key != key:  # logged under an older key scheme: today's key is what a redelivery gets
+            if parsed.key in self.seen:
+                self.duplicates += 1
+                return set()
+            self.seen.add(parsed.key)
         event = parsed.event
         if isinstance(event, TaskEvent):
             return self._apply_task(event, rx)
