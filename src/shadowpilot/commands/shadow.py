@@ -115,13 +115,23 @@ def calls(
     state: str | None = typer.Option(None, "--state", help="Only calls in this state: live, ended or scored."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List the shadow calls seen, read from the event log (never waits for the server or the store)."""
+    """List the shadow calls seen, read from the event log (never waits for the server or the store).
+
+    Log lines that are not usable records are skipped and named on stderr (and in `--json`
+    under `skipped`), never a reason to fail."""
     from ..runners.shadow.service import read_book
 
     if state is not None and state not in ("live", "ended", "scored"):
         raise UsageError(f"--state: expected live, ended or scored, got {state!r}")
     s = settings(ctx)
-    listing = read_book(s).listing()
+    book = read_book(s)
+    listing = book.listing()
+    if book.skipped:  # said on stderr, so the table or the JSON on stdout stays what it was
+        from ..runners.shadow.calls import skipped_summary
+        from ..runners.shadow.service import log_path
+
+        typer.echo(skipped_summary(book.skipped, log_path(s)), err=True)
+        listing["skipped"] = [{"line": x.line, "why": x.why} for x in book.skipped]
     if state is not None:
         listing["calls"] = [c for c in listing["calls"] if c["state"] == state]
     if as_json:

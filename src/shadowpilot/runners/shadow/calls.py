@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from ...config import ShadowSettings, TwilioSettings
@@ -24,8 +25,9 @@ from ...transcripts.twilio import chat_parties
 from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
 from ...types import AgentStep, CallRun, Clock, Outcome, Speaker, Transcript, Turn
 from ...wording import customer_turn_number
-from .eventlog import Record
-from .wire import BadPayload, ChatParticipant, TaskEvent, parse
+from .eventlog import LogReader, Record, Skipped
+from .records import AgentRecord, BadRecord, EndedRecord, EventRecord, ScoredRecord, read_record
+from .wire import ChatParticipant, TaskEvent, parse
 
 CallState = Literal["live", "ended", "scored"]
 
@@ -131,42 +133,58 @@ class CallBook:
         self.events = 0
         self.duplicates = 0  # event records whose key was already logged: must stay 0
         self.bad = 0
+        self.skipped: list[Skipped] = []  # log lines not applied, and why (reported at start and by `shadow calls`)
 
     # -- applying log records -----------------------------------------------------------
 
-    def apply(self, record: Record) -> set[str]:
-        """Apply one log record; returns the ids of the calls it changed."""
-        kind = record.get("k")
-        rx = float(record.get("rx") or 0.0)
-        if kind == "ev":
-            return self._apply_event(record, rx)
-        call = self.calls.get(str(record.get("call")))
+    def apply(self, record: Record, line: int | None = None) -> set[str]:
+        """Apply one log record; returns the ids of the calls it changed. A record that is
+        not one of the kinds in records.py, or an event its route cannot read, is skipped and
+        noted in `skipped` (with its log line when known), never raised."""
+        try:
+            rec = read_record(record)
+        except BadRecord as exc:
+            self._skip(line, str(exc))
+            return set()
+        if isinstance(rec, EventRecord):
+            return self._apply_event(rec, line)
+        call = self.calls.get(rec.call)
         if call is None:
             return set()
-        if kind == "rec":
-            call.results[str(record["ukey"])] = AgentResult(record.get("rec"), record.get("error"), record.get("ms", 0))
-        elif kind == "ended" and call.ended_rx is None:
-            call.ended_rx, call.ended_why = rx, record.get("why")
-        elif kind == "scored":
-            call.scored_run = str(record["run_id"])
-        elif kind == "closed":
-            call.closed_why = str(record.get("why"))
+        if isinstance(rec, AgentRecord):
+            call.results[rec.ukey] = AgentResult(rec.rec, rec.error, rec.ms)
+        elif isinstance(rec, EndedRecord):
+            if call.ended_rx is None:
+                call.ended_rx, call.ended_why = rec.rx, rec.why
+        elif isinstance(rec, ScoredRecord):
+            call.scored_run = rec.run_id
+        else:
+            call.closed_why = rec.why
         return {call.call_id}
 
-    def _apply_event(self, record: Record, rx: float) -> set[str]:
-        key = str(record.get("key"))
+    def _skip(self, line: int | None, why: str) -> None:
+        self.bad += 1
+        self.skipped.append(Skipped(line or 0, why))
+
+    def _apply_event(self, record: EventRecord, line: int | None) -> set[str]:
+        key, rx = record.key, record.rx
         if key in self.seen:
             self.duplicates += 1
             return set()
         self.seen.add(key)
         self.events += 1
         try:
-            parsed = parse(record["route"], record.get("p") or {}, self.shadow.task_call_keys)
-        except (BadPayload, KeyError):
-            self.bad += 1
+            parsed = parse(record.route, record.p, self.shadow.task_call_keys)
+        except ValueError as exc:  # BadPayload, or a model a field did not fit
+            self._skip(line, f"event not readable: {exc}")
             return set()
         if parsed is None:
             return set()
+        if parsed.key != key:  # logged under an older key scheme: today's key is what a redelivery gets
+            if parsed.key in self.seen:
+                self.duplicates += 1
+                return set()
+            self.seen.add(parsed.key)
         event = parsed.event
         if isinstance(event, TaskEvent):
             return self._apply_task(event, rx)
@@ -383,3 +401,23 @@ def load_book(records: Any, shadow: ShadowSettings, twilio: TwilioSettings) -> C
     for record in records:
         book.apply(record)
     return book
+
+
+def replay(book: CallBook, path: Path) -> list[Skipped]:
+    """Apply every record of the log at `path`; returns every line skipped (not JSON, not a
+    record, or an event its route cannot read), in line order. The server's start and
+    `shadow calls` both read the log through this, so they skip the same lines."""
+    reader = LogReader(path)
+    for line, record in reader:
+        book.apply(record, line)
+    book.skipped = sorted([*reader.skipped, *book.skipped], key=lambda s: s.line)
+    return book.skipped
+
+
+def skipped_summary(skipped: list[Skipped], path: Path, *, show: int = 10) -> str:
+    """One line for the operator: how many lines were skipped, which, and the first reason."""
+    lines = ", ".join(str(s.line) for s in skipped[:show]) + (", ..." if len(skipped) > show else "")
+    return (
+        f"skipped {len(skipped)} line(s) of {path} that are not usable records (line {lines}; "
+        f"line {skipped[0].line}: {skipped[0].why})"
+    )

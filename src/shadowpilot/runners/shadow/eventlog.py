@@ -2,14 +2,23 @@
 
 One writer thread owns the file. Requests hand it records and wait; it writes
 everything queued since its last fsync, fsyncs once, and wakes them all (group
-commit), so N concurrent webhooks cost about one fsync, not N. Readers (`shadow
-calls`, a restarting server) never lock anything: a torn last line can only be a
-record that was never acknowledged, so it is skipped (and cut off on open).
+commit), so N concurrent webhooks cost about one fsync, not N. A batch is all or
+nothing: every byte written and fsync'd, or the file cut back to where the last
+good batch ended and every request in it told (503), so the log never holds half a
+record and a full disk acknowledges nothing; the next batch tries again.
+
+Readers (`shadow calls`, a restarting server) never lock anything: a torn last line
+can only be a record that was never acknowledged, so it is skipped (and cut off on
+open). A line that is not a record is skipped and reported, never fatal; a complete
+record written after garbage on the same line (a torn write followed by an append) is
+still read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import queue
@@ -30,20 +39,70 @@ def dumps(record: Record) -> bytes:
     return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
+RECORD_START = b'{"k":'  # every record is written with its kind first (dumps keeps key order)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A log line that is not a usable record: where it is and why, for the reader to report."""
+
+    line: int  # 1-based
+    why: str
+
+
+def _record_in(raw: bytes) -> tuple[Record | None, bool]:
+    """The record a line holds and True; else the complete record after garbage on it (a torn
+    write that a later append finished the line of) and False; else (None, False)."""
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        record = None
+    if isinstance(record, dict):
+        return record, True
+    at = raw.rfind(RECORD_START)
+    while at > 0:
+        try:
+            record = json.loads(raw[at:])
+        except (ValueError, RecursionError):
+            record = None
+        if isinstance(record, dict):
+            return record, False
+        at = raw.rfind(RECORD_START, 0, at)
+    return None, False
+
+
+class LogReader:
+    """Iterate a log's records in append order, noting every line skipped (`skipped`)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.skipped: list[Skipped] = []
+
+    def skip(self, line: int, why: str) -> None:
+        self.skipped.append(Skipped(line, why))
+
+    def __iter__(self) -> Iterator[tuple[int, Record]]:
+        if not self.path.is_file():
+            return
+        with self.path.open("rb") as fh:
+            for n, raw in enumerate(fh, start=1):
+                if not raw.endswith(b"\n"):
+                    return  # a write cut short at the end: never acknowledged, not reported
+                if not raw.strip():
+                    continue
+                record, whole = _record_in(raw)
+                if record is None:
+                    self.skip(n, "not a JSON record")
+                    continue
+                if not whole:
+                    self.skip(n, "a torn write before the record on this line (skipped; the record is read)")
+                yield n, record
+
+
 def read_log(path: Path) -> Iterator[Record]:
     """Every complete record, in append order. A torn or garbled line is skipped, not fatal."""
-    if not path.is_file():
-        return
-    with path.open("rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                return  # a write cut short by a kill: never acknowledged
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
+    for _, record in LogReader(path):
+        yield record
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -67,6 +126,7 @@ class LogStats:
 
     records: int = 0
     fsyncs: int = 0
+    failed_batches: int = 0  # batches not made durable (disk full, I/O error): none acknowledged
     fsync_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # the latest ones
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,12 +135,23 @@ class LogStats:
             "records": self.records,
             "fsyncs": self.fsyncs,
             "records_per_fsync": round(self.records / self.fsyncs, 2) if self.fsyncs else None,
+            "failed_batches": self.failed_batches,
             "fsync_ms_p50": round(ms[len(ms) // 2], 3) if ms else None,
             "fsync_ms_max": round(ms[-1], 3) if ms else None,
         }
 
 
 _STOP = object()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte or raise: a full disk makes os.write return short without raising."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:  # not seen on Linux (it raises ENOSPC), but a zero would loop forever
+            raise OSError(errno.ENOSPC, "no byte could be written")
+        view = view[n:]
 
 
 class EventLog:
@@ -92,12 +163,14 @@ class EventLog:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._fh: Any = None
-        self._failed: BaseException | None = None
+        self._good = 0  # where the last durable batch ends: a failed batch is cut back to it
+        self._dirty: BaseException | None = None  # set while bytes past _good could not be cut off
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _cut_torn_tail(self.path)
         self._fh = self.path.open("ab", buffering=0)
+        self._good = os.fstat(self._fh.fileno()).st_size
         # make the file's directory entry durable too, the first time it is created
         dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
@@ -118,12 +191,36 @@ class EventLog:
 
     async def append(self, record: Record) -> None:
         """Returns once the record is on disk (written and fsync'd); raises StoreError if it is not."""
-        if self._failed is not None:
-            raise StoreError(f"the shadow event log {self.path} cannot be written: {self._failed}")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._queue.put((dumps(record), loop, fut))
         await fut
+
+    def _commit(self, data: bytes) -> None:
+        """One batch, all or nothing: written in full and fsync'd, or cut back and raised."""
+        fd = self._fh.fileno()
+        if self._dirty is not None:
+            self._cut_back()  # a previous failure left bytes behind: they must go first
+        try:
+            write_all(fd, data)
+            t0 = time.perf_counter()
+            os.fsync(fd)
+            self.stats.fsync_ms.append((time.perf_counter() - t0) * 1000)
+        except OSError as exc:
+            self._dirty = exc
+            with contextlib.suppress(OSError):
+                self._cut_back()
+            raise
+        self._good += len(data)
+        self.stats.fsyncs += 1
+
+    def _cut_back(self) -> None:
+        """Drop whatever a failed batch left past the last durable byte (a half record)."""
+        fd = self._fh.fileno()
+        if os.fstat(fd).st_size != self._good:
+            os.ftruncate(fd, self._good)
+            os.fsync(fd)
+        self._dirty = None
 
     def _run(self) -> None:
         while True:
@@ -143,14 +240,11 @@ class EventLog:
                 batch.append(item)
             error: BaseException | None = None
             try:
-                self._fh.write(b"".join(line for line, _, _ in batch))
-                t0 = time.perf_counter()
-                os.fsync(self._fh.fileno())
-                self.stats.fsync_ms.append((time.perf_counter() - t0) * 1000)
-                self.stats.fsyncs += 1
+                self._commit(b"".join(line for line, _, _ in batch))
                 self.stats.records += len(batch)
-            except OSError as exc:
-                error = self._failed = exc
+            except Exception as exc:  # OSError mostly; anything else must still answer every request
+                error = exc
+                self.stats.failed_batches += 1
             for _, loop, fut in batch:
                 loop.call_soon_threadsafe(_settle, fut, error, self.path)
             if stop:

@@ -27,8 +27,8 @@ from ...errors import EnvironmentFailure, StoreError
 from ...types import CallRun, RunManifest, Transcript
 from ..agent import Agent, turn_deadline_s
 from ..turn_loop import run_call
-from .calls import CallBook
-from .eventlog import EventLog, Record, read_log
+from .calls import CallBook, replay, skipped_summary
+from .eventlog import EventLog, Record
 from .source import LiveCallEvents
 from .wire import Route, parse
 from .worker import ObservedAgent, ReachLog
@@ -59,8 +59,7 @@ def case_run_id(case: Transcript) -> str:
 def read_book(settings: Settings) -> CallBook:
     """The calls as the log has them, read without touching the server or the store."""
     book = CallBook(settings.shadow, settings.twilio)
-    for record in read_log(log_path(settings)):
-        book.apply(record)
+    replay(book, log_path(settings))
     return book
 
 
@@ -87,8 +86,9 @@ class ShadowService:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        for record in read_log(self.path):
-            self.book.apply(record)
+        skipped = replay(self.book, self.path)
+        if skipped:  # reported, never a reason not to start: the other calls still need serving
+            log.warning("%s", skipped_summary(skipped, self.path))
         self.log.open()
         self.resumed = [cid for cid, call in self.book.calls.items() if not call.done]
         for cid in self.resumed:

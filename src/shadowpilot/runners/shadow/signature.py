@@ -8,14 +8,13 @@ their parameters; JSON bodies are signed on the URL alone and must match the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
 from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, get_signature_algorithm
 
-from .wire import BadPayload
+from .wire import BadPayload, json_value
 
 MAX_BODY = 1_000_000
 
@@ -72,10 +71,7 @@ def check(
         text = body.decode("utf-8", errors="replace")
         if not validator.validate(url, text, signature, algorithm):
             return Checked(False, {}, "signature or body hash does not match")
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            raise BadPayload("the body is not JSON") from None
+        obj = json_value(text, "body")  # a 400 for a bad or too deeply nested body, never a 500
         if not isinstance(obj, dict):
             raise BadPayload("the JSON body is not an object")
         return Checked(True, obj)
@@ -85,4 +81,7 @@ def check(
         ok = validator.validate(url, multi, signature, algorithm)
     except (TypeError, ValueError):
         ok = False
+    repeated = next((k for k, values in multi._all.items() if len(values) > 1), None)
+    if ok and repeated is not None:  # Twilio sends each name once; a second one is a re-split copy
+        raise BadPayload(f"parameter {repeated} appears more than once")
     return Checked(ok, dict(multi), "" if ok else "signature does not match")

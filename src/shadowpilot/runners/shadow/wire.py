@@ -3,12 +3,23 @@
 Field names and their certainty: ../shared/reference/twilio-wire-formats.md (sections 1, 4, 5).
 The event log keeps each request's raw parameters, so a parsing fix applies on the next
 restart to every call not yet scored.
+
+Tampering. Twilio signs a form as the URL followed by every name and value run together
+(`Track` `inbound_track` -> `Trackinbound_track`), so a captured request stays validly
+signed when characters move across a name/value boundary (`Trac=kinbound_track`). Each
+route therefore knows the names Twilio documents for it (`KNOWN`) and refuses a name that
+is a piece of a known name or a known name with characters stuck to it (and a known name
+whose value begins with the rest of a longer known name): that is what a moved boundary
+looks like. Other unknown names are accepted, because Twilio adds fields over time and a
+400 would lose a real event. Deduplication keys are made only of fields the route reads,
+so moving characters between fields it does not read yields the same key: a duplicate.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,8 +33,52 @@ ROUTES: dict[str, Route] = {
     "/twilio/conversations": "conversations",
     "/twilio/taskrouter": "taskrouter",
 }
-# Fields a retry may change; left out of content keys so a redelivery is still a duplicate.
-VOLATILE = {"RetryCount"}
+SELFTEST_FIELD = "ShadowpilotSelftest"  # our own marker on `shadow selftest` events; Twilio never sends it
+
+# The fields each route reads: content keys are made of these only (so RetryCount, which a
+# redelivery changes, and every field not read are left out).
+READS: dict[Route, frozenset[str]] = {
+    "transcriptions": frozenset({
+        "CallSid", "TranscriptionSid", "TranscriptionEvent", "SequenceId", "Timestamp", "Track",
+        "TranscriptionData", "Final", "ErrorCode", "ErrorMessage", "TranscriptionErrorCode",
+        "TranscriptionError", SELFTEST_FIELD,
+    }),
+    "conversations": frozenset({
+        "EventType", "ConversationSid", "MessageSid", "Index", "Author", "Body", "ParticipantSid", "Source",
+        "StateTo", "Identity", "Attributes", "MessagingBinding.Type", "MessagingBinding.Address", SELFTEST_FIELD,
+    }),
+    "taskrouter": frozenset({
+        "EventType", "TaskSid", "ResourceType", "ResourceSid", "TaskAttributes", "TimestampMs", "Timestamp",
+        "TaskQueueSid", "TaskQueueName", "TaskPriority", "TaskChannelUniqueName", "TransferTo",
+        "TransferTargetSid", "TransferType", SELFTEST_FIELD,
+    }),
+}  # fmt: skip
+# Every name Twilio documents for the route (wire-format reference 1.3, 4.1, 5.2): the ones read,
+# and the others, which are ignored but must not be mistaken for a tampered name.
+KNOWN: dict[Route, frozenset[str]] = {
+    "transcriptions": READS["transcriptions"] | {
+        "AccountSid", "LanguageCode", "Stability", "ProviderConfiguration", "RetryCount",
+    },
+    "conversations": READS["conversations"] | {
+        "AccountSid", "ChatServiceSid", "ClientIdentity", "RetryCount", "WebhookSid", "WebhookType",
+        "DateCreated", "DateUpdated", "Media", "MessagingServiceSid", "StateFrom", "StateUpdated", "Reason",
+        "RoleSid", "MessagingBinding.ProxyAddress", "MessagingBinding.ProjectedAddress",
+        "MessagingBinding.AuthorAddress", "MessagingBinding.Level", "MessagingBinding.Name",
+        "LastReadMessageIndex", "LastReadTimestamp", "FriendlyName", "UniqueName", "State", "MessageBody",
+    },
+    "taskrouter": READS["taskrouter"] | {
+        "AccountSid", "WorkspaceSid", "WorkspaceName", "EventDescription", "TaskAge", "TaskAssignmentStatus",
+        "TaskChannelSid", "TaskQueueTargetExpression", "TaskQueueEnteredDate", "TaskDateCreated",
+        "TaskCanceledReason", "TaskCompletedReason", "TaskVersion", "TaskTimeout", "WorkflowSid",
+        "WorkflowName", "WorkerSid", "WorkerName", "WorkerAttributes", "WorkerActivitySid",
+        "WorkerActivityName", "WorkerPreviousActivitySid", "WorkerPreviousActivityName",
+        "WorkerTimeInPreviousActivity", "WorkerTimeInPreviousActivityMs", "WorkerVersion", "ReservationSid",
+        "ReservationTimeout", "ReservationVersion", "TransferMode", "TransferStatus", "TransferSid", "TransferStarted",
+        "TransferInitiatingWorkerSid", "TransferInitiatingReservationSid", "TransferFailedReason",
+        "ActivitySid", "ActivityName", "ActivityAvailable", "TargetChangedReason", "RetryCount",
+    },
+}  # fmt: skip
+MAX_JSON_DEPTH = 32  # TaskAttributes and TranscriptionData are shallow; deeper is not Twilio's
 
 SpokenKind = Literal["started", "utterance", "partial", "stopped", "error", "closed", "other"]
 
@@ -86,26 +141,76 @@ def _s(value: Any) -> str | None:
     return str(value)
 
 
+def _depth(value: Any) -> int:
+    """How deeply containers nest in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def check_depth(value: Any, name: str) -> None:
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise BadPayload(f"field {name}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def json_value(text: str, name: str) -> Any:
+    """JSON text as Python, or BadPayload naming the field (never a RecursionError: a 500)."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadPayload(f"field {name}: not JSON (or nested too deeply)") from None
+    check_depth(obj, name)
+    return obj
+
+
 def _json_obj(value: Any, name: str) -> dict[str, Any]:
     if isinstance(value, dict):
+        check_depth(value, name)
         return value
     text = _s(value)
     if not text:
         return {}
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        raise BadPayload(f"field {name}: not JSON") from None
+    obj = json_value(text, name)
     if not isinstance(obj, dict):
         raise BadPayload(f"field {name}: expected a JSON object")
     return obj
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
 def _int(value: Any, name: str) -> int:
-    try:
-        return int(_s(value) or "")
-    except ValueError:
-        raise BadPayload(f"field {name}: expected an integer, got {value!r}") from None
+    """Digits only: int() would also take `1_0`, ` 7`, `+7` and `٣` (the same event under
+    another key, a tampered copy)."""
+    text = _s(value) if not isinstance(value, bool) else None
+    if text is None or not _DIGITS.fullmatch(text):
+        raise BadPayload(f"field {name}: expected an integer (digits only), got {value!r}")
+    return int(text)
+
+
+def check_names(route: Route, params: dict[str, Any]) -> None:
+    """Refuse a parameter name that only a boundary moved between names and values makes
+    (see the module docstring); BadPayload names it and the known name it was cut from."""
+    known = KNOWN[route]
+    for name, value in params.items():
+        if name in known:
+            rest = _s(value) if isinstance(value, str) else None
+            for other in known:
+                longer = len(other) > len(name) and other.startswith(name) and other not in params
+                if longer and rest is not None and (name + rest).startswith(other):
+                    raise BadPayload(f"parameter {name}: its value starts with the rest of {other} (a tampered copy)")
+            continue
+        for other in known:
+            if other.startswith(name) or name.startswith(other) or other.endswith(name) or name.endswith(other):
+                raise BadPayload(
+                    f"parameter {name!r} is not one Twilio sends to this route: it is {other} with characters "
+                    "moved between a name and a value (a tampered copy)"
+                )
 
 
 def _required(params: dict[str, Any], name: str) -> str:
@@ -115,8 +220,9 @@ def _required(params: dict[str, Any], name: str) -> str:
     return value
 
 
-def content_key(prefix: str, params: dict[str, Any]) -> str:
-    body = {k: _s(v) for k, v in params.items() if k not in VOLATILE}
+def content_key(prefix: str, route: Route, params: dict[str, Any]) -> str:
+    """A key for an event without an id of its own: a digest of the fields its route reads."""
+    body = {k: _s(v) for k, v in params.items() if k in READS[route]}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
     return f"{prefix}:{digest}"
 
@@ -127,7 +233,6 @@ RTT_KINDS: dict[str, SpokenKind] = {
     "transcription-stopped": "stopped",
     "transcription-error": "error",
 }
-SELFTEST_FIELD = "ShadowpilotSelftest"  # our own marker on `shadow selftest` events; Twilio never sends it
 
 
 def _error_text(params: dict[str, Any]) -> str:
@@ -141,19 +246,22 @@ def _error_text(params: dict[str, Any]) -> str:
 def parse_transcription(params: dict[str, Any]) -> Parsed:
     """A Real-Time Transcription callback (form-encoded; TranscriptionData is a JSON string).
 
-    started/content/stopped carry SequenceId, which orders and deduplicates them within their
-    TranscriptionSid; transcription-error carries none (ErrorCode, ErrorMessage, Timestamp), so it
-    is keyed by its content. A content event is a partial result only when Final is "false"
+    started/content/stopped carry SequenceId, which orders them within their TranscriptionSid
+    and, with the CallSid and TranscriptionSid (then all three required), deduplicates them;
+    transcription-error carries none (ErrorCode, ErrorMessage, Timestamp), so it is keyed by
+    the fields read. A content event is a partial result only when Final is "false"
     (sent with partialResults=true); without Final it is taken as final, so no words are dropped.
     Timestamp (ISO 8601 or epoch s/ms) places the event; unreadable or absent, receipt time does.
     """
+    check_names("transcriptions", params)
     call_id = _required(params, "CallSid")
     event = _required(params, "TranscriptionEvent")
-    stream = _s(params.get("TranscriptionSid")) or call_id
     kind: SpokenKind = RTT_KINDS.get(event, "other")
     raw_seq = _s(params.get("SequenceId"))
     # content must be ordered, so its SequenceId is required; the markers are taken without one
-    seq = _int(raw_seq, "SequenceId") if raw_seq or kind == "utterance" else None
+    seq = _int(raw_seq, "SequenceId") if raw_seq is not None or kind == "utterance" else None
+    # keyed by sequence: the TranscriptionSid is part of the key, so it must be there
+    stream = _required(params, "TranscriptionSid") if seq is not None else _s(params.get("TranscriptionSid")) or call_id
     text = error = None
     if kind == "utterance":
         data = _json_obj(params.get("TranscriptionData"), "TranscriptionData")
@@ -174,7 +282,7 @@ def parse_transcription(params: dict[str, Any]) -> Parsed:
         error=error,
         selftest=(_s(params.get(SELFTEST_FIELD)) or "").lower() == "true",
     )
-    key = f"rtt:{stream}:{seq}" if seq is not None else content_key(f"rtt-{kind}", params)
+    key = f"rtt:{call_id}:{stream}:{seq}" if seq is not None else content_key(f"rtt-{kind}", "transcriptions", params)
     return Parsed(key, spoken)
 
 
@@ -184,24 +292,29 @@ def parse_conversation(params: dict[str, Any]) -> Parsed | None:
     Messages keep their ParticipantSid and Source and participants their binding, identity and
     attributes: the evidence transcripts/twilio/chat_parties reads to tell the customer."""
     event = _s(params.get("EventType"))
+    closing = event == "onConversationStateUpdated" and (_s(params.get("StateTo")) or "").lower() == "closed"
+    if event not in ("onMessageAdded", "onParticipantAdded", "onParticipantUpdated") and not closing:
+        return None
+    check_names("conversations", params)
     if event == "onMessageAdded":
         conv = _required(params, "ConversationSid")
+        message = _required(params, "MessageSid")  # with the conversation, the key
         index = _int(params.get("Index"), "Index")
         body = (_s(params.get("Body")) or "").strip()
         kind: SpokenKind = "utterance" if body else "other"  # a media-only message carries no words to judge
         spoken = Spoken(conv, "chat", conv, index, kind, author=_s(params.get("Author")) or "system", text=body,
                         participant=_s(params.get("ParticipantSid")), source=_s(params.get("Source")))  # fmt: skip
-        return Parsed(f"chat:{conv}:{_s(params.get('MessageSid')) or index}", spoken)
+        return Parsed(f"chat:{conv}:{message}", spoken)
     if event in ("onParticipantAdded", "onParticipantUpdated"):
         conv = _required(params, "ConversationSid")
+        if isinstance(params.get("Attributes"), str) and params["Attributes"].strip():
+            json_value(params["Attributes"], "Attributes")  # nesting bounded before chat_parties reads it
         party = party_from_webhook(params)
         if party is None:
             raise BadPayload("field ParticipantSid is missing")
-        return Parsed(content_key("chat-party", params), ChatParticipant(conv, party))
-    if event == "onConversationStateUpdated" and (_s(params.get("StateTo")) or "").lower() == "closed":
-        conv = _required(params, "ConversationSid")
-        return Parsed(content_key("chat-state", params), Spoken(conv, "chat", conv, None, "closed"))
-    return None
+        return Parsed(content_key("chat-party", "conversations", params), ChatParticipant(conv, party))
+    conv = _required(params, "ConversationSid")
+    return Parsed(content_key("chat-state", "conversations", params), Spoken(conv, "chat", conv, None, "closed"))
 
 
 def parse_taskrouter(params: dict[str, Any], call_keys: list[str]) -> Parsed | None:
@@ -215,6 +328,7 @@ def parse_taskrouter(params: dict[str, Any], call_keys: list[str]) -> Parsed | N
         task_sid = _s(params.get("ResourceSid"))
     if not task_sid:
         return None
+    check_names("taskrouter", params)
     event_type = _required(params, "EventType")
     attrs = _json_obj(params.get("TaskAttributes"), "TaskAttributes") if params.get("TaskAttributes") else None
     call_id = next((str(attrs[k]) for k in call_keys if attrs.get(k)), None) if attrs else None
@@ -234,7 +348,7 @@ def parse_taskrouter(params: dict[str, Any], call_keys: list[str]) -> Parsed | N
         transfer_to=_s(params.get("TransferTo")) or _s(params.get("TransferTargetSid")),
         transfer_type=_s(params.get("TransferType")),
     )
-    return Parsed(content_key("task", params), TaskEvent(call_id, event))
+    return Parsed(content_key("task", "taskrouter", params), TaskEvent(call_id, event))
 
 
 def parse(route: Route, params: dict[str, Any], call_keys: list[str]) -> Parsed | None:

@@ -1,0 +1,127 @@
+"""Strict webhook parsing, pure logic on hand-built payloads: a captured request re-split across
+its name/value boundaries (still validly signed) is refused naming the parameter, dedup keys are
+made of required fields, integers are digits only, and JSON nesting is bounded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from shadowpilot.runners.shadow.wire import BadPayload, parse, parse_conversation, parse_transcription
+from tests.runners.shadow.twilio_sim import PUBLIC_URL, RTT, TOKEN, Call
+
+
+def _resplit(params: dict[str, str], name: str, new_name: str) -> dict[str, str]:
+    """Move the boundary between `name` and its value: same characters, same signature."""
+    value = params[name]
+    joined = name + value
+    assert joined.startswith(new_name)
+    out = {k: v for k, v in params.items() if k != name}
+    out[new_name] = joined[len(new_name) :]
+    return out
+
+
+def test_moving_characters_between_a_name_and_its_value_keeps_the_signature_but_is_refused() -> None:
+    _, params = Call(1).said("agent", "let me transfer you")
+    assert params["Track"] == "outbound_track"
+    tampered = _resplit(params, "Track", "Trac")
+    assert tampered["Trac"] == "koutbound_track"
+    validator = RequestValidator(TOKEN)
+    signature = validator.compute_signature(PUBLIC_URL + RTT, params)
+    assert validator.validate(PUBLIC_URL + RTT, tampered, signature)  # Twilio's scheme cannot tell them apart
+    with pytest.raises(BadPayload, match=r"parameter 'Trac'.*Track"):
+        parse_transcription(tampered)
+
+
+@pytest.mark.parametrize(
+    ("name", "new_name"),
+    [
+        ("Track", "Trackin"),  # the value's head moved into the name
+        ("TranscriptionSid", "TranscriptionS"),
+        ("SequenceId", "Seq"),
+    ],
+)
+def test_other_boundary_moves_on_fields_the_route_reads_are_refused(name: str, new_name: str) -> None:
+    _, params = Call(2).said("customer", "hello")
+    with pytest.raises(BadPayload, match=rf"parameter '?{new_name}'?"):
+        parse_transcription(_resplit(params, name, new_name))
+
+
+def test_a_value_tail_moved_onto_the_next_name_is_refused() -> None:
+    _, params = Call(3).said("customer", "hello")
+    # Track=inbound_track, TranscriptionData=... -> Track=inbound_trac, kTranscriptionData=...
+    tampered = {k: v for k, v in params.items() if k not in ("Track", "TranscriptionData")}
+    tampered["Track"] = "inbound_trac"
+    tampered["kTranscriptionData"] = params["TranscriptionData"]
+    with pytest.raises(BadPayload, match="kTranscriptionData"):
+        parse_transcription(tampered)
+
+
+def test_a_known_name_whose_value_begins_with_the_rest_of_another_known_name_is_refused() -> None:
+    _, params = Call(4).task_event("task.created", "support", TimestampMs="1763647380000")
+    tampered = {k: v for k, v in params.items() if k != "TimestampMs"}
+    tampered["Timestamp"] = "Ms1763647380000"  # TimestampMs=... re-split as Timestamp=Ms...
+    with pytest.raises(BadPayload, match="Timestamp"):
+        parse("taskrouter", tampered, ["call_sid"])
+
+
+def test_names_twilio_may_add_are_accepted_and_do_not_change_the_key() -> None:
+    _, params = Call(5).said("customer", "hello")
+    parsed = parse_transcription(params)
+    newer = parse_transcription({**params, "ProviderData": "{}", "SomeFutureField": "x", "RetryCount": "1"})
+    assert newer.key == parsed.key and newer.event == parsed.event
+
+
+def test_content_keys_ignore_fields_not_read_so_a_resplit_among_them_is_a_duplicate() -> None:
+    _, params = Call(6).task_event("task.created", "support", WorkerName="alex", WorkflowName="main")
+    a = parse("taskrouter", params, ["call_sid"])
+    b = parse("taskrouter", {**params, "WorkerName": "alexW", "WorkflowName": "orkflowmain"}, ["call_sid"])
+    assert a is not None and b is not None and a.key == b.key
+
+
+def test_transcription_keys_are_callsid_transcriptionsid_and_sequenceid_all_required() -> None:
+    c = Call(7)
+    _, params = c.said("customer", "hello")
+    assert parse_transcription(params).key == f"rtt:{c.call_sid}:{c.gt}:{params['SequenceId']}"
+    without = {k: v for k, v in params.items() if k != "TranscriptionSid"}
+    with pytest.raises(BadPayload, match="field TranscriptionSid is missing"):
+        parse_transcription(without)
+
+
+def test_a_chat_message_needs_its_message_sid() -> None:
+    params = {"EventType": "onMessageAdded", "ConversationSid": "CH" + "1" * 32, "Index": "0", "Body": "hi",
+              "Author": "+15550100"}  # fmt: skip
+    with pytest.raises(BadPayload, match="field MessageSid is missing"):
+        parse_conversation(params)
+    assert parse_conversation({**params, "MessageSid": "IM" + "2" * 32}) is not None
+
+
+@pytest.mark.parametrize("raw", ["1_0", " 7", "7 ", "+7", "-1", "٣", "1e3", "0x1", "", "9" * 19])
+def test_sequence_ids_are_digits_only(raw: str) -> None:
+    _, params = Call(8).said("customer", "hello")
+    with pytest.raises(BadPayload, match="field SequenceId"):
+        parse_transcription({**params, "SequenceId": raw})
+
+
+def test_message_index_is_digits_only() -> None:
+    params = {"EventType": "onMessageAdded", "ConversationSid": "CH" + "1" * 32, "MessageSid": "IM" + "2" * 32,
+              "Index": "1_0", "Body": "hi"}  # fmt: skip
+    with pytest.raises(BadPayload, match="field Index"):
+        parse_conversation(params)
+
+
+def test_deeply_nested_json_is_a_bad_payload_naming_the_field_not_a_recursion_error() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    _, params = Call(9).said("customer", "hello")
+    with pytest.raises(BadPayload, match="field TranscriptionData"):
+        parse_transcription({**params, "TranscriptionData": deep})
+    nested: dict = {}
+    for _ in range(40):
+        nested = {"a": nested}
+    with pytest.raises(BadPayload, match="field TranscriptionData"):
+        parse_transcription({**params, "TranscriptionData": json.dumps({"transcript": "hi", "x": nested})})
+    _, task = Call(9).task_event("task.created", "support")
+    with pytest.raises(BadPayload, match="field TaskAttributes"):
+        parse("taskrouter", {**task, "TaskAttributes": deep}, ["call_sid"])
