@@ -81,14 +81,16 @@ def guarded(fn: F) -> F:
         except ShadowpilotError as exc:
             from rich.text import Text
 
+            from .safe import safe_text
+
             err = console(stderr=True)
             if isinstance(exc, InputError):
                 head, *rest = str(exc).splitlines()
-                err.print(Text("error: ", style="bold red") + Text(head), soft_wrap=True)
+                err.print(Text("error: ", style="bold red") + safe_text(head), soft_wrap=True)
                 for line in rest:
-                    err.print(Text(line), soft_wrap=True)
+                    err.print(safe_text(line), soft_wrap=True)
             else:
-                err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+                err.print(Text("error: ", style="bold red") + safe_text(exc), soft_wrap=True)
             if _debug(args, kwargs):
                 import traceback
 
@@ -102,9 +104,11 @@ def guarded(fn: F) -> F:
 
             from rich.text import Text
 
+            from .safe import safe_text
+
             err = console(stderr=True)
             err.print(Text("shadowpilot failed (this is a bug in the harness, not your agent): ", style="bold red")
-                      + Text(f"{type(exc).__name__}: {exc}"))  # fmt: skip
+                      + safe_text(f"{type(exc).__name__}: {exc}"))  # fmt: skip
             err.print(Text(traceback.format_exc(), style="dim"))
             raise typer.Exit(EXIT_HARNESS) from None
 

@@ -133,7 +133,10 @@ def calls(
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"Shadow calls · {s.tenant.name}", title_justify="left", box=box.SIMPLE_HEAD)
+    from .safe import safe_text
+
+    title = safe_text(f"Shadow calls · {s.tenant.name}", one_line=True)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("call", "state", "started (UTC)", "utterances", "agent", "human", "run"):
         table.add_column(col, no_wrap=col != "human")
     for c in listing["calls"]:
@@ -147,8 +150,9 @@ def calls(
         if not human["routing_known"]:
             did += " (routing not known yet)"
         table.add_row(
-            c["call_id"], c["state"], c["started_at"][:19], str(len(c["utterances"])), said, did, c["run_id"] or "-"
-        )
+            *(safe_text(v, one_line=True) for v in (c["call_id"], c["state"], c["started_at"][:19],
+                                                    str(len(c["utterances"])), said, did, c["run_id"] or "-"))
+        )  # fmt: skip
     console().print(table)
 
 
