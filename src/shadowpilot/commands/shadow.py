@@ -95,9 +95,13 @@ def serve(
 def _single_instance(folder: Any) -> Any:
     """One server per tenant: a second would interleave the same event log."""
     import fcntl
+    import os
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fh = open(folder / "serve.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
+    from ..private import open_private, private_dir
+
+    private_dir(folder.parent)  # .shadowpilot/ and <tenant>.shadow/ are this account's alone
+    private_dir(folder)
+    fh = os.fdopen(open_private(folder / "serve.lock", os.O_RDWR | os.O_CREAT | os.O_APPEND), "a+")
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

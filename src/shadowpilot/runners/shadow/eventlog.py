@@ -95,9 +95,11 @@ class EventLog:
         self._failed: BaseException | None = None
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from ...private import open_private, private_dir
+
+        private_dir(self.path.parent)  # the customers' words: this account's alone (0700, the log 0600)
         _cut_torn_tail(self.path)
-        self._fh = self.path.open("ab", buffering=0)
+        self._fh = os.fdopen(open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab", buffering=0)
         # make the file's directory entry durable too, the first time it is created
         dir_fd = os.open(self.path.parent, os.O_RDONLY)
         try:
