@@ -113,6 +113,19 @@ def test_two_non_latin_tenants_in_one_folder_get_two_stores(tenant_dir: Path, cl
     assert len(list((tenant_dir / ".shadowpilot").glob("*.duckdb"))) == 2
 
 
+def test_a_store_at_the_older_name_is_pointed_out(tenant_dir: Path, cli) -> None:
+    """'Acme Health' used to live at acme-health.duckdb; it now has its own name, and a command
+    that finds the old file there says how to keep using it."""
+    write_config(tenant_dir, tenant="Acme Health")
+    older = tenant_dir / ".shadowpilot" / "acme-health.duckdb"
+    older.parent.mkdir()
+    older.write_bytes(b"")  # its content does not matter: it is only named
+    result = invoke(cli, "history")
+    new = tenant_dir / ".shadowpilot" / f"{slug('Acme Health')}.duckdb"
+    assert f"note: {older} was named by an older shadowpilot" in result.stderr
+    assert f"mv {older} {new}" in result.stderr
+
+
 def test_a_store_refuses_a_config_naming_another_tenant(imported: Path, cli) -> None:
     # a store copied or renamed to where another tenant's config looks for its own
     (imported / STORE).rename(imported / ".shadowpilot" / "other.duckdb")
