@@ -6,9 +6,11 @@ Secrets (OPENAI_API_KEY, TWILIO_*) are read where they are used, never stored he
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -274,9 +276,21 @@ class Settings(_Section):
         return p if p.is_absolute() else self.root / p
 
 
+def plain_slug(name: str) -> str:
+    """The name in lower-case ASCII letters, digits and dashes, accents dropped ('Zoë Café' ->
+    'zoe-cafe'); '' when nothing of it is Latin. Readable, but two names can share one."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+
+
 def slug(name: str) -> str:
-    s = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return s or "tenant"
+    """The tenant's file name, one per name: a name that is already a slug is its own
+    ('harbourview-clinic'); any other gets a short hash of the exact name after its plain slug
+    ('Zoë Café' -> 'zoe-cafe-<8 hex>', '東京' -> 'tenant-<8 hex>'), so no two tenants share a store."""
+    base = plain_slug(name)
+    if base == name:
+        return base
+    return f"{base or 'tenant'}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
 
 
 def find_config(start: Path | None = None) -> Path | None:

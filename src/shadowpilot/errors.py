@@ -60,15 +60,20 @@ class NotFoundError(UsageError):
     """A run, case or store the user named does not exist."""
 
 
-class StoreError(ShadowpilotError):
-    """The tenant store could not be read or written (exit 1: the harness failed)."""
-
-
 class EnvironmentFailure(ShadowpilotError):
     """What is around shadowpilot failed (the network, a key, a lock, the disk), not the user's
     input and not the harness: exit 2 with one line saying what to fix."""
 
     exit_code = 2
+
+
+class StoreError(EnvironmentFailure):
+    """The tenant store (or the shadow event log) could not be read or written: a full or
+    read-only disk, a damaged file. The environment's to fix, so exit 2 with one line."""
+
+
+class StoreOwnerError(UsageError):
+    """The config names another tenant than the one the store was created for (exit 2)."""
 
 
 class StoreBusyError(EnvironmentFailure):

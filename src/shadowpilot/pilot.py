@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from .evals.score import STORED_COLUMNS
 from .runners import Agent, build_agent, replay
 from .runners.agent import turn_deadline_s
 from .runners.cache import CachedAgent, replay_keys
-from .store import ImportSummary, Store, new_run_id
+from .store import ImportSummary, Store, new_run_id, open_store
 from .transcripts import Sourced, load_transcripts
 from .transcripts.select import Pick, select_top
 from .transcripts.twilio.records import Failure, SpeakerReport, Unjoined
@@ -118,7 +119,7 @@ def store_cases(
         picks, note = sel.picks, sel.note
         keep = {p.case.id for p in picks}
         good = [c for c in good if c.transcript.id in keep]
-    with Store.open(settings.store_path) as store:
+    with open_store(settings) as store:
         summary = store.add_cases([(c.transcript, c.file) for c in good])
     return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note)
 
@@ -211,7 +212,7 @@ def run(
     if repeats < 1:
         raise UsageError("--repeats must be at least 1")
     agent = agent or build_agent(settings)
-    with Store.open(settings.store_path) as store:
+    with open_store(settings) as store:
         cases = store.current_cases()
         if not cases:
             raise UsageError(f"no cases in {settings.store_path}; run `shadowpilot import FILES` first")
@@ -247,7 +248,7 @@ def resume(
     run would measure two agents at once.
     """
     agent = agent or build_agent(settings)
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False) as store:
         rid = run_id or store.unfinished_run_id()
         status = store.run_status(rid)
         if status == "complete":
@@ -313,7 +314,7 @@ def _replay_into(
         pending_cache.extend(cached.take_pending() if cached else ())
         if not pending and not pending_cache:
             return
-        with Store.open(settings.store_path, create=False, lock_timeout_s=wait_s) as store:
+        with open_store(settings, create=False, lock_timeout_s=wait_s) as store:
             store.add_call_runs(manifest.run_id, pending, pending_cache)
         pending.clear()
         pending_cache.clear()
@@ -373,7 +374,7 @@ def _replay_into(
             )
         elif manifest.cache is None:
             manifest = manifest.model_copy(update={"cache": {"enabled": False, "hits": 0, "misses": 0}})
-        with Store.open(settings.store_path, create=False, lock_timeout_s=RUN_FINAL_WAIT_S) as store:
+        with open_store(settings, create=False, lock_timeout_s=RUN_FINAL_WAIT_S) as store:
             if status == "aborted":
                 store.drop_failed_calls(manifest.run_id)
             store.finish_run(manifest.run_id, status, manifest)
@@ -434,19 +435,22 @@ def gate(
 ) -> GateResult:
     """Score a run (default: the latest complete one) and decide; store the scores and verdict.
     With `baseline`, a case that passed on that run and fails now makes it no-go, unless the AI
-    was ruled right on it."""
-    with Store.open(settings.store_path, create=False) as store:
+    was ruled right on it. A store that cannot be written is scored all the same; the verdict is
+    then not stored, and one note line says so."""
+    with open_store(settings, create=False, writes=False) as store:
         rid = resolve_run_id(store, run_id)
         scores, result = evaluate(store, rid, settings)
         if baseline is not None:
             result = with_check(result, _baseline_check(store, baseline, rid, scores, settings.gate))
-        if save:
+        if save and store.read_only:
+            sys.stderr.write(f"note: {store.path} is read-only: the verdict is printed, not stored\n")
+        elif save:
             store.save_scores(rid, scores[STORED_COLUMNS], result)
     return result
 
 
 def history(settings: Settings) -> pd.DataFrame:
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False, writes=False) as store:
         return store.history()
 
 
@@ -520,7 +524,7 @@ def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagr
 
 def disagreements(settings: Settings, run_id: str | None = None) -> tuple[str, list[Disagreement]]:
     """The run (default: the latest complete one) and its disagreements, in import order."""
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False, writes=False) as store:
         rid = resolve_run_id(store, run_id)
         return rid, _disagreements(store, rid, settings.gate)
 
@@ -542,7 +546,7 @@ def _save_ruling(store: Store, d: Disagreement, ruling: str, note: str | None, b
 def save_ruling(settings: Settings, d: Disagreement, ruling: str, note: str | None = None, *,
                 by: str | None = None) -> Ruling:  # fmt: skip
     """Store a ruling on a disagreement found by `disagreements` (the interactive review)."""
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False) as store:
         return _save_ruling(store, d, ruling, note, reviewer(by))
 
 
@@ -558,7 +562,7 @@ def record_ruling(
     """Rule on one disagreement of a run (default: the latest complete one)."""
     if ruling not in RULINGS:
         raise UsageError(f"unknown ruling {ruling!r}; use one of: {', '.join(RULINGS)}")
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False) as store:
         rid = resolve_run_id(store, run_id)
         if case_id not in store.run_case_versions(rid):
             raise NotFoundError(f"case {case_id!r} is not in run {rid}; see `shadowpilot review --list`")
@@ -573,7 +577,7 @@ def record_ruling(
 
 def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0.05) -> Comparison:
     """Score two stored runs (rulings applied) and compare B against A."""
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False, writes=False) as store:
         a, b = resolve_run_id(store, run_a), resolve_run_id(store, run_b)
         return compare_scores(score_run(store, a, settings.gate), score_run(store, b, settings.gate), a, b, alpha)
 
@@ -634,7 +638,7 @@ def judge(
     sha = rubric_hash(rubric)
     redacted = should_redact(settings.redaction.mode, judge_endpoint(settings))
     redactor = Redactor(settings.redaction.kinds) if redacted else None
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False) as store:
         rid = resolve_run_id(store, run_id)
         transcripts = {t.id: t for t in store.run_cases(rid)}
         items = make_items(store.reply_pairs(rid), transcripts, model, rubric, redactor)
@@ -662,7 +666,7 @@ def judge(
         raise RunAborted(f"judging run {rid} stored nothing: all {plural(len(rows), 'judgement')} failed; "
                          f"{where.who} at {where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "
                          "OPENAI_API_KEY")  # fmt: skip
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False) as store:
         store.save_judgements(rid, rows, totals.new_cache)
         summary = judge_summary(store.judgements(rid))
     return JudgeReport(run_id=rid, model=model, rubric=rubric_file, rubric_hash=sha, replies=len(items),

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 from shadowpilot import pilot
 from shadowpilot.reports import build_report_data, render_report
+from shadowpilot.reports.markdown import _cell
 from tests.reports.conftest import SAMPLE_FAILURES, SAMPLE_IDS, Pilot, second_run
 
 # The usual JUnit schema (Jenkins' junit-10.xsd, what CI systems read): which attributes each
@@ -135,11 +136,11 @@ def test_markdown_compared_with_the_baseline_run(own_sample: Pilot) -> None:
     assert f"**Newly failing** ({len(newly_failing)}):" in section
     assert "**Newly passing** (1):\n\n- `hv-018`" in section
     for change in cmp.newly_failing:
-        assert f"- `{change.case_id}`: {change.why}" in section
+        assert f"- `{change.case_id}`: {_cell(change.why)}" in section  # as Markdown text: _ and * escaped
     assert "- `hv-010`: unnecessary escalation at customer turn 1" in section
     assert f"Pass rate {cmp.metrics['pass_rate'].a.value:.1%} → {cmp.metrics['pass_rate'].b.value:.1%}" in section
     # the verdict line carries the interval its test inverts: 5 pass -> fail, 1 back, p = 0.219
-    assert cmp.verdict == "within-noise" and cmp.explanation in section
+    assert cmp.verdict == "within-noise" and _cell(cmp.explanation) in section
     assert "95% exact interval [" in cmp.explanation and "given the 6 cases that changed" in cmp.explanation
     # and the HTML report shows the same comparison
     html = render_report(data, "html")

@@ -69,6 +69,20 @@ def write_output(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
+# What the machine does to a file (full, read-only, not ours, failing), never the harness's doing.
+_DISK_ERRNOS = frozenset({"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "EFBIG", "EMFILE", "ENFILE"})
+
+
+def environment_failure(exc: BaseException) -> str | None:
+    """One line for a failure of the machine around us that escaped as a plain OSError, else None."""
+    import errno
+
+    if isinstance(exc, OSError) and errno.errorcode.get(exc.errno or -1) in _DISK_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return None
+
+
 def guarded(fn: F) -> F:
     """Map library errors to exit codes and clear messages; never a traceback for bad input."""
 
@@ -81,14 +95,16 @@ def guarded(fn: F) -> F:
         except ShadowpilotError as exc:
             from rich.text import Text
 
+            from .safe import safe_text
+
             err = console(stderr=True)
             if isinstance(exc, InputError):
                 head, *rest = str(exc).splitlines()
-                err.print(Text("error: ", style="bold red") + Text(head), soft_wrap=True)
+                err.print(Text("error: ", style="bold red") + safe_text(head), soft_wrap=True)
                 for line in rest:
-                    err.print(Text(line), soft_wrap=True)
+                    err.print(safe_text(line), soft_wrap=True)
             else:
-                err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+                err.print(Text("error: ", style="bold red") + safe_text(exc), soft_wrap=True)
             if _debug(args, kwargs):
                 import traceback
 
@@ -100,11 +116,23 @@ def guarded(fn: F) -> F:
         except Exception as exc:  # a bug in the harness: say so, and exit 1, not 2 or 3
             import traceback
 
+            line = environment_failure(exc)
+            if line is not None:  # the disk, not the harness: one line, exit 2
+                from rich.text import Text
+
+                from .safe import safe_text
+
+                console(stderr=True).print(Text("error: ", style="bold red") + safe_text(line, one_line=True),
+                                           soft_wrap=True)  # fmt: skip
+                raise typer.Exit(EXIT_USAGE) from None
+
             from rich.text import Text
+
+            from .safe import safe_text
 
             err = console(stderr=True)
             err.print(Text("shadowpilot failed (this is a bug in the harness, not your agent): ", style="bold red")
-                      + Text(f"{type(exc).__name__}: {exc}"))  # fmt: skip
+                      + safe_text(f"{type(exc).__name__}: {exc}"))  # fmt: skip
             err.print(Text(traceback.format_exc(), style="dim"))
             raise typer.Exit(EXIT_HARNESS) from None
 

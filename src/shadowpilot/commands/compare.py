@@ -45,12 +45,14 @@ def _print(c: Comparison) -> None:
     from rich.text import Text
 
     from ..evals.compare import NAMES
+    from .safe import safe_text
     from .views import pct
 
     con = console()
     style = {"worse": "bold red", "better": "bold green", "within-noise": "bold yellow"}[c.verdict]
-    con.print(Text.assemble((f" {c.verdict.upper()} ", style + " reverse"), f"  {c.run_b} against {c.run_a}"))
-    con.print(c.explanation)
+    runs = safe_text(f"  {c.run_b} against {c.run_a}", one_line=True)
+    con.print(Text.assemble((f" {c.verdict.upper()} ", style + " reverse"), runs))
+    con.print(safe_text(c.explanation))
 
     def ci(iv) -> str:
         return "" if iv is None else f" [{pct(iv[0])}, {pct(iv[1])}]"
@@ -91,8 +93,8 @@ def _print(c: Comparison) -> None:
         t.add_column("case", style=colour, no_wrap=True)
         t.add_column("why (B)" if title == "Newly failing" else "why it failed (A)")
         for r in rows:
-            t.add_row(r.case_id + (" (critical)" if r.critical else ""), r.why or "")
+            t.add_row(safe_text(r.case_id + (" (critical)" if r.critical else ""), one_line=True), safe_text(r.why))
         con.print(t)
     for label, ids in (("only in A", c.only_in_a), ("only in B", c.only_in_b)):
         if ids:
-            con.print(f"{label}: {', '.join(ids)}")
+            con.print(safe_text(f"{label}: {', '.join(ids)}"))

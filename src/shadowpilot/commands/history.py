@@ -11,6 +11,7 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings
 def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List the runs of this tenant's pilot, oldest first, with their latest verdict."""
     from ..pilot import history
+    from .safe import safe_text
 
     s = settings(ctx)
     df = history(s)
@@ -22,7 +23,7 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         emit_json({"tenant": s.tenant.name, "runs": records})
         return
     if not records:
-        console().print(f"no runs yet for {s.tenant.name}: `shadowpilot run` replays the imported cases")
+        console().print(safe_text(f"no runs yet for {s.tenant.name}: `shadowpilot run` replays the imported cases"))
         return
     from rich import box
     from rich.table import Table
@@ -30,7 +31,7 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 
     from .views import LABEL, STYLE, pct
 
-    table = Table(title=f"Runs · {s.tenant.name}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=safe_text(f"Runs · {s.tenant.name}", one_line=True), title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("run", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("agent", no_wrap=True)
@@ -40,15 +41,15 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     for r in records:
         verdict = r["verdict"]
         if r["status"] != "complete":
-            shown = Text(r["status"], style="dim")
+            shown = safe_text(r["status"], "dim")
         elif verdict:
             shown = Text(LABEL[verdict], style=STYLE[verdict])
         else:
             shown = Text("not gated", style="dim")
         table.add_row(
-            r["run_id"],
+            safe_text(r["run_id"], one_line=True),
             f"{r['created_at']:%m-%d %H:%M}",
-            r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})",
+            safe_text(r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})", one_line=True),
             str(r["cases"]),
             shown,
             pct(r["pass_rate"]) if r["pass_rate"] is not None else "",

@@ -143,6 +143,7 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
     from rich.table import Table
     from rich.text import Text
 
+    from .safe import safe_text
 
     con = console()
     if rep.picks is not None:
@@ -150,13 +151,13 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         table.add_column("case")
         table.add_column("why it was kept")
         for p in rep.picks:
-            table.add_row(p.case.id, Text(p.why))
+            table.add_row(safe_text(p.case.id, one_line=True), safe_text(p.why))
         con.print(table)
         if rep.pick_note:
-            con.print(Text(rep.pick_note, style="yellow"), soft_wrap=True)
+            con.print(safe_text(rep.pick_note, "yellow"), soft_wrap=True)
     con.print(
-        f"imported into [bold]{store_path}[/]: {len(sm.added)} new, "
-        f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged",
+        Text("imported into ") + safe_text(store_path, "bold") + Text(f": {len(sm.added)} new, "
+        f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged"),
         soft_wrap=True,
     )
     err = console(stderr=True)
@@ -165,16 +166,16 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
     if rep.skipped:
         err.print(Text(f"skipped {plural(len(rep.skipped), 'bad record')}:", style="yellow"))
         for p in rep.skipped:
-            err.print(Text(f"  {p}"), soft_wrap=True)
+            err.print(safe_text(f"  {p}"), soft_wrap=True)
     if rep.failed:
         err.print(Text(f"not imported: {len(rep.failed)} could not be fetched from Twilio:", style="yellow"))
         for f in rep.failed:
-            err.print(Text(f"  {f.kind} {f.sid}{f' ({f.key})' if f.key and f.key != f.sid else ''}: {f.error}"),
+            err.print(safe_text(f"  {f.kind} {f.sid}{f' ({f.key})' if f.key and f.key != f.sid else ''}: {f.error}"),
                       soft_wrap=True)  # fmt: skip
     if rep.unjoined:
         err.print(Text(f"{plural(len(rep.unjoined), 'record')} did not join:", style="yellow"))
         for u in rep.unjoined:
-            err.print(Text(f"  {u.kind} {u.sid}{f' ({u.key})' if u.key and u.key != u.sid else ''}: {u.note}"),
+            err.print(safe_text(f"  {u.kind} {u.sid}{f' ({u.key})' if u.key and u.key != u.sid else ''}: {u.note}"),
                       soft_wrap=True)  # fmt: skip
 
 
@@ -183,6 +184,7 @@ def _show_speakers(sp: SpeakerReport, con: Console, err: Console) -> None:
     from rich.text import Text
 
     from ..transcripts.twilio.mapping import SPEAKER_RULES
+    from .safe import safe_text
 
     if any(sp.by_source.values()):
         parts = [f"{n} by {SPEAKER_RULES.get(k, k)}" for k, n in sp.by_source.items() if n]
@@ -193,6 +195,6 @@ def _show_speakers(sp: SpeakerReport, con: Console, err: Console) -> None:
         err.print(Text(f"warning: {plural(len(sp.swapped), 'call')} {look} swapped (the customer side opens with "
                        "the business's greeting); check them:", style="yellow"), soft_wrap=True)  # fmt: skip
         for case_id, rule in sp.swapped.items():
-            err.print(Text(f"  {case_id} (mapped by {SPEAKER_RULES.get(rule, rule)})"), soft_wrap=True)
+            err.print(safe_text(f"  {case_id} (mapped by {SPEAKER_RULES.get(rule, rule)})"), soft_wrap=True)
         for hint in sp.hints:
-            err.print(Text(f"  {hint}", style="yellow"), soft_wrap=True)
+            err.print(safe_text(f"  {hint}", "yellow"), soft_wrap=True)

@@ -65,10 +65,13 @@ def _print(rep: JudgeReport) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from .safe import safe_text
+
     con = console()
     rubric = rep.rubric or "built-in rubric"
-    con.print(f"judge [bold]{rep.model}[/] · {rubric} ({rep.rubric_hash[:12]}) · run {rep.run_id}"
-              + (" · personal data redacted" if rep.redacted else ""))  # fmt: skip
+    con.print(Text("judge ") + safe_text(rep.model, "bold")
+              + safe_text(f" · {rubric} ({rep.rubric_hash[:12]}) · run {rep.run_id}"
+                          + (" · personal data redacted" if rep.redacted else "")))  # fmt: skip
     j = rep.summary
     if j is None:
         con.print("nothing to judge: no agent reply in this run has a human reply to compare with")
@@ -95,12 +98,13 @@ def _print(rep: JudgeReport) -> None:
             for t in j.worst:
                 reasons = "\n".join(f"{k}: {v}" for k, v in t.reasons.items())
                 turn = "?" if t.customer_turn is None else str(t.customer_turn)
-                worst.add_row(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), turn,
-                              f"{t.score:.2f}", f"{t.correctness}/{t.policy}/{t.tone}", Text(reasons))  # fmt: skip
+                worst.add_row(safe_text(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), one_line=True),
+                              turn, f"{t.score:.2f}", f"{t.correctness}/{t.policy}/{t.tone}",
+                              safe_text(reasons))  # fmt: skip
             con.print(worst)
         for t in j.failed:
             where = customer_turn_label(t.customer_turn)
-            con.print(Text(f"judge error on {t.case_id} {where}: {t.error}", style="yellow"))
+            con.print(safe_text(f"judge error on {t.case_id} {where}: {t.error}", "yellow"))
     con.print(f"{plural(rep.requests, 'request')} made ({plural(rep.retries, 'retry', 'retries')}), "
               f"{plural(rep.cache_hits, 'cache hit')}, "
               f"${rep.spent_usd:.4f} spent")  # fmt: skip

@@ -96,8 +96,9 @@ def command(
             emit_json({"recorded": _ruling_json(r)})
         else:
             from ..evals.rulings import ruling_text
+            from .safe import safe_text
 
-            console().print(f"{r.case_id} ({r.run_id}): {ruling_text(r.ruling, r.ruled_by, r.note)}")
+            console().print(safe_text(f"{r.case_id} ({r.run_id}): {ruling_text(r.ruling, r.ruled_by, r.note)}"))
         return
     if note is not None:
         raise UsageError("--note goes with --case ID --ruling ...; in the interactive review you are asked for it")
@@ -114,6 +115,10 @@ def command(
             _print_list(console(), rid, items)
         return
 
+    from rich.text import Text
+
+    from .safe import safe_text
+
     con = console()
     todo = items if (all_cases or case is not None) else [d for d in items if d.ruling is None]
     if not todo:
@@ -123,7 +128,7 @@ def command(
         return
     recorded = skipped = 0
     for i, d in enumerate(todo, start=1):
-        con.rule(f"{i}/{len(todo)} · {d.case_id}")
+        con.rule(safe_text(f"{i}/{len(todo)} · {d.case_id}", one_line=True))
         show_disagreement(con, d)
         key = _ask(con, PROMPT, ["h", "a", "u", "s", "q"])
         if key in (None, "q"):
@@ -137,7 +142,7 @@ def command(
         r = save_ruling(s, d, KEYS[key], text, by=by)
         from ..evals.rulings import ruling_text
 
-        con.print(f"[green]recorded[/] {ruling_text(r.ruling, r.ruled_by, r.note)}")
+        con.print(Text("recorded ", style="green") + safe_text(ruling_text(r.ruling, r.ruled_by, r.note)))
         recorded += 1
     con.print(f"{plural(recorded, 'ruling')} recorded, {skipped} skipped; `shadowpilot gate` re-scores with them.")
 
@@ -160,19 +165,20 @@ def _print_list(con: Console, rid: str, items: list[Disagreement]) -> None:
     from rich.text import Text
 
     from ..evals.rulings import RULING_LABEL
+    from .safe import safe_text
 
     if not items:
         con.print(f"run {rid}: no disagreements between the AI and the human")
         return
-    table = Table(title=f"Disagreements · {rid}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=safe_text(f"Disagreements · {rid}", one_line=True), title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("case", no_wrap=True)
     table.add_column("what differs")
     table.add_column("ruling")
     for d in items:
         r = d.ruling
-        shown = Text("not ruled", style="dim") if r is None else Text(f"{RULING_LABEL[r.ruling]} ({r.ruled_by})")
-        table.add_row(Text(d.case_id + (" (critical)" if d.critical else ""), style="bold red" if d.critical else ""),
-                      Text(d.why or ""), shown)  # fmt: skip
+        shown = Text("not ruled", style="dim") if r is None else safe_text(f"{RULING_LABEL[r.ruling]} ({r.ruled_by})")
+        table.add_row(safe_text(d.case_id + (" (critical)" if d.critical else ""), "bold red" if d.critical else "",
+                                one_line=True), safe_text(d.why), shown)  # fmt: skip
     con.print(table)
 
 
@@ -192,17 +198,18 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
 
     from ..evals.rulings import ruling_text
     from ..wording import customer_turn_from_ordinal, customer_turn_number
+    from .safe import safe_text
 
     t, o, ai = d.transcript, d.transcript.outcome, d.ai
-    head = Text.assemble((d.case_id, "bold"), f" · {t.channel}")
+    head = safe_text(d.case_id, "bold", one_line=True) + safe_text(f" · {t.channel}", one_line=True)
     if d.critical:
         head.append(" · critical", style="bold red")
     if t.tags:
-        head.append(f" · {', '.join(t.tags)}")
+        head.append(safe_text(f" · {', '.join(t.tags)}", one_line=True))
     con.print(head)
-    con.print(Text(f"failed: {d.why}", style="red"))
+    con.print(safe_text(f"failed: {d.why}", "red"))
     if d.ruling is not None:
-        con.print(Text(f"current {ruling_text(d.ruling.ruling, d.ruling.ruled_by, d.ruling.note)}", style="yellow"))
+        con.print(safe_text(f"current {ruling_text(d.ruling.ruling, d.ruling.ruled_by, d.ruling.note)}", "yellow"))
 
     conv = Table(show_header=True, box=None, pad_edge=False)
     conv.add_column("customer turn", justify="right", style="dim")
@@ -217,7 +224,7 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
             marks.append(("◀ AI escalated", "magenta"))
         mark = Text(" ").join(Text(m, style=st) for m, st in marks) if marks else Text("")
         number = customer_turn_number(t.turns, i) if turn.speaker == "customer" else None
-        conv.add_row("" if number is None else str(number), turn.speaker, turn.text, mark)
+        conv.add_row("" if number is None else str(number), turn.speaker, safe_text(turn.text), mark)
     con.print(conv)
 
     side = Table(title="Human vs AI", title_justify="left", show_lines=False, pad_edge=False)
@@ -237,7 +244,8 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
         rows.append((name, o.routing.get(name), routing_ai.get(name)))
     for label, h, a in rows:
         differs = _value(h).lower() != _value(a).lower()
-        side.add_row(Text(label, style="bold red" if differs else "bold"), _value(h), _value(a))
+        side.add_row(safe_text(label, "bold red" if differs else "bold", one_line=True), safe_text(_value(h)),
+                     safe_text(_value(a)))  # fmt: skip
     if ai.get("reply"):
-        side.add_row("AI reply", "", ai["reply"])
+        side.add_row("AI reply", "", safe_text(ai["reply"]))
     con.print(side)

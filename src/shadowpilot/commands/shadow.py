@@ -95,9 +95,13 @@ def serve(
 def _single_instance(folder: Any) -> Any:
     """One server per tenant: a second would interleave the same event log."""
     import fcntl
+    import os
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fh = open(folder / "serve.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
+    from ..private import open_private, private_dir
+
+    private_dir(folder.parent)  # .shadowpilot/ and <tenant>.shadow/ are this account's alone
+    private_dir(folder)
+    fh = os.fdopen(open_private(folder / "serve.lock", os.O_RDWR | os.O_CREAT | os.O_APPEND), "a+")
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -143,7 +147,10 @@ def calls(
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"Shadow calls · {s.tenant.name}", title_justify="left", box=box.SIMPLE_HEAD)
+    from .safe import safe_text
+
+    title = safe_text(f"Shadow calls · {s.tenant.name}", one_line=True)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("call", "state", "started (UTC)", "utterances", "agent", "human", "run"):
         table.add_column(col, no_wrap=col != "human")
     for c in listing["calls"]:
@@ -157,8 +164,9 @@ def calls(
         if not human["routing_known"]:
             did += " (routing not known yet)"
         table.add_row(
-            c["call_id"], c["state"], c["started_at"][:19], str(len(c["utterances"])), said, did, c["run_id"] or "-"
-        )
+            *(safe_text(v, one_line=True) for v in (c["call_id"], c["state"], c["started_at"][:19],
+                                                    str(len(c["utterances"])), said, did, c["run_id"] or "-"))
+        )  # fmt: skip
     console().print(table)
 
 

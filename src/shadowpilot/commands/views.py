@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..wording import plural
+from .safe import safe_text
 
 if TYPE_CHECKING:
     from ..types import GateResult
@@ -39,9 +40,10 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
         k = g.pass_k
         lo, hi = k.pass_k_ci
         flips = f"{plural(len(k.flips), 'flip')}: {', '.join(k.flips[:8])}{' ...' if len(k.flips) > 8 else ''}"
-        figures.add_row(f"pass^{k.k}", Text(f"{pct(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
-                                            f"95% CI {pct(lo)} to {pct(hi)}) · " + (flips if k.flips else "no flips")
-                                            + (" · gated on pass^k" if g.config.require_pass_k else "")))  # fmt: skip
+        figures.add_row(f"pass^{k.k}", safe_text(
+            f"{pct(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
+            f"95% CI {pct(lo)} to {pct(hi)}) · " + (flips if k.flips else "no flips")
+            + (" · gated on pass^k" if g.config.require_pass_k else "")))  # fmt: skip
     if g.weighted_score is not None:
         w = g.config.weights
         figures.add_row("Weighted", Text(f"{g.weighted_score:.3f} (missed {w.missed:g}, unnecessary {w.unnecessary:g}, "
@@ -78,7 +80,7 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
         figures.add_row("Cost", Text(text))
     h = g.handoff
     if h is not None and h.escalations:
-        figures.add_row("Handoff", Text(
+        figures.add_row("Handoff", safe_text(
             f"{h.ok}/{plural(h.escalations, 'escalation')} usable: summary {h.with_summary} · "
             f"sentiment {h.with_sentiment} · "
             f"required attributes {h.with_attributes} · most hops in a call {h.max_hops}"
@@ -109,7 +111,8 @@ def _breakdowns(g: GateResult) -> Table | Text | None:
     for dim, row in rows:
         lo, hi = row.ci
         style = "red" if row.pass_rate < g.bar else ""
-        t.add_row(dim, row.key, f"{row.passed}/{row.cases}", Text(pct(row.pass_rate), style=style),
+        t.add_row(safe_text(dim), safe_text(row.key, one_line=True), f"{row.passed}/{row.cases}",
+                  Text(pct(row.pass_rate), style=style),
                   f"{pct(lo)} to {pct(hi)}")  # fmt: skip
     return t
 
@@ -123,7 +126,7 @@ def gate_view(g: GateResult) -> Group:
         f" ({g.passed_cases}/{g.cases}) · 95% CI {pct(lo)} to {pct(hi)} · bar {g.bar:.0%}",
         " (lower bound)" if g.config.use_lower_bound else "",
     )
-    explanation = Text(g.explanation)
+    explanation = safe_text(g.explanation)
 
     e, r = g.escalation, g.routing
     figures = Table.grid(padding=(0, 2))
@@ -150,14 +153,14 @@ def gate_view(g: GateResult) -> Group:
     checks.add_column()
     for c in g.checks:
         checks.add_row(Text("pass" if c.passed else "FAIL", style="green" if c.passed else "bold red"),
-                       Text(f"{c.name}: {c.detail}"))  # fmt: skip
+                       safe_text(f"{c.name}: {c.detail}"))  # fmt: skip
 
     _extra_rows(g, figures)
     parts: list = [head, explanation]
     if g.evidence is not None and g.evidence.caution:
-        parts.append(Text(g.evidence.caution, style="bold yellow"))
+        parts.append(safe_text(g.evidence.caution, "bold yellow"))
     if g.evidence is not None:
-        parts.append(Text(g.evidence.note, style="dim" if g.passed else "yellow"))
+        parts.append(safe_text(g.evidence.note, "dim" if g.passed else "yellow"))
     parts += [Text(), figures, Text(), checks]
     table = _breakdowns(g)
     if table is not None:
@@ -168,11 +171,13 @@ def gate_view(g: GateResult) -> Group:
         fails.add_column("why")
         for f in g.failures:
             crit = f.case_id in g.critical_failed
-            fails.add_row(Text(f.case_id + (" (critical)" if crit else ""), style="bold red" if crit else ""),
-                          Text(f.why))  # fmt: skip
+            shown = safe_text(f.case_id + (" (critical)" if crit else ""), "bold red" if crit else "", one_line=True)
+            fails.add_row(shown, safe_text(f.why))
         parts += [Text(), fails]
     return Group(*parts)
 
 
 def print_gate(con: Console, g: GateResult, title: str) -> None:
-    con.print(Panel(gate_view(g), title=title, title_align="left", border_style=STYLE[g.verdict].split()[-1]))
+    """The gate's panel; `title` is shown as written (a tenant name is data, not markup)."""
+    con.print(Panel(gate_view(g), title=safe_text(title, one_line=True), title_align="left",
+                    border_style=STYLE[g.verdict].split()[-1]))  # fmt: skip

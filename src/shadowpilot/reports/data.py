@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
 from ..evals.compare import Comparison
-from ..store import Store
+from ..store import open_store
 from ..types import GateResult, Outcome, RunManifest, Turn
 from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
 
@@ -152,7 +152,7 @@ def build_report_data(
     from ..evals.regressions import regression_check, with_check
     from ..pilot import evaluate, resolve_run_id, score_run
 
-    with Store.open(settings.store_path, create=False) as store:
+    with open_store(settings, create=False, writes=False) as store:
         rid = resolve_run_id(store, run_id)
         manifest = store.manifest(rid)
         scores, gate = evaluate(store, rid, settings)

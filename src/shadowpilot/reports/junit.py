@@ -8,9 +8,9 @@ a failed case, not a broken harness); `errors` stays 0 because the harness ran.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 
+from ..controls import visible
 from ..types import GateResult
 from ..wording import customer_turn_label
 from .data import CaseReport, ReportData
@@ -25,12 +25,17 @@ PROBLEM_TYPE = {
 }
 
 
-# characters XML 1.0 cannot hold at all, even escaped (a transcript could carry one)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _x(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+def _sanitize(root: ET.Element) -> None:
+    """Every attribute and text in the tree with its control characters written out: XML 1.0
+    cannot hold most of them even escaped, and a case id, a tenant name or a check's detail may
+    carry one. Done once over the finished tree, so no string can be added that skips it."""
+    for el in root.iter():
+        for key, value in el.attrib.items():
+            el.set(key, visible(value))
+        if el.text:
+            el.text = visible(el.text)
+        if el.tail:
+            el.tail = visible(el.tail)
 
 
 def _seconds(c: CaseReport) -> float:
@@ -120,14 +125,14 @@ def render_junit(data: ReportData) -> str:
     cases = _suite(root, f"{data.tenant}.cases", stamp)
     for c in data.cases:
         tc = ET.SubElement(
-            cases, "testcase", classname=f"{data.tenant}.{c.channel}", name=_x(c.case_id), time=f"{_seconds(c):.3f}"
+            cases, "testcase", classname=f"{data.tenant}.{c.channel}", name=c.case_id, time=f"{_seconds(c):.3f}"
         )
         if not c.passed:
             kind = next((PROBLEM_TYPE[p] for p in c.problems if p in PROBLEM_TYPE), "failed")
             message = c.why or (f"agent error: {c.error}" if c.error else "failed")
-            ET.SubElement(tc, "failure", message=_x(message), type=kind).text = _x(message + "\n" + _details(c))
+            ET.SubElement(tc, "failure", message=message, type=kind).text = message + "\n" + _details(c)
         else:
-            ET.SubElement(tc, "system-out").text = _x(_details(c))
+            ET.SubElement(tc, "system-out").text = _details(c)
 
     totals = [_close(gate), _close(cases)]
     root.set("tests", str(sum(t[0] for t in totals)))
@@ -135,5 +140,6 @@ def render_junit(data: ReportData) -> str:
     root.set("errors", "0")
     root.set("skipped", "0")
     root.set("time", f"{sum(t[2] for t in totals):.3f}")
+    _sanitize(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

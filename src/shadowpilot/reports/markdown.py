@@ -3,6 +3,9 @@ cases, and what changed since a baseline run). Short by design: the HTML report 
 
 from __future__ import annotations
 
+import re
+
+from ..controls import visible
 from ..evals.compare import Comparison
 from ..types import GateResult
 from ..wording import customer_turn_label, plural
@@ -17,8 +20,25 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
 
 
-def _cell(text: str | None) -> str:
-    return (text or "").replace("|", "\\|").replace("\n", " ")
+# What Markdown (GitHub's included) would read as syntax inline: emphasis, code, links and images,
+# raw HTML and entities, strikethrough, a table's cell break, and the backslash itself.
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<>&|~])")
+
+
+def _cell(text: object) -> str:
+    """Data as literal inline Markdown text, safe in a table cell, a list item or a heading: its
+    syntax backslash-escaped (no link, image or HTML can come of a case id), one line, control
+    characters written out."""
+    return _MD_ACTIVE.sub(r"\\\1", visible(text, one_line=True))
+
+
+def _code(text: object) -> str:
+    """Data as one inline code span: fenced with more backticks than it holds in a row, so
+    none in it can close the span early; one line, control characters written out."""
+    body = visible(text, one_line=True)
+    fence = "`" * (max((len(run) for run in re.findall("`+", body)), default=0) + 1)
+    pad = " " if body.startswith(("`", " ")) or body.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def _ms(x: float | None) -> str:
@@ -33,16 +53,16 @@ def gate_summary(g: GateResult) -> list[str]:
     lo, hi = g.pass_rate_ci
     e, r = g.escalation, g.routing
     lines = [
-        f"**Verdict: {VERDICT_ICON[g.verdict]} {VERDICT[g.verdict]}** — {g.explanation}",
+        f"**Verdict: {VERDICT_ICON[g.verdict]} {VERDICT[g.verdict]}** — {_cell(g.explanation)}",
         "",
-        *([f"> ⚠️ {g.evidence.caution}", ""] if g.evidence is not None and g.evidence.caution else []),
+        *([f"> ⚠️ {_cell(g.evidence.caution)}", ""] if g.evidence is not None and g.evidence.caution else []),
         "| | |",
         "|---|---|",
         f"| Pass rate | {_pct(g.pass_rate)} ({g.passed_cases}/{g.cases}) |",
         f"| 95% interval (Wilson) | {_pct(lo)} to {_pct(hi)} |",
         f"| Bar | {_pct(g.bar)}{' (lower bound must clear it)' if g.config.use_lower_bound else ''} |",
         f"| Agent errors | {g.errors} |",
-        f"| Critical cases failed | {', '.join(g.critical_failed) or 'none'} |",
+        f"| Critical cases failed | {', '.join(_cell(c) for c in g.critical_failed) or 'none'} |",
     ]
     if g.pass_k is not None:
         pk = g.pass_k
@@ -67,7 +87,7 @@ def gate_summary(g: GateResult) -> list[str]:
     lines += [
         "**Checks**",
         "",
-        *(f"- {'pass' if c.passed else 'FAIL'} · {c.name}: {c.detail}" for c in g.checks),
+        *(f"- {'pass' if c.passed else 'FAIL'} · {_cell(c.name)}: {_cell(c.detail)}" for c in g.checks),
     ]
     return lines
 
@@ -112,9 +132,9 @@ def _decision(c: CaseReport) -> tuple[str, str]:
 def _comparison(cmp: Comparison) -> list[str]:
     pr = cmp.metrics.get("pass_rate")
     lines = [
-        f"## Compared with the baseline run `{cmp.run_a}`",
+        f"## Compared with the baseline run {_code(cmp.run_a)}",
         "",
-        f"{cmp.explanation}",
+        _cell(cmp.explanation),
         "",
     ]
     if pr is not None and pr.delta is not None:
@@ -127,7 +147,7 @@ def _comparison(cmp: Comparison) -> list[str]:
             for ch in changes[:MAX_ROWS]:
                 crit = " (critical)" if ch.critical else ""
                 why = f": {_cell(ch.why)}" if ch.why and title == "Newly failing" else ""
-                lines.append(f"- `{ch.case_id}`{crit}{why}")
+                lines.append(f"- {_code(ch.case_id)}{crit}{why}")
             if len(changes) > MAX_ROWS:
                 lines.append(f"- and {len(changes) - MAX_ROWS} more")
         lines.append("")
@@ -136,12 +156,12 @@ def _comparison(cmp: Comparison) -> list[str]:
 
 def render_markdown(data: ReportData) -> str:
     g, m = data.gate, data.manifest
-    agent = f"agent `{m.agent.get('kind')}`" + (f" (model `{data.agent_model}`)" if data.agent_model else "")
+    agent = f"agent {_code(m.agent.get('kind'))}" + (f" (model {_code(data.agent_model)})" if data.agent_model else "")
     lines = [
-        f"# Pilot report: {data.tenant}",
+        f"# Pilot report: {_cell(data.tenant)}",
         "",
-        f"Run `{m.run_id}` ({m.mode}, {m.created_at:%Y-%m-%d %H:%M} UTC) · {agent}"
-        + (f" · prompt `{m.prompt_hash}`" if m.prompt_hash else "")
+        f"Run {_code(m.run_id)} ({m.mode}, {m.created_at:%Y-%m-%d %H:%M} UTC) · {agent}"
+        + (f" · prompt {_code(m.prompt_hash)}" if m.prompt_hash else "")
         + f" · {plural(len(m.cases), 'case')}",
         "",
         data.redaction_note,
@@ -150,7 +170,7 @@ def render_markdown(data: ReportData) -> str:
         "",
     ]
     if data.to_go_live:
-        lines += ["## What must change to go live", "", *(f"1. {item}" for item in data.to_go_live), ""]
+        lines += ["## What must change to go live", "", *(f"1. {_cell(item)}" for item in data.to_go_live), ""]
     if data.comparison is not None:
         lines += _comparison(data.comparison)
     failing = [c for c in data.cases if not c.passed]
@@ -164,7 +184,7 @@ def render_markdown(data: ReportData) -> str:
         for c in failing[:MAX_ROWS]:
             human, agent_did = _decision(c)
             crit = "yes" if c.critical else ""
-            lines.append(f"| {c.case_id} | {crit} | {_cell(human)} | {_cell(agent_did)} | {_cell(c.why)} |")
+            lines.append(f"| {_cell(c.case_id)} | {crit} | {_cell(human)} | {_cell(agent_did)} | {_cell(c.why)} |")
         if len(failing) > MAX_ROWS:
             lines.append(f"| … and {len(failing) - MAX_ROWS} more (see the HTML report) | | | | |")
         lines.append("")

@@ -6,25 +6,31 @@ Reads hand back DataFrames or core types; callers never see SQL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
 import secrets
+import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 
-from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError
+from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError
+from ..private import private_dir, private_file
 from ..types import CallRun, GateResult, RunManifest, Transcript
 from .schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 STEP_COLUMNS = [
     "run_id", "case_id", "repeat", "turn", "customer_turn", "escalate", "reply", "reason",
@@ -42,6 +48,48 @@ CASE_CASTS = {
     "started_at": "CAST(started_at AS TIMESTAMPTZ)",
     "imported_at": "CAST(imported_at AS TIMESTAMPTZ)",
 }
+
+
+HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the first block
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _writable(path: Path) -> bool:
+    """Whether the store file can be written: its mode and flags (root passes a mode check, not an
+    immutable flag), and the disk it is on (a read-only mount)."""
+    try:
+        return os.access(path, os.W_OK) and not os.statvfs(path).f_flag & os.ST_RDONLY
+    except OSError:
+        return False
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _connect(path: Path, read_only: bool, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, waiting out another process's lock for up to `lock_timeout_s`."""
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise StoreError(f"cannot open the store {path}: {_one_line(exc)}") from exc
+            if time.monotonic() + delay > deadline:
+                holder = lock_holder(str(exc)) or "another process"
+                raise StoreBusyError(
+                    f"the store {path} is held by {holder}, still locked after {lock_timeout_s:g} s; "
+                    "try again when it has finished"
+                ) from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {_one_line(exc)}") from exc
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -91,49 +139,59 @@ def _now() -> datetime:
 class Store:
     """A tenant's DuckDB file. Open it with `Store.open(path)` as a context manager."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = False):
         self.con = con
         self.path = path
+        self.read_only = read_only  # opened read-only because the file or its disk cannot be written
 
     @classmethod
     @contextmanager
-    def open(cls, path: Path, create: bool = True, lock_timeout_s: float | None = None) -> Iterator[Store]:
+    def open(
+        cls,
+        path: Path,
+        create: bool = True,
+        lock_timeout_s: float | None = None,
+        *,
+        tenant: str | None = None,
+        writes: bool = True,
+    ) -> Iterator[Store]:
         """Open (and migrate) the store. DuckDB lets one process at a time hold the file, and
         runs and the shadow server hold it only for short writes, so a held lock is retried with
         backoff for up to `lock_timeout_s` (default LOCK_TIMEOUT_S) before StoreBusyError (exit 2)
-        naming the process that holds it."""
+        naming the process that holds it.
+
+        `tenant`: the config's tenant name; the store remembers the first and refuses another
+        (StoreOwnerError). `writes=False`: the caller can do without writing, so a store that
+        cannot be written (a read-only disk or file) opens read-only (`store.read_only`) instead
+        of failing. A damaged store, a full disk or any other DuckDB failure is StoreError (exit 2)."""
         if not path.exists() and not create:
             raise NotFoundError(f"no store at {path}; run `shadowpilot import` first")
         lock_timeout_s = LOCK_TIMEOUT_S if lock_timeout_s is None else lock_timeout_s
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
         except OSError as exc:
             raise EnvironmentFailure(f"cannot create the store's folder {path.parent}: {exc.strerror}") from None
-        deadline = time.monotonic() + lock_timeout_s
-        delay = 0.02
-        while True:
-            try:
-                con = duckdb.connect(str(path))
-                break
-            except duckdb.IOException as exc:
-                if not _is_lock_error(exc):
-                    raise EnvironmentFailure(f"cannot open the store {path}: {exc}") from exc
-                if time.monotonic() + delay > deadline:
-                    holder = lock_holder(str(exc)) or "another process"
-                    raise StoreBusyError(
-                        f"the store {path} is held by {holder}, still locked after {lock_timeout_s:g} s; "
-                        "try again when it has finished"
-                    ) from exc
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.5)
-            except duckdb.Error as exc:
-                raise StoreError(f"cannot open the store {path}: {exc}") from exc
-        store = cls(con, path)
+        read_only = path.exists() and not _writable(path)
+        if read_only and writes:
+            raise StoreError(f"the store {path} is read-only; this command writes to it")
+        con = _connect(path, read_only, lock_timeout_s)
+        store = cls(con, path, read_only=read_only)
         try:
+            if not read_only:
+                private_file(path)
+                private_file(_wal(path))
+            store._check_whole()
             store._migrate()
+            if tenant is not None:
+                store._claim(tenant)
             yield store
+        except duckdb.Error as exc:
+            raise StoreError(f"the store {path} failed: {_one_line(exc)}") from exc
         finally:
-            con.close()
+            with contextlib.suppress(duckdb.Error):  # a close that cannot checkpoint leaves the WAL, replayed next open
+                con.close()
+            if not read_only:
+                private_file(_wal(path))
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -149,17 +207,63 @@ class Store:
             self.con.commit()
 
     def _migrate(self) -> None:
-        self.con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
-        )
-        row = self._one("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        if not self.read_only:
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
+            )
+        row = self._one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+            if self._has_table("schema_migrations") else "SELECT 0"
+        )  # fmt: skip
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
             raise StoreError(f"{self.path} was written by a newer shadowpilot (schema {current}); upgrade shadowpilot")
+        if current < len(MIGRATIONS) and self.read_only:
+            raise StoreError(
+                f"the store {self.path} is read-only and was made by an older shadowpilot (schema {current}, "
+                f"now {len(MIGRATIONS)}); open it once where it can be written"
+            )
         for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
             with self.transaction() as con:
                 con.execute(sql)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, _now()])
+
+    def _check_whole(self) -> None:
+        """A store too short to hold the blocks its header says are in use was cut off (a copy
+        that stopped, a disk that filled): refuse it on open, before a query happens to miss the
+        lost part or, worse, finds nothing there and says so. (Free blocks at the end may be cut
+        by DuckDB itself, so only used blocks count; a cut smaller than the free space is caught
+        when a query reads the missing block, and is the same exit 2.)"""
+        row = self._one("SELECT block_size, used_blocks FROM pragma_database_size()")
+        if row is None:
+            return
+        need = HEADER_BYTES + int(row[0]) * int(row[1])
+        size = self.path.stat().st_size
+        if size < need:
+            raise StoreError(
+                f"the store {self.path} is damaged: {size:,} bytes, too short for the {need:,} its blocks "
+                "in use take (truncated?); restore it from a backup"
+            )
+
+    def _claim(self, tenant: str) -> None:
+        """The store is one tenant's: record the first tenant name that opens it, refuse any other.
+        A store made before the name was recorded is known by its cases' tenant when they agree."""
+        row = self._one("SELECT value FROM store_meta WHERE key = 'tenant'")
+        owner = str(row[0]) if row else None
+        if owner is None:
+            names = self.con.execute("SELECT DISTINCT tenant FROM cases WHERE tenant IS NOT NULL LIMIT 2").fetchall()
+            owner = str(names[0][0]) if len(names) == 1 else None
+            if not self.read_only and owner in (None, tenant):
+                with self.transaction() as con:
+                    con.execute("INSERT INTO store_meta VALUES ('tenant', ?)", [tenant])
+        if owner is not None and owner != tenant:
+            raise StoreOwnerError(
+                f"the store {self.path} belongs to tenant {owner!r}, but the config names tenant {tenant!r}; "
+                "use that tenant's config, or another folder for this one"
+            )
+
+    def _has_table(self, name: str) -> bool:
+        return self._one("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]) != (0,)
 
     def _one(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
         """The first row of a query, with the result drained: DuckDB refuses other work on the
@@ -738,3 +842,17 @@ def _step_row(run_id: str, cr: CallRun, step: Any) -> dict[str, Any]:
             tokens_in=rec.tokens_in, tokens_out=rec.tokens_out, cost_usd=rec.cost_usd, cached=rec.cached,
         )  # fmt: skip
     return row
+
+
+def open_store(
+    settings: Settings, create: bool = True, lock_timeout_s: float | None = None, *, writes: bool = True
+) -> AbstractContextManager[Store]:
+    """The config's tenant store, checked to be that tenant's (see Store.open)."""
+    from ..config import plain_slug
+
+    path = settings.store_path
+    older = path.with_name(f"{plain_slug(settings.tenant.name) or 'tenant'}.duckdb")  # before slugs were one per name
+    if older != path and older.exists() and not path.exists():
+        sys.stderr.write(f"note: {older} was named by an older shadowpilot and may be this tenant's store; "
+                         f"if it is, move it: mv {older} {path}\n")  # fmt: skip
+    return Store.open(settings.store_path, create, lock_timeout_s, tenant=settings.tenant.name, writes=writes)

@@ -166,4 +166,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, case_id, repeat, turn)
     );
     """,
+    # 6: what the store knows of itself: `tenant`, the tenant it was created for (a config naming
+    #    another is refused, so two tenants can never share a store).
+    """
+    CREATE TABLE store_meta (
+        key VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL
+    );
+    """,
 ]

@@ -221,9 +221,9 @@ class ShadowService:
         )
 
     def _write(self, batch: list[tuple[Transcript, CallRun]]) -> None:
-        from ...store import Store
+        from ...store import open_store
 
-        with Store.open(self.settings.store_path, lock_timeout_s=2.0) as store:
+        with open_store(self.settings, lock_timeout_s=2.0) as store:
             for case, call_run in batch:
                 store.add_shadow_call(case, call_run, self._manifest(case), source=f"shadow:{self.path.name}")
 
