@@ -338,3 +338,13 @@ def test_the_http_agent_gives_up_on_a_retry_after_longer_than_its_turn() -> None
         with pytest.raises(AgentError, match=r"HTTP 429 .*retry after 30 s, more than the .* s left of this turn's"):
             asyncio.run(http_ask(server.url, max_retries=2))
         assert len(server.requests) == 1
+
+
+def test_a_streamed_line_is_measured_across_chunks() -> None:
+    from shadowpilot.runners.answer_cap import AnswerTooLarge, _longest_line
+
+    assert _longest_line(b"data: 1\n\ndata: 22", 0, 100) == 8
+    assert _longest_line(b"345\n", 8, 100) == 0
+    assert _longest_line(b"x" * 60, 0, 100) == 60
+    with pytest.raises(AnswerTooLarge):
+        _longest_line(b"x" * 50 + b"\n", 60, 100)  # a line of 110 bytes, ended in the second chunk

@@ -60,6 +60,20 @@ async def read_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(got)
 
 
+def _longest_line(chunk: bytes, line: int, limit: int) -> int:
+    """The length of the line still open after `chunk` (`line` bytes of it came before);
+    AnswerTooLarge when any line, counted across chunks, passes `limit`."""
+    start = 0
+    while (end := chunk.find(b"\n", start)) >= 0:
+        if line + end - start > limit:
+            raise AnswerTooLarge(limit - SSE_LINE_SLACK, "one streamed event of the answer")
+        line, start = 0, end + 1
+    line += len(chunk) - start
+    if line > limit:
+        raise AnswerTooLarge(limit - SSE_LINE_SLACK, "one streamed event of the answer")
+    return line
+
+
 def _wrapper_class(stream: Any) -> type:
     """A byte stream class of the same library as `stream` (httpx, or the SDK's own fork of it),
     so the response still accepts it as its stream."""
@@ -76,13 +90,10 @@ def _wrapper_class(stream: Any) -> type:
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             total = 0
-            for_line = 0
+            line = 0  # bytes of the current line so far (streamed answers)
             async for chunk in self._inner:
                 if self._per_line:
-                    cut = chunk.rfind(b"\n")
-                    for_line = len(chunk) - cut - 1 if cut >= 0 else for_line + len(chunk)
-                    if for_line > self._limit + SSE_LINE_SLACK:
-                        raise AnswerTooLarge(self._limit, "one streamed event of the answer")
+                    line = _longest_line(chunk, line, self._limit + SSE_LINE_SLACK)
                 else:
                     total += len(chunk)
                     if total > self._limit:
