@@ -21,6 +21,7 @@ import os
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -165,6 +166,15 @@ async def _error_text(response: httpx.Response) -> str:
     return bytes(got[:_ERROR_BODY_BYTES]).decode("utf-8", "replace")
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """A 2xx answer as read: its content type and at most max_answer_bytes of its body."""
+
+    content_type: str
+    body: bytes
+    latency_ms: float
+
+
 class _Failed(Exception):
     """One failed attempt, for runners.retry to judge."""
 
@@ -256,31 +266,30 @@ class HttpAgent:
         return None
 
     async def recommend(self, ctx: AgentInput) -> Recommendation:
-        (kind, raw), latency_ms = await self._post(request_body(ctx))
+        answer = await self._post(request_body(ctx))
         try:
-            data = json.loads(raw)
+            data = json.loads(answer.body)
         except ValueError:
-            text = raw.decode("utf-8", "replace")
+            text = answer.body.decode("utf-8", "replace")
             raise AgentError(
-                f"{self._where}: the answer is not JSON ({kind}): {_short(text) or '(empty body)'!r}"
+                f"{self._where}: the answer is not JSON ({answer.content_type}): {_short(text) or '(empty body)'!r}"
             ) from None
         try:
             rec = parse_answer(data, ctx)
         except AgentError as exc:
             raise AgentError(f"{self._where}: {exc}") from None
-        return rec.model_copy(update={"latency_ms": latency_ms})
+        return rec.model_copy(update={"latency_ms": answer.latency_ms})
 
-    async def _post(self, body: dict[str, Any]) -> tuple[tuple[str, bytes], float]:
-        """POST with retries (runners.retry); returns the 2xx answer (content type, at most
-        max_answer_bytes of body) and the latency of the attempt that answered."""
+    async def _post(self, body: dict[str, Any]) -> _Answer:
+        """POST with retries (runners.retry); returns the 2xx answer, timed by the attempt that answered."""
 
-        async def attempt() -> tuple[tuple[str, bytes], float]:
+        async def attempt() -> _Answer:
             self.requests += 1
             started = time.perf_counter()
             try:
                 # httpx's timeout bounds each read; this bounds the whole attempt (a server that drips)
                 async with asyncio.timeout(self.timeout_s or None):
-                    answer = await self._exchange(body)
+                    content_type, raw = await self._exchange(body)
             except TimeoutError:
                 raise _Failed(f"timed out at {self.timeout_s:g} s", retryable=True) from None
             except httpx.TimeoutException:
@@ -291,7 +300,7 @@ class HttpAgent:
                     retryable=True,
                     unreachable=connect_cause(exc),
                 ) from None
-            return answer, (time.perf_counter() - started) * 1000
+            return _Answer(content_type, raw, (time.perf_counter() - started) * 1000)
 
         try:
             return await retry(attempt, _classify, self.policy, rng=self._rng.random, deadline_s=self.turn_timeout_s)
