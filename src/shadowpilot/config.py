@@ -49,6 +49,11 @@ class AgentSettings(_Section):
     # Retries on 429, 5xx, timeouts and dropped connections, with exponential backoff and jitter.
     max_retries: int = Field(4, ge=0)
     concurrency: int = Field(8, ge=1)
+    # The most of one answer that is read (the http agent's body; the openai agent's content and
+    # tool-call arguments): past it the turn is an agent error and the rest is never read.
+    max_answer_bytes: int = Field(1_000_000, ge=1024)
+    # A longer reply is kept cut to this many characters, with a marker saying how long it was.
+    max_reply_chars: int = Field(20_000, ge=100)
     # The response cache. Unset: on for openai (a changed model or prompt changes the key),
     # off for http (the tenant's agent can change behind the same URL, unseen).
     cache: bool | None = None
@@ -80,6 +85,8 @@ class JudgeSettings(_Section):
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
     concurrency: int = Field(4, ge=1)
+    # The most of one judge answer that is read; past it the turn is a judge error.
+    max_answer_bytes: int = Field(1_000_000, ge=1024)
     # Gate on the mean judge score, normalised to [0, 1]: (mean of the three 1-5 scores - 1) / 4.
     min_score: float | None = Field(None, ge=0, le=1)
 

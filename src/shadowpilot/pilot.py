@@ -342,6 +342,7 @@ def _replay_into(
                 concurrency=settings.agent.concurrency,
                 all_turns=manifest.all_turns,
                 timeout_s=turn_deadline_s(agent, settings.agent.timeout_s),
+                max_reply_chars=settings.agent.max_reply_chars,
                 repeats=manifest.repeats,
                 skip=done,
                 fingerprints=manifest.cases,

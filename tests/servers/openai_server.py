@@ -21,6 +21,11 @@ words. One-shot faults queue up and are served to the next requests in order:
     "hang"       never answers (until the server closes), so the client times out
     "malformed"  the reply's tool call carries arguments that are not JSON
     "broken"     a stream that starts, then the connection drops mid-body
+    "huge"       an answer of `size` bytes of content (default 50 MB), streamed or one JSON body
+                 sent chunked without a Content-Length; `sent_bytes` and `cut_off` say how much
+                 went out before the client closed the connection
+    "redirect"   HTTP 307 to `location` (another server)
+    "echo_auth"  HTTP 400 whose error message quotes the request's Authorization header
 
 With `api_key` set, a request without `Authorization: Bearer <api_key>` gets OpenAI's 401
 (`invalid_api_key`) and is counted in `rejected`, not in `requests`.
@@ -44,7 +49,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-FaultKind = Literal["429", "500", "hang", "malformed", "broken"]
+FaultKind = Literal["429", "500", "hang", "malformed", "broken", "huge", "redirect", "echo_auth"]
+HUGE_PIECE = 16 * 1024  # content per streamed chunk of a "huge" answer
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ def trigger_policy(
 class _Fault:
     kind: FaultKind
     retry_after: str | None = None
+    location: str | None = None
+    size: int = 50_000_000
 
 
 @dataclass
@@ -110,6 +118,8 @@ class _State:
     in_flight: int = 0
     peak: int = 0
     rejected: int = 0  # requests refused with 401 (a wrong or missing key)
+    sent_bytes: int = 0  # bytes of "huge" answers written
+    cut_off: int = 0  # "huge" answers the client stopped reading before they ended
 
 
 def _tokens(text: str) -> int:
@@ -184,6 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(body, fault)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away mid-answer (a timeout, a Ctrl-C)
+            if fault is not None and fault.kind == "huge":
+                with state.lock:
+                    state.cut_off += 1
         finally:
             with state.lock:
                 state.in_flight -= 1
@@ -201,6 +214,18 @@ class _Handler(BaseHTTPRequestHandler):
             state.stop.wait()
             self.close_connection = True
             return
+        if kind == "redirect":
+            self.send_response(307)
+            self.send_header("Location", fault.location or "http://127.0.0.1:9/v1/chat/completions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if kind == "echo_auth":
+            self._error(400, f"Bad request from {self.headers.get('Authorization')}", "invalid_request_error")
+            return
+        if kind == "huge":
+            self._huge(body, fault.size)
+            return
         reply = state.policy(body)
         if kind == "malformed":
             calls = list(reply.calls) or [("escalate", {})]
@@ -211,6 +236,37 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(body, reply, broken=kind == "broken")
         else:
             self._complete(body, reply)
+
+    def _huge(self, body: dict[str, Any], size: int) -> None:
+        """`size` bytes of content, chunked with no Content-Length, counting what was written."""
+        state = self.server.state
+        streamed = bool(body.get("stream"))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {**self._ids(body), "object": "chat.completion.chunk"}
+        if not streamed:
+            head = {**self._ids(body), "object": "chat.completion", "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "@@"}}]}  # fmt: skip
+            before, after = json.dumps(head).split('"@@"')
+            self._write_chunk(before.encode() + b'"')
+        sent = 0
+        while sent < size and not state.stop.is_set():
+            piece = "x" * HUGE_PIECE
+            if streamed:
+                self._sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            else:
+                self._write_chunk(piece.encode())
+            sent += HUGE_PIECE
+            with state.lock:
+                state.sent_bytes += HUGE_PIECE
+        if streamed:
+            self._sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            self._sse("[DONE]")
+        else:
+            self._write_chunk(b'"' + after.encode())
+        self._write_chunk(b"")
 
     def _ids(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -363,10 +419,30 @@ class OpenAIServer:
     def policy(self, policy: Policy) -> None:
         self._state.policy = policy
 
-    def add_fault(self, kind: FaultKind, *, times: int = 1, retry_after: str | None = None) -> None:
+    def add_fault(
+        self,
+        kind: FaultKind,
+        *,
+        times: int = 1,
+        retry_after: str | None = None,
+        location: str | None = None,
+        size: int = 50_000_000,
+    ) -> None:
         """Serve `kind` to the next `times` requests (after any faults already queued)."""
         with self._state.lock:
-            self._state.faults.extend(_Fault(kind, retry_after) for _ in range(times))
+            self._state.faults.extend(_Fault(kind, retry_after, location, size) for _ in range(times))
+
+    @property
+    def sent_bytes(self) -> int:
+        """Content bytes of "huge" answers written so far."""
+        with self._state.lock:
+            return self._state.sent_bytes
+
+    @property
+    def cut_off(self) -> int:
+        """"huge" answers whose reader closed the connection before they ended."""
+        with self._state.lock:
+            return self._state.cut_off
 
     @property
     def requests(self) -> list[dict[str, Any]]:

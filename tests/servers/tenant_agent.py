@@ -37,7 +37,12 @@ MODES = (
     "down",  # 500 always
     "rate_limited",  # 429 with Retry-After for the first `fail_times` requests, then flat
     "slow",  # flat, after `delay_s`
+    "huge_stream",  # a JSON answer of `size` bytes, no Content-Length, written 64 KiB at a time
+    "huge_json",  # the same with its Content-Length declared
+    "redirect",  # 307 to `location` (another server)
+    "echo_token",  # 400 whose body quotes the request's Authorization header
 )
+HUGE_PIECE = 64 * 1024
 
 
 class _Server(ThreadingHTTPServer):
@@ -66,6 +71,8 @@ class TenantAgent:
         retry_after: str = "0.2",
         attributes_as_string: bool = False,
         friendly_name: bool = True,
+        size: int = 50_000_000,
+        location: str = "http://127.0.0.1:9/recommend",
     ):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
@@ -75,8 +82,13 @@ class TenantAgent:
         self.retry_after = retry_after
         self.attributes_as_string = attributes_as_string
         self.friendly_name = friendly_name
+        self.size = size
+        self.location = location
+        self.sent_bytes = 0  # body bytes of huge answers written
+        self.cut_off = 0  # huge answers whose reader closed the connection before they ended
         self.requests: list[dict[str, Any]] = []  # bodies received, in order
         self.raw: list[bytes] = []  # the same, as bytes on the wire
+        self._headers: dict[str, str] = {}  # the last request's headers (echo_token echoes them)
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -125,6 +137,11 @@ class TenantAgent:
             return 200, {}, json.dumps({"escalate": "yes", "reply": reply}).encode()
         if mode == "bad_request":
             return 400, {}, json.dumps({"error": "turns[0].speaker: unknown role"}).encode()
+        if mode == "redirect":
+            return 307, {"Location": self.location}, b""
+        if mode == "echo_token":
+            echoed = {"error": f"refused Authorization: {self._headers.get('Authorization')}", "headers": self._headers}
+            return 400, {}, json.dumps(echoed).encode()
         if mode in ("routing", "bad_target"):
             if not route:
                 return 200, {}, json.dumps({"reply": reply, "escalate": False}).encode()
@@ -147,6 +164,7 @@ class TenantAgent:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with agent._lock:
+                    agent._headers = dict(self.headers.items())
                     n = len(agent.requests)
                     agent.raw.append(raw)
                     agent.requests.append(json.loads(raw or b"{}"))
@@ -155,6 +173,9 @@ class TenantAgent:
                 try:
                     while not agent._open.wait(0.05) and not agent._stop.is_set():
                         pass
+                    if agent.mode in ("huge_stream", "huge_json"):
+                        self._huge()
+                        return
                     status, headers, body = agent.answer(agent.requests[n], n)
                     self.send_response(status)
                     headers = {"Content-Type": "application/json", **headers}
@@ -164,10 +185,31 @@ class TenantAgent:
                     self.end_headers()
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
+                    if agent.mode in ("huge_stream", "huge_json"):
+                        with agent._lock:
+                            agent.cut_off += 1
+                    # else the client gave up (a timeout test)
                 finally:
                     with agent._lock:
                         agent.in_flight -= 1
+
+            def _huge(self) -> None:
+                """`{"reply": "xxx...", "escalate": false}` of agent.size bytes, counting what went out."""
+                head, tail = b'{"escalate": false, "reply": "', b'"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if agent.mode == "huge_json":
+                    self.send_header("Content-Length", str(len(head) + agent.size + len(tail)))
+                self.end_headers()
+                self.wfile.write(head)
+                sent = 0
+                while sent < agent.size and not agent._stop.is_set():
+                    piece = b"x" * min(HUGE_PIECE, agent.size - sent)
+                    self.wfile.write(piece)
+                    sent += len(piece)
+                    with agent._lock:
+                        agent.sent_bytes += len(piece)
+                self.wfile.write(tail)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

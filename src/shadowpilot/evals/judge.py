@@ -211,7 +211,9 @@ def client_from_settings(settings: Settings, environ: Mapping[str, str] | None =
     from ..runners.openai_chat import make_client
 
     cfg = settings.judge
-    return make_client("the LLM judge", "judge", cfg.base_url, cfg.timeout_s, environ)
+    return make_client(
+        "the LLM judge", "judge", cfg.base_url, cfg.timeout_s, environ, max_answer_bytes=cfg.max_answer_bytes
+    )
 
 
 # -- asking the judge ---------------------------------------------------------------------------------------
@@ -264,6 +266,7 @@ async def judge_items(
     and the totals, whose `new_cache` holds the answers to cache. A judge that is never reached
     (runners.reach: nothing listening, the key refused) raises RunAborted, as a replay does."""
     from ..errors import AgentError, AgentUnreachable
+    from ..runners.masking import mask
     from ..runners.pricing import cost_usd
     from ..runners.reach import Endpoint, ReachCheck
     from ..runners.retry import RetryPolicy, retry
@@ -277,12 +280,14 @@ async def judge_items(
 
     async def attempt(item: JudgeItem) -> Any:
         totals.requests += 1
-        return await client.chat.completions.create(
-            model=model,
-            messages=item.messages,  # type: ignore[arg-type]
-            response_format={"type": "json_object"},
-            timeout=timeout_s,
-        )
+        # the SDK's timeout bounds each read; this bounds the whole answer (a server that drips)
+        async with asyncio.timeout(timeout_s):
+            return await client.chat.completions.create(
+                model=model,
+                messages=item.messages,  # type: ignore[arg-type]
+                response_format={"type": "json_object"},
+                timeout=timeout_s,
+            )
 
     def note_retry(_f: Failure, _d: float) -> None:
         totals.retries += 1
@@ -301,7 +306,14 @@ async def judge_items(
         else:
             async with slots:
                 try:
-                    resp = await retry(lambda: attempt(item), classify, policy, sleep=sleep, on_retry=note_retry)
+                    resp = await retry(
+                        lambda: attempt(item),
+                        classify,
+                        policy,
+                        sleep=sleep,
+                        on_retry=note_retry,
+                        deadline_s=policy.deadline_s(timeout_s),
+                    )
                 except AgentUnreachable as exc:
                     unreached = where.unreachable(exc)
                     reach.unreachable(unreached)
@@ -333,6 +345,9 @@ async def judge_items(
 
     async def tracked(item: JudgeItem) -> dict[str, Any]:
         row = await one(item)
+        if row["error"] is not None:  # an error body may echo the key (runners.masking)
+            row["error"] = mask(row["error"])
+        row["reasons"] = {k: mask(v) for k, v in row["reasons"].items()}
         if on_result is not None:
             on_result(row)
         return row

@@ -17,6 +17,7 @@ from typing import Any
 from ..types import AgentInput, Recommendation, Transcript
 from .agent import Agent
 from .events import TranscriptEvents
+from .masking import mask_model
 from .turn_loop import run_call
 
 
@@ -62,7 +63,7 @@ class CachedAgent:
             rec = Recommendation.model_validate_json(hit)
             return rec.model_copy(update={"case_id": ctx.case_id, "turn": ctx.turn, "cached": True})
         self.misses += 1
-        rec = await self.inner.recommend(ctx)
+        rec = mask_model(await self.inner.recommend(ctx))  # the cache is in the store: no secrets
         self.pending.append((key, self.kind, rec.model_dump_json()))
         return rec
 

@@ -7,18 +7,21 @@ routing payload `{"Attributes": {...}, "Target": {"Type": "TaskQueue", "Sid": "W
 (optionally beside reply/escalate), which is an escalation routed by those
 attributes to that queue.
 
-A bad answer (not JSON, a wrong shape, a 4xx) is an AgentError naming the field:
-a failed case, never a pass. 429, 5xx, timeouts and dropped connections are
-retried with exponential backoff and jitter, honouring Retry-After.
+A bad answer (not JSON, a wrong shape, a 4xx, a redirect, more than
+`max_answer_bytes`) is an AgentError naming the field: a failed case, never a pass.
+429, 5xx, timeouts and dropped connections are retried with exponential backoff and
+jitter, honouring Retry-After within the turn's deadline (runners.retry).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +30,8 @@ from pydantic import ValidationError
 
 from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
+from .answer_cap import DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, declared_too_large, read_capped
+from .masking import register
 from .reach import Endpoint, connect_cause, status_cause
 from .retry import Failure, RetryPolicy, parse_retry_after, retry, status_retryable
 
@@ -37,6 +42,8 @@ if TYPE_CHECKING:
 TOKEN_ENV = "SHADOWPILOT_HTTP_TOKEN"
 # Routing attributes the scorer compares; matched case-insensitively in Attributes ("Skill" -> skill).
 _CANONICAL_ATTRS = ("skill", "priority", "vip")
+# What is read of an error body (4xx, 5xx) for the message: the start says what went wrong.
+_ERROR_BODY_BYTES = 4096
 # Recommendation fields a routing payload may carry inside Attributes instead of beside them.
 _LIFTED = ("reason", "urgency", "summary", "sentiment", "reply", "queue")
 
@@ -149,6 +156,25 @@ def parse_answer(data: Any, ctx: AgentInput) -> Recommendation:
         raise AgentError(f"bad recommendation: {bad}") from None
 
 
+async def _error_text(response: httpx.Response) -> str:
+    """The start of an error body, for the message (the rest is not read)."""
+    got = bytearray()
+    async for chunk in response.aiter_bytes():
+        got += chunk
+        if len(got) >= _ERROR_BODY_BYTES:
+            break
+    return bytes(got[:_ERROR_BODY_BYTES]).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A 2xx answer as read: its content type and at most max_answer_bytes of its body."""
+
+    content_type: str
+    body: bytes
+    latency_ms: float
+
+
 class _Failed(Exception):
     """One failed attempt, for runners.retry to judge."""
 
@@ -174,7 +200,7 @@ class HttpAgent:
         max_retries: int = 4,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
-        max_retry_after_s: float = 60.0,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         headers: Mapping[str, str] | None = None,
         owns_client: bool = False,
         seed: int | None = None,
@@ -182,9 +208,8 @@ class HttpAgent:
         self.url = url
         self.client = client
         self.max_retries = max_retries
-        self.policy = RetryPolicy(
-            max_retries=max_retries, base_s=backoff_s, cap_s=max_backoff_s, max_retry_after_s=max_retry_after_s
-        )
+        self.max_answer_bytes = max_answer_bytes
+        self.policy = RetryPolicy(max_retries=max_retries, base_s=backoff_s, cap_s=max_backoff_s)
         self.headers = dict(headers or {})
         self.owns_client = owns_client
         self.requests = 0  # HTTP requests made, retries included
@@ -202,17 +227,30 @@ class HttpAgent:
             raise ConfigError(f"field agent.url: expected an http:// or https:// URL, got {safe_url(cfg.url)!r}")
         env = os.environ if environ is None else environ
         token = env.get(TOKEN_ENV)
+        register(token, TOKEN_ENV)
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(cfg.timeout_s),
             limits=httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency),
+            follow_redirects=False,  # a redirect is an agent error: the conversation goes where agent.url says only
         )
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        return cls(cfg.url, client, max_retries=cfg.max_retries, headers=headers, owns_client=True)
+        return cls(
+            cfg.url,
+            client,
+            max_retries=cfg.max_retries,
+            max_answer_bytes=cfg.max_answer_bytes,
+            headers=headers,
+            owns_client=True,
+        )
+
+    @property
+    def timeout_s(self) -> float:
+        return self.client.timeout.read or 0.0
 
     @property
     def turn_timeout_s(self) -> float:
         """The longest one turn can take with every retry (for a caller's overall deadline)."""
-        return self.policy.deadline_s(self.client.timeout.read or 0.0)
+        return self.policy.deadline_s(self.timeout_s)
 
     def describe(self) -> dict[str, Any]:
         timeout = self.client.timeout
@@ -228,55 +266,69 @@ class HttpAgent:
         return None
 
     async def recommend(self, ctx: AgentInput) -> Recommendation:
-        response, latency_ms = await self._post(request_body(ctx))
+        answer = await self._post(request_body(ctx))
         try:
-            data = response.json()
+            data = json.loads(answer.body)
         except ValueError:
-            kind = response.headers.get("content-type", "no content-type")
+            text = answer.body.decode("utf-8", "replace")
             raise AgentError(
-                f"{self._where}: the answer is not JSON ({kind}): {_short(response.text) or '(empty body)'!r}"
+                f"{self._where}: the answer is not JSON ({answer.content_type}): {_short(text) or '(empty body)'!r}"
             ) from None
         try:
             rec = parse_answer(data, ctx)
         except AgentError as exc:
             raise AgentError(f"{self._where}: {exc}") from None
-        return rec.model_copy(update={"latency_ms": latency_ms})
+        return rec.model_copy(update={"latency_ms": answer.latency_ms})
 
-    async def _post(self, body: dict[str, Any]) -> tuple[httpx.Response, float]:
-        """POST with retries (runners.retry); returns the 2xx response and the latency of the
-        attempt that answered."""
+    async def _post(self, body: dict[str, Any]) -> _Answer:
+        """POST with retries (runners.retry); returns the 2xx answer, timed by the attempt that answered."""
 
-        async def attempt() -> tuple[httpx.Response, float]:
+        async def attempt() -> _Answer:
             self.requests += 1
             started = time.perf_counter()
             try:
-                response = await self.client.post(self.url, json=body, headers=self.headers)
+                # httpx's timeout bounds each read; this bounds the whole attempt (a server that drips)
+                async with asyncio.timeout(self.timeout_s or None):
+                    content_type, raw = await self._exchange(body)
+            except TimeoutError:
+                raise _Failed(f"timed out at {self.timeout_s:g} s", retryable=True) from None
             except httpx.TimeoutException:
-                raise _Failed(f"timed out at {self.client.timeout.read:g} s", retryable=True) from None
+                raise _Failed(f"timed out at {self.timeout_s:g} s", retryable=True) from None
             except httpx.TransportError as exc:
                 raise _Failed(
                     f"connection failed ({type(exc).__name__}: {exc or 'no detail'})",
                     retryable=True,
                     unreachable=connect_cause(exc),
                 ) from None
-            latency_ms = (time.perf_counter() - started) * 1000
-            status = response.status_code
-            if status < 300:
-                return response, latency_ms
-            detail = f"HTTP {status} {response.reason_phrase}: {_short(response.text) or '(empty body)'}"
-            if status < 400:
-                where = response.headers.get("location", "elsewhere")
-                raise _Failed(f"{detail}; it redirects to {where}: set agent.url to that", retryable=False)
-            # other 4xx: the request itself is wrong, so no retry
-            wait = parse_retry_after(response.headers.get("retry-after"))
-            raise _Failed(detail, status_retryable(status), wait, status_cause(status))
+            return _Answer(content_type, raw, (time.perf_counter() - started) * 1000)
 
         try:
-            return await retry(attempt, _classify, self.policy, rng=self._rng.random)
+            return await retry(attempt, _classify, self.policy, rng=self._rng.random, deadline_s=self.turn_timeout_s)
         except AgentUnreachable as exc:
             raise self.endpoint.unreachable(exc) from None
         except AgentError as exc:
             raise AgentError(f"{self._where}: {exc}") from None
+
+    async def _exchange(self, body: dict[str, Any]) -> tuple[str, bytes]:
+        """One request, its answer read as it streams in and never past max_answer_bytes."""
+        async with self.client.stream("POST", self.url, json=body, headers=self.headers) as response:
+            status = response.status_code
+            if status < 300:
+                if declared_too_large(response.headers, self.max_answer_bytes):
+                    raise AnswerTooLarge(self.max_answer_bytes)
+                raw = await read_capped(response.aiter_bytes(), self.max_answer_bytes)
+                return response.headers.get("content-type", "no content-type"), raw
+            text = await _error_text(response)
+            detail = f"HTTP {status} {response.reason_phrase}: {_short(text) or '(empty body)'}"
+            if status < 400:
+                where = response.headers.get("location", "elsewhere")
+                raise _Failed(
+                    f"{detail}; it redirects to {where} (redirects are not followed): set agent.url to that",
+                    retryable=False,
+                )
+            # other 4xx: the request itself is wrong, so no retry
+            wait = parse_retry_after(response.headers.get("retry-after"))
+            raise _Failed(detail, status_retryable(status), wait, status_cause(status))
 
     async def aclose(self) -> None:
         if self.owns_client:

@@ -7,6 +7,8 @@ and queue. A malformed tool call is an AgentError: the case fails, it never pass
 
 The SDK's own retries are off (the client is made with max_retries=0): `retry.retry`
 does them, so Retry-After, jitter and the count of requests are ours and measured.
+The client follows no redirects (redaction is decided for `base_url`, so nothing may be sent
+elsewhere) and reads no more than `max_answer_bytes` of an answer (runners.answer_cap).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from ..config import AgentSettings, ModelPrice, Settings
 from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
 from .agent import content_hash
+from .answer_cap import DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, cap_hook, too_large_in
+from .masking import register
 from .pricing import cost_usd
 from .reach import Endpoint, connect_cause, status_cause
 from .retry import Failure, RetryPolicy, parse_retry_after, retry, status_retryable
@@ -118,6 +122,7 @@ class _StreamBroken(Exception):
 
 @dataclass
 class _Streamed:
+    answer_bytes: int = 0  # UTF-8 bytes of content and tool-call arguments so far
     content: str = ""
     calls: dict[int, dict[str, str]] = field(default_factory=dict)
     finish_reason: str | None = None
@@ -142,10 +147,19 @@ def classify_openai_error(exc: BaseException, timeout_s: float) -> Failure | Non
     """What an openai SDK error means for runners.retry: 429, 5xx, timeouts and dropped
     connections are retried (Retry-After / retry-after-ms honoured); other API errors are not.
     A connection that could not be made, a refused key (401/403) or a 404 is marked unreached
-    (runners.reach). None for anything else (it propagates unchanged)."""
+    (runners.reach). None for anything else (it propagates unchanged). A redirect is not followed:
+    it fails, naming where it pointed; an answer past max_answer_bytes fails, never retried."""
+    big = too_large_in(exc)
+    if big is not None:
+        return Failure(str(big), False)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         headers = exc.response.headers
+        if 300 <= status < 400:
+            where = headers.get("location") or "elsewhere"
+            return Failure(
+                f"HTTP {status}: it redirects to {where} (redirects are not followed: set base_url to that)", False
+            )
         wait = None
         if headers.get("retry-after-ms"):
             ms = parse_retry_after(headers.get("retry-after-ms"))
@@ -242,6 +256,7 @@ class OpenAIAgent:
                 sleep=self._sleep,
                 rng=self._rng,
                 on_retry=note_retry,
+                deadline_s=self.turn_timeout_s,
             )
         except AgentUnreachable as exc:
             raise self.endpoint.unreachable(exc) from exc
@@ -272,10 +287,13 @@ class OpenAIAgent:
             )
             try:
                 async for chunk in stream:
-                    self._absorb(chunk, got, start)
+                    self._absorb(chunk, got, start, self.settings.max_answer_bytes)
             except openai.APITimeoutError:
                 raise
             except openai.APIConnectionError as exc:
+                big = too_large_in(exc)
+                if big is not None:
+                    raise big from None
                 raise _StreamBroken(f"stream broke mid-reply ({exc.__cause__ or exc})") from exc
             finally:
                 await stream.close()
@@ -285,7 +303,9 @@ class OpenAIAgent:
         return got
 
     @staticmethod
-    def _absorb(chunk: Any, got: _Streamed, start: float) -> None:
+    def _absorb(chunk: Any, got: _Streamed, start: float, limit: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
+        """One streamed chunk into `got`; AnswerTooLarge once content and tool-call arguments pass `limit`
+        (raised mid-stream: the stream is closed and the rest never read)."""
         if chunk.usage is not None:
             got.tokens_in = chunk.usage.prompt_tokens
             got.tokens_out = chunk.usage.completion_tokens
@@ -296,12 +316,19 @@ class OpenAIAgent:
             if delta is not None and (delta.content or delta.tool_calls) and got.first_token_ms is None:
                 got.first_token_ms = (time.perf_counter() - start) * 1000
             if delta is not None and delta.content:
+                got.answer_bytes += len(delta.content.encode())
+                if got.answer_bytes > limit:
+                    raise AnswerTooLarge(limit)
                 got.content += delta.content
             for part in (delta.tool_calls if delta is not None else None) or ():
                 slot = got.calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
                 if part.id:
                     slot["id"] = part.id
                 if part.function is not None:
+                    got.answer_bytes += len((part.function.name or "").encode())
+                    got.answer_bytes += len((part.function.arguments or "").encode())
+                    if got.answer_bytes > limit:
+                        raise AnswerTooLarge(limit)
                     slot["name"] += part.function.name or ""
                     slot["arguments"] += part.function.arguments or ""
             if choice.finish_reason:
@@ -348,12 +375,20 @@ class OpenAIAgent:
 
 
 def make_client(
-    who: str, section: str, base_url: str | None, timeout_s: float, environ: Mapping[str, str] | None = None
+    who: str,
+    section: str,
+    base_url: str | None,
+    timeout_s: float,
+    environ: Mapping[str, str] | None = None,
+    *,
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
 ) -> openai.AsyncOpenAI:
     """An SDK client for `who` (the agent, the judge): the key from OPENAI_API_KEY, or a placeholder
     for a `base_url` on this machine (vLLM, Ollama take none). A server elsewhere without a key is
     refused here, before the first request, rather than answering 401 on every turn.
-    The SDK's own retries are off: runners.retry does them, counted."""
+    The SDK's own retries are off: runners.retry does them, counted. Its HTTP client follows no
+    redirect (the SDK's default client follows them, taking the conversation to a host redaction
+    was not decided for) and reads at most `max_answer_bytes` of an answer."""
     from ..transcripts.redact import is_loopback_url
 
     env = os.environ if environ is None else environ
@@ -370,7 +405,13 @@ def make_client(
                 "is not on this machine (set OPENAI_API_KEY, to any value if that server takes no key)"
             )
         key = PLACEHOLDER_KEY
-    return openai.AsyncOpenAI(api_key=key, base_url=base_url or None, max_retries=0, timeout=timeout_s)
+    register(key if key != PLACEHOLDER_KEY else None, "OPENAI_API_KEY")
+    http = openai.DefaultAsyncHttpxClient(
+        timeout=timeout_s, follow_redirects=False, event_hooks={"response": [cap_hook(max_answer_bytes)]}
+    )
+    return openai.AsyncOpenAI(
+        api_key=key, base_url=base_url or None, max_retries=0, timeout=timeout_s, http_client=http
+    )
 
 
 def from_settings(settings: Settings, *, environ: Mapping[str, str] | None = None) -> OpenAIAgent:
@@ -393,5 +434,7 @@ def from_settings(settings: Settings, *, environ: Mapping[str, str] | None = Non
             raise ConfigError(f"field agent.prompt: cannot read prompt file {path}: {exc.strerror}", source) from None
         if not prompt.strip():
             raise ConfigError(f"field agent.prompt: prompt file {path} is empty", source)
-    client = make_client("the openai agent", "agent", agent.base_url, agent.timeout_s, environ)
+    client = make_client(
+        "the openai agent", "agent", agent.base_url, agent.timeout_s, environ, max_answer_bytes=agent.max_answer_bytes
+    )
     return OpenAIAgent(client, agent, prompt, prices=settings.prices, prompt_path=prompt_path)

@@ -14,7 +14,7 @@ from ..types import CallRun, Transcript
 from .agent import Agent
 from .events import TranscriptEvents
 from .reach import ReachCheck
-from .turn_loop import run_call
+from .turn_loop import DEFAULT_MAX_REPLY_CHARS, run_call
 
 
 async def replay(
@@ -28,6 +28,7 @@ async def replay(
     skip: set[tuple[str, int]] | None = None,
     fingerprints: dict[str, str] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
 ) -> list[CallRun]:
     """Replay every case `repeats` times; results come back in case order.
 
@@ -59,6 +60,7 @@ async def replay(
                 all_turns=all_turns,
                 timeout_s=timeout_s,
                 reach=reach,
+                max_reply_chars=max_reply_chars,
             )
             results[i] = result
             if on_result is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from ..errors import AgentError, AgentUnreachable
+from .masking import mask
 
 T = TypeVar("T")
 
@@ -36,9 +38,11 @@ class Failure:
     unreachable: str | None = None
 
     def error(self, tail: str = "") -> AgentError:
+        """The error this failure ends the call with; configured secrets masked (an error body may echo them)."""
+        message = mask(self.what + tail)
         if self.unreachable is not None:
-            return AgentUnreachable(self.what + tail, self.unreachable)
-        return AgentError(self.what + tail)
+            return AgentUnreachable(message, self.unreachable)
+        return AgentError(message)
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,15 @@ class RetryPolicy:
     max_retries: int = 4
     base_s: float = 0.5  # the first backoff window; doubles each retry
     cap_s: float = 20.0  # the largest backoff window
-    max_retry_after_s: float = 60.0  # a longer Retry-After is clamped to this
+
+    def backoff_budget_s(self) -> float:
+        """The sum of every backoff window: the most the jittered waits between attempts can add."""
+        return sum(min(self.cap_s, self.base_s * 2**i) for i in range(self.max_retries))
 
     def deadline_s(self, timeout_s: float) -> float:
-        """The longest one call can take: every attempt's timeout plus the longest waits between."""
-        waits = sum(max(self.max_retry_after_s, min(self.cap_s, self.base_s * 2**i)) for i in range(self.max_retries))
-        return (self.max_retries + 1) * timeout_s + waits
+        """The longest one call may take: timeout_s for each attempt plus the backoff windows.
+        A server's Retry-After is waited out of this same budget, never on top of it (`retry`)."""
+        return (self.max_retries + 1) * timeout_s + self.backoff_budget_s()
 
 
 def status_retryable(status: int) -> bool:
@@ -93,6 +100,8 @@ async def retry(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     rng: Callable[[], float] = random.random,
     on_retry: Callable[[Failure, float], object] | None = None,
+    deadline_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run `attempt()` until it succeeds, retrying what `classify` calls retryable.
 
@@ -100,8 +109,11 @@ async def retry(
     (an AgentError about a malformed answer, a bug). A non-retryable Failure raises
     AgentError(what) at once; running out of retries raises AgentError("<what> after N retries");
     either is an AgentUnreachable when the failure says the endpoint was not reached.
-    When the server sent Retry-After we wait exactly that (clamped), else a jittered backoff.
+    When the server sent Retry-After we wait exactly that, else a jittered backoff. With a
+    `deadline_s` (RetryPolicy.deadline_s), a Retry-After longer than what is left of it ends
+    the call at once (AgentError saying so) instead of sleeping past the deadline.
     """
+    started = clock()
     retries = 0
     while True:
         try:
@@ -116,7 +128,13 @@ async def retry(
                 tail = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else " (no retries)"
                 raise failure.error(tail) from exc
             if failure.retry_after_s is not None:
-                delay = min(failure.retry_after_s, policy.max_retry_after_s)
+                delay = failure.retry_after_s
+                left = None if deadline_s is None else deadline_s - (clock() - started)
+                if left is not None and delay > left:
+                    raise failure.error(
+                        f": the server asked to retry after {delay:g} s, more than the {max(left, 0.0):.1f} s"
+                        f" left of this turn's {deadline_s:g} s deadline"
+                    ) from exc
             else:
                 delay = backoff_delay(retries, policy, rng)
             if on_retry is not None:

@@ -8,16 +8,42 @@ from ..errors import AgentError, AgentUnreachable
 from ..types import AgentInput, AgentStep, CallRun, Recommendation, Turn
 from .agent import Agent
 from .events import CallEnded, CallStarted, EventSource, Utterance
+from .masking import mask, mask_model
 from .reach import ReachWatch
+
+DEFAULT_MAX_REPLY_CHARS = 20_000
+
+
+def cap_reply(rec: Recommendation, max_chars: int = DEFAULT_MAX_REPLY_CHARS) -> Recommendation:
+    """The recommendation with a reply longer than `max_chars` cut there, ending in a marker that
+    says how long it was: the decision is still scored, the store and the shadow log stay small."""
+    reply = rec.reply
+    if reply is None or len(reply) <= max_chars:
+        return rec
+    return rec.model_copy(update={"reply": reply[:max_chars] + f" [reply cut: {len(reply):,} characters]"})
 
 
 async def ask(
-    agent: Agent, ctx: AgentInput, timeout_s: float, reach: ReachWatch | None = None
+    agent: Agent,
+    ctx: AgentInput,
+    timeout_s: float,
+    reach: ReachWatch | None = None,
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
 ) -> tuple[Recommendation | None, str | None]:
     """One answer within the deadline, or the error that replaces it: any agent failure is a
-    failed case, never a harness crash. Replay and shadow mode both ask through here.
+    failed case, never a harness crash. Replay and shadow mode both ask through here, so the
+    reply cap and secret masking (runners.masking) hold for what either stores or prints.
     `reach` hears whether the agent was reached (a cached answer does not say so); the replay's
     ReachCheck raises RunAborted out of here when it never was."""
+    rec, error = await _ask(agent, ctx, timeout_s, reach)
+    if rec is not None:
+        return cap_reply(mask_model(rec), max_reply_chars), None
+    return None, mask(error or "")
+
+
+async def _ask(
+    agent: Agent, ctx: AgentInput, timeout_s: float, reach: ReachWatch | None
+) -> tuple[Recommendation | None, str | None]:
     try:
         rec = await asyncio.wait_for(agent.recommend(ctx), timeout=timeout_s)
     except AgentUnreachable as exc:
@@ -48,6 +74,7 @@ async def run_call(
     all_turns: bool = False,
     timeout_s: float = 30.0,
     reach: ReachWatch | None = None,
+    max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
 ) -> CallRun:
     """Ask the agent at every customer turn, with the real conversation so far.
 
@@ -79,7 +106,7 @@ async def run_call(
                 turns=list(conversation),
                 repeat=repeat,
             )
-            rec, error = await ask(agent, ctx, timeout_s, reach)
+            rec, error = await ask(agent, ctx, timeout_s, reach, max_reply_chars)
             if rec is not None:
                 if rec.case_id != case_id or rec.turn != event.index:
                     rec = rec.model_copy(update={"case_id": case_id, "turn": event.index})

@@ -181,6 +181,7 @@ class ShadowService:
             source=source,
             slots=self.slots,
             timeout_s=turn_deadline_s(self.agent, self.settings.agent.timeout_s),
+            max_reply_chars=self.settings.agent.max_reply_chars,
             record=self.record,
             reach=self.reach,
         )

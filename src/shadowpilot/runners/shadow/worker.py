@@ -21,7 +21,7 @@ from typing import Any
 from ...errors import AgentError, AgentUnreachable
 from ...types import AgentInput, Recommendation
 from ..agent import Agent
-from ..turn_loop import ask
+from ..turn_loop import DEFAULT_MAX_REPLY_CHARS, ask
 from .calls import Call
 from .eventlog import Record
 from .source import LiveCallEvents
@@ -59,6 +59,7 @@ class ObservedAgent:
         timeout_s: float,
         record: Callable[[Record], Awaitable[None]],
         reach: ReachLog | None = None,
+        max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     ):
         self.inner = inner
         self.call = call
@@ -67,6 +68,7 @@ class ObservedAgent:
         self.timeout_s = timeout_s
         self.record = record
         self.reach = reach
+        self.max_reply_chars = max_reply_chars
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
@@ -83,7 +85,7 @@ class ObservedAgent:
             return Recommendation.model_validate({**done.recommendation, "case_id": ctx.case_id, "turn": ctx.turn})
         async with self.slots:
             t0 = time.perf_counter()
-            rec, error = await ask(self.inner, ctx, self.timeout_s, self.reach)
+            rec, error = await ask(self.inner, ctx, self.timeout_s, self.reach, self.max_reply_chars)
             ms = (time.perf_counter() - t0) * 1000
         if rec is not None and rec.latency_ms is None:
             rec = rec.model_copy(update={"latency_ms": round(ms, 3)})
