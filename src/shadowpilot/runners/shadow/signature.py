@@ -17,8 +17,6 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 
 from .wire import BadPayload
 
-MAX_BODY = 1_000_000
-
 
 @dataclass(frozen=True)
 class Checked:
