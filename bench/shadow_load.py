@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import subprocess
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -144,25 +146,50 @@ async def sample_rss(pid: int, stop: asyncio.Event, peak: list[float]) -> None:
         await asyncio.sleep(0.1)
 
 
+def attackers(base: str, raw: bytes, clients: int, limit: int, stop: Any, out: Any) -> None:
+    """The forged clients, in a process of their own so that writing their bodies never delays
+    the genuine client's event loop: what the figures then show is the server's doing."""
+
+    async def run() -> dict[str, int]:
+        done = asyncio.Event()
+        answers: dict[str, int] = {}
+
+        async def watch() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.1)
+            done.set()
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.gather(*(forge(base, raw, done, limit, answers) for _ in range(clients)))
+        watcher.cancel()
+        return answers
+
+    out.put(asyncio.run(run()))
+
+
 async def under_attack(base: str, calls: list[list], connections: int, pid: int, args: argparse.Namespace) -> tuple:
-    """The genuine play with `args.forged` attackers and an RSS sampler beside it."""
-    host = base.removeprefix("http://")
-    raw = forged_request(host, args.forged_bytes, args.forged_params)
-    stop = asyncio.Event()
-    answers: dict[str, int] = {}
+    """The genuine play with `args.forged` attackers (another process) and an RSS sampler beside it."""
+    raw = forged_request(base.removeprefix("http://"), args.forged_bytes, args.forged_params)
+    mp = multiprocessing.get_context("fork")
+    stop, out = mp.Event(), mp.Queue()
+    attack = mp.Process(target=attackers, args=(base, raw, args.forged, args.forged_max, stop, out))
+    attack.start()
+    sampling = asyncio.Event()
     peak = [rss_mb(pid)]
-    side = [asyncio.create_task(sample_rss(pid, stop, peak))]
-    side += [asyncio.create_task(forge(base, raw, stop, args.forged_max, answers)) for _ in range(args.forged)]
+    sampler = asyncio.create_task(sample_rss(pid, sampling, peak))
     await asyncio.sleep(0.5)  # the attack is under way before the first genuine webhook
     try:
-        latencies = await play(base, calls, connections)
+        played = await play(base, calls, connections)
     finally:
         stop.set()
-        await asyncio.gather(*side, return_exceptions=True)
-    return latencies, answers, peak[0], len(raw)
+        answers = await asyncio.to_thread(out.get, timeout=120)
+        await asyncio.to_thread(attack.join, 30)
+        sampling.set()
+        await sampler
+    return played, answers, peak[0], len(raw)
 
 
-async def play(base: str, calls: list[list], connections: int) -> list[float]:
+async def play(base: str, calls: list[list], connections: int) -> tuple[list[float], int]:
     """Each call sends its events in order, one at a time; calls run side by side over a pool of
     keep-alive connections. A minimal HTTP/1.1 client on asyncio streams, so the figures measure
     the server, not a client library's overhead."""
@@ -173,13 +200,25 @@ async def play(base: str, calls: list[list], connections: int) -> list[float]:
         pool.put_nowait(await asyncio.open_connection(host, int(port)))
     latencies: list[float] = []
     failures: list[str] = []
+    reconnects: list[int] = []
 
     async def one_call(reqs: list[bytes]) -> None:
         for raw in reqs:
             reader, writer = await pool.get()
             t0 = time.perf_counter()
             writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+                # the server closed this idle keep-alive connection (timeout_keep_alive) before the
+                # request reached it: send it again on a new one, as an HTTP client does
+                reconnects.append(1)
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
             latencies.append((time.perf_counter() - t0) * 1000)
             status = head.split(b" ", 2)[1]
             length = next(
@@ -197,7 +236,7 @@ async def play(base: str, calls: list[list], connections: int) -> list[float]:
         writer.close()
     if failures:
         raise SystemExit(f"{len(failures)} webhook(s) not acknowledged, e.g. {failures[0]}")
-    return latencies
+    return latencies, len(reconnects)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -234,11 +273,11 @@ def main() -> None:
             peak_rss = rss_mb(server.proc.pid)
             forged_size = 0
             if args.forged:
-                latencies, forged, peak_rss, forged_size = asyncio.run(
+                (latencies, reconnects), forged, peak_rss, forged_size = asyncio.run(
                     under_attack(server.base, genuine, args.connections, server.proc.pid, args)
                 )
             else:
-                latencies = asyncio.run(play(server.base, genuine, args.connections))
+                latencies, reconnects = asyncio.run(play(server.base, genuine, args.connections))
             sent_s = time.perf_counter() - t0
             play_cpu = cpu_s(server.proc.pid) - cpu0
             peak_rss = max(peak_rss, rss_mb(server.proc.pid))
@@ -284,7 +323,7 @@ def main() -> None:
 
     print(f"shadow load: {args.calls} calls x {args.utterances} utterances, dup {args.dup:.0%}, swap {args.swap:.0%}")
     print(f"  webhooks sent          {len(latencies)} ({unique_events} distinct events) in {sent_s:.2f} s; "
-          f"server CPU {play_cpu:.1f} s meanwhile")  # fmt: skip
+          f"server CPU {play_cpu:.1f} s meanwhile; {reconnects} resent on a new connection")  # fmt: skip
     print(f"  webhook latency ms     p50 {pct(latencies, 50):.1f}  p99 {pct(latencies, 99):.1f}  "
           f"max {max(latencies):.1f}")  # fmt: skip
     if args.forged:

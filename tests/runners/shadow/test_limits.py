@@ -5,6 +5,7 @@ still get their 204. Raw sockets where the point is what the server does before 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ import pytest
 
 from shadowpilot.config import ShadowSettings
 from shadowpilot.runners.shadow.limits import Limits, form_params
+from shadowpilot.runners.shadow.refusals import RefusalLog
 from tests.runners.shadow.conftest import CONFIG, call_of, make_tenant, wait_until
 from tests.runners.shadow.twilio_sim import CONV, RTT, TASKS, Call, ServerProcess, signed_form, signed_json
 
@@ -77,6 +79,24 @@ def test_default_limits_fit_twilio_payloads_and_are_per_route() -> None:
     shadow = ShadowSettings()
     assert Limits.of(shadow, "transcriptions") == Limits(65_536, 100, 10.0)
     assert Limits.of(shadow, "conversations").body_bytes == Limits.of(shadow, "taskrouter").body_bytes == 262_144
+
+
+def test_a_flood_of_refusals_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    refusals = RefusalLog(logging.getLogger("test.refusals"), burst=3, window_s=10, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.refusals"):
+        for i in range(1000):  # 1000 forged requests in 1 s
+            now[0] = i / 1000
+            refusals.warning("403 forged %d", i)
+        now[0] = 12.0
+        refusals.warning("403 forged later")
+    assert [r.getMessage() for r in caplog.records] == [
+        "403 forged 0",
+        "403 forged 1",
+        "403 forged 2",
+        "997 more refused request(s) in 12 s not logged one by one",
+        "403 forged later",
+    ]
 
 
 # -- the server --------------------------------------------------------------------------------

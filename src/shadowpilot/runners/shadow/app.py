@@ -10,7 +10,8 @@ call's words are never served). A request that fails the signature check gets
 Until the signature is checked a request is a stranger's, so it is kept cheap (limits.py): no
 signature header is refused before the body is read; an oversized body (413) on its
 Content-Length or as it streams; a slow one (408) at `read_timeout_s`; too many parameters (413)
-before any parsing or HMAC. Every refusal closes the connection. With those caps the check of the
+before any parsing or HMAC. Every refusal closes the connection, and its log line counts against
+a budget (refusals.py). With those caps the check of the
 largest body a route takes costs about a millisecond, so it stays on the event loop.
 """
 
@@ -29,6 +30,7 @@ from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from ...errors import StoreError
 from .limits import Limits, Refused, check_params, form_params, read_body
+from .refusals import RefusalLog
 from .selftest import SELFTEST_ROUTE
 from .service import ShadowService
 from .signature import check
@@ -40,10 +42,11 @@ log = logging.getLogger("shadowpilot.shadow")
 def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> Starlette:
     validator = RequestValidator(auth_token)
     limits = {path: Limits.of(service.settings.shadow, route) for path, route in ROUTES.items()}
+    refusals = RefusalLog(log)
 
     def refuse(request: Request, client: str, status: int, why: str, answer: str) -> Response:
         """One log line, and the connection closed: whatever of the body is still coming is not read."""
-        log.warning("%d %s %s from %s: %s", status, request.method, request.url.path, client, why)
+        refusals.warning("%d %s %s from %s: %s", status, request.method, request.url.path, client, why)
         return PlainTextResponse(answer, status_code=status, headers={"Connection": "close"})
 
     async def webhook(request: Request) -> Response:
@@ -60,7 +63,9 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
         except Refused as exc:
             return refuse(request, client, exc.status, exc.why, exc.why)
         except ClientDisconnect:
-            log.warning("%s %s from %s: the client went away before its body was read", request.method, path, client)
+            refusals.warning(
+                "%s %s from %s: the client went away before its body was read", request.method, path, client
+            )
             return Response(status_code=400)
         try:
             checked = check(
@@ -74,7 +79,7 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
                 body=body,
             )
             if not checked.ok:
-                log.warning("403 %s %s from %s: %s", request.method, path, client, checked.why)
+                refusals.warning("403 %s %s from %s: %s", request.method, path, client, checked.why)
                 return PlainTextResponse("forbidden", status_code=403)
             if json_body:
                 check_params(len(checked.params), route_limits)
@@ -107,7 +112,7 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
         )
         if not checked.ok:
             client = request.client.host if request.client else "?"
-            log.warning("403 GET %s from %s: %s", path, client, checked.why)
+            refusals.warning("403 GET %s from %s: %s", path, client, checked.why)
             return PlainTextResponse("forbidden", status_code=403)
         call = service.book.calls.get(request.path_params["call_id"])
         if call is None or not call.selftest:

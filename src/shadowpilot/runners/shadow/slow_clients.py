@@ -16,11 +16,14 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .refusals import RefusalLog
+
 log = logging.getLogger("shadowpilot.shadow")
 
 
 def head_deadline_protocol(seconds: float) -> type[H11Protocol]:
     """The protocol class to hand uvicorn.Config(http=...)."""
+    refusals = RefusalLog(log)
 
     class HeadDeadlineProtocol(H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
@@ -51,7 +54,7 @@ def head_deadline_protocol(seconds: float) -> type[H11Protocol]:
                 return
             if self.conn.trailing_data[0]:
                 host = self.client[0] if self.client else "?"
-                log.warning("closed a connection from %s: request head not received within %g s", host, seconds)
+                refusals.warning("closed a connection from %s: request head not received within %g s", host, seconds)
             self.transport.close()
 
     return HeadDeadlineProtocol
