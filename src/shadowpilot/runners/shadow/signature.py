@@ -43,6 +43,11 @@ class _Multi(dict):
         return self._all[name]
 
 
+def is_json(content_type: str) -> bool:
+    """A JSON body (signed on the URL's bodySHA256) rather than form parameters (signed themselves)."""
+    return "json" in content_type
+
+
 def check(
     validator: Any,
     *,
@@ -64,7 +69,7 @@ def check(
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         ok = validator.validate(url, {}, signature, algorithm)
         return Checked(ok, params, "" if ok else "signature does not match")
-    if "json" in content_type:
+    if is_json(content_type):
         if "bodySHA256" not in parse_qs(query):
             return Checked(False, {}, "JSON body without bodySHA256 in the URL")
         text = body.decode("utf-8", errors="replace")
