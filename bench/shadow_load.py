@@ -6,7 +6,15 @@ TaskRouter callbacks, some delivered twice, some out of order), then reads back
 `shadow calls --json`, the event log and the store, and prints webhook latency
 p50/p99, events lost (must be 0) and duplicates stored (must be 0).
 
+With `--forged N`, N more clients send forged (unsigned-for-us) form POSTs of
+`--forged-bytes` with `--forged-params` parameters as fast as they can for as long
+as the genuine calls play (bounded by `--forged-max` requests each); the figures
+then also say how the forged requests were answered and the server's peak RSS
+(VmRSS from /proc, sampled every 0.1 s). Target: genuine ack p99 under 1 s, 0 lost,
+RSS under 300 MB.
+
     python bench/shadow_load.py [--calls 200] [--utterances 10] [--dup 0.1] [--swap 0.1]
+    python bench/shadow_load.py --forged 32 [--forged-bytes 1000000] [--forged-params 110000]
 """
 
 from __future__ import annotations
@@ -14,12 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -77,7 +88,108 @@ def raw_request(host: str, route: str, params: dict[str, str]) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + kwargs["content"]
 
 
-async def play(base: str, calls: list[list], connections: int) -> list[float]:
+def forged_request(host: str, size: int, params: int) -> bytes:
+    """A form POST of about `size` bytes and `params` parameters with a signature that is not Twilio's."""
+    value = "v" * max(0, size // max(params, 1) - len(f"p{params}=&"))
+    body = "&".join(f"p{i}={value}" for i in range(params)).encode()[:size]
+    body += b"v" * (size - len(body))  # the last value takes what the names left over
+    head = [
+        "POST /twilio/transcriptions HTTP/1.1",
+        f"Host: {host}",
+        f"Content-Length: {len(body)}",
+        "Content-Type: application/x-www-form-urlencoded",
+        "X-Twilio-Signature: Zm9yZ2VkLXNpZ25hdHVyZQ==",
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def forge(base: str, raw: bytes, stop: asyncio.Event, limit: int, answers: dict[str, int]) -> None:
+    """One attacker: a fresh connection per forged request, as fast as the server lets it, until
+    `stop` or `limit` requests; each answer (status or how the connection ended) is counted."""
+    host, port = base.removeprefix("http://").split(":")
+    for _ in range(limit):
+        if stop.is_set():
+            return
+        try:
+            reader, writer = await asyncio.open_connection(host, int(port))
+        except OSError as exc:
+            answers[type(exc).__name__] = answers.get(type(exc).__name__, 0) + 1
+            await asyncio.sleep(0.01)
+            continue
+        try:
+            writer.write(raw)
+            await writer.drain()
+            status = (await asyncio.wait_for(reader.readline(), 30)).split(b" ", 2)[1].decode()
+        except (OSError, IndexError, asyncio.IncompleteReadError, TimeoutError) as exc:
+            status = "closed" if isinstance(exc, OSError | IndexError) else type(exc).__name__
+        finally:
+            writer.close()
+        answers[status] = answers.get(status, 0) + 1
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (/proc/<pid>/stat utime, stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sample_rss(pid: int, stop: asyncio.Event, peak: list[float]) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], rss_mb(pid))
+        await asyncio.sleep(0.1)
+
+
+def attackers(base: str, raw: bytes, clients: int, limit: int, stop: Any, out: Any) -> None:
+    """The forged clients, in a process of their own so that writing their bodies never delays
+    the genuine client's event loop: what the figures then show is the server's doing."""
+
+    async def run() -> dict[str, int]:
+        done = asyncio.Event()
+        answers: dict[str, int] = {}
+
+        async def watch() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.1)
+            done.set()
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.gather(*(forge(base, raw, done, limit, answers) for _ in range(clients)))
+        watcher.cancel()
+        return answers
+
+    out.put(asyncio.run(run()))
+
+
+async def under_attack(base: str, calls: list[list], connections: int, pid: int, args: argparse.Namespace) -> tuple:
+    """The genuine play with `args.forged` attackers (another process) and an RSS sampler beside it."""
+    raw = forged_request(base.removeprefix("http://"), args.forged_bytes, args.forged_params)
+    mp = multiprocessing.get_context("fork")
+    stop, out = mp.Event(), mp.Queue()
+    attack = mp.Process(target=attackers, args=(base, raw, args.forged, args.forged_max, stop, out))
+    attack.start()
+    sampling = asyncio.Event()
+    peak = [rss_mb(pid)]
+    sampler = asyncio.create_task(sample_rss(pid, sampling, peak))
+    await asyncio.sleep(0.5)  # the attack is under way before the first genuine webhook
+    try:
+        played = await play(base, calls, connections)
+    finally:
+        stop.set()
+        answers = await asyncio.to_thread(out.get, timeout=120)
+        await asyncio.to_thread(attack.join, 30)
+        sampling.set()
+        await sampler
+    return played, answers, peak[0], len(raw)
+
+
+async def play(base: str, calls: list[list], connections: int) -> tuple[list[float], int]:
     """Each call sends its events in order, one at a time; calls run side by side over a pool of
     keep-alive connections. A minimal HTTP/1.1 client on asyncio streams, so the figures measure
     the server, not a client library's overhead."""
@@ -88,13 +200,25 @@ async def play(base: str, calls: list[list], connections: int) -> list[float]:
         pool.put_nowait(await asyncio.open_connection(host, int(port)))
     latencies: list[float] = []
     failures: list[str] = []
+    reconnects: list[int] = []
 
     async def one_call(reqs: list[bytes]) -> None:
         for raw in reqs:
             reader, writer = await pool.get()
             t0 = time.perf_counter()
             writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+                # the server closed this idle keep-alive connection (timeout_keep_alive) before the
+                # request reached it: send it again on a new one, as an HTTP client does
+                reconnects.append(1)
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
             latencies.append((time.perf_counter() - t0) * 1000)
             status = head.split(b" ", 2)[1]
             length = next(
@@ -112,7 +236,7 @@ async def play(base: str, calls: list[list], connections: int) -> list[float]:
         writer.close()
     if failures:
         raise SystemExit(f"{len(failures)} webhook(s) not acknowledged, e.g. {failures[0]}")
-    return latencies
+    return latencies, len(reconnects)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -129,6 +253,10 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=50, help="keep-alive HTTP connections")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=300, help="seconds to wait for every call to be scored")
+    ap.add_argument("--forged", type=int, default=0, help="attackers sending forged requests meanwhile")
+    ap.add_argument("--forged-bytes", type=int, default=1_000_000, help="size of each forged body")
+    ap.add_argument("--forged-params", type=int, default=110_000, help="parameters in each forged body")
+    ap.add_argument("--forged-max", type=int, default=5000, help="forged requests per attacker at most")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -139,8 +267,20 @@ def main() -> None:
         server = ServerProcess(folder).start()
         try:
             t0 = time.perf_counter()
-            latencies = asyncio.run(play(server.base, [d for d, _ in plays], args.connections))
+            cpu0 = cpu_s(server.proc.pid)
+            genuine = [d for d, _ in plays]
+            forged: dict[str, int] = {}
+            peak_rss = rss_mb(server.proc.pid)
+            forged_size = 0
+            if args.forged:
+                (latencies, reconnects), forged, peak_rss, forged_size = asyncio.run(
+                    under_attack(server.base, genuine, args.connections, server.proc.pid, args)
+                )
+            else:
+                latencies, reconnects = asyncio.run(play(server.base, genuine, args.connections))
             sent_s = time.perf_counter() - t0
+            play_cpu = cpu_s(server.proc.pid) - cpu0
+            peak_rss = max(peak_rss, rss_mb(server.proc.pid))
             deadline = time.monotonic() + args.timeout
             health: dict = {}
             while time.monotonic() < deadline:
@@ -182,9 +322,15 @@ def main() -> None:
     gate_json = json.loads(gate.stdout) if gate.stdout.strip().startswith("{") else {}
 
     print(f"shadow load: {args.calls} calls x {args.utterances} utterances, dup {args.dup:.0%}, swap {args.swap:.0%}")
-    print(f"  webhooks sent          {len(latencies)} ({unique_events} distinct events) in {sent_s:.2f} s")
+    print(f"  webhooks sent          {len(latencies)} ({unique_events} distinct events) in {sent_s:.2f} s; "
+          f"server CPU {play_cpu:.1f} s meanwhile; {reconnects} resent on a new connection")  # fmt: skip
     print(f"  webhook latency ms     p50 {pct(latencies, 50):.1f}  p99 {pct(latencies, 99):.1f}  "
           f"max {max(latencies):.1f}")  # fmt: skip
+    if args.forged:
+        told = ", ".join(f"{k}: {v}" for k, v in sorted(forged.items()))
+        print(f"  forged requests        {sum(forged.values())} from {args.forged} clients, {forged_size} bytes "
+              f"and {args.forged_params} params each; answered {told}")  # fmt: skip
+    print(f"  server peak RSS        {peak_rss:.0f} MB")
     print(f"  utterances expected    {expected}; lost {lost} (must be 0); calls out of order {misordered}")
     print(f"  duplicates stored      {dup_logged} in the log, {dup_utterances} in calls (must be 0)")
     print(f"  calls scored           {states.count('scored')}/{args.calls} after {scored_s:.1f} s; "

@@ -113,6 +113,16 @@ class ReportSettings(_Section):
 BudgetSettings = Budgets
 
 
+class BodyLimits(_Section):
+    """Largest request body each webhook route reads, in bytes. Twilio's own payloads are a few KB:
+    a transcription callback about 1 KB; a chat message may carry a 32 KB body (up to 3x that
+    URL-encoded) and 4 KB of attributes; TaskRouter sends the task's and the worker's attributes."""
+
+    transcriptions: int = Field(65_536, ge=1024)
+    conversations: int = Field(262_144, ge=1024)
+    taskrouter: int = Field(262_144, ge=1024)
+
+
 class ShadowSettings(_Section):
     """The live shadow server (`shadowpilot shadow serve`)."""
 
@@ -136,6 +146,13 @@ class ShadowSettings(_Section):
     outcome_wait_s: float = Field(300.0, ge=0)
     # Agent calls in flight at once across all live calls (each call's turns stay in order).
     agent_concurrency: int = Field(8, ge=1)
+    # Requests nobody has authenticated yet must stay cheap: bodies over the route's limit are
+    # refused (413) on Content-Length or once that many bytes have streamed in; more parameters
+    # than max_params (Twilio sends a few dozen) are refused (413) before the signature is checked;
+    # a client gets read_timeout_s for a request's head and again for its body, then is closed.
+    max_body_bytes: BodyLimits = Field(default_factory=BodyLimits)
+    max_params: int = Field(100, ge=1)
+    read_timeout_s: float = Field(10.0, gt=0)
 
 
 class TwilioSettings(_Section):

@@ -63,6 +63,7 @@ def serve(
     from ..runners import build_agent
     from ..runners.shadow.app import create_app
     from ..runners.shadow.service import ShadowService, shadow_dir
+    from ..runners.shadow.slow_clients import head_deadline_protocol
 
     agent = build_agent(s)
     lock = _single_instance(shadow_dir(s))
@@ -75,6 +76,7 @@ def serve(
         log_config=None,
         access_log=False,
         lifespan="on",
+        http=head_deadline_protocol(s.shadow.read_timeout_s),
     )
 
     class Server(uvicorn.Server):

@@ -16,8 +16,6 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 
 from .wire import BadPayload, json_value
 
-MAX_BODY = 1_000_000
-
 
 @dataclass(frozen=True)
 class Checked:
@@ -44,6 +42,11 @@ class _Multi(dict):
         return self._all[name]
 
 
+def is_json(content_type: str) -> bool:
+    """A JSON body (signed on the URL's bodySHA256) rather than form parameters (signed themselves)."""
+    return "json" in content_type
+
+
 def check(
     validator: Any,
     *,
@@ -65,7 +68,7 @@ def check(
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
         ok = validator.validate(url, {}, signature, algorithm)
         return Checked(ok, params, "" if ok else "signature does not match")
-    if "json" in content_type:
+    if is_json(content_type):
         if "bodySHA256" not in parse_qs(query):
             return Checked(False, {}, "JSON body without bodySHA256 in the URL")
         text = body.decode("utf-8", errors="replace")
