@@ -89,6 +89,7 @@ def test_the_same_case_names_the_same_customer_turn_in_every_output(gated: Path,
     gate = wide(cli, "gate")
     assert gate.exit_code == 3
     assert FP_WHY in flat(gate.stdout) and LATE_WHY in flat(gate.stdout)
+    assert "0 more groups" not in flat(gate.stdout) and "every group is shown" in flat(gate.stdout)
     whys = {f["case_id"]: f["why"] for f in json.loads(invoke(cli, "gate", "--json").stdout)["failures"]}
     assert whys == {"t-fp": FP_WHY, "t-late": LATE_WHY}
 

@@ -102,8 +102,8 @@ def _breakdowns(g: GateResult) -> Table | Text | None:
                     "the bar; --json lists them.", style="dim")  # fmt: skip
     rows = below[:BREAKDOWN_ROWS]
     hidden = len(every) - len(rows)
-    caption = f"{plural(hidden, 'more group')} not shown"
-    caption += " (at or above the bar)" if len(below) == len(rows) else ""
+    caption = f"{plural(hidden, 'more group')} not shown" if hidden else "every group is shown"
+    caption += " (at or above the bar)" if hidden and len(below) == len(rows) else ""
     t = Table(title="Groups below the bar (by tag, channel, reason, day)", title_justify="left", pad_edge=False,
               box=None, caption=caption + "; --json lists all", caption_justify="left")  # fmt: skip
     for col in ("by", "group", "passed", "rate", "95% CI"):
