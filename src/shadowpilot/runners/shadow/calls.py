@@ -11,6 +11,11 @@ time otherwise (`Mark.when`, `Mark.clock` says which). Within a transcription Se
 decides the order; a call's streams (a transcription restarted mid-call) are ordered by
 when each began; the human's escalation is placed against them by `human.read_human`, on one
 clock: Twilio's when the escalation and every customer turn carry its time, receipt otherwise.
+
+Growth: a call that is done (scored, or closed without a case) is released from memory when
+its `scored` / `closed` record carries the call's summary (its `shadow calls` view): only a
+small `Finished` stays, so a late or retried event for it is recognised and ignored. Tasks
+are indexed by call, so reading one call never scans every task of the pilot.
 """
 
 from __future__ import annotations
@@ -73,6 +78,46 @@ class TaskState:
     first_rx: float
     call_id: str | None = None
     events: list[TaskRouterEvent] = field(default_factory=list)  # each with its receipt time
+    keys: list[str] = field(default_factory=list)  # its events' dedup keys, forgotten with the task
+
+
+@dataclass(slots=True)
+class Finished:
+    """What stays of a call once it is done: enough to list it and to ignore late events for it.
+
+    `view` is its `shadow calls` view; the server keeps it only for selftest calls (the
+    selftest route shows it), `shadow calls` for every call it reads.
+    """
+
+    call_id: str
+    first_rx: float
+    state: CallState
+    run_id: str | None
+    closed: str | None
+    selftest: bool
+    view: dict[str, Any] | None
+
+
+@dataclass
+class CallSummary:
+    """A done call as written in its `scored`/`closed` record and in the summaries file."""
+
+    call_id: str
+    first_rx: float
+    view: dict[str, Any]
+
+    def as_record(self) -> Record:
+        return {"call": self.call_id, "first_rx": self.first_rx, "view": self.view}
+
+    @classmethod
+    def from_record(cls, record: Any) -> CallSummary | None:
+        """None for anything that is not a well-formed summary (an old log's record has none)."""
+        if not isinstance(record, dict) or not isinstance(record.get("view"), dict):
+            return None
+        try:
+            return cls(str(record["call"]), float(record.get("first_rx") or 0.0), record["view"])
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 @dataclass
@@ -98,6 +143,7 @@ class Call:
         return self.first_at if self.first_at is not None else self.first_rx
 
     parties: dict[str, chat_parties.Party] = field(default_factory=dict)  # chat: from participant webhooks
+    keys: list[str] = field(default_factory=list)  # its events' dedup keys, forgotten when it is released
 
     @property
     def state(self) -> CallState:
@@ -121,11 +167,17 @@ class Call:
 class CallBook:
     """Every call the log mentions, and the TaskRouter tasks that tell what the humans did."""
 
-    def __init__(self, shadow: ShadowSettings, twilio: TwilioSettings):
+    def __init__(self, shadow: ShadowSettings, twilio: TwilioSettings, *, keep_views: bool = False):
         self.shadow = shadow
         self.twilio = twilio  # how TaskRouter is read: the same [twilio] settings as `import twilio`
+        self.keep_views = keep_views  # keep every done call's view (`shadow calls`), not only selftests'
         self.calls: dict[str, Call] = {}
+        self.finished: dict[str, Finished] = {}  # done calls, released from `calls`
+        self.released = 0  # calls released since the log was last compacted (their records are in it)
+        self.late = 0  # events for a call already done: ignored
+        self.open_calls: set[str] = set()  # calls not ended yet (what the idle watch looks at)
         self.tasks: dict[str, TaskState] = {}
+        self.call_task_sids: dict[str, list[str]] = {}  # call id -> its tasks' sids, in arrival order
         self.queue_names: dict[str, str] = {}  # TaskQueue sid -> name, from every callback that carried both
         self.seen: set[str] = set()
         self.events = 0
@@ -151,7 +203,54 @@ class CallBook:
             call.scored_run = str(record["run_id"])
         elif kind == "closed":
             call.closed_why = str(record.get("why"))
+        if kind in ("ended", "scored", "closed"):
+            self.open_calls.discard(call.call_id)
+        if kind in ("scored", "closed") and (summary := CallSummary.from_record(record.get("summary"))):
+            self.release(call, summary)
         return {call.call_id}
+
+    # -- releasing done calls -------------------------------------------------------------
+
+    def release(self, call: Call, summary: CallSummary) -> None:
+        """Forget a done call's events and tasks; keep its Finished (and view when asked to)."""
+        self.calls.pop(call.call_id, None)
+        self.open_calls.discard(call.call_id)
+        self.seen.difference_update(call.keys)
+        for sid in self.call_task_sids.pop(call.call_id, []):
+            task = self.tasks.pop(sid, None)
+            if task is not None:
+                self.seen.difference_update(task.keys)
+        self.add_finished(summary)
+        self.released += 1
+
+    def add_finished(self, summary: CallSummary) -> None:
+        view = summary.view
+        keep = self.keep_views or bool(view.get("selftest"))
+        self.finished[summary.call_id] = Finished(
+            summary.call_id,
+            summary.first_rx,
+            "scored" if view.get("state") == "scored" else "ended",
+            view.get("run_id"),
+            view.get("closed"),
+            bool(view.get("selftest")),
+            view if keep else None,
+        )
+
+    def summary(self, call: Call, **update: Any) -> CallSummary:
+        """The call's summary as it will be once `update` (its run id, or why it closed) is logged."""
+        return CallSummary(call.call_id, call.first_rx, {**self.describe(call), **update})
+
+    def record_call(self, record: Record) -> str | None:
+        """The call a log record belongs to (None: a task naming no call). Event records carry
+        it since compaction exists; an older record's payload is parsed again."""
+        if record.get("k") != "ev" or record.get("call") is not None:
+            value = record.get("call")
+            return None if value is None else str(value)
+        try:
+            parsed = parse(record["route"], record.get("p") or {}, self.shadow.task_call_keys)
+        except (BadPayload, KeyError):
+            return None
+        return None if parsed is None else getattr(parsed.event, "call_id", None)
 
     def _apply_event(self, record: Record, rx: float) -> set[str]:
         key = str(record.get("key"))
@@ -168,12 +267,18 @@ class CallBook:
         if parsed is None:
             return set()
         event = parsed.event
+        if event.call_id is not None and event.call_id in self.finished:
+            self.seen.discard(key)
+            self.late += 1
+            return set()
         if isinstance(event, TaskEvent):
-            return self._apply_task(event, rx)
+            return self._apply_task(event, rx, key)
         channel = "chat" if isinstance(event, ChatParticipant) else event.channel
         call = self.calls.get(event.call_id)
         if call is None:
             call = self.calls[event.call_id] = Call(event.call_id, channel, rx, rx)
+            self.open_calls.add(call.call_id)
+        call.keys.append(key)
         call.last_rx = max(call.last_rx, rx)
         if isinstance(event, ChatParticipant):
             known = call.parties.get(event.party.sid)
@@ -203,18 +308,21 @@ class CallBook:
         if event.kind in ended and call.ended_rx is None:
             call.ended_rx = rx
             call.ended_why = ended[event.kind] + (f": {event.error}" if event.error else "")
+            self.open_calls.discard(call.call_id)
         return {call.call_id}
 
-    def _apply_task(self, parsed: TaskEvent, rx: float) -> set[str]:
+    def _apply_task(self, parsed: TaskEvent, rx: float, key: str) -> set[str]:
         event = parsed.event.model_copy(update={"received": datetime.fromtimestamp(rx, UTC)})
         task = self.tasks.get(event.task_sid)
         if task is None:
             task = self.tasks[event.task_sid] = TaskState(event.task_sid, rx)
         task.events.append(event)
+        task.keys.append(key)
         if event.queue_sid and event.queue_name:
             self.queue_names[event.queue_sid] = event.queue_name
         if task.call_id is None and parsed.call_id:
             task.call_id = parsed.call_id
+            self.call_task_sids.setdefault(task.call_id, []).append(task.sid)
         return {task.call_id} if task.call_id in self.calls else set()
 
     # -- reading a call -----------------------------------------------------------------
@@ -250,10 +358,17 @@ class CallBook:
             return None
         return self.chat_decision(call).problem(self.twilio.chat_role_attributes)
 
-    def speaker(self, call: Call, mark: Mark, decision: chat_parties.Decision | None = None) -> Speaker:
+    def speaker(
+        self,
+        call: Call,
+        mark: Mark,
+        decision: chat_parties.Decision | None = None,
+        parties: list[chat_parties.Party] | None = None,
+    ) -> Speaker:
         if call.channel == "chat":
             decision = decision or self.chat_decision(call)
-            party = chat_parties.author_party(self.parties(call), mark.participant, mark.author)
+            parties = self.parties(call) if parties is None else parties
+            party = chat_parties.author_party(parties, mark.participant, mark.author)
             if party is None:
                 return "system"
             # undecided (nothing names the customer yet): not the customer, so the agent is not asked
@@ -265,10 +380,13 @@ class CallBook:
         """The call's utterances in conversation order, each once, with who said them."""
         said = [m for m in (marks if marks is not None else call.sequence()) if m.kind == "utterance"]
         decision = self.chat_decision(call) if call.channel == "chat" else None
-        return [(m, Turn(speaker=self.speaker(call, m, decision), text=m.text or "")) for m in said]
+        parties = self.parties(call) if call.channel == "chat" else None
+        return [(m, Turn(speaker=self.speaker(call, m, decision, parties), text=m.text or "")) for m in said]
 
     def call_tasks(self, call: Call) -> list[TaskState]:
-        return sorted((t for t in self.tasks.values() if t.call_id == call.call_id), key=lambda t: t.first_rx)
+        """The call's tasks, from the index: never a scan over every task of the pilot."""
+        tasks = (self.tasks[sid] for sid in self.call_task_sids.get(call.call_id, ()) if sid in self.tasks)
+        return sorted(tasks, key=lambda t: t.first_rx)
 
     def routing_known(self, call: Call) -> bool:
         """Every task for the call has finished (completed, canceled, wrapping up)."""
@@ -373,9 +491,24 @@ class CallBook:
             "closed": call.closed_why,
         }
 
+    def view(self, call_id: str) -> dict[str, Any] | None:
+        """One call's view: described while it is in memory, its summary once it is released."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            return self.describe(call)
+        done = self.finished.get(call_id)
+        return done.view if done is not None else None
+
     def listing(self) -> dict[str, Any]:
-        calls = sorted(self.calls.values(), key=lambda c: c.first_rx)
-        return {"calls": [self.describe(c) for c in calls]}
+        """Every call, in order of first receipt: each described once (linear in the calls)."""
+        rows: list[tuple[float, int, dict[str, Any]]] = []
+        for n, call in enumerate(self.calls.values()):
+            rows.append((call.first_rx, n, self.describe(call)))
+        for n, done in enumerate(self.finished.values(), start=len(rows)):
+            if done.view is not None:
+                rows.append((done.first_rx, n, done.view))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return {"calls": [view for _, _, view in rows]}
 
 
 def load_book(records: Any, shadow: ShadowSettings, twilio: TwilioSettings) -> CallBook:

@@ -7,7 +7,9 @@ rebuild every call, resuming those not yet scored.
 
 The tenant store (DuckDB) is never held open: finished calls are written in short
 transactions, off the event loop, retried with backoff while another command
-holds the file, then marked `scored` in the log.
+holds the file, then marked `scored` in the log, with the call's summary, and
+released from memory. Every `compact_after` released calls (and at start) the log
+is compacted (checkpoint.py), so a restart replays only the calls not yet done.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from ...errors import EnvironmentFailure, StoreError
 from ...types import CallRun, RunManifest, Transcript
 from ..agent import Agent, turn_deadline_s
 from ..turn_loop import run_call
-from .calls import CallBook
-from .eventlog import EventLog, Record, read_log
+from . import checkpoint
+from .calls import CallBook, CallSummary
+from .eventlog import EventLog, Record
 from .source import LiveCallEvents
 from .wire import Route, parse
 from .worker import ObservedAgent, ReachLog
@@ -56,22 +59,36 @@ def case_run_id(case: Transcript) -> str:
     return day_run_id(case.started_at or datetime.now(UTC), selftest="selftest" in case.tags)
 
 
+COMPACT_AFTER = 1000  # released calls between two compactions: keeps the log (and a restart) small
+
+
 def read_book(settings: Settings) -> CallBook:
-    """The calls as the log has them, read without touching the server or the store."""
-    book = CallBook(settings.shadow, settings.twilio)
-    for record in read_log(log_path(settings)):
-        book.apply(record)
-    return book
+    """The calls as the summaries and the log have them, read without touching the server or the store."""
+    return checkpoint.load(CallBook(settings.shadow, settings.twilio, keep_views=True), log_path(settings))
 
 
 class ShadowService:
-    def __init__(self, settings: Settings, agent: Agent, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        settings: Settings,
+        agent: Agent,
+        *,
+        clock: Callable[[], float] = time.time,
+        compact_after: int = COMPACT_AFTER,
+    ):
         self.settings = settings
         self.agent = agent
         self.clock = clock
+        self.compact_after = compact_after
         self.path = log_path(settings)
         self.log = EventLog(self.path)
         self.book = CallBook(settings.shadow, settings.twilio)
+        self.compactions: list[checkpoint.Compaction] = []
+        self._appending = 0  # appends in flight: a compaction waits for them to land
+        self._landed = asyncio.Event()
+        self._open = asyncio.Event()  # cleared while a compaction owns the log
+        self._landed.set()
+        self._open.set()
         self.slots = asyncio.Semaphore(settings.shadow.agent_concurrency)
         self.reach = ReachLog()
         self.resumed: list[str] = []
@@ -87,8 +104,14 @@ class ShadowService:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        for record in read_log(self.path):
-            self.book.apply(record)
+        checkpoint.clean_leftovers(self.path)
+        checkpoint.load(self.book, self.path)
+        if self.book.released or any(c.done for c in self.book.calls.values()):
+            try:  # done calls still in the log: the next restart need not replay them
+                await self._compact_closed()
+            except OSError as exc:
+                checkpoint.clean_leftovers(self.path)
+                log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
         self.log.open()
         self.resumed = [cid for cid, call in self.book.calls.items() if not call.done]
         for cid in self.resumed:
@@ -108,13 +131,79 @@ class ShadowService:
     # -- events -------------------------------------------------------------------------
 
     async def record(self, record: Record) -> None:
-        """Append durably, then apply; wakes the calls it changed."""
+        """Append durably, then apply; wakes the calls it changed (and forgets those released)."""
+        while not self._open.is_set():  # a compaction owns the log: wait, then append to the new one
+            await self._open.wait()
         record["rx"] = self.clock()
-        await self.log.append(record)
+        self._appending += 1
+        self._landed.clear()
+        try:
+            await self.log.append(record)
+        finally:
+            self._appending -= 1
+            if not self._appending:
+                self._landed.set()
         for cid in self.book.apply(record):
+            if cid not in self.book.calls:  # released: nothing will wait on it again
+                self._wakes.pop(cid, None)
+                continue
             wake = self._wakes.get(cid)
             if wake is not None:
                 wake.set()
+
+    # -- compaction ---------------------------------------------------------------------
+
+    def _done(self) -> set[str]:
+        return set(self.book.finished) | {cid for cid, c in self.book.calls.items() if c.done}
+
+    def _compact_log(self, done: set[str]) -> checkpoint.Compaction:
+        """Compact the (closed) log: the done calls leave it. Runs in a thread, appends paused."""
+        book = self.book
+
+        def describe(cid: str) -> CallSummary | None:
+            call = book.calls.get(cid)
+            return book.summary(call) if call is not None and call.done else None
+
+        result = checkpoint.compact(self.path, done, book.record_call, describe)
+        log.info(
+            "compacted %s: %d done call(s) archived to %s, %d record(s) kept",
+            self.path.name,
+            result.done_calls,
+            result.archive.name if result.archive else "-",
+            result.kept,
+        )
+        return result
+
+    async def _compact_closed(self) -> None:
+        done = self._done()
+        result = await asyncio.get_running_loop().run_in_executor(None, self._compact_log, done)
+        for cid in done:  # a done call from an old log (no summary in its record) is released now
+            call = self.book.calls.get(cid)
+            if call is not None:
+                self.book.release(call, self.book.summary(call))
+                self._wakes.pop(cid, None)
+        self.book.released = 0
+        self.compactions.append(result)
+
+    async def compact(self) -> None:
+        """Pause appends, let those in flight land, compact, reopen the log. A failure (a full
+        disk) leaves the old log whole and in use: it is logged, and tried again later."""
+        self._open.clear()
+        try:
+            await self._landed.wait()
+            stats = self.log.stats
+            self.log.close()
+            try:
+                await self._compact_closed()
+            except OSError as exc:
+                checkpoint.clean_leftovers(self.path)
+                log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
+            finally:
+                self.log = EventLog(self.path)
+                self.log.stats = stats
+                self.log.open()
+        finally:
+            self._open.set()
 
     async def accept(self, route: Route, params: dict[str, Any]) -> str:
         """Take one verified webhook; returns what became of it (`accepted`, `duplicate`, `ignored`).
@@ -133,17 +222,19 @@ class ShadowService:
             return "duplicate"
         if key in self.book.seen:
             return "duplicate"
+        call_id = getattr(parsed.event, "call_id", None)
+        if call_id is not None and call_id in self.book.finished:
+            return "duplicate"  # a retry or a straggler for a call already done: nothing to do with it
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending[key] = done
         try:
-            await self.record({"k": "ev", "route": route, "key": key, "p": dict(params)})
+            await self.record({"k": "ev", "route": route, "key": key, "call": call_id, "p": dict(params)})
             done.set_result(True)
         except BaseException:
             done.set_result(False)
             raise
         finally:
             del self._pending[key]
-        call_id = getattr(parsed.event, "call_id", None)
         if route != "taskrouter" and call_id in self.book.calls:
             self._ensure_runner(call_id)
         return "accepted"
@@ -151,8 +242,8 @@ class ShadowService:
     # -- the agent, per call --------------------------------------------------------------
 
     def _ensure_runner(self, call_id: str) -> None:
-        call = self.book.calls[call_id]
-        if call.done or call_id in self._runners or call_id in self._queued:
+        call = self.book.calls.get(call_id)
+        if call is None or call.done or call_id in self._runners or call_id in self._queued:
             return
         self._wakes.setdefault(call_id, asyncio.Event())
         task = asyncio.create_task(self._run_call(call_id), name=f"shadow-call-{call_id}")
@@ -187,21 +278,31 @@ class ShadowService:
         call_run = await run_call(source, agent, fingerprint="live", timeout_s=NO_TIMEOUT)
         if not any(turn.speaker == "customer" for _, turn in self.book.utterances(call)):
             why = self.book.no_customer(call) or "the customer said nothing"
-            await self.record({"k": "closed", "call": call_id, "why": why})
+            summary = self.book.summary(call, closed=why)
+            await self.record({"k": "closed", "call": call_id, "why": why, "summary": summary.as_record()})
             return
         case, fixed = self.book.to_case(call, self.settings.tenant.name, call_run, source.asked)
         self._queued.add(call_id)
         await self._cases.put((case, fixed))
 
     async def _watch_idle(self) -> None:
-        """A call that stops hearing from Twilio (a missed transcription-stopped) is ended."""
+        """A call that stops hearing from Twilio (a missed transcription-stopped) is ended.
+
+        Only calls not ended are looked at, and all that went idle are ended at once (their
+        records share one fsync), however many there are."""
         idle = self.settings.shadow.call_idle_timeout_s
         while True:
             await asyncio.sleep(min(5.0, idle / 4))
-            now = self.clock()
-            for call in list(self.book.calls.values()):
-                if call.ended_rx is None and not call.done and now - call.last_rx >= idle:
-                    await self.record({"k": "ended", "call": call.call_id, "why": f"no event for {idle:g} s"})
+            await self.end_idle()
+
+    async def end_idle(self) -> int:
+        idle = self.settings.shadow.call_idle_timeout_s
+        now = self.clock()
+        calls = [self.book.calls[cid] for cid in self.book.open_calls if cid in self.book.calls]
+        gone = [c.call_id for c in calls if c.ended_rx is None and not c.done and now - c.last_rx >= idle]
+        why = f"no event for {idle:g} s"
+        await asyncio.gather(*(self.record({"k": "ended", "call": cid, "why": why}) for cid in gone))
+        return len(gone)
 
     # -- finished calls into the store ------------------------------------------------------
 
@@ -245,17 +346,27 @@ class ShadowService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             self.written += len(batch)
-            for case, _ in batch:
-                with contextlib.suppress(StoreError):
-                    run_id = case_run_id(case)
-                    await self.record({"k": "scored", "call": case.id, "run_id": run_id})
-                self._queued.discard(case.id)
+            await asyncio.gather(*(self._scored(case) for case, _ in batch))
+            if self.book.released >= self.compact_after:
+                await self.compact()
+
+    async def _scored(self, case: Transcript) -> None:
+        """Mark the stored call `scored`, with its summary: the book then releases it."""
+        call = self.book.calls.get(case.id)
+        with contextlib.suppress(StoreError):
+            run_id = case_run_id(case)
+            record: Record = {"k": "scored", "call": case.id, "run_id": run_id}
+            if call is not None:
+                record["summary"] = self.book.summary(call, state="scored", run_id=run_id).as_record()
+            await self.record(record)
+        self._queued.discard(case.id)
 
     def health(self) -> dict[str, Any]:
-        states = [c.state for c in self.book.calls.values()]
+        states = [c.state for c in self.book.calls.values()] + [f.state for f in self.book.finished.values()]
         return {
             "ok": True,
             "calls": len(states),
+            "in_memory": len(self.book.calls),
             "live": states.count("live"),
             "ended": states.count("ended"),
             "scored": states.count("scored"),

@@ -1,0 +1,272 @@
+"""Nothing grows without bound over a pilot: done calls leave memory and the log, listing is linear.
+
+The ShadowService runs in-process here (the baseline agent, a real DuckDB store and a real
+event log in tmp_path); what `shadow calls` shows is read back with `read_book`, as the command does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shadowpilot.config import load_settings
+from shadowpilot.runners import build_agent
+from shadowpilot.runners.shadow import checkpoint
+from shadowpilot.runners.shadow.calls import CallBook
+from shadowpilot.runners.shadow.eventlog import read_log
+from shadowpilot.runners.shadow.service import ShadowService, log_path, read_book
+from shadowpilot.runners.shadow.wire import ROUTES, parse
+from tests.runners.shadow.twilio_sim import Call
+
+CONFIG = """[tenant]
+name = "grow"
+
+[agent]
+kind = "baseline"
+
+[shadow]
+public_url = "https://shadow.example.test"
+reorder_window_s = 0
+outcome_wait_s = 0
+call_idle_timeout_s = 60
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Any:
+    (tmp_path / "shadowpilot.toml").write_text(CONFIG, encoding="utf-8")
+    return load_settings(tmp_path / "shadowpilot.toml", environ={})
+
+
+def whole_call(c: Call, words: str = "my bill is wrong") -> list[tuple[str, dict[str, str]]]:
+    return [
+        c.started(),
+        c.task_event("task-queue.entered", "front-desk"),
+        c.said("customer", words),
+        c.said("agent", "let me look"),
+        c.stopped(),
+        c.task_event("task.completed", "front-desk"),
+    ]
+
+
+async def send(service: ShadowService, events: list[tuple[str, dict[str, str]]]) -> list[str]:
+    return [await service.accept(ROUTES[route], params) for route, params in events]
+
+
+async def until(check: Callable[[], bool], rounds: int = 2000) -> None:
+    """Let the service work until `check` holds (bounded in rounds, not in wall time)."""
+    for _ in range(rounds):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the service did not get there")
+
+
+def listing(settings: Any) -> dict[str, dict[str, Any]]:
+    return {c["call_id"]: c for c in read_book(settings).listing()["calls"]}
+
+
+def test_a_scored_call_is_released_from_memory_and_still_listed(settings: Any) -> None:
+    calls = [Call(n) for n in range(1, 4)]
+
+    async def main() -> None:
+        service = ShadowService(settings, build_agent(settings))
+        await service.start()
+        try:
+            for c in calls:
+                await send(service, whole_call(c))
+            await until(lambda: len(service.book.finished) == 3)
+            # nothing of the calls is kept but their small Finished: no events, keys or tasks
+            assert service.book.calls == {} and service.book.tasks == {} and service.book.seen == set()
+            assert service.health()["scored"] == 3 and service.health()["in_memory"] == 0
+            # Twilio retrying an old event of a done call does not bring the call back
+            assert await service.accept(*_routed(calls[0].said("customer", "late words"))) == "duplicate"
+            assert service.book.calls == {}
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
+    seen = listing(settings)
+    assert set(seen) == {c.call_sid for c in calls}
+    for c in calls:
+        assert seen[c.call_sid]["state"] == "scored" and seen[c.call_sid]["run_id"]
+        assert [u["text"] for u in seen[c.call_sid]["utterances"]] == ["my bill is wrong", "let me look"]
+
+
+def _routed(event: tuple[str, dict[str, str]]) -> tuple[Any, dict[str, str]]:
+    route, params = event
+    return ROUTES[route], params
+
+
+def _live_and_done(settings: Any, *, compact_after: int) -> tuple[Call, Call, dict[str, dict[str, Any]]]:
+    """One call done (scored), one still live with an answered utterance; the listing before."""
+    done, live = Call(11), Call(12)
+
+    async def main() -> None:
+        service = ShadowService(settings, build_agent(settings), compact_after=compact_after)
+        await service.start()
+        try:
+            await send(service, [live.started(), live.said("customer", "hello there")])
+            await until(lambda: bool(service.book.calls[live.call_sid].results))
+            await send(service, whole_call(done))
+            await until(lambda: done.call_sid in service.book.finished)
+            if compact_after == 1:
+                await until(lambda: bool(service.compactions))
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
+    return done, live, listing(settings)
+
+
+def _records_of(path: Path, call_sid: str, book: CallBook) -> list[dict[str, Any]]:
+    return [r for r in read_log(path) if book.record_call(r) == call_sid]
+
+
+def test_compaction_keeps_every_record_of_a_live_call_and_moves_done_calls_to_summaries(settings: Any) -> None:
+    path = log_path(settings)
+    done, live, before = _live_and_done(settings, compact_after=10_000)  # not compacted yet
+    book = CallBook(settings.shadow, settings.twilio)
+    live_records = _records_of(path, live.call_sid, book)
+    assert _records_of(path, done.call_sid, book)
+
+    async def restart() -> None:  # a start compacts the done calls out of the log
+        service = ShadowService(settings, build_agent(settings))
+        await service.start()
+        await service.stop()
+        assert service.compactions and service.compactions[0].done_calls == 1
+
+    asyncio.run(restart())
+    assert _records_of(path, done.call_sid, book) == []
+    assert _records_of(path, live.call_sid, book) == live_records  # each one, in order
+    assert [s.call_id for s in checkpoint.read_summaries(path)] == [done.call_sid]
+    assert path.with_name("events.jsonl.1").is_file()  # the old log, archived whole
+    assert listing(settings) == before
+
+
+def test_the_server_compacts_every_compact_after_done_calls(settings: Any) -> None:
+    done, live, before = _live_and_done(settings, compact_after=1)
+    book = CallBook(settings.shadow, settings.twilio)
+    assert _records_of(log_path(settings), done.call_sid, book) == []
+    assert _records_of(log_path(settings), live.call_sid, book)
+    assert set(before) == {done.call_sid, live.call_sid}
+    assert before[done.call_sid]["state"] == "scored" and before[live.call_sid]["state"] == "live"
+
+
+class Killed(Exception):
+    """Stands for SIGKILL: nothing after the step runs, no cleanup."""
+
+
+@pytest.mark.parametrize("step", ["written", "summaries", "archived"])
+def test_a_kill_at_any_step_of_compaction_loses_nothing_acknowledged(settings: Any, step: str) -> None:
+    path = log_path(settings)
+    done, live, before = _live_and_done(settings, compact_after=10_000)
+    book = CallBook(settings.shadow, settings.twilio)
+    live_records = _records_of(path, live.call_sid, book)
+
+    def crash(where: str) -> None:
+        if where == step:
+            raise Killed(where)
+
+    loaded = checkpoint.load(CallBook(settings.shadow, settings.twilio), path)
+    with pytest.raises(Killed):
+        checkpoint.compact(path, set(loaded.finished), loaded.record_call, lambda _cid: None, crash=crash)
+
+    # read as `shadow calls` reads, with no server: every call, once, as before
+    assert listing(settings) == before
+    assert _records_of(path, live.call_sid, book) == live_records
+
+    async def restart() -> None:  # the next start finishes the job, and the live call goes on
+        service = ShadowService(settings, build_agent(settings))
+        await service.start()
+        try:
+            assert service.resumed == [live.call_sid]
+            await send(service, [live.said("agent", "hi"), live.stopped()])
+            await until(lambda: live.call_sid in service.book.finished)
+        finally:
+            await service.stop()
+
+    asyncio.run(restart())
+    after = listing(settings)
+    assert after[done.call_sid] == before[done.call_sid]
+    assert [u["text"] for u in after[live.call_sid]["utterances"]] == ["hello there", "hi"]
+    assert not path.with_name("events.jsonl.compact").exists()
+    assert done.call_sid in {s.call_id for s in checkpoint.read_summaries(path)}
+
+
+class CountingTasks(dict):
+    """The book's tasks, counting every task handed out: the work listing does per task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visits = 0
+
+    def values(self) -> Any:
+        for value in super().values():
+            self.visits += 1
+            yield value
+
+    def items(self) -> Any:
+        for item in super().items():
+            self.visits += 1
+            yield item
+
+    def __iter__(self) -> Any:
+        for key in super().__iter__():
+            self.visits += 1
+            yield key
+
+    def __getitem__(self, key: Any) -> Any:
+        self.visits += 1
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.visits += 1
+        return super().get(key, default)
+
+
+def _task_visits(settings: Any, n: int) -> int:
+    book = CallBook(settings.shadow, settings.twilio)
+    book.tasks = CountingTasks()
+    rx = 1_700_000_000.0
+    for i in range(n):
+        for route, params in whole_call(Call(1000 + i)):
+            parsed = parse(ROUTES[route], params, settings.shadow.task_call_keys)
+            assert parsed is not None
+            rx += 1
+            book.apply({"k": "ev", "route": ROUTES[route], "key": parsed.key, "p": params, "rx": rx})
+    book.tasks.visits = 0
+    assert len(book.listing()["calls"]) == n
+    return book.tasks.visits
+
+
+def test_shadow_calls_work_grows_linearly_with_the_calls(settings: Any) -> None:
+    small, large = _task_visits(settings, 40), _task_visits(settings, 160)
+    assert large <= 5 * small, (small, large)  # 4x the calls: about 4x the work, not 16x
+
+
+def test_idle_calls_are_ended_all_at_once(settings: Any) -> None:
+    now = [1_700_000_000.0]
+    calls = [Call(2000 + n) for n in range(40)]
+
+    async def main() -> None:
+        service = ShadowService(settings, build_agent(settings), clock=lambda: now[0])
+        await service.start()
+        try:
+            for c in calls:
+                await send(service, [c.started(), c.said("customer", "are you there")])
+            await until(lambda: all(service.book.calls[c.call_sid].results for c in calls))
+            fsyncs = service.log.stats.fsyncs
+            now[0] += settings.shadow.call_idle_timeout_s + 1
+            assert await service.end_idle() == len(calls)
+            assert service.log.stats.fsyncs - fsyncs <= 3  # one group commit, not one fsync per call
+            assert all(service.book.calls[c.call_sid].ended_rx is not None for c in calls)
+            assert service.book.open_calls == set()
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
