@@ -99,6 +99,7 @@ class ShadowService:
         self._queued: set[str] = set()  # finished calls waiting for their store write
         self._background: list[asyncio.Task[None]] = []
         self._cases: asyncio.Queue[tuple[Transcript, CallRun]] = asyncio.Queue()
+        self._versions: dict[str, str] | None = None
         self._store_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow-store")
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -309,6 +310,8 @@ class ShadowService:
     def _manifest(self, case: Transcript) -> RunManifest:
         from ...pilot import package_versions
 
+        if self._versions is None:  # read once: package metadata costs ~40 ms, per case it was the bottleneck
+            self._versions = package_versions()
         started = case.started_at or datetime.now(UTC)
         return RunManifest(
             run_id=case_run_id(case),
@@ -318,15 +321,15 @@ class ShadowService:
             agent=self.agent.describe(),
             prompt_hash=self.agent.prompt_hash(),
             cases={},
-            versions=package_versions(),
+            versions=self._versions,
         )
 
     def _write(self, batch: list[tuple[Transcript, CallRun]]) -> None:
         from ...store import Store
 
         with Store.open(self.settings.store_path, lock_timeout_s=2.0) as store:
-            for case, call_run in batch:
-                store.add_shadow_call(case, call_run, self._manifest(case), source=f"shadow:{self.path.name}")
+            calls = [(case, call_run, self._manifest(case)) for case, call_run in batch]
+            store.add_shadow_calls(calls, source=f"shadow:{self.path.name}")
 
     async def _write_cases(self) -> None:
         loop = asyncio.get_running_loop()
