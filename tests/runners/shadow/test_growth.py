@@ -270,3 +270,49 @@ def test_idle_calls_are_ended_all_at_once(settings: Any) -> None:
             await service.stop()
 
     asyncio.run(main())
+
+
+def test_a_batch_of_finished_calls_is_stored_as_one_by_one_would_and_reads_versions_once(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scoring keeps up with a busy day: the package versions for the manifest are read once,
+    not once per case, and a batch lands as the same calls written one by one would."""
+    import shadowpilot.pilot as pilot
+    from shadowpilot.store import Store
+
+    read: list[int] = []
+    real = pilot.package_versions
+    monkeypatch.setattr(pilot, "package_versions", lambda: read.append(1) or real())
+    written: list[tuple[Any, Any, Any]] = []
+    real_write = ShadowService._write
+    monkeypatch.setattr(ShadowService, "_write", lambda self, batch: (written.extend(batch), real_write(self, batch)))
+    calls = [Call(3000 + n) for n in range(12)]
+
+    async def main() -> None:
+        service = ShadowService(settings, build_agent(settings))
+        await service.start()
+        try:
+            for c in calls:
+                await send(service, whole_call(c))
+            await until(lambda: len(service.book.finished) == len(calls))
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
+    assert len(read) == 1 and len(written) == len(calls)
+
+    def stored(path: Path) -> tuple[Any, list[Any], list[Any]]:
+        with Store.open(path) as store:
+            run_id = store.latest_run_id()
+            steps = store.steps(run_id).sort_values(["case_id", "turn"])
+            cases = sorted((c.id, c.fingerprint()) for c in store.run_cases(run_id))
+            steps = steps.drop(columns=["latency_ms"], errors="ignore").astype(str)  # NaN != NaN
+            return store.manifest(run_id).cases, cases, steps.values.tolist()
+
+    one_by_one = settings.root / "one.duckdb"
+    with Store.open(one_by_one) as store:
+        for case, call_run in written:
+            manifest = ShadowService(settings, build_agent(settings))._manifest(case)
+            store.add_shadow_call(case, call_run, manifest, source="one")
+    assert stored(one_by_one) == stored(settings.store_path)
+    assert set(stored(settings.store_path)[0]) == {c.call_sid for c in calls}
