@@ -125,7 +125,7 @@ def calls(
     if state is not None:
         listing["calls"] = [c for c in listing["calls"] if c["state"] == state]
     if as_json:
-        emit_json(listing)
+        _emit_listing(listing["calls"])
         return
     if not listing["calls"]:
         console().print("no shadow calls yet: start `shadowpilot shadow serve` and point Twilio at it")
@@ -150,6 +150,20 @@ def calls(
             c["call_id"], c["state"], c["started_at"][:19], str(len(c["utterances"])), said, did, c["run_id"] or "-"
         )
     console().print(table)
+
+
+def _emit_listing(calls: list[dict[str, Any]]) -> None:
+    """`{"calls": [...]}` with one call per line: the same JSON as emit_json, but each call is
+    encoded by json's C encoder (indent= makes json fall back to pure Python, 10x slower over a
+    pilot's 20,000 calls)."""
+    import json
+
+    out = sys.stdout
+    out.write('{\n  "calls": [' if calls else '{\n  "calls": []\n}\n')
+    for n, call in enumerate(calls):
+        out.write(("\n    " if n == 0 else ",\n    ") + json.dumps(call, default=str))
+    if calls:
+        out.write("\n  ]\n}\n")
 
 
 @app.command("twiml")
