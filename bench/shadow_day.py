@@ -112,6 +112,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
             "in_memory_calls": len(service.book.calls),
             "rss_mb_by_done_calls": rss,
             "compactions": len(service.compactions),
+            "compaction_pause_s_max": round(max(service.pauses_s, default=0.0), 2),
             "log_bytes_at_end": log_path(settings).stat().st_size,
             "duplicates": service.book.duplicates,
         }

@@ -84,6 +84,7 @@ class ShadowService:
         self.log = EventLog(self.path)
         self.book = CallBook(settings.shadow, settings.twilio)
         self.compactions: list[checkpoint.Compaction] = []
+        self.pauses_s: list[float] = []  # how long each compaction held appends back
         self._appending = 0  # appends in flight: a compaction waits for them to land
         self._landed = asyncio.Event()
         self._open = asyncio.Event()  # cleared while a compaction owns the log
@@ -190,6 +191,7 @@ class ShadowService:
         """Pause appends, let those in flight land, compact, reopen the log. A failure (a full
         disk) leaves the old log whole and in use: it is logged, and tried again later."""
         self._open.clear()
+        paused = time.perf_counter()
         try:
             await self._landed.wait()
             stats = self.log.stats
@@ -205,6 +207,7 @@ class ShadowService:
                 self.log.open()
         finally:
             self._open.set()
+            self.pauses_s.append(time.perf_counter() - paused)
 
     async def accept(self, route: Route, params: dict[str, Any]) -> str:
         """Take one verified webhook; returns what became of it (`accepted`, `duplicate`, `ignored`).
