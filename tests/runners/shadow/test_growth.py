@@ -173,7 +173,8 @@ def test_a_kill_at_any_step_of_compaction_loses_nothing_acknowledged(settings: A
         if where == step:
             raise Killed(where)
 
-    loaded = checkpoint.load(CallBook(settings.shadow, settings.twilio), path)
+    loaded = CallBook(settings.shadow, settings.twilio)
+    checkpoint.load(loaded, path)
     with pytest.raises(Killed):
         checkpoint.compact(path, set(loaded.finished), loaded.record_call, lambda _cid: None, crash=crash)
 
@@ -331,3 +332,43 @@ def test_shadow_calls_json_is_the_same_document_emit_json_writes(
     fast = capsys.readouterr().out
     emit_json({"calls": calls})
     assert json.loads(fast) == json.loads(capsys.readouterr().out) == {"calls": calls}
+
+
+def test_an_event_acknowledged_while_the_new_log_is_drafted_is_in_it(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhooks are not held back while the log is rewritten; what they logged meanwhile is kept."""
+    import threading
+
+    path = log_path(settings)
+    _, live, _ = _live_and_done(settings, compact_after=10_000)
+    drafting, go_on = threading.Event(), threading.Event()
+    real_draft = checkpoint.draft
+
+    def slow_draft(*args: Any) -> Any:
+        drafting.set()
+        assert go_on.wait(30)
+        return real_draft(*args)
+
+    async def main() -> None:
+        service = ShadowService(settings, build_agent(settings), compact_after=10_000)
+        await service.start()  # compacts the done call at start (both phases at once)
+        monkeypatch.setattr(checkpoint, "draft", slow_draft)
+        try:
+            await send(service, whole_call(Call(13)))
+            await until(lambda: Call(13).call_sid in service.book.finished)
+            compaction = asyncio.create_task(service.compact())
+            await until(drafting.is_set)
+            assert await service.accept(*_routed(live.said("agent", "while drafting"))) == "accepted"
+            go_on.set()
+            await compaction
+            assert service.compactions[-1].done_calls == 1
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
+    book = CallBook(settings.shadow, settings.twilio)
+    assert _records_of(path, Call(13).call_sid, book) == []
+    texts = [u["text"] for u in listing(settings)[live.call_sid]["utterances"]]
+    assert texts == ["hello there", "while drafting"]
+    assert "while drafting" in path.read_text()

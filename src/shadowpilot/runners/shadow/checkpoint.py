@@ -4,7 +4,8 @@ A call is done once its `scored` (written to the store) or `closed` record is in
 checkpoint the server pauses appends and rewrites the log:
 
 1. every record of a call not done (and of a task naming no call) is copied, in order, to
-   `events.jsonl.compact`, which is fsync'd;
+   `events.jsonl.compact` (while appends go on), then, appends paused, those appended since,
+   and the file is fsync'd;
 2. each done call's summary (its `shadow calls` view) is appended to `calls.jsonl`, fsync'd;
 3. the current log is hard-linked as the next archive `events.jsonl.N` (never read again);
 4. `events.jsonl.compact` is renamed over `events.jsonl` and the folder fsync'd.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from .calls import CallBook, CallSummary
@@ -44,7 +46,7 @@ def read_summaries(log: Path) -> Iterator[CallSummary]:
             yield summary
 
 
-def load(book: CallBook, log: Path) -> CallBook:
+def load(book: CallBook, log: Path) -> int:
     """Fill a book from the summaries and the log, as a reader or a starting server sees them.
 
     The log is opened first: a compaction that swaps it meanwhile appended its summaries before
@@ -54,9 +56,11 @@ def load(book: CallBook, log: Path) -> CallBook:
     first = next(records, None)  # opens the log file now
     for summary in read_summaries(log):
         book.add_finished(summary)
+    n = 0
     for record in _chain(first, records):
         book.apply(record)
-    return book
+        n += 1
+    return n  # the log's records: what a compaction's first phase will read
 
 
 def _chain(first: Record | None, rest: Iterable[Record]) -> Iterator[Record]:
@@ -99,32 +103,36 @@ def clean_leftovers(log: Path) -> None:
     log.with_name(log.name + COMPACT_SUFFIX).unlink(missing_ok=True)
 
 
-def compact(
+@dataclass
+class Draft:
+    """A compaction's first phase: the new log written from the old one's first records."""
+
+    tmp: Path
+    summaries: dict[str, CallSummary]
+    kept: int
+    dropped: int
+    before: int
+
+
+def draft(
     log: Path,
     done: set[str],
     call_of: Callable[[Record], str | None],
     describe: Callable[[str], CallSummary | None],
-    *,
-    crash: Callable[[str], None] | None = None,
-) -> Compaction:
-    """Rewrite `log` without the records of the calls in `done` (see the module docstring).
-
-    Appends must be paused by the caller. `describe` gives a done call's summary when its
-    `scored`/`closed` record carries none (a log from before summaries existed); a done call
-    with no summary at all keeps its records. `crash` is a test hook called after each step.
-    """
-    step = crash or (lambda _where: None)
+    upto: int | None = None,
+) -> Draft:
+    """Write the new log from the first `upto` records of `log` (all: None), without the done
+    calls'. Appends may go on meanwhile: they are the tail `finish` copies, appends paused.
+    `describe` gives a done call's summary when its `scored`/`closed` record carries none (a log
+    from before summaries existed); a done call with no summary at all keeps its records."""
     clean_leftovers(log)
     tmp = log.with_name(log.name + COMPACT_SUFFIX)
     before = log.stat().st_size if log.is_file() else 0
     summaries: dict[str, CallSummary] = {}
-    kept = dropped = 0
-    held: list[Record] = []
-    calls: list[str | None] = []
-    for record in read_log(log):
+    held: list[tuple[Record, str | None]] = []
+    for record in islice(read_log(log), upto):
         cid = call_of(record)
-        held.append(record)
-        calls.append(cid)
+        held.append((record, cid))
         if cid in done and record.get("k") in ("scored", "closed"):
             found = CallSummary.from_record(record.get("summary"))
             if found is not None:
@@ -133,13 +141,35 @@ def compact(
         found = describe(cid)
         if found is not None:
             summaries[cid] = found
+    kept = dropped = 0
     with tmp.open("wb") as fh:
-        for record, cid in zip(held, calls, strict=True):
+        for record, cid in held:
             if cid is not None and cid in summaries:
                 dropped += 1
                 continue
             fh.write(dumps(record))
             kept += 1
+    return Draft(tmp, summaries, kept, dropped, before)
+
+
+def finish(
+    log: Path,
+    d: Draft,
+    tail: Iterable[Record],
+    call_of: Callable[[Record], str | None],
+    *,
+    crash: Callable[[str], None] | None = None,
+) -> Compaction:
+    """Append the records logged since the draft (`tail`, in order), make everything durable and
+    swap the new log in (see the module docstring). Appends must be paused by the caller."""
+    step = crash or (lambda _where: None)
+    kept = d.kept
+    with d.tmp.open("ab") as fh:
+        for record in tail:
+            cid = call_of(record)
+            if cid is None or cid not in d.summaries:
+                fh.write(dumps(record))
+                kept += 1
         fh.flush()
         os.fsync(fh.fileno())
     step("written")
@@ -148,7 +178,7 @@ def compact(
             fh.seek(-1, os.SEEK_END)
             if fh.read(1) != b"\n":
                 fh.write(b"\n")
-        for summary in summaries.values():
+        for summary in d.summaries.values():
             fh.write(dumps(summary.as_record()))
         fh.flush()
         os.fsync(fh.fileno())
@@ -158,7 +188,19 @@ def compact(
         archive = _next_archive(log)
         os.link(log, archive)
     step("archived")
-    os.replace(tmp, log)
+    os.replace(d.tmp, log)
     _fsync_dir(log.parent)
     step("swapped")
-    return Compaction(kept, dropped, len(summaries), archive, before, log.stat().st_size)
+    return Compaction(kept, d.dropped, len(d.summaries), archive, d.before, log.stat().st_size)
+
+
+def compact(
+    log: Path,
+    done: set[str],
+    call_of: Callable[[Record], str | None],
+    describe: Callable[[str], CallSummary | None],
+    *,
+    crash: Callable[[str], None] | None = None,
+) -> Compaction:
+    """Both phases at once, nothing appended meanwhile (at start; `crash` is a test hook)."""
+    return finish(log, draft(log, done, call_of, describe), [], call_of, crash=crash)

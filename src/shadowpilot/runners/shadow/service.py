@@ -64,7 +64,9 @@ COMPACT_AFTER = 1000  # released calls between two compactions: keeps the log (a
 
 def read_book(settings: Settings) -> CallBook:
     """The calls as the summaries and the log have them, read without touching the server or the store."""
-    return checkpoint.load(CallBook(settings.shadow, settings.twilio, keep_views=True), log_path(settings))
+    book = CallBook(settings.shadow, settings.twilio, keep_views=True)
+    checkpoint.load(book, log_path(settings))
+    return book
 
 
 class ShadowService:
@@ -85,6 +87,8 @@ class ShadowService:
         self.book = CallBook(settings.shadow, settings.twilio)
         self.compactions: list[checkpoint.Compaction] = []
         self.pauses_s: list[float] = []  # how long each compaction held appends back
+        self._log_records = 0  # records in the current log (as read_log counts them)
+        self._tail: list[Record] | None = None  # appended while a compaction drafts the new log
         self._appending = 0  # appends in flight: a compaction waits for them to land
         self._landed = asyncio.Event()
         self._open = asyncio.Event()  # cleared while a compaction owns the log
@@ -107,7 +111,7 @@ class ShadowService:
 
     async def start(self) -> None:
         checkpoint.clean_leftovers(self.path)
-        checkpoint.load(self.book, self.path)
+        self._log_records = checkpoint.load(self.book, self.path)
         if self.book.released or any(c.done for c in self.book.calls.values()):
             try:  # done calls still in the log: the next restart need not replay them
                 await self._compact_closed()
@@ -139,8 +143,17 @@ class ShadowService:
         record["rx"] = self.clock()
         self._appending += 1
         self._landed.clear()
+        tail = self._tail
+        if tail is not None:
+            tail.append(record)  # in the order the log gets them
         try:
             await self.log.append(record)
+            self._log_records += 1
+        except BaseException:
+            if tail is not None:
+                with contextlib.suppress(ValueError):
+                    tail.remove(record)  # never acknowledged: not carried over either
+            raise
         finally:
             self._appending -= 1
             if not self._appending:
@@ -158,15 +171,20 @@ class ShadowService:
     def _done(self) -> set[str]:
         return set(self.book.finished) | {cid for cid, c in self.book.calls.items() if c.done}
 
-    def _compact_log(self, done: set[str]) -> checkpoint.Compaction:
-        """Compact the (closed) log: the done calls leave it. Runs in a thread, appends paused."""
-        book = self.book
+    def _describe(self, cid: str) -> CallSummary | None:
+        call = self.book.calls.get(cid)
+        return self.book.summary(call) if call is not None and call.done else None
 
-        def describe(cid: str) -> CallSummary | None:
-            call = book.calls.get(cid)
-            return book.summary(call) if call is not None and call.done else None
-
-        result = checkpoint.compact(self.path, done, book.record_call, describe)
+    def _compacted(self, done: set[str], result: checkpoint.Compaction) -> None:
+        """After a swap: a done call from an old log (no summary in its record) is released now."""
+        for cid in done:
+            call = self.book.calls.get(cid)
+            if call is not None:
+                self.book.release(call, self.book.summary(call))
+                self._wakes.pop(cid, None)
+        self.book.released = 0
+        self._log_records = result.kept
+        self.compactions.append(result)
         log.info(
             "compacted %s: %d done call(s) archived to %s, %d record(s) kept",
             self.path.name,
@@ -174,30 +192,44 @@ class ShadowService:
             result.archive.name if result.archive else "-",
             result.kept,
         )
-        return result
 
     async def _compact_closed(self) -> None:
+        """At start, the log not open yet: both phases at once."""
         done = self._done()
-        result = await asyncio.get_running_loop().run_in_executor(None, self._compact_log, done)
-        for cid in done:  # a done call from an old log (no summary in its record) is released now
-            call = self.book.calls.get(cid)
-            if call is not None:
-                self.book.release(call, self.book.summary(call))
-                self._wakes.pop(cid, None)
-        self.book.released = 0
-        self.compactions.append(result)
+        book, loop = self.book, asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, checkpoint.compact, self.path, done, book.record_call, self._describe)
+        self._compacted(done, result)
 
     async def compact(self) -> None:
-        """Pause appends, let those in flight land, compact, reopen the log. A failure (a full
-        disk) leaves the old log whole and in use: it is logged, and tried again later."""
+        """Draft the new log while appends go on, then pause them only to copy those appended
+        meanwhile and swap. A failure (a full disk) leaves the old log whole and in use: it is
+        logged, and tried again later."""
+        loop = asyncio.get_running_loop()
+        self._open.clear()
+        await self._landed.wait()
+        done, upto, self._tail = self._done(), self._log_records, []
+        self._open.set()
+        try:
+            draft = await loop.run_in_executor(
+                None, checkpoint.draft, self.path, done, self.book.record_call, self._describe, upto
+            )
+        except OSError as exc:
+            self._tail = None
+            checkpoint.clean_leftovers(self.path)
+            log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
+            return
         self._open.clear()
         paused = time.perf_counter()
         try:
             await self._landed.wait()
+            tail, self._tail = self._tail or [], None
             stats = self.log.stats
             self.log.close()
             try:
-                await self._compact_closed()
+                result = await loop.run_in_executor(
+                    None, checkpoint.finish, self.path, draft, tail, self.book.record_call
+                )
+                self._compacted(done, result)
             except OSError as exc:
                 checkpoint.clean_leftovers(self.path)
                 log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
