@@ -89,6 +89,7 @@ class ShadowService:
         self.pauses_s: list[float] = []  # how long each compaction held appends back
         self._log_records = 0  # records in the current log (as read_log counts them)
         self._tail: list[Record] | None = None  # appended while a compaction drafts the new log
+        self._compaction: asyncio.Task[None] | None = None
         self._appending = 0  # appends in flight: a compaction waits for them to land
         self._landed = asyncio.Event()
         self._open = asyncio.Event()  # cleared while a compaction owns the log
@@ -127,6 +128,8 @@ class ShadowService:
         self._background = [asyncio.create_task(self._watch_idle()), asyncio.create_task(self._write_cases())]
 
     async def stop(self) -> None:
+        if self._compaction is not None:  # never cut short: its thread would swap the log under us
+            await asyncio.gather(self._compaction, return_exceptions=True)
         tasks = [*self._runners.values(), *self._background]
         for task in tasks:
             task.cancel()
@@ -385,8 +388,9 @@ class ShadowService:
                 delay = min(delay * 2, 30.0)
             self.written += len(batch)
             await asyncio.gather(*(self._scored(case) for case, _ in batch))
-            if self.book.released >= self.compact_after:
-                await self.compact()
+            busy = self._compaction is not None and not self._compaction.done()
+            if self.book.released >= self.compact_after and not busy:
+                self._compaction = asyncio.create_task(self.compact(), name="shadow-compaction")
 
     async def _scored(self, case: Transcript) -> None:
         """Mark the stored call `scored`, with its summary: the book then releases it."""
