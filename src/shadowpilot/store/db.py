@@ -396,43 +396,65 @@ class Store:
             self._insert_df("steps", steps, {"routing": "CAST(routing AS JSON)"})
 
     def add_shadow_call(self, case: Transcript, call_run: CallRun, manifest: RunManifest, source: str) -> bool:
-        """A finished live call in one transaction: its case (a new version if it changed), the
-        day's shadow run (created from `manifest` on first use, status complete so `gate` can
-        score it) and the call's steps. Idempotent: writing the same call again replaces its
-        steps, so a server killed between this commit and its own log line can safely redo it.
-        Returns whether the run was created."""
-        fp = call_run.fingerprint
+        """One finished live call (add_shadow_calls of one); returns whether its run was created."""
+        return bool(self.add_shadow_calls([(case, call_run, manifest)], source))
+
+    def add_shadow_calls(self, calls: Sequence[tuple[Transcript, CallRun, RunManifest]], source: str) -> list[str]:
+        """Finished live calls in one transaction: their cases (a new version if changed), each
+        day's shadow run (created from its manifest on first use, status complete so `gate` can
+        score it) and the calls' steps. Idempotent: writing a call again replaces its steps, so a
+        server killed between this commit and its own log line can safely redo it. One statement
+        per table and one manifest update per run for the whole batch: a busy day stays linear.
+        Returns the runs created."""
+        by_case = {case.id: (case, call_run, manifest) for case, call_run, manifest in calls}
+        ids = list(by_case)
+        created: list[str] = []
         try:
             with self.transaction() as con:
-                latest = con.execute(
-                    "SELECT arg_max(fingerprint, seq) FROM cases WHERE case_id = ?", [case.id]
-                ).fetchall()
-                seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM cases").fetchall()[0][0]
-                if not latest or latest[0][0] != fp:
-                    row = _case_row(case, fp, int(seq), _now(), source)
-                    self._insert_df("cases", pd.DataFrame([row]), CASE_CASTS)
-                rows = con.execute("SELECT manifest FROM runs WHERE run_id = ?", [manifest.run_id]).fetchall()
-                found = rows[0] if rows else None
-                created = found is None
-                if created:
-                    body = manifest.model_copy(update={"cases": {case.id: fp}})
+                latest = dict(
                     con.execute(
-                        "INSERT INTO runs VALUES (?, ?, ?, ?, 'complete', ?, ?)",
-                        [body.run_id, body.created_at, _now(), body.mode, str(body.agent.get("kind", "?")),
-                         body.model_dump_json()],
-                    )  # fmt: skip
-                else:
-                    body = RunManifest.model_validate_json(found[0])
-                    body = body.model_copy(update={"cases": {**body.cases, case.id: fp}})
-                    con.execute(
-                        "UPDATE runs SET manifest = ?, finished_at = ? WHERE run_id = ?",
-                        [body.model_dump_json(), _now(), body.run_id],
-                    )
-                for table in ("run_cases", "steps"):
-                    con.execute(f"DELETE FROM {table} WHERE run_id = ? AND case_id = ?", [manifest.run_id, case.id])
-                self._insert_call_runs(manifest.run_id, [call_run])
+                        "SELECT case_id, arg_max(fingerprint, seq) FROM cases "
+                        "WHERE list_contains(?::VARCHAR[], case_id) GROUP BY case_id",
+                        [ids],
+                    ).fetchall()
+                )
+                seq = int(con.execute("SELECT coalesce(max(seq), 0) + 1 FROM cases").fetchall()[0][0])
+                now, rows = _now(), []
+                for case, call_run, _ in by_case.values():
+                    if latest.get(case.id) != call_run.fingerprint:
+                        rows.append(_case_row(case, call_run.fingerprint, seq, now, source))
+                        seq += 1
+                if rows:
+                    self._insert_df("cases", pd.DataFrame(rows), CASE_CASTS)
+                runs: dict[str, list[tuple[CallRun, RunManifest]]] = {}
+                for _, call_run, manifest in by_case.values():
+                    runs.setdefault(manifest.run_id, []).append((call_run, manifest))
+                for run_id, members in runs.items():
+                    fps = {cr.case_id: cr.fingerprint for cr, _ in members}
+                    found = con.execute("SELECT manifest FROM runs WHERE run_id = ?", [run_id]).fetchall()
+                    if not found:
+                        body = members[0][1].model_copy(update={"cases": fps})
+                        con.execute(
+                            "INSERT INTO runs VALUES (?, ?, ?, ?, 'complete', ?, ?)",
+                            [body.run_id, body.created_at, _now(), body.mode, str(body.agent.get("kind", "?")),
+                             body.model_dump_json()],
+                        )  # fmt: skip
+                        created.append(run_id)
+                    else:
+                        body = RunManifest.model_validate_json(found[0][0])
+                        body = body.model_copy(update={"cases": {**body.cases, **fps}})
+                        con.execute(
+                            "UPDATE runs SET manifest = ?, finished_at = ? WHERE run_id = ?",
+                            [body.model_dump_json(), _now(), run_id],
+                        )
+                    for table in ("run_cases", "steps"):
+                        con.execute(
+                            f"DELETE FROM {table} WHERE run_id = ? AND list_contains(?::VARCHAR[], case_id)",
+                            [run_id, list(fps)],
+                        )
+                    self._insert_call_runs(run_id, [cr for cr, _ in members])
         except duckdb.Error as exc:
-            raise StoreError(f"could not store the shadow call {case.id}; the store is unchanged: {exc}") from exc
+            raise StoreError(f"could not store {len(ids)} shadow call(s); the store is unchanged: {exc}") from exc
         return created
 
     def finish_run(self, run_id: str, status: str, manifest: RunManifest | None = None) -> None:

@@ -68,3 +68,47 @@ def test_sigkill_after_acknowledgements_loses_nothing_and_the_live_call_resumes(
         assert json.loads(gate.stdout)["escalation"]["tp"] == 1
     finally:
         second.stop()
+
+
+def test_a_restart_compacts_the_log_and_the_next_restart_resumes_the_live_call_without_asking_again(
+    tenant: Path,
+) -> None:
+    done, live = Call(951), Call(952)
+    summaries = tenant / ".shadowpilot" / "acme.shadow" / "calls.jsonl"
+    first = ServerProcess(tenant).start()
+    try:
+        for event in [done.started(), done.said("customer", "my card was charged twice"), done.stopped()]:
+            assert send(first.base, event) == 204
+        assert send(first.base, done.task_event("task.completed", "front-desk")) == 204
+        for event in [live.started(), live.said("customer", "one")]:
+            assert send(first.base, event) == 204
+        wait_until(lambda: (call_of(tenant, done.call_sid) or {}).get("state") == "scored")
+        wait_until(lambda: (call_of(tenant, live.call_sid) or {}).get("agent", {}).get("answered") == 1)
+    finally:
+        first.kill()
+
+    second = ServerProcess(tenant).start()  # starts by compacting: the done call leaves the log
+    try:
+        wait_until(lambda: "resumed 1 call" in "".join(second.stderr), timeout=10)
+        assert not [r for r in log_records(tenant) if r.get("call") == done.call_sid]
+        assert [json.loads(line)["call"] for line in summaries.read_text().splitlines()] == [done.call_sid]
+        for event in [live.said("agent", "two"), live.said("customer", "three")]:
+            assert send(second.base, event) == 204
+        wait_until(lambda: (call_of(tenant, live.call_sid) or {}).get("agent", {}).get("answered") == 2)
+    finally:
+        second.kill()
+
+    third = ServerProcess(tenant).start()  # replays the compacted log only
+    try:
+        wait_until(lambda: "resumed 1 call" in "".join(third.stderr), timeout=10)
+        assert send(third.base, live.stopped()) == 204
+        assert send(third.base, live.task_event("task.completed", "front-desk")) == 204
+        call = wait_until(lambda: (x := call_of(tenant, live.call_sid)) and x["state"] == "scored" and x)
+        assert [u["text"] for u in call["utterances"]] == ["one", "two", "three"]
+        asked = [a["text"] for a in agent_calls(tenant, live.call_sid)]
+        assert asked == ["one", "three"]  # each answered once, across two kills and a compaction
+        kept = call_of(tenant, done.call_sid)
+        assert kept and kept["state"] == "scored"
+        assert [u["text"] for u in kept["utterances"]] == ["my card was charged twice"]
+    finally:
+        third.stop()

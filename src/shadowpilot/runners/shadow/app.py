@@ -116,10 +116,10 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
             client = request.client.host if request.client else "?"
             refusals.warning("403 GET %s from %s: %s", path, client, checked.why)
             return PlainTextResponse("forbidden", status_code=403)
-        call = service.book.calls.get(request.path_params["call_id"])
-        if call is None or not call.selftest:
+        view = service.book.view(request.path_params["call_id"])  # a done call's from its summary
+        if view is None or not view.get("selftest"):
             return JSONResponse({"error": "no selftest call with this id"}, status_code=404)
-        return JSONResponse(service.book.describe(call))
+        return JSONResponse(view)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

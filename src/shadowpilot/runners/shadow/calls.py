@@ -11,12 +11,19 @@ time otherwise (`Mark.when`, `Mark.clock` says which). Within a transcription Se
 decides the order; a call's streams (a transcription restarted mid-call) are ordered by
 when each began; the human's escalation is placed against them by `human.read_human`, on one
 clock: Twilio's when the escalation and every customer turn carry its time, receipt otherwise.
+
+Growth: a call that is done (scored, or closed without a case) is released from memory when
+its `scored` / `closed` record carries the call's summary (its `shadow calls` view): only a
+small `Finished` stays, so a late or retried event for it is recognised and ignored. Tasks
+are indexed by call, so reading one call never scans every task of the pilot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +33,18 @@ from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, T
 from ...types import AgentStep, CallRun, Clock, Outcome, Speaker, Transcript, Turn
 from ...wording import customer_turn_number
 from .eventlog import LogReader, Record, Skipped
-from .records import AgentRecord, BadRecord, EndedRecord, EventRecord, ScoredRecord, read_record
+from .records import (
+    AgentRecord,
+    BadRecord,
+    ClosedRecord,
+    EndedRecord,
+    EventRecord,
+    LogRecord,
+    ScoredRecord,
+    Summary,
+    read_record,
+    read_summary,
+)
 from .wire import ChatParticipant, TaskEvent, parse
 
 CallState = Literal["live", "ended", "scored"]
@@ -75,6 +93,46 @@ class TaskState:
     first_rx: float
     call_id: str | None = None
     events: list[TaskRouterEvent] = field(default_factory=list)  # each with its receipt time
+    keys: list[str] = field(default_factory=list)  # its events' dedup keys, forgotten with the task
+
+
+@dataclass(slots=True)
+class Finished:
+    """What stays of a call once it is done: enough to list it and to ignore late events for it.
+
+    `view` is its `shadow calls` view; the server keeps it only for selftest calls (the
+    selftest route shows it), `shadow calls` for every call it reads.
+    """
+
+    call_id: str
+    first_rx: float
+    state: CallState
+    run_id: str | None
+    closed: str | None
+    selftest: bool
+    view: dict[str, Any] | None
+
+
+@dataclass
+class CallSummary:
+    """A done call as written in its `scored`/`closed` record and in the summaries file."""
+
+    call_id: str
+    first_rx: float
+    view: dict[str, Any]
+
+    def as_record(self) -> Record:
+        """As written: the shape of records.Summary, which reads it back."""
+        return {"call": self.call_id, "first_rx": self.first_rx, "view": self.view}
+
+    @classmethod
+    def from_model(cls, model: Summary) -> CallSummary:
+        return cls(model.call, model.first_rx, model.view)
+
+    @classmethod
+    def from_record(cls, record: Any) -> CallSummary:
+        """A summary as written (a line of calls.jsonl); BadRecord when it is not one."""
+        return cls.from_model(read_summary(record))
 
 
 @dataclass
@@ -100,6 +158,7 @@ class Call:
         return self.first_at if self.first_at is not None else self.first_rx
 
     parties: dict[str, chat_parties.Party] = field(default_factory=dict)  # chat: from participant webhooks
+    keys: list[str] = field(default_factory=list)  # its events' dedup keys, forgotten when it is released
 
     @property
     def state(self) -> CallState:
@@ -123,17 +182,24 @@ class Call:
 class CallBook:
     """Every call the log mentions, and the TaskRouter tasks that tell what the humans did."""
 
-    def __init__(self, shadow: ShadowSettings, twilio: TwilioSettings):
+    def __init__(self, shadow: ShadowSettings, twilio: TwilioSettings, *, keep_views: bool = False):
         self.shadow = shadow
         self.twilio = twilio  # how TaskRouter is read: the same [twilio] settings as `import twilio`
+        self.keep_views = keep_views  # keep every done call's view (`shadow calls`), not only selftests'
         self.calls: dict[str, Call] = {}
+        self.finished: dict[str, Finished] = {}  # done calls, released from `calls`
+        self.released = 0  # calls released since the log was last compacted (their records are in it)
+        self.late = 0  # events for a call already done: ignored
+        self.open_calls: set[str] = set()  # calls not ended yet (what the idle watch looks at)
         self.tasks: dict[str, TaskState] = {}
+        self.call_task_sids: dict[str, list[str]] = {}  # call id -> its tasks' sids, in arrival order
         self.queue_names: dict[str, str] = {}  # TaskQueue sid -> name, from every callback that carried both
         self.seen: set[str] = set()
         self.events = 0
         self.duplicates = 0  # event records whose key was already logged: must stay 0
         self.bad = 0
         self.skipped: list[Skipped] = []  # log lines not applied, and why (reported at start and by `shadow calls`)
+        self.log_records = 0  # records the replayed log held (replay sets it)
 
     # -- applying log records -----------------------------------------------------------
 
@@ -153,18 +219,72 @@ class CallBook:
             return set()
         if isinstance(rec, AgentRecord):
             call.results[rec.ukey] = AgentResult(rec.rec, rec.error, rec.ms)
-        elif isinstance(rec, EndedRecord):
+            return {call.call_id}
+        if isinstance(rec, EndedRecord):
             if call.ended_rx is None:
                 call.ended_rx, call.ended_why = rec.rx, rec.why
         elif isinstance(rec, ScoredRecord):
             call.scored_run = rec.run_id
         else:
             call.closed_why = rec.why
+        self.open_calls.discard(call.call_id)  # ended, scored or closed: not idle-watched any more
+        if isinstance(rec, ScoredRecord | ClosedRecord) and rec.summary is not None:
+            self.release(call, CallSummary.from_model(rec.summary))
         return {call.call_id}
 
     def _skip(self, line: int | None, why: str) -> None:
         self.bad += 1
         self.skipped.append(Skipped(line or 0, why))
+
+    # -- releasing done calls -------------------------------------------------------------
+
+    def release(self, call: Call, summary: CallSummary) -> None:
+        """Forget a done call's events and tasks; keep its Finished (and view when asked to)."""
+        self.calls.pop(call.call_id, None)
+        self.open_calls.discard(call.call_id)
+        self.seen.difference_update(call.keys)
+        for sid in self.call_task_sids.pop(call.call_id, []):
+            task = self.tasks.pop(sid, None)
+            if task is not None:
+                self.seen.difference_update(task.keys)
+        self.add_finished(summary)
+        self.released += 1
+
+    def add_finished(self, summary: CallSummary) -> None:
+        view = summary.view
+        keep = self.keep_views or bool(view.get("selftest"))
+        self.finished[summary.call_id] = Finished(
+            summary.call_id,
+            summary.first_rx,
+            "scored" if view.get("state") == "scored" else "ended",
+            view.get("run_id"),
+            view.get("closed"),
+            bool(view.get("selftest")),
+            view if keep else None,
+        )
+
+    def summary(self, call: Call, **update: Any) -> CallSummary:
+        """The call's summary as it will be once `update` (its run id, or why it closed) is logged."""
+        return CallSummary(call.call_id, call.first_rx, {**self.describe(call), **update})
+
+    def record_call(self, record: Record | LogRecord) -> str | None:
+        """The call a log record belongs to (None: a task naming no call, or a line that is not
+        a record, which compaction then keeps). Event records carry it since compaction exists;
+        an older event's payload is parsed again."""
+        if isinstance(record, dict):
+            try:
+                record = read_record(record)
+            except BadRecord:
+                return None
+        if not isinstance(record, EventRecord):
+            return record.call
+        if record.call is not None:
+            return record.call
+        try:
+            parsed = parse(record.route, record.p, self.shadow.task_call_keys)
+        except ValueError:  # BadPayload, or a model a field did not fit
+            return None
+        return None if parsed is None else getattr(parsed.event, "call_id", None)
 
     def _apply_event(self, record: EventRecord, line: int | None) -> set[str]:
         key, rx = record.key, record.rx
@@ -185,13 +305,20 @@ class CallBook:
                 self.duplicates += 1
                 return set()
             self.seen.add(parsed.key)
+        keys = [key] if parsed.key == key else [key, parsed.key]  # forgotten with the call or task
         event = parsed.event
+        if event.call_id is not None and event.call_id in self.finished:
+            self.seen.difference_update(keys)
+            self.late += 1
+            return set()
         if isinstance(event, TaskEvent):
-            return self._apply_task(event, rx)
+            return self._apply_task(event, rx, keys)
         channel = "chat" if isinstance(event, ChatParticipant) else event.channel
         call = self.calls.get(event.call_id)
         if call is None:
             call = self.calls[event.call_id] = Call(event.call_id, channel, rx, rx)
+            self.open_calls.add(call.call_id)
+        call.keys.extend(keys)
         call.last_rx = max(call.last_rx, rx)
         if isinstance(event, ChatParticipant):
             known = call.parties.get(event.party.sid)
@@ -221,18 +348,21 @@ class CallBook:
         if event.kind in ended and call.ended_rx is None:
             call.ended_rx = rx
             call.ended_why = ended[event.kind] + (f": {event.error}" if event.error else "")
+            self.open_calls.discard(call.call_id)
         return {call.call_id}
 
-    def _apply_task(self, parsed: TaskEvent, rx: float) -> set[str]:
+    def _apply_task(self, parsed: TaskEvent, rx: float, keys: list[str]) -> set[str]:
         event = parsed.event.model_copy(update={"received": datetime.fromtimestamp(rx, UTC)})
         task = self.tasks.get(event.task_sid)
         if task is None:
             task = self.tasks[event.task_sid] = TaskState(event.task_sid, rx)
         task.events.append(event)
+        task.keys.extend(keys)
         if event.queue_sid and event.queue_name:
             self.queue_names[event.queue_sid] = event.queue_name
         if task.call_id is None and parsed.call_id:
             task.call_id = parsed.call_id
+            self.call_task_sids.setdefault(task.call_id, []).append(task.sid)
         return {task.call_id} if task.call_id in self.calls else set()
 
     # -- reading a call -----------------------------------------------------------------
@@ -268,10 +398,17 @@ class CallBook:
             return None
         return self.chat_decision(call).problem(self.twilio.chat_role_attributes)
 
-    def speaker(self, call: Call, mark: Mark, decision: chat_parties.Decision | None = None) -> Speaker:
+    def speaker(
+        self,
+        call: Call,
+        mark: Mark,
+        decision: chat_parties.Decision | None = None,
+        parties: list[chat_parties.Party] | None = None,
+    ) -> Speaker:
         if call.channel == "chat":
             decision = decision or self.chat_decision(call)
-            party = chat_parties.author_party(self.parties(call), mark.participant, mark.author)
+            parties = self.parties(call) if parties is None else parties
+            party = chat_parties.author_party(parties, mark.participant, mark.author)
             if party is None:
                 return "system"
             # undecided (nothing names the customer yet): not the customer, so the agent is not asked
@@ -283,10 +420,13 @@ class CallBook:
         """The call's utterances in conversation order, each once, with who said them."""
         said = [m for m in (marks if marks is not None else call.sequence()) if m.kind == "utterance"]
         decision = self.chat_decision(call) if call.channel == "chat" else None
-        return [(m, Turn(speaker=self.speaker(call, m, decision), text=m.text or "")) for m in said]
+        parties = self.parties(call) if call.channel == "chat" else None
+        return [(m, Turn(speaker=self.speaker(call, m, decision, parties), text=m.text or "")) for m in said]
 
     def call_tasks(self, call: Call) -> list[TaskState]:
-        return sorted((t for t in self.tasks.values() if t.call_id == call.call_id), key=lambda t: t.first_rx)
+        """The call's tasks, from the index: never a scan over every task of the pilot."""
+        tasks = (self.tasks[sid] for sid in self.call_task_sids.get(call.call_id, ()) if sid in self.tasks)
+        return sorted(tasks, key=lambda t: t.first_rx)
 
     def routing_known(self, call: Call) -> bool:
         """Every task for the call has finished (completed, canceled, wrapping up)."""
@@ -391,9 +531,24 @@ class CallBook:
             "closed": call.closed_why,
         }
 
+    def view(self, call_id: str) -> dict[str, Any] | None:
+        """One call's view: described while it is in memory, its summary once it is released."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            return self.describe(call)
+        done = self.finished.get(call_id)
+        return done.view if done is not None else None
+
     def listing(self) -> dict[str, Any]:
-        calls = sorted(self.calls.values(), key=lambda c: c.first_rx)
-        return {"calls": [self.describe(c) for c in calls]}
+        """Every call, in order of first receipt: each described once (linear in the calls)."""
+        rows: list[tuple[float, int, dict[str, Any]]] = []
+        for n, call in enumerate(self.calls.values()):
+            rows.append((call.first_rx, n, self.describe(call)))
+        for n, done in enumerate(self.finished.values(), start=len(rows)):
+            if done.view is not None:
+                rows.append((done.first_rx, n, done.view))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return {"calls": [view for _, _, view in rows]}
 
 
 def load_book(records: Any, shadow: ShadowSettings, twilio: TwilioSettings) -> CallBook:
@@ -403,13 +558,23 @@ def load_book(records: Any, shadow: ShadowSettings, twilio: TwilioSettings) -> C
     return book
 
 
-def replay(book: CallBook, path: Path) -> list[Skipped]:
+def replay(book: CallBook, path: Path, *, opened: Callable[[], None] | None = None) -> list[Skipped]:
     """Apply every record of the log at `path`; returns every line skipped (not JSON, not a
     record, or an event its route cannot read), in line order. The server's start and
-    `shadow calls` both read the log through this, so they skip the same lines."""
+    `shadow calls` both read the log through this (checkpoint.load), so they skip the same lines.
+
+    `opened` runs once the log file is open, before any record is applied (checkpoint.load
+    reads the done calls' summaries there). `book.log_records` is then how many records the
+    log held."""
     reader = LogReader(path)
-    for line, record in reader:
-        book.apply(record, line)
+    records = iter(reader)
+    first = next(records, None)  # opens the log file now
+    if opened is not None:
+        opened()
+    if first is not None:
+        for line, record in chain([first], records):
+            book.apply(record, line)
+    book.log_records = reader.records
     book.skipped = sorted([*reader.skipped, *book.skipped], key=lambda s: s.line)
     return book.skipped
 

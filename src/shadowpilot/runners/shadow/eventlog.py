@@ -77,6 +77,7 @@ class LogReader:
     def __init__(self, path: Path):
         self.path = path
         self.skipped: list[Skipped] = []
+        self.records = 0  # records yielded so far (what read_log would have yielded)
 
     def skip(self, line: int, why: str) -> None:
         self.skipped.append(Skipped(line, why))
@@ -96,6 +97,7 @@ class LogReader:
                     continue
                 if not whole:
                     self.skip(n, "a torn write before the record on this line (skipped; the record is read)")
+                self.records += 1
                 yield n, record
 
 

@@ -22,12 +22,14 @@ class _Record(BaseModel):
 
 
 class EventRecord(_Record):
-    """A webhook as received: its route, its deduplication key and its raw parameters."""
+    """A webhook as received: its route, its deduplication key and its raw parameters, and the
+    call it belongs to (None: a task naming no call; absent in logs from before compaction)."""
 
     k: Literal["ev"]
     route: Route
     key: str
     p: dict[str, Any]
+    call: str | None = None
 
 
 class AgentRecord(_Record):
@@ -47,16 +49,29 @@ class EndedRecord(_Record):
     why: str | None = None
 
 
+class Summary(BaseModel):
+    """A done call's `shadow calls` view, as its `scored`/`closed` record carries it and as
+    calls.jsonl (checkpoint.py) keeps it once the call's records leave the log."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    call: str
+    first_rx: FiniteFloat = 0.0
+    view: dict[str, Any]
+
+
 class ScoredRecord(_Record):
     k: Literal["scored"]
     call: str
     run_id: str
+    summary: Summary | None = None  # absent in logs from before calls were released
 
 
 class ClosedRecord(_Record):
     k: Literal["closed"]
     call: str
     why: str
+    summary: Summary | None = None
 
 
 LogRecord = Annotated[EventRecord | AgentRecord | EndedRecord | ScoredRecord | ClosedRecord, Field(discriminator="k")]
@@ -67,14 +82,26 @@ class BadRecord(ValueError):
     """A log line that is JSON but not a record this version can apply."""
 
 
+def _bad(exc: ValidationError, tag: Any = None) -> BadRecord:
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    if loc and tag is not None and loc[0] == tag:  # the union's tag, not a field
+        loc = loc[1:]
+    where = ".".join(str(x) for x in loc) or "k"
+    return BadRecord(f"field {where}: {err['msg']}")
+
+
 def read_record(raw: dict[str, Any]) -> LogRecord:
     """The typed record, or BadRecord naming the first field that is wrong."""
     try:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = list(err["loc"])
-        if loc and loc[0] == raw.get("k"):  # the union's tag, not a field
-            loc = loc[1:]
-        where = ".".join(str(x) for x in loc) or "k"
-        raise BadRecord(f"field {where}: {err['msg']}") from None
+        raise _bad(exc, raw.get("k") if isinstance(raw, dict) else None) from None
+
+
+def read_summary(raw: Any) -> Summary:
+    """A line of calls.jsonl as a typed summary, or BadRecord naming the first field that is wrong."""
+    try:
+        return Summary.model_validate(raw)
+    except ValidationError as exc:
+        raise _bad(exc) from None

@@ -7,7 +7,9 @@ rebuild every call, resuming those not yet scored.
 
 The tenant store (DuckDB) is never held open: finished calls are written in short
 transactions, off the event loop, retried with backoff while another command
-holds the file, then marked `scored` in the log.
+holds the file, then marked `scored` in the log, with the call's summary, and
+released from memory. Every `compact_after` released calls (and at start) the log
+is compacted (checkpoint.py), so a restart replays only the calls not yet done.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from ...errors import EnvironmentFailure, StoreError
 from ...types import CallRun, RunManifest, Transcript
 from ..agent import Agent, turn_deadline_s
 from ..turn_loop import run_call
-from .calls import CallBook, replay, skipped_summary
+from . import checkpoint
+from .calls import CallBook, CallSummary, skipped_summary
 from .eventlog import EventLog, Record
 from .source import LiveCallEvents
 from .wire import Route, parse
@@ -56,21 +59,43 @@ def case_run_id(case: Transcript) -> str:
     return day_run_id(case.started_at or datetime.now(UTC), selftest="selftest" in case.tags)
 
 
+COMPACT_AFTER = 1000  # released calls between two compactions: keeps the log (and a restart) small
+
+
 def read_book(settings: Settings) -> CallBook:
-    """The calls as the log has them, read without touching the server or the store."""
-    book = CallBook(settings.shadow, settings.twilio)
-    replay(book, log_path(settings))
+    """The calls as the summaries and the log have them, read without touching the server or the store
+    (the log's unusable lines skipped and listed in `book.skipped`, as `serve` skips them)."""
+    book = CallBook(settings.shadow, settings.twilio, keep_views=True)
+    checkpoint.load(book, log_path(settings))
     return book
 
 
 class ShadowService:
-    def __init__(self, settings: Settings, agent: Agent, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        settings: Settings,
+        agent: Agent,
+        *,
+        clock: Callable[[], float] = time.time,
+        compact_after: int = COMPACT_AFTER,
+    ):
         self.settings = settings
         self.agent = agent
         self.clock = clock
+        self.compact_after = compact_after
         self.path = log_path(settings)
         self.log = EventLog(self.path)
         self.book = CallBook(settings.shadow, settings.twilio)
+        self.compactions: list[checkpoint.Compaction] = []
+        self.pauses_s: list[float] = []  # how long each compaction held appends back
+        self._log_records = 0  # records in the current log (as read_log counts them)
+        self._tail: list[Record] | None = None  # appended while a compaction drafts the new log
+        self._compaction: asyncio.Task[None] | None = None
+        self._appending = 0  # appends in flight: a compaction waits for them to land
+        self._landed = asyncio.Event()
+        self._open = asyncio.Event()  # cleared while a compaction owns the log
+        self._landed.set()
+        self._open.set()
         self.slots = asyncio.Semaphore(settings.shadow.agent_concurrency)
         self.reach = ReachLog()
         self.resumed: list[str] = []
@@ -81,14 +106,27 @@ class ShadowService:
         self._queued: set[str] = set()  # finished calls waiting for their store write
         self._background: list[asyncio.Task[None]] = []
         self._cases: asyncio.Queue[tuple[Transcript, CallRun]] = asyncio.Queue()
+        self._versions: dict[str, str] | None = None
         self._store_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow-store")
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        skipped = replay(self.book, self.path)
+        checkpoint.clean_leftovers(self.path)
+        self._log_records = checkpoint.load(self.book, self.path)
+        skipped = self.book.skipped
         if skipped:  # reported, never a reason not to start: the other calls still need serving
             log.warning("%s", skipped_summary(skipped, self.path))
+        if self.book.released or any(c.done for c in self.book.calls.values()):
+            try:  # done calls still in the log: the next restart need not replay them
+                await self._compact_closed()
+            except OSError as exc:
+                checkpoint.clean_leftovers(self.path)
+                log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
+            else:
+                if skipped and self.compactions[-1].archive is not None:  # the lines named are there now
+                    log.warning("the log as it was, with the lines skipped above, is kept as %s",
+                                self.compactions[-1].archive.name)  # fmt: skip
         self.log.open()
         self.resumed = [cid for cid, call in self.book.calls.items() if not call.done]
         for cid in self.resumed:
@@ -98,6 +136,8 @@ class ShadowService:
         self._background = [asyncio.create_task(self._watch_idle()), asyncio.create_task(self._write_cases())]
 
     async def stop(self) -> None:
+        if self._compaction is not None:  # never cut short: its thread would swap the log under us
+            await asyncio.gather(self._compaction, return_exceptions=True)
         tasks = [*self._runners.values(), *self._background]
         for task in tasks:
             task.cancel()
@@ -108,13 +148,109 @@ class ShadowService:
     # -- events -------------------------------------------------------------------------
 
     async def record(self, record: Record) -> None:
-        """Append durably, then apply; wakes the calls it changed."""
+        """Append durably, then apply; wakes the calls it changed (and forgets those released)."""
+        while not self._open.is_set():  # a compaction owns the log: wait, then append to the new one
+            await self._open.wait()
         record["rx"] = self.clock()
-        await self.log.append(record)
+        self._appending += 1
+        self._landed.clear()
+        tail = self._tail
+        if tail is not None:
+            tail.append(record)  # in the order the log gets them
+        try:
+            await self.log.append(record)
+            self._log_records += 1
+        except BaseException:
+            if tail is not None:
+                with contextlib.suppress(ValueError):
+                    tail.remove(record)  # never acknowledged: not carried over either
+            raise
+        finally:
+            self._appending -= 1
+            if not self._appending:
+                self._landed.set()
         for cid in self.book.apply(record):
+            if cid not in self.book.calls:  # released: nothing will wait on it again
+                self._wakes.pop(cid, None)
+                continue
             wake = self._wakes.get(cid)
             if wake is not None:
                 wake.set()
+
+    # -- compaction ---------------------------------------------------------------------
+
+    def _done(self) -> set[str]:
+        return set(self.book.finished) | {cid for cid, c in self.book.calls.items() if c.done}
+
+    def _describe(self, cid: str) -> CallSummary | None:
+        call = self.book.calls.get(cid)
+        return self.book.summary(call) if call is not None and call.done else None
+
+    def _compacted(self, done: set[str], result: checkpoint.Compaction) -> None:
+        """After a swap: a done call from an old log (no summary in its record) is released now."""
+        for cid in done:
+            call = self.book.calls.get(cid)
+            if call is not None:
+                self.book.release(call, self.book.summary(call))
+                self._wakes.pop(cid, None)
+        self.book.released = 0
+        self._log_records = result.kept
+        self.compactions.append(result)
+        log.info(
+            "compacted %s: %d done call(s) archived to %s, %d record(s) kept",
+            self.path.name,
+            result.done_calls,
+            result.archive.name if result.archive else "-",
+            result.kept,
+        )
+
+    async def _compact_closed(self) -> None:
+        """At start, the log not open yet: both phases at once."""
+        done = self._done()
+        book, loop = self.book, asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, checkpoint.compact, self.path, done, book.record_call, self._describe)
+        self._compacted(done, result)
+
+    async def compact(self) -> None:
+        """Draft the new log while appends go on, then pause them only to copy those appended
+        meanwhile and swap. A failure (a full disk) leaves the old log whole and in use: it is
+        logged, and tried again later."""
+        loop = asyncio.get_running_loop()
+        self._open.clear()
+        await self._landed.wait()
+        done, upto, self._tail = self._done(), self._log_records, []
+        self._open.set()
+        try:
+            draft = await loop.run_in_executor(
+                None, checkpoint.draft, self.path, done, self.book.record_call, self._describe, upto
+            )
+        except OSError as exc:
+            self._tail = None
+            checkpoint.clean_leftovers(self.path)
+            log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
+            return
+        self._open.clear()
+        paused = time.perf_counter()
+        try:
+            await self._landed.wait()
+            tail, self._tail = self._tail or [], None
+            stats = self.log.stats
+            self.log.close()
+            try:
+                result = await loop.run_in_executor(
+                    None, checkpoint.finish, self.path, draft, tail, self.book.record_call
+                )
+                self._compacted(done, result)
+            except OSError as exc:
+                checkpoint.clean_leftovers(self.path)
+                log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
+            finally:
+                self.log = EventLog(self.path)
+                self.log.stats = stats
+                self.log.open()
+        finally:
+            self._open.set()
+            self.pauses_s.append(time.perf_counter() - paused)
 
     async def accept(self, route: Route, params: dict[str, Any]) -> str:
         """Take one verified webhook; returns what became of it (`accepted`, `duplicate`, `ignored`).
@@ -133,17 +269,19 @@ class ShadowService:
             return "duplicate"
         if key in self.book.seen:
             return "duplicate"
+        call_id = getattr(parsed.event, "call_id", None)
+        if call_id is not None and call_id in self.book.finished:
+            return "duplicate"  # a retry or a straggler for a call already done: nothing to do with it
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending[key] = done
         try:
-            await self.record({"k": "ev", "route": route, "key": key, "p": dict(params)})
+            await self.record({"k": "ev", "route": route, "key": key, "call": call_id, "p": dict(params)})
             done.set_result(True)
         except BaseException:
             done.set_result(False)
             raise
         finally:
             del self._pending[key]
-        call_id = getattr(parsed.event, "call_id", None)
         if route != "taskrouter" and call_id in self.book.calls:
             self._ensure_runner(call_id)
         return "accepted"
@@ -151,8 +289,8 @@ class ShadowService:
     # -- the agent, per call --------------------------------------------------------------
 
     def _ensure_runner(self, call_id: str) -> None:
-        call = self.book.calls[call_id]
-        if call.done or call_id in self._runners or call_id in self._queued:
+        call = self.book.calls.get(call_id)
+        if call is None or call.done or call_id in self._runners or call_id in self._queued:
             return
         self._wakes.setdefault(call_id, asyncio.Event())
         task = asyncio.create_task(self._run_call(call_id), name=f"shadow-call-{call_id}")
@@ -188,27 +326,39 @@ class ShadowService:
         call_run = await run_call(source, agent, fingerprint="live", timeout_s=NO_TIMEOUT)
         if not any(turn.speaker == "customer" for _, turn in self.book.utterances(call)):
             why = self.book.no_customer(call) or "the customer said nothing"
-            await self.record({"k": "closed", "call": call_id, "why": why})
+            summary = self.book.summary(call, closed=why)
+            await self.record({"k": "closed", "call": call_id, "why": why, "summary": summary.as_record()})
             return
         case, fixed = self.book.to_case(call, self.settings.tenant.name, call_run, source.asked)
         self._queued.add(call_id)
         await self._cases.put((case, fixed))
 
     async def _watch_idle(self) -> None:
-        """A call that stops hearing from Twilio (a missed transcription-stopped) is ended."""
+        """A call that stops hearing from Twilio (a missed transcription-stopped) is ended.
+
+        Only calls not ended are looked at, and all that went idle are ended at once (their
+        records share one fsync), however many there are."""
         idle = self.settings.shadow.call_idle_timeout_s
         while True:
             await asyncio.sleep(min(5.0, idle / 4))
-            now = self.clock()
-            for call in list(self.book.calls.values()):
-                if call.ended_rx is None and not call.done and now - call.last_rx >= idle:
-                    await self.record({"k": "ended", "call": call.call_id, "why": f"no event for {idle:g} s"})
+            await self.end_idle()
+
+    async def end_idle(self) -> int:
+        idle = self.settings.shadow.call_idle_timeout_s
+        now = self.clock()
+        calls = [self.book.calls[cid] for cid in self.book.open_calls if cid in self.book.calls]
+        gone = [c.call_id for c in calls if c.ended_rx is None and not c.done and now - c.last_rx >= idle]
+        why = f"no event for {idle:g} s"
+        await asyncio.gather(*(self.record({"k": "ended", "call": cid, "why": why}) for cid in gone))
+        return len(gone)
 
     # -- finished calls into the store ------------------------------------------------------
 
     def _manifest(self, case: Transcript) -> RunManifest:
         from ...pilot import package_versions
 
+        if self._versions is None:  # read once: package metadata costs ~40 ms, per case it was the bottleneck
+            self._versions = package_versions()
         started = case.started_at or datetime.now(UTC)
         return RunManifest(
             run_id=case_run_id(case),
@@ -218,15 +368,15 @@ class ShadowService:
             agent=self.agent.describe(),
             prompt_hash=self.agent.prompt_hash(),
             cases={},
-            versions=package_versions(),
+            versions=self._versions,
         )
 
     def _write(self, batch: list[tuple[Transcript, CallRun]]) -> None:
         from ...store import open_store
 
         with open_store(self.settings, lock_timeout_s=2.0) as store:
-            for case, call_run in batch:
-                store.add_shadow_call(case, call_run, self._manifest(case), source=f"shadow:{self.path.name}")
+            calls = [(case, call_run, self._manifest(case)) for case, call_run in batch]
+            store.add_shadow_calls(calls, source=f"shadow:{self.path.name}")
 
     async def _write_cases(self) -> None:
         loop = asyncio.get_running_loop()
@@ -246,17 +396,28 @@ class ShadowService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             self.written += len(batch)
-            for case, _ in batch:
-                with contextlib.suppress(StoreError):
-                    run_id = case_run_id(case)
-                    await self.record({"k": "scored", "call": case.id, "run_id": run_id})
-                self._queued.discard(case.id)
+            await asyncio.gather(*(self._scored(case) for case, _ in batch))
+            busy = self._compaction is not None and not self._compaction.done()
+            if self.book.released >= self.compact_after and not busy:
+                self._compaction = asyncio.create_task(self.compact(), name="shadow-compaction")
+
+    async def _scored(self, case: Transcript) -> None:
+        """Mark the stored call `scored`, with its summary: the book then releases it."""
+        call = self.book.calls.get(case.id)
+        with contextlib.suppress(StoreError):
+            run_id = case_run_id(case)
+            record: Record = {"k": "scored", "call": case.id, "run_id": run_id}
+            if call is not None:
+                record["summary"] = self.book.summary(call, state="scored", run_id=run_id).as_record()
+            await self.record(record)
+        self._queued.discard(case.id)
 
     def health(self) -> dict[str, Any]:
-        states = [c.state for c in self.book.calls.values()]
+        states = [c.state for c in self.book.calls.values()] + [f.state for f in self.book.finished.values()]
         return {
             "ok": True,
             "calls": len(states),
+            "in_memory": len(self.book.calls),
             "live": states.count("live"),
             "ended": states.count("ended"),
             "scored": states.count("scored"),

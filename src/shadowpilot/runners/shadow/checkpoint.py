@@ -1,0 +1,231 @@
+"""Log compaction: the event log keeps only what a restart needs, done calls move to a summaries file.
+
+A call is done once its `scored` (written to the store) or `closed` record is in the log. At a
+checkpoint the server pauses appends and rewrites the log:
+
+1. every record of a call not done (and of a task naming no call) is copied, in order, to
+   `events.jsonl.compact` (while appends go on), then, appends paused, those appended since,
+   and the file is fsync'd;
+2. each done call's summary (its `shadow calls` view) is appended to `calls.jsonl`, fsync'd;
+3. the current log is hard-linked as the next archive `events.jsonl.N` (never read again);
+4. `events.jsonl.compact` is renamed over `events.jsonl` and the folder fsync'd.
+
+The guarantee: at every instant `events.jsonl` is either the whole old log or the complete new
+one (the rename is atomic and follows the fsyncs), and every done call's summary is durable in
+`calls.jsonl` before its records leave the log. So a kill at any step loses no acknowledged
+event of a call not done and no done call's listing; a kill between steps 2 and 4 leaves the old
+log and a summary twice, which readers take once (the done call's later events are ignored).
+Readers open the log before reading the summaries, so they see one side of the swap or the
+other, never neither. They read both through the durable reader (eventlog.LogReader and
+records.py's models): a log line that is not a usable record is skipped and reported with its
+line number, as ever (calls.replay); a summaries line that is not one (torn by a kill) is
+skipped. The new log and `calls.jsonl` are created 0600 like the log (private.py), and the
+summaries are appended all or nothing (cut back on a failed write, as the log's batches are).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+from ...private import open_private
+from .calls import CallBook, CallSummary, replay
+from .eventlog import LogReader, Record, dumps, write_all
+from .records import BadRecord, ClosedRecord, LogRecord, ScoredRecord, read_record
+
+CallOf = Callable[[Record | LogRecord], str | None]  # CallBook.record_call: the call a record is of
+
+SUMMARIES = "calls.jsonl"
+COMPACT_SUFFIX = ".compact"
+
+
+def summaries_path(log: Path) -> Path:
+    return log.with_name(SUMMARIES)
+
+
+def read_summaries(log: Path) -> Iterator[CallSummary]:
+    """The done calls' summaries, in the order they were written, each read as records.Summary.
+    A torn last line (a kill mid-append) or a line that is no summary is skipped."""
+    for _, record in LogReader(summaries_path(log)):
+        try:
+            summary = CallSummary.from_record(record)
+        except BadRecord:
+            continue
+        yield summary
+
+
+def load(book: CallBook, log: Path) -> int:
+    """Fill a book from the summaries and the log, as a reader or a starting server sees them.
+
+    The log is read by calls.replay, the durable reader: a line that is not a usable record is
+    skipped and noted in `book.skipped` with its line number, as `serve` and `shadow calls`
+    report it. The log is opened first: a compaction that swaps it meanwhile appended its
+    summaries before the swap, so whichever log this reads, the done calls it lacks are in the
+    summaries.
+    """
+
+    def add_summaries() -> None:
+        for summary in read_summaries(log):
+            book.add_finished(summary)
+
+    replay(book, log, opened=add_summaries)
+    return book.log_records  # the log's records: what a compaction's first phase will read
+
+
+@dataclass
+class Compaction:
+    """What one checkpoint did."""
+
+    kept: int  # records copied to the new log
+    dropped: int  # records of done calls left in the archive
+    done_calls: int  # summaries appended
+    archive: Path | None
+    bytes_before: int
+    bytes_after: int
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _next_archive(log: Path) -> Path:
+    n = 1
+    for p in log.parent.glob(log.name + ".*"):
+        tail = p.name[len(log.name) + 1 :]
+        if tail.isdigit():
+            n = max(n, int(tail) + 1)
+    return log.with_name(f"{log.name}.{n}")
+
+
+def clean_leftovers(log: Path) -> None:
+    """Remove a new log a killed compaction wrote but never swapped in (the old log is whole)."""
+    log.with_name(log.name + COMPACT_SUFFIX).unlink(missing_ok=True)
+
+
+@dataclass
+class Draft:
+    """A compaction's first phase: the new log written from the old one's first records."""
+
+    tmp: Path
+    summaries: dict[str, CallSummary]
+    kept: int
+    dropped: int
+    before: int
+
+
+def draft(
+    log: Path,
+    done: set[str],
+    call_of: CallOf,
+    describe: Callable[[str], CallSummary | None],
+    upto: int | None = None,
+) -> Draft:
+    """Write the new log from the first `upto` records of `log` (all: None), without the done
+    calls'. Appends may go on meanwhile: they are the tail `finish` copies, appends paused.
+    `describe` gives a done call's summary when its `scored`/`closed` record carries none (a log
+    from before summaries existed); a done call with no summary at all keeps its records."""
+    clean_leftovers(log)
+    tmp = log.with_name(log.name + COMPACT_SUFFIX)
+    before = log.stat().st_size if log.is_file() else 0
+    summaries: dict[str, CallSummary] = {}
+    held: list[tuple[Record, str | None]] = []
+    for _, record in islice(LogReader(log), upto):
+        try:
+            rec = read_record(record)
+        except BadRecord:  # not applied when read, so kept as it is (it is reported at each start)
+            held.append((record, None))
+            continue
+        cid = call_of(rec)
+        held.append((record, cid))
+        if cid in done and isinstance(rec, ScoredRecord | ClosedRecord) and rec.summary is not None:
+            summaries[cid] = CallSummary.from_model(rec.summary)
+    for cid in done - summaries.keys():
+        found = describe(cid)
+        if found is not None:
+            summaries[cid] = found
+    kept = dropped = 0
+    # the customers' words, like the log itself: created 0600 (private.py), written in full or raised
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as fh:
+        for record, cid in held:
+            if cid is not None and cid in summaries:
+                dropped += 1
+                continue
+            fh.write(dumps(record))
+            kept += 1
+    return Draft(tmp, summaries, kept, dropped, before)
+
+
+def finish(
+    log: Path,
+    d: Draft,
+    tail: Iterable[Record],
+    call_of: CallOf,
+    *,
+    crash: Callable[[str], None] | None = None,
+) -> Compaction:
+    """Append the records logged since the draft (`tail`, in order), make everything durable and
+    swap the new log in (see the module docstring). Appends must be paused by the caller."""
+    step = crash or (lambda _where: None)
+    kept = d.kept
+    with os.fdopen(open_private(d.tmp, os.O_WRONLY | os.O_APPEND), "ab") as fh:
+        for record in tail:
+            cid = call_of(record)
+            if cid is None or cid not in d.summaries:
+                fh.write(dumps(record))
+                kept += 1
+        fh.flush()
+        os.fsync(fh.fileno())
+    step("written")
+    _append_summaries(summaries_path(log), d.summaries.values())
+    step("summaries")
+    archive = None
+    if log.is_file():
+        archive = _next_archive(log)
+        os.link(log, archive)
+    step("archived")
+    os.replace(d.tmp, log)
+    _fsync_dir(log.parent)
+    step("swapped")
+    return Compaction(kept, d.dropped, len(d.summaries), archive, d.before, log.stat().st_size)
+
+
+def _append_summaries(path: Path, summaries: Iterable[CallSummary]) -> None:
+    """Append the summaries to calls.jsonl (0600) in one write, fsync'd: all or nothing, as the
+    event log's batches are. A failed write (a full disk) is cut back to where the file ended,
+    so it never holds half a summary, and raised: the compaction stops, the old log in use."""
+    fd = open_private(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+    try:
+        size = os.fstat(fd).st_size
+        lead = b""
+        if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+            lead = b"\n"  # a line torn by a kill mid-append stays one garbled line, skipped
+        try:
+            write_all(fd, lead + b"".join(dumps(s.as_record()) for s in summaries))
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+                os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)
+
+
+def compact(
+    log: Path,
+    done: set[str],
+    call_of: CallOf,
+    describe: Callable[[str], CallSummary | None],
+    *,
+    crash: Callable[[str], None] | None = None,
+) -> Compaction:
+    """Both phases at once, nothing appended meanwhile (at start; `crash` is a test hook)."""
+    return finish(log, draft(log, done, call_of, describe), [], call_of, crash=crash)
