@@ -206,6 +206,18 @@ def answered(task: int = 1, queue: str = FRONT) -> list[Step]:
     ]
 
 
+# a Workflow moves the unanswered task on after a queue timeout: the same history read with and
+# without [twilio] first_line_queues
+OVERFLOWED = [
+    Step(0, "task.created", queue=None),
+    Step(0, "task-queue.entered"),
+    Step(11, "task-queue.timeout"),
+    Step(11, "task-queue.moved", queue=OVERFLOW),
+    Step(11, "task-queue.entered", queue=OVERFLOW),
+    Step(12, "reservation.accepted", queue=OVERFLOW),
+    Step(31, "task.completed", queue=OVERFLOW),
+]
+
 HISTORIES = [
     History("no escalation", [*answered(), Step(31, "task.completed")]),
     History(
@@ -242,27 +254,11 @@ HISTORIES = [
     ),
     History(
         "workflow timeout then overflow",
-        [
-            Step(0, "task.created", queue=None),
-            Step(0, "task-queue.entered"),
-            Step(11, "task-queue.timeout"),
-            Step(11, "task-queue.moved", queue=OVERFLOW),
-            Step(11, "task-queue.entered", queue=OVERFLOW),
-            Step(12, "reservation.accepted", queue=OVERFLOW),
-            Step(31, "task.completed", queue=OVERFLOW),
-        ],
+        OVERFLOWED,
     ),
     History(
         "overflow out of first line",
-        [
-            Step(0, "task.created", queue=None),
-            Step(0, "task-queue.entered"),
-            Step(11, "task-queue.timeout"),
-            Step(11, "task-queue.moved", queue=OVERFLOW),
-            Step(11, "task-queue.entered", queue=OVERFLOW),
-            Step(12, "reservation.accepted", queue=OVERFLOW),
-            Step(31, "task.completed", queue=OVERFLOW),
-        ],
+        OVERFLOWED,
         cfg={"first_line_queues": ["front-desk"]},
     ),
     History(

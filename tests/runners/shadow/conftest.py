@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.runners.shadow.twilio_sim import PUBLIC_URL
+from tests.runners.shadow.twilio_sim import PUBLIC_URL, ServerProcess
 
 # The agent under test, in the tenant's folder: it logs every call it gets, and its behaviour
 # is chosen by what the customer says ("slow", "boom", "supervisor").
@@ -102,3 +103,10 @@ def log_records(folder: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def tenant(tmp_path: Path) -> Path:
     return make_tenant(tmp_path / "acme")
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    """A client of the module's `server` fixture (modules that start a shadow server define it)."""
+    with httpx.Client(base_url=server.base, timeout=10) as client:
+        yield client

@@ -35,12 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base, timeout=10) as client:
-        yield client
-
-
 def connect(server: ServerProcess) -> socket.socket:
     host, port = server.base.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=SOCKET_TIMEOUT)

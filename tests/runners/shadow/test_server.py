@@ -53,12 +53,6 @@ def server(folder: Path) -> Iterator[ServerProcess]:
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base, timeout=10) as client:
-        yield client
-
-
 def send(http: httpx.Client, event: tuple[str, dict[str, str]]) -> int:
     route, params = event
     return http.post(route, **signed_form(params, route)).status_code
