@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import ReportSettings, load_settings
 from shadowpilot.reports import build_report_data, write_report
 from shadowpilot.reports.pdf import find_chromium
@@ -48,9 +48,9 @@ def main() -> int:
         settings = load_settings(cfg, environ={})
 
         t0 = time.perf_counter()
-        pilot.import_files(settings, [src])
-        run = pilot.run(settings)
-        gate = pilot.gate(settings, run.run_id)
+        workflow.import_files(settings, [src])
+        run = workflow.run(settings)
+        gate = workflow.gate(settings, run.run_id)
         t1 = time.perf_counter()
         print(f"{args.cases:,} cases imported, replayed and gated in {t1 - t0:.1f} s "
               f"({gate.cases - gate.passed_cases:,} failing)")  # fmt: skip

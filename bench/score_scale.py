@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import Settings
 from shadowpilot.evals.gate import evaluate_gate
 from shadowpilot.evals.score import STORED_COLUMNS
@@ -139,7 +139,7 @@ def score(store_dir: Path) -> None:
     settings = Settings(root=store_dir)
     with Store.open(settings.store_path) as store:
         t0 = time.perf_counter()
-        scores, result = pilot.evaluate(store, "run-bench", settings)
+        scores, result = workflow.evaluate(store, "run-bench", settings)
         t_score = time.perf_counter() - t0
         t0 = time.perf_counter()
         result = evaluate_gate(scores, settings.gate, "run-bench", budgets=settings.budgets,
@@ -150,7 +150,7 @@ def score(store_dir: Path) -> None:
         t_save = time.perf_counter() - t0
     n = result.cases
     peak = peak_mib()
-    print(f"scoring + gate (pilot.evaluate: store reads, all scorers, the gate): {t_score:.2f} s "
+    print(f"scoring + gate (workflow.evaluate: store reads, all scorers, the gate): {t_score:.2f} s "
           f"-> {n / t_score:,.0f} cases/s")  # fmt: skip
     print(f"gate alone (evaluate_gate on scored cases): {t_gate:.2f} s; saving scores: {t_save:.2f} s")
     print(f"scoring phase peak memory (ru_maxrss): {peak:,.0f} MiB")

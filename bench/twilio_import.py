@@ -3,7 +3,7 @@
     python bench/twilio_import.py [--calls 200] [--sentences 12] [--page-size 5] [--concurrency 4]
 
 Builds N finished calls (every fourth one transferred) with their tasks and events, serves
-them from tests/servers/twilio_rest.py, and times pilot.import_twilio with the real twilio
+them from tests/servers/twilio_rest.py, and times workflow.import_twilio with the real twilio
 client: listing pages, each call's sentence pages, TaskRouter tasks/events, mapping, the store.
 """
 
@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.servers.twilio_rest import BILLING, CallSpec, FakeTwilio, add_call, add_workspace
 
 from shadowpilot.config import load_settings
-from shadowpilot.pilot import import_twilio
 from shadowpilot.transcripts.twilio.http import build_client
+from shadowpilot.workflow import import_twilio
 
 
 def main() -> None:

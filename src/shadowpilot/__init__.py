@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     # the workflow
     "load_transcripts": "shadowpilot.transcripts",
-    "import_files": "shadowpilot.pilot",
-    "run": "shadowpilot.pilot",
-    "gate": "shadowpilot.pilot",
+    "import_files": "shadowpilot.workflow",
+    "run": "shadowpilot.workflow",
+    "gate": "shadowpilot.workflow",
     "replay": "shadowpilot.runners",
-    "score_run": "shadowpilot.pilot",
+    "score_run": "shadowpilot.workflow",
     "evaluate_gate": "shadowpilot.evals",
     "build_report_data": "shadowpilot.reports",
     "render_report": "shadowpilot.reports",
@@ -62,7 +62,6 @@ __all__ = [
 if TYPE_CHECKING:
     from .config import load_settings
     from .evals import evaluate_gate
-    from .pilot import gate, import_files, run, score_run
     from .reports import build_report_data, render_report
     from .runners import replay
     from .store import Store
@@ -79,6 +78,7 @@ if TYPE_CHECKING:
         Transcript,
         Turn,
     )
+    from .workflow import gate, import_files, run, score_run
 
 
 def __getattr__(name: str) -> Any:

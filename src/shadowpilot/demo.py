@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pilot
+from . import workflow
 from .config import CONFIG_NAME, load_settings
 from .reports import build_report_data, render_report
 from .types import GateResult
@@ -34,9 +34,9 @@ def run_demo(directory: Path) -> DemoResult:
     if not config.exists():
         shutil.copy(SAMPLE / CONFIG_NAME, config)
     settings = load_settings(config, environ={})
-    imported = pilot.import_files(settings, [SAMPLE / "transcripts.jsonl"])
-    run = pilot.run(settings)
-    result = pilot.gate(settings, run.run_id)
+    imported = workflow.import_files(settings, [SAMPLE / "transcripts.jsonl"])
+    run = workflow.run(settings)
+    result = workflow.gate(settings, run.run_id)
     data = build_report_data(settings, run.run_id)
     reports = {}
     for fmt in ("html", "md", "json"):

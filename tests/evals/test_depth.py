@@ -1,7 +1,7 @@
 """Scoring depth (issue 5), against hand-computed fixtures in a real DuckDB store.
 
 Runs are written the way the runners write them (CallRuns through Store.add_call_runs), so the
-fixtures control replies, times, costs, repeats and handoffs exactly; then the real `pilot.gate`
+fixtures control replies, times, costs, repeats and handoffs exactly; then the real `workflow.gate`
 scores them from the store.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import jiwer
 import pytest
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import load_settings
 from shadowpilot.evals import wilson_interval
 from shadowpilot.evals.metrics import passes_needed
@@ -46,7 +46,7 @@ def store_run(
     """Import the cases, store the calls as a finished run; returns (run_id, settings)."""
     write_config(tenant_dir, f"[gate]\nmin_cases = 1\n{gate}\n[budgets]\n{budgets}\n")
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-    pilot.import_files(settings, [write_jsonl(tenant_dir / "cases.jsonl", cases)])
+    workflow.import_files(settings, [write_jsonl(tenant_dir / "cases.jsonl", cases)])
     fps = {c["id"]: Transcript.model_validate({**c, "tenant": "acme"}).fingerprint() for c in cases}
     calls = [c.model_copy(update={"fingerprint": fps[c.case_id]}) for c in calls]
     when = datetime(2026, 11, 20, tzinfo=UTC)
@@ -104,7 +104,7 @@ def test_reply_wer_mer_cer_per_case_and_overall(tenant_dir):
         call("r3", [step("r3", 0, reply="ok"), step("r3", 1, reply="bye")]),
     ]
     rid, settings = store_run(tenant_dir, cases, calls)
-    g = pilot.gate(settings, rid)
+    g = workflow.gate(settings, rid)
     # overall, corpus-level: H = 7 + 2 + 0 = 9, edits = 1 + 0 + 2 = 3, reference words 8 + 2 + 1 = 11
     assert g.reply is not None
     assert (g.reply.turns, g.reply.cases) == (3, 2)
@@ -138,11 +138,11 @@ def test_reply_similarity_gates_only_when_set(tenant_dir):
     cases = [_reply_case("s1", ["Yes."], ["a"])]
     calls = [call("s1", [step("s1", 0, reply="No thanks")])]
     rid, settings = store_run(tenant_dir, cases, calls)
-    assert pilot.gate(settings, rid).verdict == "go"  # informative only
+    assert workflow.gate(settings, rid).verdict == "go"  # informative only
     strict = load_settings(
         tenant_dir / "shadowpilot.toml", overrides={"gate": {"min_reply_similarity": 0.5}}, environ={}
     )
-    g = pilot.gate(strict, rid)
+    g = workflow.gate(strict, rid)
     check = next(c for c in g.checks if c.name == "reply_similarity")
     assert not check.passed and g.verdict == "no-go" and "0.000" in check.detail
 
@@ -174,14 +174,14 @@ def _timed_fixture(tenant_dir: Path, gate: str = "", budgets: str = "", kind: st
 
 def test_latency_percentiles_and_budgets(tenant_dir):
     rid, settings = _timed_fixture(tenant_dir)
-    g = pilot.gate(settings, rid)
+    g = workflow.gate(settings, rid)
     lat = g.latency
     assert lat is not None and lat.turns == 5 and lat.cached_turns == 1
     assert (lat.first_token_p50, lat.first_token_p95) == (300, 880)
     assert (lat.full_reply_p50, lat.full_reply_p95) == (700, 1760)
     assert lat.within_budget is False  # 880 > 800 (and 1760 > 1400)
     assert g.verdict == "go"  # informative until check_latency is on
-    checked = pilot.gate(
+    checked = workflow.gate(
         load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": {"check_latency": True}}, environ={}), rid
     )
     assert checked.verdict == "no-go" and "880 ms" in next(c.detail for c in checked.checks if c.name == "latency")
@@ -190,7 +190,7 @@ def test_latency_percentiles_and_budgets(tenant_dir):
 def test_latency_within_generous_budgets_passes_the_check(tenant_dir):
     rid, settings = _timed_fixture(tenant_dir, gate="check_latency = true", budgets="first_token_ms = 900\n"
                                    "full_reply_ms = 1800")  # fmt: skip
-    g = pilot.gate(settings, rid)
+    g = workflow.gate(settings, rid)
     assert g.latency.within_budget is True and g.verdict == "go"
 
 
@@ -198,7 +198,7 @@ def test_cost_per_call_budget_and_saving(tenant_dir):
     rid, settings = _timed_fixture(
         tenant_dir, gate="check_cost = true", budgets="cost_per_call_usd = 0.035\nhuman_cost_per_call_usd = 3.0"
     )
-    g = pilot.gate(settings, rid)
+    g = workflow.gate(settings, rid)
     c = g.cost
     assert c is not None and c.calls == 2
     assert c.per_call_mean == pytest.approx(0.04)
@@ -217,8 +217,8 @@ def test_baseline_times_and_costs_read_as_not_measured(tenant_dir):
 
     write_config(tenant_dir, "[gate]\ncheck_latency = true\nmin_cases = 1\n")
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-    pilot.import_files(settings, [write_jsonl(tenant_dir / "c.jsonl", [make_case("a", ["I want a supervisor"])])])
-    g = pilot.gate(settings, pilot.run(settings).run_id)  # the real offline baseline
+    workflow.import_files(settings, [write_jsonl(tenant_dir / "c.jsonl", [make_case("a", ["I want a supervisor"])])])
+    g = workflow.gate(settings, workflow.run(settings).run_id)  # the real offline baseline
     assert g.latency.first_token_p95 is None and g.latency.within_budget is None
     assert g.cost.per_call_mean is None and g.cost.saving_per_call is None
     check = next(c for c in g.checks if c.name == "latency")
@@ -245,12 +245,12 @@ def test_handoff_checks_and_hops(tenant_dir):
         call("h4", [step("h4", k, True, **{**good, "queue": q}) for k, q in enumerate(["a", "b", "c"])]),
     ]
     rid, settings = store_run(tenant_dir, cases, calls, all_turns=True)
-    h = pilot.gate(settings, rid).handoff
+    h = workflow.gate(settings, rid).handoff
     assert h is not None and h.escalations == 5
     assert (h.with_summary, h.with_sentiment, h.with_attributes) == (4, 4, 4)
     assert h.max_hops == 3 and h.over_hops == ["h4"]
     assert h.ok == 1 and h.failed == ["h1", "h2", "h3", "h4"]
-    checked = pilot.gate(
+    checked = workflow.gate(
         load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": {"check_handoff": True}}, environ={}), rid
     )
     assert checked.verdict == "no-go"
@@ -270,7 +270,7 @@ def test_pass_k_and_flips(tenant_dir):
     fails = {"A": set(), "B": {0, 1, 2}, "C": {1, 2}, "D": {0}}
     calls = [call(c, [step(c, 0, r in fails[c], routing=ROUTE)], repeat=r) for c in "ABCD" for r in range(3)]
     rid, settings = store_run(tenant_dir, cases, calls, repeats=3)
-    g = pilot.gate(settings, rid)
+    g = workflow.gate(settings, rid)
     assert g.passed_cases == 2 and g.pass_rate == 0.5
     k = g.pass_k
     assert k is not None and (k.k, k.cases, k.pass_k) == (3, 4, 1)
@@ -279,18 +279,18 @@ def test_pass_k_and_flips(tenant_dir):
     assert k.pass_k_ci == pytest.approx((0.0456, 0.6994), abs=1e-4)
 
     lenient = {"pass_rate": 0.5}
-    assert pilot.gate(load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": lenient}, environ={}),
+    assert workflow.gate(load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": lenient}, environ={}),
                       rid).verdict == "go"  # fmt: skip
     strict = load_settings(
         tenant_dir / "shadowpilot.toml", overrides={"gate": {**lenient, "require_pass_k": True}}, environ={}
     )
-    gk = pilot.gate(strict, rid)
+    gk = workflow.gate(strict, rid)
     assert gk.verdict == "no-go" and "pass^3" in gk.explanation and "1/4" in gk.explanation
 
 
 def test_single_repeat_has_no_pass_k(tenant_dir):
     rid, settings = store_run(tenant_dir, [make_case("A", ["a"])], [call("A", [step("A", 0)])])
-    assert pilot.gate(settings, rid).pass_k is None
+    assert workflow.gate(settings, rid).pass_k is None
 
 
 # -- breakdowns, weights, evidence -----------------------------------------------------------
@@ -308,7 +308,7 @@ def test_breakdowns_by_tag_channel_reason_and_day(tenant_dir):
     cases[1]["channel"] = "chat"
     calls = [call(c["id"], [step(c["id"], 0)]) for c in cases]
     rid, settings = store_run(tenant_dir, cases, calls)
-    b = pilot.gate(settings, rid).breakdowns
+    b = workflow.gate(settings, rid).breakdowns
     tags = {r.key: r for r in b["tag"]}
     assert (tags["x"].passed, tags["x"].cases) == (1, 2)
     assert tags["x"].ci == pytest.approx((0.0945, 0.9055), abs=1e-4)
@@ -326,15 +326,15 @@ def test_weighted_score_from_the_scoring_fixtures(tenant_dir):
 
     cases = _setup(tenant_dir)
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-    pilot.import_files(settings, [cases])
-    rid = pilot.run(settings).run_id
+    workflow.import_files(settings, [cases])
+    rid = workflow.run(settings).run_id
     assert len(FIXTURES) == 14
     # penalties: fp 1, fn 5, early 1, late 2, priority 1, omit 1, critical (missed) 5, error 5, queue 1 = 22
     # worst single case = max(missed 5, unnecessary 1, error 5, late 2 + routing 1) = 5
-    g = pilot.gate(settings, rid)
+    g = workflow.gate(settings, rid)
     assert g.weighted_score == pytest.approx(1 - 22 / (5 * 14), abs=1e-4)
     flat = {"missed": 1, "unnecessary": 1, "late": 1, "early": 1, "routing": 1, "error": 1}
-    g1 = pilot.gate(load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": {"weights": flat}},
+    g1 = workflow.gate(load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": {"weights": flat}},
                                   environ={}), rid)  # fmt: skip
     # equal weights: worst = 1 + 1 = 2 (a late, misrouted case); 9 failures of weight 1 each
     assert g1.weighted_score == pytest.approx(1 - 9 / (2 * 14), abs=1e-4)

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import load_settings
 from shadowpilot.errors import NotFoundError, UsageError
 from shadowpilot.evals.compare import (
@@ -51,13 +51,13 @@ def settings_for(tenant_dir: Path, **gate: Any):
 def setup_cases(tenant_dir: Path, cases: list[dict], gate: str = "min_cases = 1\npass_rate = 0.9") -> None:
     write_config(tenant_dir, f'[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\n{gate}\n')
     write_jsonl(tenant_dir / "cases.jsonl", cases)
-    pilot.import_files(settings_for(tenant_dir), [tenant_dir / "cases.jsonl"])
+    workflow.import_files(settings_for(tenant_dir), [tenant_dir / "cases.jsonl"])
 
 
 def run_with(tenant_dir: Path, recs: list[dict]) -> str:
     """Replay the stored cases through a recorded agent with these lines; the run id."""
     write_jsonl(tenant_dir / "recs.jsonl", recs)
-    return pilot.run(settings_for(tenant_dir)).run_id
+    return workflow.run(settings_for(tenant_dir)).run_id
 
 
 # -- rulings ----------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def reviewed(tenant_dir: Path) -> str:
 
 
 def test_disagreements_are_the_failed_cases_where_ai_and_human_differ(tenant_dir, reviewed):
-    rid, items = pilot.disagreements(settings_for(tenant_dir))
+    rid, items = workflow.disagreements(settings_for(tenant_dir))
     assert rid == reviewed
     assert [(d.case_id, d.decision) for d in items] == [("c-fp", "fp"), ("c-fn", "fn")]
     fp = items[0]
@@ -92,12 +92,12 @@ def test_disagreements_are_the_failed_cases_where_ai_and_human_differ(tenant_dir
 
 def test_ai_right_flips_the_case_and_the_gate(tenant_dir, reviewed):
     s = settings_for(tenant_dir)
-    before = pilot.gate(s, reviewed)
+    before = workflow.gate(s, reviewed)
     assert (before.passed_cases, before.verdict) == (8, "no-go")
 
-    r = pilot.record_ruling(s, "c-fp", "ai_right", "policy says transfer refunds", by="ana")
+    r = workflow.record_ruling(s, "c-fp", "ai_right", "policy says transfer refunds", by="ana")
     assert (r.ruled_by, r.run_id, r.ai_escalated, r.ai_at_customer_turn) == ("ana", reviewed, True, 1)
-    after = pilot.gate(s, reviewed)
+    after = workflow.gate(s, reviewed)
     assert after.passed_cases == 9 and after.pass_rate == 0.9 and after.verdict == "go"
     # the human's escalation counts now follow the corrected label: c-fp is a true positive
     assert (after.escalation.tp, after.escalation.fp, after.escalation.fn) == (1, 0, 1)
@@ -106,9 +106,9 @@ def test_ai_right_flips_the_case_and_the_gate(tenant_dir, reviewed):
 
 def test_human_right_and_unclear_change_no_score_but_are_shown(tenant_dir, reviewed):
     s = settings_for(tenant_dir)
-    pilot.record_ruling(s, "c-fn", "human_right", "clear supervisor request", by="ana")
-    pilot.record_ruling(s, "c-fp", "unclear", None, by="bo")
-    g = pilot.gate(s, reviewed)
+    workflow.record_ruling(s, "c-fn", "human_right", "clear supervisor request", by="ana")
+    workflow.record_ruling(s, "c-fp", "unclear", None, by="bo")
+    g = workflow.gate(s, reviewed)
     assert g.passed_cases == 8
     why = {f.case_id: f.why for f in g.failures}
     assert why["c-fn"] == "missed escalation (ruled: human was right, by ana: clear supervisor request)"
@@ -120,10 +120,10 @@ def test_human_right_and_unclear_change_no_score_but_are_shown(tenant_dir, revie
 
 def test_a_newer_ruling_supersedes_and_the_history_is_kept(tenant_dir, reviewed):
     s = settings_for(tenant_dir)
-    pilot.record_ruling(s, "c-fp", "ai_right", "first look", by="ana")
-    pilot.record_ruling(s, "c-fp", "human_right", "second look: no reason to transfer", by="bo")
-    assert pilot.gate(s, reviewed).passed_cases == 8  # the newer human_right ruling holds
-    _, items = pilot.disagreements(s)
+    workflow.record_ruling(s, "c-fp", "ai_right", "first look", by="ana")
+    workflow.record_ruling(s, "c-fp", "human_right", "second look: no reason to transfer", by="bo")
+    assert workflow.gate(s, reviewed).passed_cases == 8  # the newer human_right ruling holds
+    _, items = workflow.disagreements(s)
     assert items[0].ruling is not None and items[0].ruling.ruled_by == "bo"
     with Store.open(s.store_path) as store:
         history = store.rulings("c-fp")
@@ -135,21 +135,21 @@ def test_the_ruled_label_scores_later_runs(tenant_dir, reviewed):
     """ai_right makes the AI's decision on the ruled run the expected outcome: a later agent
     that no longer escalates on c-fp now misses an escalation."""
     s = settings_for(tenant_dir)
-    pilot.record_ruling(s, "c-fp", "ai_right", None, by="ana")
+    workflow.record_ruling(s, "c-fp", "ai_right", None, by="ana")
     later = run_with(tenant_dir, [x for i in range(8) for x in lines(f"p{i}", 2)] + lines("c-fp", 2) + lines("c-fn", 2))
-    why = {f.case_id: f.why for f in pilot.gate(s, later).failures}
+    why = {f.case_id: f.why for f in workflow.gate(s, later).failures}
     assert why["c-fp"] == "missed escalation (ruled: AI was right, by ana)"
 
 
 def test_a_ruling_on_an_old_case_version_does_not_apply_to_a_new_one(tenant_dir, reviewed):
     s = settings_for(tenant_dir)
-    pilot.record_ruling(s, "c-fp", "ai_right", None, by="ana")
+    workflow.record_ruling(s, "c-fp", "ai_right", None, by="ana")
     changed = [c if c["id"] != "c-fp" else make_case("c-fp", ["a", "b (edited)"]) for c in REVIEW_CASES]
     write_jsonl(tenant_dir / "cases.jsonl", changed)
-    assert pilot.import_files(s, [tenant_dir / "cases.jsonl"]).summary.updated == ["c-fp"]
+    assert workflow.import_files(s, [tenant_dir / "cases.jsonl"]).summary.updated == ["c-fp"]
     new_run = run_with(tenant_dir, REVIEW_RECS)
-    assert "c-fp" in {f.case_id for f in pilot.gate(s, new_run).failures}  # new version: no ruling
-    assert "c-fp" not in {f.case_id for f in pilot.gate(s, reviewed).failures}  # old version: ruled
+    assert "c-fp" in {f.case_id for f in workflow.gate(s, new_run).failures}  # new version: no ruling
+    assert "c-fp" not in {f.case_id for f in workflow.gate(s, reviewed).failures}  # old version: ruled
 
 
 def test_ai_right_on_timing_and_routing(tenant_dir):
@@ -164,10 +164,10 @@ def test_ai_right_on_timing_and_routing(tenant_dir):
         + lines("route", 2, 1, routing={**ROUTE, "skill": "complaints"}, queue="patient-relations"),
     )
     s = settings_for(tenant_dir)
-    assert pilot.gate(s, rid).passed_cases == 0  # two turns early; wrong skill and queue
-    pilot.record_ruling(s, "early", "ai_right", "the caller was already irate", by="ana")
-    pilot.record_ruling(s, "route", "ai_right", "complaints own concierge billing", by="ana")
-    assert pilot.gate(s, rid).passed_cases == 2
+    assert workflow.gate(s, rid).passed_cases == 0  # two turns early; wrong skill and queue
+    workflow.record_ruling(s, "early", "ai_right", "the caller was already irate", by="ana")
+    workflow.record_ruling(s, "route", "ai_right", "complaints own concierge billing", by="ana")
+    assert workflow.gate(s, rid).passed_cases == 2
 
     with Store.open(s.store_path) as store:
         frame = store.scoring_frame(rid, ["skill", "priority", "vip"])
@@ -222,20 +222,20 @@ def test_only_disagreements_can_be_ruled_on(tenant_dir):
     )
     s = settings_for(tenant_dir)
     with pytest.raises(UsageError, match="not a disagreement"):
-        pilot.record_ruling(s, "ok", "human_right", by="ana")
+        workflow.record_ruling(s, "ok", "human_right", by="ana")
     with pytest.raises(UsageError, match="agent failed"):
-        pilot.record_ruling(s, "err", "ai_right", by="ana")
+        workflow.record_ruling(s, "err", "ai_right", by="ana")
     with pytest.raises(NotFoundError, match="not in run"):
-        pilot.record_ruling(s, "nope", "ai_right", by="ana", run_id=rid)
+        workflow.record_ruling(s, "nope", "ai_right", by="ana", run_id=rid)
     with pytest.raises(UsageError, match="unknown ruling"):
-        pilot.record_ruling(s, "fp", "maybe", by="ana")
+        workflow.record_ruling(s, "fp", "maybe", by="ana")
 
 
 def test_reviewer_name_comes_from_flag_then_env_then_os_user(monkeypatch):
-    assert pilot.reviewer("ana", {"SHADOWPILOT_REVIEWER": "bo"}) == "ana"
-    assert pilot.reviewer(None, {"SHADOWPILOT_REVIEWER": "bo"}) == "bo"
+    assert workflow.reviewer("ana", {"SHADOWPILOT_REVIEWER": "bo"}) == "ana"
+    assert workflow.reviewer(None, {"SHADOWPILOT_REVIEWER": "bo"}) == "bo"
     monkeypatch.setattr("getpass.getuser", lambda: "os-user")
-    assert pilot.reviewer(None, {}) == "os-user"
+    assert workflow.reviewer(None, {}) == "os-user"
 
 
 # -- compare --------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def two_runs(tenant_dir: Path) -> tuple[str, str]:
 
 def test_compare_lists_changed_cases_and_deltas(tenant_dir, two_runs):
     a, b = two_runs
-    c = pilot.compare_runs(settings_for(tenant_dir), a, b)
+    c = workflow.compare_runs(settings_for(tenant_dir), a, b)
     assert (c.run_a, c.run_b, c.cases_a, c.cases_b, c.common) == (a, b, 10, 10, 10)
     assert [x.case_id for x in c.newly_failing] == ["h0", "h1"]
     assert c.newly_failing[0].why == "unnecessary escalation at customer turn 1"
@@ -300,7 +300,7 @@ def test_compare_says_worse_beyond_noise(tenant_dir):
     a = run_with(tenant_dir, [x for i in range(12) for x in lines(f"u{i}", 1)])
     recs_b = [x for i in range(6) for x in lines(f"u{i}", 1, 0)] + [x for i in range(6, 12) for x in lines(f"u{i}", 1)]
     b = run_with(tenant_dir, recs_b)
-    c = pilot.compare_runs(settings_for(tenant_dir), a, b)
+    c = workflow.compare_runs(settings_for(tenant_dir), a, b)
     # 6 pass->fail, none back: p = 2 * 0.5^6 = 0.03125 < 0.05
     assert (c.mcnemar.pass_to_fail, c.mcnemar.fail_to_pass) == (6, 0)
     assert c.mcnemar.p_value == pytest.approx(0.03125)
@@ -312,9 +312,9 @@ def test_compare_says_worse_beyond_noise(tenant_dir):
     assert pr.delta == -0.5 and pr.delta_ci == pytest.approx((-0.5, -0.0407), abs=1e-4)
     assert c.metrics["precision"].a.value is None and c.metrics["precision"].delta is None
     # with a stricter alpha the same change is within noise
-    assert pilot.compare_runs(settings_for(tenant_dir), a, b, alpha=0.01).verdict == "within-noise"
+    assert workflow.compare_runs(settings_for(tenant_dir), a, b, alpha=0.01).verdict == "within-noise"
     # and the other way round it is better
-    assert pilot.compare_runs(settings_for(tenant_dir), b, a).verdict == "better"
+    assert workflow.compare_runs(settings_for(tenant_dir), b, a).verdict == "better"
 
 
 @pytest.mark.parametrize(
@@ -434,29 +434,29 @@ def test_compare_is_pure_over_score_frames():
 def test_gate_baseline_fails_on_a_regression_until_ruled_on(tenant_dir, two_runs):
     a, b = two_runs
     s = settings_for(tenant_dir)
-    plain = pilot.gate(s, b)
+    plain = workflow.gate(s, b)
     assert plain.verdict == "go"  # 6/10 against the bar 0.5
-    g = pilot.gate(s, b, baseline=a)
+    g = workflow.gate(s, b, baseline=a)
     assert g.verdict == "no-go" and not g.passed
     check = g.checks[-1]
     assert check.name == CHECK_NAME and not check.passed and "h0, h1" in check.detail
     assert "h0, h1" in g.explanation
 
-    pilot.record_ruling(s, "h0", "ai_right", "the caller asked for a person", by="ana", run_id=b)
-    partly = pilot.gate(s, b, baseline=a)
+    workflow.record_ruling(s, "h0", "ai_right", "the caller asked for a person", by="ana", run_id=b)
+    partly = workflow.gate(s, b, baseline=a)
     assert partly.verdict == "no-go" and "h1" in partly.checks[-1].detail and "h0" not in partly.checks[-1].detail
 
     # "the human was right" says the AI was wrong: the regression stands, and the check says why
-    pilot.record_ruling(s, "h1", "human_right", "a real regression", by="ana", run_id=b)
-    kept = pilot.gate(s, b, baseline=a)
+    workflow.record_ruling(s, "h1", "human_right", "a real regression", by="ana", run_id=b)
+    kept = workflow.gate(s, b, baseline=a)
     assert kept.verdict == "no-go" and not kept.checks[-1].passed
     assert "h1 (ruled: human was right)" in kept.checks[-1].detail
     assert "only a ruling that the AI was right clears one" in kept.checks[-1].detail
-    pilot.record_ruling(s, "h1", "unclear", None, by="ana", run_id=b)
-    assert pilot.gate(s, b, baseline=a).verdict == "no-go"  # unclear decides nothing either
+    workflow.record_ruling(s, "h1", "unclear", None, by="ana", run_id=b)
+    assert workflow.gate(s, b, baseline=a).verdict == "no-go"  # unclear decides nothing either
 
-    pilot.record_ruling(s, "h1", "ai_right", "the label was wrong after all", by="ana", run_id=b)
-    ruled = pilot.gate(s, b, baseline=a)
+    workflow.record_ruling(s, "h1", "ai_right", "the label was wrong after all", by="ana", run_id=b)
+    ruled = workflow.gate(s, b, baseline=a)
     assert ruled.verdict == "go" and ruled.checks[-1].passed
     assert ruled.passed_cases == 8  # h0 and h1 pass under the rulings
 
@@ -467,9 +467,9 @@ def test_gate_and_report_baseline_agree_on_a_human_right_ruling(tenant_dir, two_
 
     a, b = two_runs
     s = settings_for(tenant_dir)
-    pilot.record_ruling(s, "h0", "human_right", "the agent should not have escalated", by="ana", run_id=b)
-    pilot.record_ruling(s, "h1", "ai_right", None, by="ana", run_id=b)
-    gated = pilot.gate(s, b, baseline=a, save=False)
+    workflow.record_ruling(s, "h0", "human_right", "the agent should not have escalated", by="ana", run_id=b)
+    workflow.record_ruling(s, "h1", "ai_right", None, by="ana", run_id=b)
+    gated = workflow.gate(s, b, baseline=a, save=False)
     reported = build_report_data(s, b, baseline=a).gate
     assert gated.verdict == reported.verdict == "no-go"
     assert gated.checks[-1] == reported.checks[-1]
@@ -495,10 +495,10 @@ def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
 def test_gate_baseline_against_itself_and_a_missing_run(tenant_dir, two_runs):
     a, _ = two_runs
     s = settings_for(tenant_dir)
-    g = pilot.gate(s, a, baseline=a)
+    g = workflow.gate(s, a, baseline=a)
     assert g.checks[-1].name == CHECK_NAME and g.checks[-1].passed and g.verdict == "go"
     with pytest.raises(NotFoundError):
-        pilot.gate(s, a, baseline="run-nope")
+        workflow.gate(s, a, baseline="run-nope")
 
 
 def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir, two_runs):
@@ -506,11 +506,11 @@ def test_a_ruling_from_an_older_run_does_not_excuse_a_new_regression(tenant_dir,
     that nobody has looked at yet, whatever was said about A."""
     a, b = two_runs
     s = settings_for(tenant_dir)
-    pilot.record_ruling(s, "h7", "human_right", "the agent should have escalated", by="ana", run_id=a)
+    workflow.record_ruling(s, "h7", "human_right", "the agent should have escalated", by="ana", run_id=a)
     c = run_with(tenant_dir, RECS_A)
-    g = pilot.gate(s, c, baseline=b)
+    g = workflow.gate(s, c, baseline=b)
     assert g.verdict == "no-go" and g.checks[-1].detail.startswith(f"1 case passed on {b} and fails now: h7")
-    pilot.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
-    assert not pilot.gate(s, c, baseline=b).checks[-1].passed  # the AI was wrong: still a regression
-    pilot.record_ruling(s, "h7", "ai_right", "the human should not have escalated", by="ana", run_id=c)
-    assert pilot.gate(s, c, baseline=b).checks[-1].passed
+    workflow.record_ruling(s, "h7", "human_right", "seen again; known gap", by="ana", run_id=c)
+    assert not workflow.gate(s, c, baseline=b).checks[-1].passed  # the AI was wrong: still a regression
+    workflow.record_ruling(s, "h7", "ai_right", "the human should not have escalated", by="ana", run_id=c)
+    assert workflow.gate(s, c, baseline=b).checks[-1].passed

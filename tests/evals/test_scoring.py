@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import load_settings
 from shadowpilot.evals import wilson_interval
 from tests.conftest import make_case, write_config, write_jsonl
@@ -111,15 +111,15 @@ def _setup(tenant_dir: Path, fixtures=FIXTURES, gate: str = "") -> Path:
 
 def _gate(tenant_dir: Path, run_id: str | None = None, **gate: Any):
     settings = load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": gate}, environ={})
-    return pilot.gate(settings, run_id)
+    return workflow.gate(settings, run_id)
 
 
 @pytest.fixture
 def scored(tenant_dir: Path):
     cases = _setup(tenant_dir)
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-    pilot.import_files(settings, [cases])
-    run = pilot.run(settings)
+    workflow.import_files(settings, [cases])
+    run = workflow.run(settings)
     return run, _gate(tenant_dir)
 
 
@@ -204,8 +204,8 @@ def _uniform(tenant_dir: Path, n_pass: int, n_fail: int, *, critical_fail: bool 
     ]
     cases = _setup(tenant_dir, fixtures)
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-    pilot.import_files(settings, [cases])
-    return pilot.run(settings).run_id
+    workflow.import_files(settings, [cases])
+    return workflow.run(settings).run_id
 
 
 def test_go_when_the_bar_is_cleared(tenant_dir):
@@ -246,8 +246,8 @@ def test_a_recording_missing_a_turn_is_an_agent_error_not_a_pass(tenant_dir):
     fixtures = [(make_case("gap", ["a", "b", "c"]), recording("gap", 3)[:2])]  # no line for the last turn
     cases = _setup(tenant_dir, fixtures)
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-    pilot.import_files(settings, [cases])
-    rid = pilot.run(settings).run_id
+    workflow.import_files(settings, [cases])
+    rid = workflow.run(settings).run_id
     g = _gate(tenant_dir, rid, min_cases=1)
     assert g.errors == 1 and g.passed_cases == 0
     assert "no recorded recommendation" in g.failures[0].why

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import Settings, load_settings
 from shadowpilot.reports.pdf import find_chromium
 from tests.conftest import SAMPLE
@@ -65,9 +65,9 @@ def tenant(folder: Path, extra: str = "") -> Settings:
 
 def sample_pilot(folder: Path) -> Pilot:
     settings = tenant(folder)
-    pilot.import_files(settings, [SAMPLE / "transcripts.jsonl"])
-    run = pilot.run(settings)
-    pilot.gate(settings, run.run_id)
+    workflow.import_files(settings, [SAMPLE / "transcripts.jsonl"])
+    run = workflow.run(settings)
+    workflow.gate(settings, run.run_id)
     return Pilot(folder, settings, run.run_id)
 
 
@@ -88,8 +88,8 @@ def second_run(p: Pilot) -> Pilot:
     cfg = p.folder / "shadowpilot.toml"
     cfg.write_text(cfg.read_text(encoding="utf-8") + SECOND_RUN_RULES, encoding="utf-8")
     settings = load_settings(cfg, environ={})
-    run = pilot.run(settings)
-    pilot.gate(settings, run.run_id)
+    run = workflow.run(settings)
+    workflow.gate(settings, run.run_id)
     return Pilot(p.folder, settings, run.run_id)
 
 
@@ -105,9 +105,9 @@ def many_cases(folder: Path, n: int) -> Pilot:
     folder.mkdir(parents=True, exist_ok=True)
     src.write_text("\n".join(out) + "\n", encoding="utf-8")
     settings = tenant(folder)
-    pilot.import_files(settings, [src])
-    run = pilot.run(settings)
-    pilot.gate(settings, run.run_id)
+    workflow.import_files(settings, [src])
+    run = workflow.run(settings)
+    workflow.gate(settings, run.run_id)
     return Pilot(folder, settings, run.run_id)
 
 

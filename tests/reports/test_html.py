@@ -12,7 +12,7 @@ from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import load_settings
 from shadowpilot.reports import build_report_data, render_report
 from shadowpilot.runners import build_agent, replay
@@ -140,8 +140,8 @@ def test_transcript_text_is_escaped_never_markup(tmp_path: Path) -> None:
     }
     src = tmp_path / "x.jsonl"
     src.write_text(json.dumps(case) + "\n", encoding="utf-8")
-    pilot.import_files(settings, [src])
-    run = pilot.run(settings)
+    workflow.import_files(settings, [src])
+    run = workflow.run(settings)
     html = render_report(build_report_data(settings, run.run_id), "html")
     page = parse(html)
     assert [t for t, _ in page.tags if t == "script"] == ["script"]  # only the report's own filter script
@@ -176,9 +176,9 @@ def test_timeline_marks_replays_and_shadow_runs_by_day(own_sample: Pilot) -> Non
         runs = asyncio.run(replay(cases, build_agent(later.settings)))
         store.add_call_runs(manifest.run_id, runs, ())
         store.finish_run(manifest.run_id, "complete", manifest)
-    pilot.gate(later.settings, manifest.run_id)
+    workflow.gate(later.settings, manifest.run_id)
     # a run never gated is not plotted
-    pilot.run(later.settings)
+    workflow.run(later.settings)
 
     data = build_report_data(later.settings, later.run_id)
     assert [(t.run_id, t.mode, t.current) for t in data.timeline] == [
@@ -197,7 +197,7 @@ def test_timeline_marks_replays_and_shadow_runs_by_day(own_sample: Pilot) -> Non
 
 def test_a_ruling_is_shown_on_its_case(own_sample: Pilot) -> None:
     p = own_sample
-    pilot.record_ruling(p.settings, "hv-018", "ai_right", "the child was seen the same day anyway", by="ana")
+    workflow.record_ruling(p.settings, "hv-018", "ai_right", "the child was seen the same day anyway", by="ana")
     data = build_report_data(p.settings, p.run_id)
     case = next(c for c in data.cases if c.case_id == "hv-018")
     assert case.passed and case.ruling is not None and case.ruling.ruled_by == "ana"
@@ -216,8 +216,8 @@ def test_latency_and_cost_against_budgets_and_the_human_baseline(tmp_path: Path)
     (folder / "shadowpilot.toml").write_text(text, encoding="utf-8")
     settings = load_settings(folder / "shadowpilot.toml", environ={})
     assert settings.agent.kind == "python" and settings.budgets.human_cost_per_call_usd == 0.9
-    pilot.import_files(settings, [SAMPLE / "transcripts.jsonl"])
-    run = pilot.run(settings)
+    workflow.import_files(settings, [SAMPLE / "transcripts.jsonl"])
+    run = workflow.run(settings)
     data = build_report_data(settings, run.run_id)
     lat, cost = data.gate.latency, data.gate.cost
     assert lat is not None and lat.turns > 0 and lat.first_token_p95 is not None and lat.full_reply_p95 is not None

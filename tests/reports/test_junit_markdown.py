@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.reports import build_report_data, render_report
 from shadowpilot.reports.markdown import _cell
 from tests.reports.conftest import SAMPLE_FAILURES, SAMPLE_IDS, Pilot, second_run
@@ -90,7 +90,7 @@ def test_junit_one_testcase_per_case_and_per_gate_check(sample: Pilot) -> None:
 
 
 def test_junit_failure_carries_the_ruling(own_sample: Pilot) -> None:
-    pilot.record_ruling(
+    workflow.record_ruling(
         own_sample.settings, "hv-005", "human_right", "billing needs the refund request first", by="ana"
     )
     root = ET.fromstring(render_report(build_report_data(own_sample.settings, own_sample.run_id), "junit").encode())

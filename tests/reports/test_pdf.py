@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import ReportSettings, load_settings, template_path
 from shadowpilot.errors import ConfigError
 from shadowpilot.reports import ReportData, build_report_data
@@ -74,9 +74,9 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> Pilot:
             base = failing[(i // FAILING_EVERY) % 3] if i % FAILING_EVERY == 0 else passing[i % len(passing)]
             f.write(json.dumps({**base, "id": f"case-{i + 1:04d}"}) + "\n")
     settings = tenant(folder, '\n[report]\npaper = "Letter"\n')
-    pilot.import_files(settings, [src])
-    run = pilot.run(settings)
-    gate = pilot.gate(settings, run.run_id)
+    workflow.import_files(settings, [src])
+    run = workflow.run(settings)
+    gate = workflow.gate(settings, run.run_id)
     assert gate.cases == LARGE and gate.cases - gate.passed_cases == LARGE // FAILING_EVERY
     return Pilot(folder, settings, run.run_id)
 

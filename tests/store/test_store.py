@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from shadowpilot import pilot
+from shadowpilot import workflow
 from shadowpilot.config import load_settings
 from shadowpilot.errors import StoreError, UsageError
 from shadowpilot.store import Store
@@ -39,10 +39,10 @@ def test_a_failed_transaction_leaves_the_store_as_it_was(tmp_path: Path):
 def test_changed_case_is_a_new_version_and_runs_keep_the_version_they_used(tenant_dir: Path):
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
     f = write_jsonl(tenant_dir / "v1.jsonl", [make_case("a", ["first wording"]), make_case("b", ["x"])])
-    pilot.import_files(settings, [f])
-    run1 = pilot.run(settings).run_id
+    workflow.import_files(settings, [f])
+    run1 = workflow.run(settings).run_id
     write_jsonl(tenant_dir / "v2.jsonl", [make_case("a", ["second wording"])])
-    report = pilot.import_files(settings, [tenant_dir / "v2.jsonl"])
+    report = workflow.import_files(settings, [tenant_dir / "v2.jsonl"])
     assert report.summary.updated == ["a"] and report.summary.added == []
     with Store.open(settings.store_path) as store:
         assert len(store.case_versions("a")) == 2
@@ -80,16 +80,16 @@ def test_an_interrupted_run_is_kept_but_not_gated(tenant_dir: Path, monkeypatch:
     write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "interrupting_agent:recommend"\nconcurrency = 1\n')
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
     f = write_jsonl(tenant_dir / "c.jsonl", [make_case(f"c{i}", ["hi"]) for i in range(6)])
-    pilot.import_files(settings, [f])
+    workflow.import_files(settings, [f])
     with pytest.raises(KeyboardInterrupt):
-        pilot.run(settings)
-    hist = pilot.history(settings)
+        workflow.run(settings)
+    hist = workflow.history(settings)
     assert hist["status"].tolist() == ["interrupted"]
     assert 0 < hist["cases"].iloc[0] < 6  # what finished before the interrupt was kept
     with pytest.raises(UsageError, match="no finished run"):
-        pilot.gate(settings)
+        workflow.gate(settings)
     with pytest.raises(UsageError, match="interrupted"):
-        pilot.gate(settings, hist["run_id"].iloc[0])
+        workflow.gate(settings, hist["run_id"].iloc[0])
 
 
 def test_resume_finishes_an_interrupted_run_without_redoing_finished_calls(
@@ -114,9 +114,9 @@ def test_resume_finishes_an_interrupted_run_without_redoing_finished_calls(
     write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "once_agent:recommend"\nconcurrency = 1\n')
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
     f = write_jsonl(tenant_dir / "c.jsonl", [make_case(f"c{i}", ["hi"]) for i in range(6)])
-    pilot.import_files(settings, [f])
+    workflow.import_files(settings, [f])
     with pytest.raises(KeyboardInterrupt):
-        pilot.run(settings)
+        workflow.run(settings)
     before = (tenant_dir / "calls.log").read_text().split()
     assert before == ["c0", "c1", "c2"]
 
@@ -126,9 +126,9 @@ def test_resume_finishes_an_interrupted_run_without_redoing_finished_calls(
     assert summary["status"] == "complete" and summary["resumed"] == 3
     calls = (tenant_dir / "calls.log").read_text().split()
     assert calls == ["c0", "c1", "c2", "c3", "c4", "c5"]  # each case asked once across both runs
-    hist = pilot.history(settings)
+    hist = workflow.history(settings)
     assert hist["status"].tolist() == ["complete"] and hist["cases"].tolist() == [6]
-    assert pilot.gate(settings).cases == 6
+    assert workflow.gate(settings).cases == 6
     again = invoke(CliRunner(), "run", "--resume")
     assert again.exit_code == 2 and "no unfinished run" in again.output
 
@@ -140,9 +140,9 @@ def test_resume_refuses_a_changed_agent(tenant_dir: Path, monkeypatch: pytest.Mo
     )
     monkeypatch.syspath_prepend(str(tenant_dir))
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-    pilot.import_files(settings, [write_jsonl(tenant_dir / "c.jsonl", [make_case("c0", ["hi"])])])
+    workflow.import_files(settings, [write_jsonl(tenant_dir / "c.jsonl", [make_case("c0", ["hi"])])])
     with pytest.raises(KeyboardInterrupt):
-        pilot.run(settings)
+        workflow.run(settings)
     write_config(tenant_dir, '[agent]\nkind = "baseline"\n')
     out = invoke(CliRunner(), "run", "--resume")
     assert out.exit_code == 2 and "changed since run" in out.output

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from shadowpilot.config import TwilioSettings, load_settings
-from shadowpilot.pilot import import_twilio
 from shadowpilot.store import Store
 from shadowpilot.transcripts.twilio.http import RetryingHttpClient, build_client
 from shadowpilot.transcripts.twilio.mapping import MappingProblem, chat_speakers, parse_when
 from shadowpilot.transcripts.twilio.records import ChatRecord
+from shadowpilot.workflow import import_twilio
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.servers.twilio_rest import (
     BILLING,

@@ -28,7 +28,7 @@ def command(
     McNemar's exact test on the cases that changed. Rulings apply to both runs.
     Exit 0 when B is not worse beyond noise, 3 when it is.
     """
-    from ..pilot import compare_runs
+    from ..workflow import compare_runs
 
     s = settings(ctx)
     c = compare_runs(s, run_a, run_b, alpha=alpha)

@@ -29,7 +29,7 @@ def command(
 
     Exit 0 when the verdict is go, 3 when it is no-go or insufficient-evidence.
     """
-    from ..pilot import gate
+    from ..workflow import gate
 
     overrides = {"gate": {k: v for k, v in
                           {"pass_rate": pass_rate, "min_cases": min_cases, "use_lower_bound": use_lower_bound}.items()

@@ -10,7 +10,7 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings
 @guarded
 def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List the runs of this tenant's pilot, oldest first, with their latest verdict."""
-    from ..pilot import history
+    from ..workflow import history
     from .safe import safe_text
 
     s = settings(ctx)

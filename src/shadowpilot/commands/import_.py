@@ -16,8 +16,8 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..pilot import ImportReport
     from ..transcripts.twilio.records import SpeakerReport
+    from ..workflow import ImportReport
 
 TWILIO = "twilio"
 CREDENTIALS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
@@ -82,7 +82,7 @@ def command(
         for name, value in (("--since", since), ("--until", until), ("--limit", limit)):
             if value is not None:
                 raise UsageError(f"{name} is for `import twilio`, not for files")
-        from ..pilot import import_files
+        from ..workflow import import_files
 
         rep = import_files(s, paths, format=fmt, skip_bad=skip_bad, top=top, all_critical=all_critical)
     _show(s.store_path, rep, top, as_json)
@@ -97,8 +97,8 @@ def _import_twilio(
         raise UsageError(f"set {' and '.join(missing)} in the environment to import from Twilio")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..pilot import import_twilio
     from ..transcripts.twilio.http import build_client
+    from ..workflow import import_twilio
 
     cfg = s.twilio
     client = build_client(os.environ["TWILIO_ACCOUNT_SID"], os.environ["TWILIO_AUTH_TOKEN"], api_base=cfg.api_base,

@@ -10,7 +10,7 @@ from ..wording import customer_turn_label, plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
-    from ..pilot import JudgeReport
+    from ..workflow import JudgeReport
 
 
 @guarded
@@ -27,7 +27,7 @@ def command(
     when \\[judge] min_score is set. Answers are cached: judging an unchanged run again makes no
     requests (--no-cache asks again). A reply the judge cannot score is a judge error, never a score.
     """
-    from .. import pilot
+    from .. import workflow
     from .progress import tally
 
     s = settings(ctx)
@@ -38,7 +38,7 @@ def command(
             spend = 0.0 if row["cached"] else row["cost_usd"] or 0.0
             bar.add(errors=row["error"] is not None, hits=bool(row["cached"]), spend=spend)
 
-        rep = pilot.judge(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
+        rep = workflow.judge(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
     if as_json:
         emit_json(_payload(rep))
         return

@@ -85,7 +85,7 @@ def command(
     Non-interactive: `--case ID --ruling ai_right --note "..."`; `--list [--json]`.
     """
     from ..errors import NotFoundError, UsageError
-    from ..pilot import disagreements, record_ruling, save_ruling
+    from ..workflow import disagreements, record_ruling, save_ruling
 
     s = settings(ctx)
     if ruling is not None:

@@ -25,7 +25,7 @@ def command(
     unchanged agent on unchanged cases makes no requests (--no-cache to ask again).
     Ctrl-C keeps the finished calls; `shadowpilot run --resume` finishes the run.
     """
-    from .. import pilot
+    from .. import workflow
     from .progress import tally
 
     if run_id is not None and not resume:
@@ -46,9 +46,9 @@ def command(
 
         callbacks = {"use_cache": not no_cache, "on_start": bar.start, "on_result": done}
         if resume:
-            rep = pilot.resume(s, run_id, **callbacks)
+            rep = workflow.resume(s, run_id, **callbacks)
         else:
-            rep = pilot.run(s, all_turns=all_turns, repeats=repeats, **callbacks)
+            rep = workflow.run(s, all_turns=all_turns, repeats=repeats, **callbacks)
     totals = bar.totals
     cache = rep.cache or {}
     if as_json:

@@ -150,7 +150,7 @@ def build_report_data(
     """
     from ..evals.compare import compare_scores
     from ..evals.regressions import regression_check, with_check
-    from ..pilot import evaluate, resolve_run_id, score_run
+    from ..workflow import evaluate, resolve_run_id, score_run
 
     with open_store(settings, create=False, writes=False) as store:
         rid = resolve_run_id(store, run_id)

@@ -279,12 +279,12 @@ def test_a_batch_of_finished_calls_is_stored_as_one_by_one_would_and_reads_versi
 ) -> None:
     """Scoring keeps up with a busy day: the package versions for the manifest are read once,
     not once per case, and a batch lands as the same calls written one by one would."""
-    import shadowpilot.pilot as pilot
+    import shadowpilot.versions as versions
     from shadowpilot.store import Store
 
     read: list[int] = []
-    real = pilot.package_versions
-    monkeypatch.setattr(pilot, "package_versions", lambda: read.append(1) or real())
+    real = versions.package_versions
+    monkeypatch.setattr(versions, "package_versions", lambda: read.append(1) or real())
     written: list[tuple[Any, Any, Any]] = []
     real_write = ShadowService._write
     monkeypatch.setattr(ShadowService, "_write", lambda self, batch: (written.extend(batch), real_write(self, batch)))

@@ -355,10 +355,10 @@ class ShadowService:
     # -- finished calls into the store ------------------------------------------------------
 
     def _manifest(self, case: Transcript) -> RunManifest:
-        from ...pilot import package_versions
+        from ... import versions
 
         if self._versions is None:  # read once: package metadata costs ~40 ms, per case it was the bottleneck
-            self._versions = package_versions()
+            self._versions = versions.package_versions()
         started = case.started_at or datetime.now(UTC)
         return RunManifest(
             run_id=case_run_id(case),

@@ -1,0 +1,139 @@
+"""Imports: transcripts from files or Twilio into the tenant store, all or nothing, with top-N selection."""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import Settings
+from ..errors import InputError, Problem, UsageError
+from ..store import ImportSummary, open_store
+from ..transcripts import Sourced, load_transcripts
+from ..transcripts.select import Pick, select_top
+from ..transcripts.twilio.records import Failure, SpeakerReport, Unjoined
+from ..transcripts.validate import check_duplicates
+
+if TYPE_CHECKING:
+    from twilio.rest import Client as TwilioClient
+
+    from ..transcripts.twilio.fetch import ProgressFn
+
+
+@dataclass
+class ImportReport:
+    summary: ImportSummary
+    skipped: list[Problem] = field(default_factory=list)
+    picks: list[Pick] | None = None
+    pick_note: str | None = None  # --top N with more critical cases than N: what was done
+    files: list[str] = field(default_factory=list)
+    # Twilio imports: calls/chats that could not be fetched, and records that did not join.
+    failed: list[Failure] = field(default_factory=list)
+    unjoined: list[Unjoined] = field(default_factory=list)
+    speakers: SpeakerReport | None = None  # Twilio imports: how calls' channels became speakers
+
+
+def import_files(
+    settings: Settings,
+    paths: list[Path],
+    *,
+    format: str | None = None,
+    skip_bad: bool = False,
+    top: int | None = None,
+    all_critical: bool = False,
+) -> ImportReport:
+    """Read transcripts into the tenant store: all or nothing unless `skip_bad`."""
+    loaded = load_transcripts(paths, format=format)
+    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top,
+                      all_critical=all_critical)  # fmt: skip
+    rep.files = loaded.files
+    return rep
+
+
+def store_cases(
+    settings: Settings,
+    cases: list[Sourced],
+    problems: list[Problem],
+    *,
+    skip_bad: bool = False,
+    top: int | None = None,
+    all_critical: bool = False,
+) -> ImportReport:
+    """The import path every source shares: tenant check, all-or-nothing, top-N (at most N
+    unless `all_critical`), one store write."""
+    if all_critical and top is None:
+        raise UsageError("--all-critical goes with --top N")
+    problems = list(problems)
+    tenant = settings.tenant.name
+    good: list[Sourced] = []
+    for c in cases:
+        t = c.transcript
+        if t.tenant is not None and t.tenant != tenant:
+            problems.append(
+                Problem(c.file, c.line, "tenant", f"belongs to tenant {t.tenant!r}; this store is {tenant!r}")
+            )
+            continue
+        if t.tenant is None:
+            t = t.model_copy(update={"tenant": tenant})
+        good.append(Sourced(t, c.file, c.line))
+    if problems and not skip_bad:
+        raise InputError(
+            problems, f"{len(problems)} bad record(s); nothing was imported (--skip-bad imports the good ones)"
+        )
+    if not good:
+        raise InputError(problems, "no good records to import") if problems else UsageError("no cases found")
+    picks = note = None
+    if top is not None:
+        sel = select_top([c.transcript for c in good], top, all_critical=all_critical)
+        picks, note = sel.picks, sel.note
+        keep = {p.case.id for p in picks}
+        good = [c for c in good if c.transcript.id in keep]
+    with open_store(settings) as store:
+        summary = store.add_cases([(c.transcript, c.file) for c in good])
+    return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note)
+
+
+def import_twilio(
+    settings: Settings,
+    client: TwilioClient,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    limit: int | None = None,
+    top: int | None = None,
+    all_critical: bool = False,
+    skip_bad: bool = False,
+    progress: ProgressFn | None = None,
+) -> ImportReport:
+    """Pull finished calls and chats with their human outcomes from Twilio into the store.
+
+    A call or chat that cannot be fetched is reported in `failed` and the others go on; one
+    that maps to a bad case follows the file rule (none imported unless `skip_bad`); records
+    that did not join (a call without a task, a task without a call) are in `unjoined`."""
+    from ..transcripts.twilio.fetch import fetch_all
+    from ..transcripts.twilio.mapping import map_fetched
+
+    until = until or datetime.now(UTC)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    if until <= since:
+        raise UsageError(f"--until ({until:%Y-%m-%d %H:%M}) must be after --since ({since:%Y-%m-%d %H:%M})")
+    fetched = fetch_all(client, settings.twilio, since, until, limit, progress)
+    mapped = map_fetched(fetched, settings.twilio, since, until)
+    dupes = check_duplicates([(src, None, t) for t, src in mapped.cases])
+    problems = [*mapped.problems, *dupes.values()]
+    cases = [Sourced(t, src, None) for i, (t, src) in enumerate(mapped.cases) if i not in dupes]
+    if not cases and not problems:
+        what = " and ".join(settings.twilio.sources)
+        failed = f"; {len(fetched.failures)} could not be fetched" if fetched.failures else ""
+        raise UsageError(f"no finished {what} between {since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC{failed}")
+    rep = store_cases(settings, cases, problems, skip_bad=skip_bad, top=top, all_critical=all_critical)
+    rep.failed = fetched.failures
+    rep.unjoined = mapped.unjoined
+    rep.speakers = mapped.speakers
+    return rep
+

@@ -1,0 +1,256 @@
+"""Runs: replay the stored cases through the agent and store what it did, batch by batch, resumable."""
+
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..config import Settings
+from ..errors import NotFoundError, RunAborted, StoreBusyError, UsageError
+from ..runners import Agent, build_agent, replay
+from ..runners.agent import turn_deadline_s
+from ..runners.cache import CachedAgent, replay_keys
+from ..store import Store, new_run_id, open_store
+from ..types import CallRun, RunManifest, Transcript
+from ..versions import package_versions
+
+if TYPE_CHECKING:
+
+    pass
+
+
+WRITE_BATCH = 50  # finished calls per store transaction during a run
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    cases: int  # calls in the run (cases x repeats)
+    errors: int  # agent errors among the calls made now
+    status: str
+    cache: dict[str, Any] | None = None
+    resumed: int = 0  # calls already stored before a resume
+    elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
+
+
+
+
+# Agents whose answers come from elsewhere and cost time or money: their answers are cached.
+CACHED_KINDS = frozenset({"openai", "http"})
+
+
+def run(
+    settings: Settings,
+    *,
+    agent: Agent | None = None,
+    all_turns: bool = False,
+    repeats: int = 1,
+    use_cache: bool = True,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[CallRun], None] | None = None,
+) -> RunReport:
+    """Replay the stored cases through the agent and store the run (never scores it).
+
+    Results are written in batches as calls finish, and the store is open only for those
+    writes, so other commands can read it while a run runs. An interrupted run is kept,
+    marked `interrupted`, and `run --resume` finishes it; a run whose agent was never reached
+    is marked `aborted` and raises RunAborted (exit 2).
+    """
+    if repeats < 1:
+        raise UsageError("--repeats must be at least 1")
+    agent = agent or build_agent(settings)
+    with open_store(settings) as store:
+        cases = store.current_cases()
+        if not cases:
+            raise UsageError(f"no cases in {settings.store_path}; run `shadowpilot import FILES` first")
+        manifest = RunManifest(
+            run_id=new_run_id(),
+            created_at=datetime.now(UTC),
+            tenant=settings.tenant.name,
+            mode="replay",
+            agent=agent.describe(),
+            prompt_hash=agent.prompt_hash(),
+            cases={c.id: c.fingerprint() for c in cases},
+            versions=package_versions(),
+            all_turns=all_turns,
+            repeats=repeats,
+        )
+        cached = _cache(store, settings, agent, cases, repeats, set(), use_cache)
+        store.create_run(manifest)
+    return _replay_into(settings, manifest, cases, agent, cached, set(), on_start, on_result)
+
+
+def resume(
+    settings: Settings,
+    run_id: str | None = None,
+    *,
+    agent: Agent | None = None,
+    use_cache: bool = True,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[CallRun], None] | None = None,
+) -> RunReport:
+    """Finish an unfinished run (default: the newest) without redoing its finished calls.
+
+    The agent must be the one the run started with (same config and prompt), or the
+    run would measure two agents at once.
+    """
+    agent = agent or build_agent(settings)
+    with open_store(settings, create=False) as store:
+        rid = run_id or store.unfinished_run_id()
+        status = store.run_status(rid)
+        if status == "complete":
+            raise UsageError(f"run {rid} is already complete; nothing to resume")
+        manifest = store.manifest(rid)
+        if manifest.mode != "replay":
+            raise UsageError(f"run {rid} is a {manifest.mode} run; only replay runs can be resumed")
+        if agent.describe() != manifest.agent or agent.prompt_hash() != manifest.prompt_hash:
+            raise UsageError(
+                f"the agent's config or prompt changed since run {rid} started; "
+                "start a new run (`shadowpilot run`) instead of resuming this one"
+            )
+        cases = store.cases_at(manifest.cases)
+        if len(cases) != len(manifest.cases):
+            raise NotFoundError(f"run {rid} used case versions that are no longer in {settings.store_path}")
+        done = store.finished_calls(rid)
+        cached = _cache(store, settings, agent, cases, manifest.repeats, done, use_cache)
+        store.reopen_run(rid)
+    return _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result)
+
+
+def _cache(
+    store: Store,
+    settings: Settings,
+    agent: Agent,
+    cases: list[Transcript],
+    repeats: int,
+    done: set[tuple[str, int]],
+    use_cache: bool,
+) -> CachedAgent | None:
+    """The response cache in front of the agent, when it is on, with every answer the replay can
+    use read now: the replay then needs the store only for its batch writes."""
+    cache_on = settings.agent.cache if settings.agent.cache is not None else agent.kind == "openai"
+    if not (use_cache and cache_on and agent.kind in CACHED_KINDS):
+        return None
+    answers = store.cached_responses(replay_keys(agent, cases, repeats, done))
+    return CachedAgent(agent, answers.get)
+
+
+RUN_WRITE_WAIT_S = 1.0  # a batch write waits this long for a reader to let go, then waits for the next batch
+
+
+RUN_FINAL_WAIT_S = 60.0  # the last write (and the run's status) waits this long
+
+
+def _replay_into(
+    settings: Settings,
+    manifest: RunManifest,
+    cases: list[Transcript],
+    agent: Agent,
+    cached: CachedAgent | None,
+    done: set[tuple[str, int]],
+    on_start: Callable[[int], None] | None,
+    on_result: Callable[[CallRun], None] | None,
+) -> RunReport:
+    """Replay and store, opening the store only to write: a batch every WRITE_BATCH calls (a batch
+    that finds the store busy waits for the next one), then the rest and the run's status."""
+    if cached is not None:
+        agent = cached
+    pending: list[CallRun] = []
+    pending_cache: list[tuple[str, str, str]] = []
+    errors = 0
+
+    def flush(wait_s: float) -> None:
+        pending_cache.extend(cached.take_pending() if cached else ())
+        if not pending and not pending_cache:
+            return
+        with open_store(settings, create=False, lock_timeout_s=wait_s) as store:
+            store.add_call_runs(manifest.run_id, pending, pending_cache)
+        pending.clear()
+        pending_cache.clear()
+
+    def collect(result: CallRun) -> None:
+        nonlocal errors
+        errors += result.error is not None
+        pending.append(result)
+        if len(pending) >= WRITE_BATCH:
+            with contextlib.suppress(StoreBusyError):  # kept, and written with the next batch
+                flush(RUN_WRITE_WAIT_S)
+        if on_result is not None:
+            on_result(result)
+
+    total = len(cases) * manifest.repeats
+    if on_start is not None:
+        on_start(total - len(done))
+    status = "failed"
+    started = time.perf_counter()
+    try:
+        asyncio.run(
+            _replay_and_close(
+                cases,
+                agent,
+                concurrency=settings.agent.concurrency,
+                all_turns=manifest.all_turns,
+                timeout_s=turn_deadline_s(agent, settings.agent.timeout_s),
+                max_reply_chars=settings.agent.max_reply_chars,
+                repeats=manifest.repeats,
+                skip=done,
+                fingerprints=manifest.cases,
+                on_result=collect,
+            )
+        )
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except RunAborted as exc:
+        status = "aborted"
+        raise RunAborted(
+            f"run {manifest.run_id} stopped and marked aborted (gate and report skip it; "
+            f"`shadowpilot run --resume` finishes it once the agent answers): {exc}"
+        ) from None
+    finally:
+        elapsed = time.perf_counter() - started
+        flush(RUN_FINAL_WAIT_S)
+        if cached is not None:
+            previous = manifest.cache or {"hits": 0, "misses": 0}
+            manifest = manifest.model_copy(
+                update={
+                    "cache": {
+                        "enabled": True,
+                        "hits": previous.get("hits", 0) + cached.hits,
+                        "misses": previous.get("misses", 0) + cached.misses,
+                    }
+                }
+            )
+        elif manifest.cache is None:
+            manifest = manifest.model_copy(update={"cache": {"enabled": False, "hits": 0, "misses": 0}})
+        with open_store(settings, create=False, lock_timeout_s=RUN_FINAL_WAIT_S) as store:
+            if status == "aborted":
+                store.drop_failed_calls(manifest.run_id)
+            store.finish_run(manifest.run_id, status, manifest)
+    return RunReport(
+        run_id=manifest.run_id,
+        cases=total,
+        errors=errors,
+        status=status,
+        cache=manifest.cache,
+        resumed=len(done),
+        elapsed_s=elapsed,
+    )
+
+
+async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any) -> list[CallRun]:
+    """Replay, then release the agent's connections on the same event loop."""
+    try:
+        return await replay(cases, agent, **kwargs)
+    finally:
+        close = getattr(agent, "aclose", None)
+        if close is not None:
+            await close()
+
