@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import InputError, Problem, UsageError
-from ..store import ImportSummary, open_store
+from ..store import ImportSummary
 from ..transcripts import Sourced, load_transcripts
 from ..transcripts.select import Pick, select_top
 from ..transcripts.twilio.records import Failure, SpeakerReport, Unjoined
 from ..transcripts.validate import check_duplicates
+from .workspace import Workspace
 
 if TYPE_CHECKING:
     from twilio.rest import Client as TwilioClient
@@ -90,8 +91,8 @@ def store_cases(
         picks, note = sel.picks, sel.note
         keep = {p.case.id for p in picks}
         good = [c for c in good if c.transcript.id in keep]
-    with open_store(settings) as store:
-        summary = store.add_cases([(c.transcript, c.file) for c in good])
+    with Workspace.creating(settings) as ws:
+        summary = ws.store.add_cases([(c.transcript, c.file) for c in good])
     return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note)
 
 
