@@ -49,15 +49,8 @@ def judge(
     Cached answers are reused unless `use_cache` is off (fresh answers are cached either way).
     The store is closed while the judge is asked."""
     from ..errors import ConfigError
-    from ..evals.judge import (
-        client_from_settings,
-        endpoint_of,
-        judge_endpoint,
-        judge_items,
-        load_rubric,
-        make_items,
-        rubric_hash,
-    )
+    from ..evals.judge import load_rubric, make_items, rubric_hash
+    from ..runners.judge_client import client_from_settings, endpoint_of, judge_endpoint, judge_items
     from ..runners.retry import RetryPolicy
     from ..transcripts.redact import Redactor, should_redact
 
