@@ -68,7 +68,7 @@ def command(
         if output is None:
             raise UsageError("--format pdf needs a file: add -o pilot-report.pdf")
         if find_chromium() is None:
-            raise UsageError(INSTALL_HINT)
+            raise UsageError.worded(INSTALL_HINT)
     from ..reports import render_report, write_report
     from ..workflow import build_report_data
 

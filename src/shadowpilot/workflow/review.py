@@ -17,12 +17,13 @@ from ..errors import NotFoundError, UsageError
 from ..evals import score_frame
 from ..evals.rulings import RULINGS, Disagreement, Ruling
 from ..store import Store
+from ..terms import Term
 from ..types import GateConfig
 from .workspace import Workspace
 
 
 def reviewer(by: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """Who rules: --by, else $SHADOWPILOT_REVIEWER, else the OS user name."""
+    """Who rules: `by`, else $SHADOWPILOT_REVIEWER, else the OS user name."""
     if by and by.strip():
         return by.strip()
     env = os.environ if environ is None else environ
@@ -122,7 +123,9 @@ def record_ruling(
     with Workspace.writing(settings) as ws:
         rid = ws.complete_run(run_id)
         if case_id not in ws.store.run_case_versions(rid):
-            raise NotFoundError(f"case {case_id!r} is not in run {rid}; see `shadowpilot review --list`")
+            raise NotFoundError.worded(
+                f"case {case_id!r} is not in run {rid}; see ", Term("disagreements", "disagreements()")
+            )
         found = [d for d in _disagreements(ws.store, rid, settings.gate) if d.case_id == case_id]
         if not found:
             raise UsageError(

@@ -17,6 +17,7 @@ from ..runners import Agent, build_agent, replay
 from ..runners.agent import turn_deadline_s
 from ..runners.cache import CachedAgent, replay_keys
 from ..store import Store, new_run_id
+from ..terms import Term
 from ..types import CallRun, RunManifest, Transcript
 from ..versions import package_versions
 from .workspace import Workspace
@@ -55,11 +56,11 @@ def run(
 
     Results are written in batches as calls finish, and the store is open only for those
     writes, so other commands can read it while a run runs. An interrupted run is kept,
-    marked `interrupted`, and `run --resume` finishes it; a run whose agent was never reached
+    marked `interrupted`, and `resume` finishes it; a run whose agent was never reached
     is marked `aborted` and raises RunAborted (exit 2).
     """
     if repeats < 1:
-        raise UsageError("--repeats must be at least 1")
+        raise UsageError.worded(Term("repeats"), " must be at least 1")
     agent = agent or build_agent(settings)
     with Workspace.creating(settings) as ws:
         store = ws.store
@@ -208,9 +209,10 @@ def _replay_into(
         raise
     except RunAborted as exc:
         status = "aborted"
-        raise RunAborted(
-            f"run {manifest.run_id} stopped and marked aborted (gate and report skip it; "
-            f"`shadowpilot run --resume` finishes it once the agent answers): {exc}"
+        raise RunAborted.worded(
+            f"run {manifest.run_id} stopped and marked aborted (gate and report skip it; ",
+            Term("resume", "resume()"),
+            f" finishes it once the agent answers): {exc}",
         ) from None
     finally:
         elapsed = time.perf_counter() - started
