@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shadowpilot import workflow
 from shadowpilot.config import ReportSettings, load_settings
-from shadowpilot.reports import build_report_data, write_report
+from shadowpilot.reports import write_report
 from shadowpilot.reports.pdf import find_chromium
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "shadowpilot" / "sample"
@@ -55,7 +55,7 @@ def main() -> int:
         print(f"{args.cases:,} cases imported, replayed and gated in {t1 - t0:.1f} s "
               f"({gate.cases - gate.passed_cases:,} failing)")  # fmt: skip
 
-        data = build_report_data(settings, run.run_id, show_pii=args.show_pii)
+        data = workflow.build_report_data(settings, run.run_id, show_pii=args.show_pii)
         t2 = time.perf_counter()
         print(f"report data (scores, cases{'' if args.show_pii else ', redaction'}): {t2 - t1:.1f} s")
 

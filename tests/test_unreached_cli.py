@@ -64,7 +64,7 @@ def test_a_run_with_nothing_listening_stops_exits_2_and_is_never_the_run_gate_pi
     assert out.exit_code == 2, out.output
     line = error_line(out.stderr)
     assert url in line and "connection refused: is a server listening there? check agent.url" in line
-    assert "marked aborted" in line
+    assert "marked aborted" in line and "`shadowpilot run --resume` finishes it once the agent answers" in line
 
     history = runs(cli)
     (aborted,) = [r for r in history.values() if r["status"] == "aborted"]

@@ -18,7 +18,7 @@ _EXPORTS = {
     "replay": "shadowpilot.runners",
     "score_run": "shadowpilot.workflow",
     "evaluate_gate": "shadowpilot.evals",
-    "build_report_data": "shadowpilot.reports",
+    "build_report_data": "shadowpilot.workflow",
     "render_report": "shadowpilot.reports",
     "load_settings": "shadowpilot.config",
     "Store": "shadowpilot.store",
@@ -62,7 +62,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .config import load_settings
     from .evals import evaluate_gate
-    from .reports import build_report_data, render_report
+    from .reports import render_report
     from .runners import replay
     from .store import Store
     from .transcripts import load_transcripts
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
         Transcript,
         Turn,
     )
-    from .workflow import gate, import_files, run, score_run
+    from .workflow import build_report_data, gate, import_files, run, score_run
 
 
 def __getattr__(name: str) -> Any:

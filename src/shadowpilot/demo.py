@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import workflow
 from .config import CONFIG_NAME, load_settings
-from .reports import build_report_data, render_report
+from .reports import render_report
 from .types import GateResult
 
 SAMPLE = Path(__file__).with_name("sample")
@@ -37,7 +37,7 @@ def run_demo(directory: Path) -> DemoResult:
     imported = workflow.import_files(settings, [SAMPLE / "transcripts.jsonl"])
     run = workflow.run(settings)
     result = workflow.gate(settings, run.run_id)
-    data = build_report_data(settings, run.run_id)
+    data = workflow.build_report_data(settings, run.run_id)
     reports = {}
     for fmt in ("html", "md", "json"):
         path = directory / f"pilot-report.{fmt}"

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
+
+from .terms import Term, Worded
 
 
 class ShadowpilotError(Exception):
-    """Base of every error the library raises on purpose."""
+    """Base of every error the library raises on purpose.
+
+    A message that names what the caller controls (a parameter, a call to make next) is made
+    with `worded`: `str(exc)` says it in the library's terms and `exc.say(terms)` in a caller's
+    (the CLI's flags), so both read the same sentence (terms.py)."""
 
     exit_code = 1
+    worded_as: Worded | None = None
+
+    @classmethod
+    def worded(cls, *parts: str | Term | Worded) -> Self:
+        text = Worded(*parts)
+        exc = cls(str(text))
+        exc.worded_as = text
+        return exc
+
+    def say(self, terms: Mapping[str, str]) -> str:
+        """The message in the caller's terms."""
+        return str(self) if self.worded_as is None else self.worded_as.say(terms)
 
 
 class UsageError(ShadowpilotError):
@@ -25,27 +45,36 @@ class Problem:
     file: str
     line: int | None
     field: str | None
-    message: str
+    message: str | Worded
 
-    def __str__(self) -> str:
+    def say(self, terms: Mapping[str, str]) -> str:
+        """The problem in the caller's terms (see terms.py)."""
         where = self.file
         if self.line is not None:
             where += f":{self.line}"
         if self.field:
             where += f": field {self.field}"
-        return f"{where}: {self.message}"
+        message = self.message if isinstance(self.message, str) else self.message.say(terms)
+        return f"{where}: {message}"
+
+    def __str__(self) -> str:
+        return self.say({})
 
 
 class InputError(UsageError):
     """Bad input data; carries every problem found, not just the first."""
 
-    def __init__(self, problems: list[Problem], summary: str | None = None):
+    def __init__(self, problems: list[Problem], summary: str | Worded | None = None):
         self.problems = list(problems)
-        head = summary or f"{len(self.problems)} bad record(s); nothing was imported"
-        lines = [head, *(f"  {p}" for p in self.problems[:50])]
+        self.summary = summary or f"{len(self.problems)} bad record(s); nothing was imported"
+        super().__init__(self.say({}))
+
+    def say(self, terms: Mapping[str, str]) -> str:
+        head = self.summary if isinstance(self.summary, str) else self.summary.say(terms)
+        lines = [head, *(f"  {p.say(terms)}" for p in self.problems[:50])]
         if len(self.problems) > 50:
             lines.append(f"  ... and {len(self.problems) - 50} more")
-        super().__init__("\n".join(lines))
+        return "\n".join(lines)
 
 
 class ConfigError(UsageError):

@@ -463,7 +463,7 @@ def test_gate_baseline_fails_on_a_regression_until_ruled_on(tenant_dir, two_runs
 
 def test_gate_and_report_baseline_agree_on_a_human_right_ruling(tenant_dir, two_runs):
     """`gate --baseline` and `report --baseline` build the same check from the same rulings."""
-    from shadowpilot.reports.data import build_report_data
+    from shadowpilot.workflow import build_report_data
 
     a, b = two_runs
     s = settings_for(tenant_dir)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from shadowpilot.demo import run_demo
-from shadowpilot.reports import build_report_data, render_report, write_report
+from shadowpilot.reports import render_report, write_report
+from shadowpilot.workflow import build_report_data
 from tests.reports.browser import Browser
 from tests.reports.conftest import SAMPLE_FAILURES, SAMPLE_IDS, artifact, many_cases, needs_chromium
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from shadowpilot import workflow
 from shadowpilot.config import load_settings
-from shadowpilot.reports import build_report_data, render_report
+from shadowpilot.reports import render_report
 from shadowpilot.runners import build_agent, replay
 from shadowpilot.store import Store, new_run_id
 from shadowpilot.types import RunManifest
+from shadowpilot.workflow import build_report_data
 from tests.conftest import SAMPLE
 from tests.reports.conftest import SAMPLE_FAILURES, SAMPLE_IDS, Pilot, second_run, tenant
 

@@ -6,8 +6,9 @@ import re
 import xml.etree.ElementTree as ET
 
 from shadowpilot import workflow
-from shadowpilot.reports import build_report_data, render_report
+from shadowpilot.reports import render_report
 from shadowpilot.reports.markdown import _cell
+from shadowpilot.workflow import build_report_data
 from tests.reports.conftest import SAMPLE_FAILURES, SAMPLE_IDS, Pilot, second_run
 
 # The usual JUnit schema (Jenkins' junit-10.xsd, what CI systems read): which attributes each

@@ -19,9 +19,10 @@ import pytest
 from shadowpilot import workflow
 from shadowpilot.config import ReportSettings, load_settings, template_path
 from shadowpilot.errors import ConfigError
-from shadowpilot.reports import ReportData, build_report_data
+from shadowpilot.reports import ReportData
 from shadowpilot.reports.html import PrintLayout, render_html
 from shadowpilot.reports.pdf import ChromiumError, html_to_pdf, paper_from_locale, timeout_for
+from shadowpilot.workflow import build_report_data
 from tests.conftest import SAMPLE, invoke
 from tests.reports.browser import Browser
 from tests.reports.conftest import SAMPLE_FAILURES, Pilot, artifact, needs_chromium, tenant

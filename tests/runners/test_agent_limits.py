@@ -100,7 +100,8 @@ def test_the_openai_agent_aborts_a_streamed_answer_past_max_answer_bytes() -> No
 
 
 def judge_once(server: OpenAIServer, environ: dict[str, str] | None = None) -> dict:
-    from shadowpilot.evals.judge import JudgeItem, build_messages, judge_items
+    from shadowpilot.evals.judge import JudgeItem, build_messages
+    from shadowpilot.runners.judge_client import judge_items
 
     async def go() -> list[dict[str, Any]]:
         # the judge's client, as client_from_settings makes it (default [judge] max_answer_bytes)

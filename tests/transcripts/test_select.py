@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from shadowpilot.commands.common import CLI_TERMS
 from shadowpilot.config import load_settings
 from shadowpilot.store import Store
 from shadowpilot.transcripts import load_transcripts
@@ -87,15 +88,19 @@ def test_top_n_never_keeps_more_than_n_even_when_critical_cases_exceed_it():
     # chosen among the critical ones by coverage: every reason before any repeat
     assert {reason(p.case) for p in sel.picks[:5]} == {reason(t) for t in pool if t.critical}
     assert all(p.why.startswith("critical; ") for p in sel.picks)
-    assert sel.note == ("300 cases are critical, more than --top 20: kept the 20 of them that cover the most "
-                        "outcomes, queues and tags (--all-critical keeps them all)")  # fmt: skip
+    assert sel.note is not None
+    assert sel.note.say(CLI_TERMS) == ("300 cases are critical, more than --top 20: kept the 20 of them that cover "
+                                       "the most outcomes, queues and tags (--all-critical keeps them all)")
+    assert str(sel.note).endswith("(all_critical=True keeps them all)")  # a library caller reads its own names
 
 
 def test_all_critical_keeps_every_critical_case_past_n_and_says_so():
     pool = many_critical(30)
     sel = _select_top(pool, 20, all_critical=True)
     assert sorted(ids(sel.picks)) == sorted(t.id for t in pool if t.critical)
-    assert sel.note == "--all-critical: kept all 30 critical cases, more than --top 20"
+    assert sel.note is not None
+    assert sel.note.say(CLI_TERMS) == "--all-critical: kept all 30 critical cases, more than --top 20"
+    assert str(sel.note) == "all_critical=True: kept all 30 critical cases, more than top 20"
     # under N, --all-critical changes nothing: the critical cases fit
     small = many_critical(3)
     assert ids(_select_top(small, 8, all_critical=True).picks) == ids(_select_top(small, 8).picks)

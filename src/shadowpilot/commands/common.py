@@ -25,6 +25,24 @@ EXIT_OK, EXIT_HARNESS, EXIT_USAGE, EXIT_NOT_READY = 0, 1, 2, 3
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
+# The CLI's words for what library messages name (terms.Term keys): its flags and commands.
+CLI_TERMS = {
+    "repeats": "--repeats",
+    "top": "--top",
+    "top_n": "--top N",
+    "all_critical": "--all-critical",
+    "skip_bad": "--skip-bad",
+    "since": "--since",
+    "until": "--until",
+    "format": "--format",
+    "format_pdf": "`--format pdf`",
+    "format_html": "`--format html`",
+    "output": "-o",
+    "timeout_s": "--timeout",
+    "resume": "`shadowpilot run --resume`",
+    "disagreements": "`shadowpilot review --list`",
+}
+
 
 @dataclass(frozen=True)
 class State:
@@ -99,12 +117,12 @@ def guarded(fn: F) -> F:
 
             err = console(stderr=True)
             if isinstance(exc, InputError):
-                head, *rest = str(exc).splitlines()
+                head, *rest = exc.say(CLI_TERMS).splitlines()
                 err.print(Text("error: ", style="bold red") + safe_text(head), soft_wrap=True)
                 for line in rest:
                     err.print(safe_text(line), soft_wrap=True)
             else:
-                err.print(Text("error: ", style="bold red") + safe_text(exc), soft_wrap=True)
+                err.print(Text("error: ", style="bold red") + safe_text(exc.say(CLI_TERMS)), soft_wrap=True)
             if _debug(args, kwargs):
                 import traceback
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..errors import UsageError
+from ..terms import say
 from ..wording import noun, plural
-from .common import JSON_OPTION, console, emit_json, guarded, settings
+from .common import CLI_TERMS, JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -126,10 +127,10 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         payload: dict[str, Any] = {
             "store": str(store_path),
             "added": sm.added, "updated": sm.updated, "unchanged": sm.unchanged,
-            "skipped": [{"file": p.file, "line": p.line, "field": p.field, "message": p.message}
+            "skipped": [{"file": p.file, "line": p.line, "field": p.field, "message": say(p.message, CLI_TERMS)}
                         for p in rep.skipped],
             "kept": None if rep.picks is None else [{"case_id": p.case.id, "why": p.why} for p in rep.picks],
-            "kept_note": rep.pick_note,
+            "kept_note": None if rep.pick_note is None else say(rep.pick_note, CLI_TERMS),
         }  # fmt: skip
         if not rep.files:  # a Twilio import
             payload["failed"] = [{"kind": f.kind, "sid": f.sid, "key": f.key, "error": f.error} for f in rep.failed]
@@ -154,7 +155,7 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
             table.add_row(safe_text(p.case.id, one_line=True), safe_text(p.why))
         con.print(table)
         if rep.pick_note:
-            con.print(safe_text(rep.pick_note, "yellow"), soft_wrap=True)
+            con.print(safe_text(say(rep.pick_note, CLI_TERMS), "yellow"), soft_wrap=True)
     con.print(
         Text("imported into ") + safe_text(store_path, "bold") + Text(f": {len(sm.added)} new, "
         f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged"),
@@ -165,8 +166,8 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         _show_speakers(rep.speakers, con, err)
     if rep.skipped:
         err.print(Text(f"skipped {plural(len(rep.skipped), 'bad record')}:", style="yellow"))
-        for p in rep.skipped:
-            err.print(safe_text(f"  {p}"), soft_wrap=True)
+        for problem in rep.skipped:
+            err.print(safe_text(f"  {problem.say(CLI_TERMS)}"), soft_wrap=True)
     if rep.failed:
         err.print(Text(f"not imported: {len(rep.failed)} could not be fetched from Twilio:", style="yellow"))
         for f in rep.failed:

@@ -68,8 +68,9 @@ def command(
         if output is None:
             raise UsageError("--format pdf needs a file: add -o pilot-report.pdf")
         if find_chromium() is None:
-            raise UsageError(INSTALL_HINT)
-    from ..reports import build_report_data, render_report, write_report
+            raise UsageError.worded(INSTALL_HINT)
+    from ..reports import render_report, write_report
+    from ..workflow import build_report_data
 
     s = settings(ctx)
     data = build_report_data(s, run_id, show_pii=show_pii, baseline=baseline)

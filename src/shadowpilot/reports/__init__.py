@@ -1,11 +1,12 @@
-"""Reports: ReportData from the store, and one writer per format."""
+"""Reports: ReportData from a run's scores, verdict and records (shadowpilot.workflow.build_report_data
+makes it from the store), and one writer per format."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .data import ReportData, build_report_data
+from .data import ReportData, RunRecords, read_records, report_data
 
 if TYPE_CHECKING:
     from ..config import ReportSettings
@@ -64,4 +65,13 @@ def write_report(
     return len(text.encode())
 
 
-__all__ = ["FORMATS", "TEXT_FORMATS", "ReportData", "build_report_data", "render_report", "write_report"]
+__all__ = [
+    "FORMATS",
+    "TEXT_FORMATS",
+    "ReportData",
+    "RunRecords",
+    "read_records",
+    "render_report",
+    "report_data",
+    "write_report",
+]

@@ -1,8 +1,10 @@
-"""ReportData: everything a report shows, read from the store once. Writers never query DuckDB."""
+"""ReportData: everything a report shows, from a run's scores and verdict (the workflow computes
+them) and its records (read from the store once). Writers never query DuckDB."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -11,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
 from ..evals.compare import Comparison
-from ..store import open_store
-from ..types import GateResult, Outcome, RunManifest, Turn
+from ..store import Store
+from ..types import GateResult, Outcome, RunManifest, Transcript, Turn
 from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
 
 
@@ -137,38 +139,46 @@ def _num(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def build_report_data(
-    settings: Settings, run_id: str | None = None, *, show_pii: bool = False, baseline: str | None = None
-) -> ReportData:
-    """Score the run (default: latest complete) as `gate` does, with the run's latencies and the
-    [budgets], and gather every case, the pilot's timeline and its rulings for the writers.
+@dataclass(frozen=True)
+class RunRecords:
+    """What a report reads from the store about a run, besides its scores and verdict."""
 
-    With `baseline`, the run is compared with that one case by case, and, as `gate --baseline`
-    does, a case that passed there and fails now makes the verdict no-go unless the AI was ruled right.
+    manifest: RunManifest
+    transcripts: dict[str, Transcript]
+    steps: pd.DataFrame
+    errors: dict[str, str | None]
+    rulings: pd.DataFrame
+    history: pd.DataFrame
+
+
+def read_records(store: Store, run_id: str) -> RunRecords:
+    return RunRecords(
+        manifest=store.manifest(run_id),
+        transcripts={t.id: t for t in store.run_cases(run_id)},
+        steps=store.steps(run_id),
+        errors=store.case_errors(run_id),
+        rulings=store.rulings_for_run(run_id, []),
+        history=store.history(),
+    )
+
+
+def report_data(
+    settings: Settings,
+    records: RunRecords,
+    scores: pd.DataFrame,
+    gate: GateResult,
+    *,
+    comparison: Comparison | None = None,
+    show_pii: bool = False,
+) -> ReportData:
+    """Gather every case, the pilot's timeline and its rulings for the writers, around the run's
+    scores and verdict as the workflow made them (shadowpilot.workflow.build_report_data).
+
     Personal data is redacted (`[redaction] kinds`) unless `show_pii`: a report is made to be
     shared; the store keeps the original.
     """
-    from ..evals.compare import compare_scores
-    from ..evals.regressions import regression_check, with_check
-    from ..workflow import evaluate, resolve_run_id, score_run
-
-    with open_store(settings, create=False, writes=False) as store:
-        rid = resolve_run_id(store, run_id)
-        manifest = store.manifest(rid)
-        scores, gate = evaluate(store, rid, settings)
-        rulings = store.rulings_for_run(rid, [])
-        comparison = None
-        if baseline is not None:
-            base_id = resolve_run_id(store, baseline)
-            base_scores = score_run(store, base_id, settings.gate)
-            comparison = compare_scores(base_scores, scores, base_id, rid)
-            gate = with_check(gate, regression_check(base_scores, scores, base_id, rid, rulings))
-        transcripts = {t.id: t for t in store.run_cases(rid)}
-        steps = store.steps(rid)
-        errors = store.case_errors(rid)
-        history = store.history()
-
-    cases = _cases(scores, transcripts, steps, errors, rulings, settings, show_pii)
+    manifest = records.manifest
+    cases = _cases(scores, records.transcripts, records.steps, records.errors, records.rulings, settings, show_pii)
     if not show_pii:
         gate = _redacted_judge_reasons(gate, settings)
     starts = [c.started_at for c in cases if c.started_at is not None]
@@ -185,7 +195,7 @@ def build_report_data(
         checked_kinds=[] if show_pii else list(settings.redaction.kinds),
         first_call=min(starts, default=None),
         last_call=max(starts, default=None),
-        timeline=_timeline(history, manifest, gate),
+        timeline=_timeline(records.history, manifest, gate),
         to_go_live=to_go_live(gate, cases),
         comparison=comparison,
     )

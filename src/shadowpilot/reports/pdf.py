@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ShadowpilotError, UsageError
+from ..terms import Term, Worded
 
 Paper = Literal["A4", "Letter"]
 Progress = Callable[[str], None]
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FALLBACK = Path("/usr/bin/chromium")
-INSTALL_HINT = (
-    "`--format pdf` needs Chromium, which is not installed: on Debian or Ubuntu "
-    "`sudo apt-get install chromium`; or write `--format html` and print that to PDF from a browser"
+PDF, HTML = Term("format_pdf", '`fmt="pdf"`'), Term("format_html", '`fmt="html"`')
+INSTALL_HINT = Worded(
+    PDF, " needs Chromium, which is not installed: on Debian or Ubuntu `sudo apt-get install chromium`; or write ",
+    HTML, " and print that to PDF from a browser",
 )
 # Territories whose locales print on US Letter (glibc's LC_PAPER data); everywhere else A4.
 LETTER_TERRITORIES = frozenset({"US", "CA", "MX", "PR", "PH", "CL", "CO", "CR", "GT", "NI", "PA", "SV", "VE", "BO"})
@@ -120,9 +122,9 @@ def html_to_pdf(
     say = progress or (lambda _: None)
     exe = chromium or find_chromium()
     if exe is None:
-        raise UsageError(INSTALL_HINT)
+        raise UsageError.worded(INSTALL_HINT)
     if path.is_dir():
-        raise UsageError(f"{path} is a directory; give a file name with -o")
+        raise UsageError.worded(f"{path} is a directory; give a file name with ", Term("output", "`path`"))
     path = path.resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,9 +145,9 @@ def html_to_pdf(
         try:
             code, stderr = _run(cmd, timeout_s)
         except subprocess.TimeoutExpired:
-            raise ChromiumError(
-                f"Chromium ({exe}) did not finish printing the PDF within {timeout_s:,.0f} s; "
-                "try `--format html` and print it from a browser"
+            raise ChromiumError.worded(
+                f"Chromium ({exe}) did not finish printing the PDF within {timeout_s:,.0f} s; try ", HTML,
+                " and print it from a browser",
             ) from None
         except OSError as exc:
             raise UsageError(f"cannot start Chromium ({exe}): {exc.strerror}") from None

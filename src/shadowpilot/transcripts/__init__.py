@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Problem, UsageError
+from ..terms import Term, Worded
 from ..types import Transcript
 from .formats import EXTENSIONS, READERS, detect
 from .formats.csv import is_sidecar
@@ -62,7 +63,8 @@ def load_transcripts(paths: list[Path] | list[str], format: str | None = None) -
         kind = format or detect(path, content)
         if kind is None:
             result.problems.append(
-                Problem(str(path), None, None, "cannot tell the format from the name or content; use --format")
+                Problem(str(path), None, None,
+                        Worded("cannot tell the format from the name or content; use ", Term("format")))
             )
             continue
         read = validate(READERS[kind](path, content), str(path))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from ..terms import Term, Worded
 from ..types import Transcript
 
 # How much covering one more value of a feature is worth: outcome reasons and the
@@ -49,7 +50,7 @@ class Selection:
     """The kept cases, and one line when the critical cases alone did not fit in N."""
 
     picks: list[Pick]
-    note: str | None = None
+    note: Worded | None = None
 
 
 def select_top(cases: list[Transcript], n: int, *, all_critical: bool = False) -> Selection:
@@ -97,11 +98,13 @@ def select_top(cases: list[Transcript], n: int, *, all_critical: bool = False) -
         for t in critical:
             take(t, CRITICAL_WHY)
         if len(critical) > n:
-            note = f"--all-critical: kept all {len(critical)} critical cases, more than --top {n}"
+            note = Worded(Term("all_critical", "all_critical=True"), f": kept all {len(critical)} critical cases, "
+                          "more than ", Term("top"), f" {n}")
     else:
         greedy(critical, n, prefix="critical; ")
-        note = (f"{len(critical)} cases are critical, more than --top {n}: kept the {n} of them that cover the "
-                f"most outcomes, queues and tags (--all-critical keeps them all)")  # fmt: skip
+        note = Worded(f"{len(critical)} cases are critical, more than ", Term("top"), f" {n}: kept the {n} of "
+                      "them that cover the most outcomes, queues and tags (", Term("all_critical", "all_critical=True"),
+                      " keeps them all)")
     chosen = {p.case.id for p in picks}
     greedy([t for t in cases if t.id not in chosen], n)
     return Selection(picks, note)

@@ -1,36 +1,25 @@
 """Gating: score a stored run from stored data alone, decide, store the verdict; compare two runs."""
 
-
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import pandas as pd
 
 from ..config import Settings
-from ..errors import NotFoundError, UsageError
+from ..errors import NotFoundError
 from ..evals import evaluate_gate, score_frame
 from ..evals.compare import Comparison, compare_scores
 from ..evals.judge import summarise as judge_summary
 from ..evals.regressions import regression_check, with_check
 from ..evals.rulings import apply_rulings, show_rulings
 from ..evals.score import STORED_COLUMNS
-from ..store import Store, open_store
-from ..types import GateCheck, GateConfig, GateResult
+from ..store import Store
+from ..types import GateConfig, GateResult
+from .workspace import Workspace, resolve_run_id
 
-if TYPE_CHECKING:
-
-    pass
-
-
-def resolve_run_id(store: Store, run_id: str | None) -> str:
-    if run_id is None:
-        return store.latest_run_id()
-    status = store.run_status(run_id)
-    if status != "complete":
-        raise UsageError(f"run {run_id} is {status}, not complete; it cannot be gated")
-    return run_id
+__all__ = ["Gated", "compare_runs", "evaluate", "gate", "gated", "history", "resolve_run_id", "score_run"]
 
 
 def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
@@ -55,6 +44,38 @@ def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFram
     return scores, result
 
 
+@dataclass(frozen=True)
+class Gated:
+    """A run scored and decided: what `gate` stores and a report shows. With a baseline, the
+    verdict holds the regression check and the baseline's scores are kept for a comparison."""
+
+    run_id: str
+    scores: pd.DataFrame
+    result: GateResult
+    baseline_id: str | None = None
+    baseline_scores: pd.DataFrame | None = None
+
+    def comparison(self) -> Comparison | None:
+        """This run against its baseline, case by case (None without one)."""
+        if self.baseline_id is None or self.baseline_scores is None:
+            return None
+        return compare_scores(self.baseline_scores, self.scores, self.baseline_id, self.run_id)
+
+
+def gated(ws: Workspace, run_id: str | None, baseline: str | None = None) -> Gated:
+    """Score and decide a run (default: the latest complete one). With `baseline`, the one place
+    where a case that passed on that run and fails now makes it no-go, unless the AI was ruled
+    right on it from this run: `gate` and the report both come here, so they cannot disagree."""
+    rid = ws.complete_run(run_id)
+    scores, result = evaluate(ws.store, rid, ws.settings)
+    if baseline is None:
+        return Gated(rid, scores, result)
+    base_id = ws.complete_run(baseline)
+    base = score_run(ws.store, base_id, ws.settings.gate)
+    check = regression_check(base, scores, base_id, rid, ws.store.rulings_for_run(rid, []))
+    return Gated(rid, scores, with_check(result, check), base_id, base)
+
+
 def gate(
     settings: Settings, run_id: str | None = None, *, save: bool = True, baseline: str | None = None
 ) -> GateResult:
@@ -62,33 +83,22 @@ def gate(
     With `baseline`, a case that passed on that run and fails now makes it no-go, unless the AI
     was ruled right on it. A store that cannot be written is scored all the same; the verdict is
     then not stored, and one note line says so."""
-    with open_store(settings, create=False, writes=False) as store:
-        rid = resolve_run_id(store, run_id)
-        scores, result = evaluate(store, rid, settings)
-        if baseline is not None:
-            result = with_check(result, _baseline_check(store, baseline, rid, scores, settings.gate))
-        if save and store.read_only:
-            sys.stderr.write(f"note: {store.path} is read-only: the verdict is printed, not stored\n")
+    with Workspace.reading(settings) as ws:
+        g = gated(ws, run_id, baseline)
+        if save and ws.store.read_only:
+            sys.stderr.write(f"note: {ws.store.path} is read-only: the verdict is printed, not stored\n")
         elif save:
-            store.save_scores(rid, scores[STORED_COLUMNS], result)
-    return result
+            ws.store.save_scores(g.run_id, g.scores[STORED_COLUMNS], g.result)
+    return g.result
 
 
 def history(settings: Settings) -> pd.DataFrame:
-    with open_store(settings, create=False, writes=False) as store:
-        return store.history()
-
-
-def _baseline_check(store: Store, baseline: str, run_id: str, scores: pd.DataFrame, config: GateConfig) -> GateCheck:
-    """No case may pass on the baseline and fail now, unless the AI was ruled right on it from this run."""
-    base_id = resolve_run_id(store, baseline)
-    base = score_run(store, base_id, config)
-    return regression_check(base, scores, base_id, run_id, store.rulings_for_run(run_id, []))
+    with Workspace.reading(settings) as ws:
+        return ws.store.history()
 
 
 def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0.05) -> Comparison:
     """Score two stored runs (rulings applied) and compare B against A."""
-    with open_store(settings, create=False, writes=False) as store:
-        a, b = resolve_run_id(store, run_a), resolve_run_id(store, run_b)
-        return compare_scores(score_run(store, a, settings.gate), score_run(store, b, settings.gate), a, b, alpha)
-
+    with Workspace.reading(settings) as ws:
+        a, b = ws.complete_run(run_a), ws.complete_run(run_b)
+        return compare_scores(score_run(ws.store, a, settings.gate), score_run(ws.store, b, settings.gate), a, b, alpha)

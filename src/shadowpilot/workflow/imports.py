@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import InputError, Problem, UsageError
-from ..store import ImportSummary, open_store
+from ..store import ImportSummary
+from ..terms import Term, Worded
 from ..transcripts import Sourced, load_transcripts
 from ..transcripts.select import Pick, select_top
 from ..transcripts.twilio.records import Failure, SpeakerReport, Unjoined
 from ..transcripts.validate import check_duplicates
+from .workspace import Workspace
 
 if TYPE_CHECKING:
     from twilio.rest import Client as TwilioClient
@@ -27,7 +29,7 @@ class ImportReport:
     summary: ImportSummary
     skipped: list[Problem] = field(default_factory=list)
     picks: list[Pick] | None = None
-    pick_note: str | None = None  # --top N with more critical cases than N: what was done
+    pick_note: Worded | None = None  # `top` with more critical cases than it: what was done
     files: list[str] = field(default_factory=list)
     # Twilio imports: calls/chats that could not be fetched, and records that did not join.
     failed: list[Failure] = field(default_factory=list)
@@ -64,7 +66,7 @@ def store_cases(
     """The import path every source shares: tenant check, all-or-nothing, top-N (at most N
     unless `all_critical`), one store write."""
     if all_critical and top is None:
-        raise UsageError("--all-critical goes with --top N")
+        raise UsageError.worded(Term("all_critical"), " goes with ", Term("top_n", "top"))
     problems = list(problems)
     tenant = settings.tenant.name
     good: list[Sourced] = []
@@ -80,7 +82,9 @@ def store_cases(
         good.append(Sourced(t, c.file, c.line))
     if problems and not skip_bad:
         raise InputError(
-            problems, f"{len(problems)} bad record(s); nothing was imported (--skip-bad imports the good ones)"
+            problems,
+            Worded(f"{len(problems)} bad record(s); nothing was imported (", Term("skip_bad", "skip_bad=True"),
+                   " imports the good ones)"),
         )
     if not good:
         raise InputError(problems, "no good records to import") if problems else UsageError("no cases found")
@@ -90,8 +94,8 @@ def store_cases(
         picks, note = sel.picks, sel.note
         keep = {p.case.id for p in picks}
         good = [c for c in good if c.transcript.id in keep]
-    with open_store(settings) as store:
-        summary = store.add_cases([(c.transcript, c.file) for c in good])
+    with Workspace.creating(settings) as ws:
+        summary = ws.store.add_cases([(c.transcript, c.file) for c in good])
     return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note)
 
 
@@ -121,7 +125,8 @@ def import_twilio(
     if until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
     if until <= since:
-        raise UsageError(f"--until ({until:%Y-%m-%d %H:%M}) must be after --since ({since:%Y-%m-%d %H:%M})")
+        raise UsageError.worded(Term("until"), f" ({until:%Y-%m-%d %H:%M}) must be after ", Term("since"),
+                                f" ({since:%Y-%m-%d %H:%M})")
     fetched = fetch_all(client, settings.twilio, since, until, limit, progress)
     mapped = map_fetched(fetched, settings.twilio, since, until)
     dupes = check_duplicates([(src, None, t) for t, src in mapped.cases])

@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from ..errors import RunAborted, UsageError
 from ..evals.judge import summarise as judge_summary
-from ..store import open_store
 from ..types import JudgeSummary
 from ..wording import plural
+from .workspace import Workspace
 
 if TYPE_CHECKING:
     import openai
-
-from .gating import resolve_run_id
 
 
 @dataclass
@@ -51,15 +49,8 @@ def judge(
     Cached answers are reused unless `use_cache` is off (fresh answers are cached either way).
     The store is closed while the judge is asked."""
     from ..errors import ConfigError
-    from ..evals.judge import (
-        client_from_settings,
-        endpoint_of,
-        judge_endpoint,
-        judge_items,
-        load_rubric,
-        make_items,
-        rubric_hash,
-    )
+    from ..evals.judge import load_rubric, make_items, rubric_hash
+    from ..runners.judge_client import client_from_settings, endpoint_of, judge_endpoint, judge_items
     from ..runners.retry import RetryPolicy
     from ..transcripts.redact import Redactor, should_redact
 
@@ -74,11 +65,11 @@ def judge(
     sha = rubric_hash(rubric)
     redacted = should_redact(settings.redaction.mode, judge_endpoint(settings))
     redactor = Redactor(settings.redaction.kinds) if redacted else None
-    with open_store(settings, create=False) as store:
-        rid = resolve_run_id(store, run_id)
-        transcripts = {t.id: t for t in store.run_cases(rid)}
-        items = make_items(store.reply_pairs(rid), transcripts, model, rubric, redactor)
-        cached = store.cached_responses([i.key for i in items]) if use_cache else {}
+    with Workspace.writing(settings) as ws:
+        rid = ws.complete_run(run_id)
+        transcripts = {t.id: t for t in ws.store.run_cases(rid)}
+        items = make_items(ws.store.reply_pairs(rid), transcripts, model, rubric, redactor)
+        cached = ws.store.cached_responses([i.key for i in items]) if use_cache else {}
     client = client or client_from_settings(settings, environ)
     if on_start is not None:
         on_start(len(items))
@@ -102,9 +93,9 @@ def judge(
         raise RunAborted(f"judging run {rid} stored nothing: all {plural(len(rows), 'judgement')} failed; "
                          f"{where.who} at {where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "
                          "OPENAI_API_KEY")  # fmt: skip
-    with open_store(settings, create=False) as store:
-        store.save_judgements(rid, rows, totals.new_cache)
-        summary = judge_summary(store.judgements(rid))
+    with Workspace.writing(settings) as ws:
+        ws.store.save_judgements(rid, rows, totals.new_cache)
+        summary = judge_summary(ws.store.judgements(rid))
     return JudgeReport(run_id=rid, model=model, rubric=rubric_file, rubric_hash=sha, replies=len(items),
                        requests=totals.requests, retries=totals.retries, cache_hits=totals.cache_hits,
                        spent_usd=totals.spent_usd, redacted=redacted, summary=summary)  # fmt: skip

@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -16,17 +16,14 @@ from ..config import Settings
 from ..errors import NotFoundError, UsageError
 from ..evals import score_frame
 from ..evals.rulings import RULINGS, Disagreement, Ruling
-from ..store import Store, open_store
+from ..store import Store
+from ..terms import Term
 from ..types import GateConfig
-
-if TYPE_CHECKING:
-
-    pass
-from .gating import resolve_run_id
+from .workspace import Workspace
 
 
 def reviewer(by: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """Who rules: --by, else $SHADOWPILOT_REVIEWER, else the OS user name."""
+    """Who rules: `by`, else $SHADOWPILOT_REVIEWER, else the OS user name."""
     if by and by.strip():
         return by.strip()
     env = os.environ if environ is None else environ
@@ -85,9 +82,9 @@ def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagr
 
 def disagreements(settings: Settings, run_id: str | None = None) -> tuple[str, list[Disagreement]]:
     """The run (default: the latest complete one) and its disagreements, in import order."""
-    with open_store(settings, create=False, writes=False) as store:
-        rid = resolve_run_id(store, run_id)
-        return rid, _disagreements(store, rid, settings.gate)
+    with Workspace.reading(settings) as ws:
+        rid = ws.complete_run(run_id)
+        return rid, _disagreements(ws.store, rid, settings.gate)
 
 
 def _save_ruling(store: Store, d: Disagreement, ruling: str, note: str | None, by: str) -> Ruling:
@@ -107,8 +104,8 @@ def _save_ruling(store: Store, d: Disagreement, ruling: str, note: str | None, b
 def save_ruling(settings: Settings, d: Disagreement, ruling: str, note: str | None = None, *,
                 by: str | None = None) -> Ruling:  # fmt: skip
     """Store a ruling on a disagreement found by `disagreements` (the interactive review)."""
-    with open_store(settings, create=False) as store:
-        return _save_ruling(store, d, ruling, note, reviewer(by))
+    with Workspace.writing(settings) as ws:
+        return _save_ruling(ws.store, d, ruling, note, reviewer(by))
 
 
 def record_ruling(
@@ -123,15 +120,17 @@ def record_ruling(
     """Rule on one disagreement of a run (default: the latest complete one)."""
     if ruling not in RULINGS:
         raise UsageError(f"unknown ruling {ruling!r}; use one of: {', '.join(RULINGS)}")
-    with open_store(settings, create=False) as store:
-        rid = resolve_run_id(store, run_id)
-        if case_id not in store.run_case_versions(rid):
-            raise NotFoundError(f"case {case_id!r} is not in run {rid}; see `shadowpilot review --list`")
-        found = [d for d in _disagreements(store, rid, settings.gate) if d.case_id == case_id]
+    with Workspace.writing(settings) as ws:
+        rid = ws.complete_run(run_id)
+        if case_id not in ws.store.run_case_versions(rid):
+            raise NotFoundError.worded(
+                f"case {case_id!r} is not in run {rid}; see ", Term("disagreements", "disagreements()")
+            )
+        found = [d for d in _disagreements(ws.store, rid, settings.gate) if d.case_id == case_id]
         if not found:
             raise UsageError(
                 f"case {case_id!r} is not a disagreement in run {rid}: the AI and the human agree, "
                 "or the agent failed on it; there is nothing to rule on"
             )
-        return _save_ruling(store, found[0], ruling, note, reviewer(by))
+        return _save_ruling(ws.store, found[0], ruling, note, reviewer(by))
 

@@ -9,21 +9,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import Settings
 from ..errors import NotFoundError, RunAborted, StoreBusyError, UsageError
 from ..runners import Agent, build_agent, replay
 from ..runners.agent import turn_deadline_s
 from ..runners.cache import CachedAgent, replay_keys
-from ..store import Store, new_run_id, open_store
+from ..store import Store, new_run_id
+from ..terms import Term
 from ..types import CallRun, RunManifest, Transcript
 from ..versions import package_versions
-
-if TYPE_CHECKING:
-
-    pass
-
+from .workspace import Workspace
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run
 
@@ -59,13 +56,14 @@ def run(
 
     Results are written in batches as calls finish, and the store is open only for those
     writes, so other commands can read it while a run runs. An interrupted run is kept,
-    marked `interrupted`, and `run --resume` finishes it; a run whose agent was never reached
+    marked `interrupted`, and `resume` finishes it; a run whose agent was never reached
     is marked `aborted` and raises RunAborted (exit 2).
     """
     if repeats < 1:
-        raise UsageError("--repeats must be at least 1")
+        raise UsageError.worded(Term("repeats"), " must be at least 1")
     agent = agent or build_agent(settings)
-    with open_store(settings) as store:
+    with Workspace.creating(settings) as ws:
+        store = ws.store
         cases = store.current_cases()
         if not cases:
             raise UsageError(f"no cases in {settings.store_path}; run `shadowpilot import FILES` first")
@@ -101,7 +99,8 @@ def resume(
     run would measure two agents at once.
     """
     agent = agent or build_agent(settings)
-    with open_store(settings, create=False) as store:
+    with Workspace.writing(settings) as ws:
+        store = ws.store
         rid = run_id or store.unfinished_run_id()
         status = store.run_status(rid)
         if status == "complete":
@@ -169,8 +168,8 @@ def _replay_into(
         pending_cache.extend(cached.take_pending() if cached else ())
         if not pending and not pending_cache:
             return
-        with open_store(settings, create=False, lock_timeout_s=wait_s) as store:
-            store.add_call_runs(manifest.run_id, pending, pending_cache)
+        with Workspace.writing(settings, lock_timeout_s=wait_s) as ws:
+            ws.store.add_call_runs(manifest.run_id, pending, pending_cache)
         pending.clear()
         pending_cache.clear()
 
@@ -210,9 +209,10 @@ def _replay_into(
         raise
     except RunAborted as exc:
         status = "aborted"
-        raise RunAborted(
-            f"run {manifest.run_id} stopped and marked aborted (gate and report skip it; "
-            f"`shadowpilot run --resume` finishes it once the agent answers): {exc}"
+        raise RunAborted.worded(
+            f"run {manifest.run_id} stopped and marked aborted (gate and report skip it; ",
+            Term("resume", "resume()"),
+            f" finishes it once the agent answers): {exc}",
         ) from None
     finally:
         elapsed = time.perf_counter() - started
@@ -230,10 +230,10 @@ def _replay_into(
             )
         elif manifest.cache is None:
             manifest = manifest.model_copy(update={"cache": {"enabled": False, "hits": 0, "misses": 0}})
-        with open_store(settings, create=False, lock_timeout_s=RUN_FINAL_WAIT_S) as store:
+        with Workspace.writing(settings, lock_timeout_s=RUN_FINAL_WAIT_S) as ws:
             if status == "aborted":
-                store.drop_failed_calls(manifest.run_id)
-            store.finish_run(manifest.run_id, status, manifest)
+                ws.store.drop_failed_calls(manifest.run_id)
+            ws.store.finish_run(manifest.run_id, status, manifest)
     return RunReport(
         run_id=manifest.run_id,
         cases=total,

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ...errors import UsageError
+from ...terms import Term
 from .signature import signed_url
 from .wire import SELFTEST_FIELD
 
@@ -238,9 +239,9 @@ class Selftest:
             )
         human = view.get("human") or {}
         waiting = "" if human.get("routing_known") else "; TaskRouter's outcome is not complete yet"
-        raise SelftestFailed(
+        raise SelftestFailed.worded(
             f"call {call_id} was not scored within {timeout_s:g} s: it is {view.get('state')}"
-            f"{waiting} (see the server's log; raise --timeout if the agent is slow)"
+            f"{waiting} (see the server's log; raise ", Term("timeout_s"), " if the agent is slow)"
         )
 
     def run(self, call_key: str, timeout_s: float, call_id: str | None = None) -> tuple[Scored, int]:

@@ -1,0 +1,25 @@
+"""Reporting: the run scored and decided as `gate` does, handed with its records to the report builder."""
+
+from __future__ import annotations
+
+from ..config import Settings
+from ..reports.data import ReportData, read_records, report_data
+from .gating import gated
+from .workspace import Workspace
+
+
+def build_report_data(
+    settings: Settings, run_id: str | None = None, *, show_pii: bool = False, baseline: str | None = None
+) -> ReportData:
+    """Score the run (default: latest complete) as `gate` does, with the run's latencies and the
+    [budgets], and gather every case, the pilot's timeline and its rulings for the writers.
+
+    With `baseline`, the run is compared with that one case by case, and, as `gate` with a
+    baseline does, a case that passed there and fails now makes the verdict no-go unless the AI
+    was ruled right. Personal data is redacted (`[redaction] kinds`) unless `show_pii`: a report
+    is made to be shared; the store keeps the original.
+    """
+    with Workspace.reading(settings) as ws:
+        g = gated(ws, run_id, baseline)
+        records = read_records(ws.store, g.run_id)
+    return report_data(settings, records, g.scores, g.result, comparison=g.comparison(), show_pii=show_pii)
