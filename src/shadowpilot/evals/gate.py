@@ -1,8 +1,10 @@
 """The gate: pure function of scored cases and a GateConfig -> GateResult.
 
 The gate's four core checks (min_cases, pass_rate, critical, errors) and every scorer's optional
-checks fold into one verdict (`fold`); the words live in verdict_text.py. A failed gate is a
-result, not an exception.
+checks fold into one verdict (`fold`); the words live in verdict_text.py. pass^k, the breakdowns
+and the evidence are the gate's, not scorers': they count the case verdict (`passed`, which reads
+several scorers' columns) and the evidence follows the measure the verdict decides on. A failed
+gate is a result, not an exception.
 """
 
 from __future__ import annotations
