@@ -10,14 +10,24 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
 Speaker = Literal["customer", "agent", "bot", "system"]
 Verdict = Literal["go", "no-go", "insufficient-evidence"]
+# A gate check is core (min_cases, pass_rate, critical, errors: always run) or optional (a [gate] setting turns it on).
+CheckKind = Literal["core", "optional"]
 # A routing attribute value: skill and queue are strings, vip a boolean, others may be numbers.
 AttrValue = str | bool | int | float | None
 # Which clock placed an escalation turn: Twilio's event time, or when the shadow server received it.
@@ -207,7 +217,15 @@ class Failure(_Frozen):
     why: str
 
 
-class EscalationSummary(_Frozen):
+class ScorerSummary(_Frozen):
+    """What one scorer says about a run; `key` names it in the gate JSON (`escalation`, `reply`, ...)."""
+
+    key: ClassVar[str]
+
+
+class EscalationSummary(ScorerSummary):
+    key: ClassVar[str] = "escalation"
+
     tp: int
     fp: int
     fn: int
@@ -219,15 +237,19 @@ class EscalationSummary(_Frozen):
     late: int
 
 
-class RoutingSummary(_Frozen):
+class RoutingSummary(ScorerSummary):
+    key: ClassVar[str] = "routing"
+
     cases: int
     accuracy: float | None
     per_attribute: dict[str, float | None]
 
 
-class ReplySummary(_Frozen):
+class ReplySummary(ScorerSummary):
     """The agent's replies against the human's next replies (corpus-level: edits summed over
     turns, then divided). None when no turn could be scored."""
+
+    key: ClassVar[str] = "reply"
 
     turns: int
     cases: int
@@ -237,8 +259,10 @@ class ReplySummary(_Frozen):
     similarity: float | None  # 1 - MER, in [0, 1]: the only reply measure the gate uses
 
 
-class LatencySummary(_Frozen):
+class LatencySummary(ScorerSummary):
     """Per turn, in ms; None means not measured (the agent reported no times)."""
+
+    key: ClassVar[str] = "latency"
 
     turns: int
     cached_turns: int
@@ -251,8 +275,10 @@ class LatencySummary(_Frozen):
     within_budget: bool | None
 
 
-class CostSummary(_Frozen):
+class CostSummary(ScorerSummary):
     """Per conversation (a call's steps summed), in USD; None means not measured."""
+
+    key: ClassVar[str] = "cost"
 
     calls: int
     per_call_mean: float | None
@@ -269,8 +295,10 @@ class CostSummary(_Frozen):
     saving_total: float | None
 
 
-class HandoffSummary(_Frozen):
+class HandoffSummary(ScorerSummary):
     """Escalations the agent made: is the handoff usable by the human who takes the call?"""
+
+    key: ClassVar[str] = "handoff"
 
     escalations: int
     with_summary: int
@@ -330,9 +358,11 @@ class JudgedTurn(_Frozen):
     customer_turn: int | None = None  # the same turn as people read it: "customer turn N", from 1
 
 
-class JudgeSummary(_Frozen):
+class JudgeSummary(ScorerSummary):
     """The stored judgements of a run. Means are over judged turns; a turn the judge could not
     score (bad output, failed request) is an error, never a score."""
+
+    key: ClassVar[str] = "judge"
 
     model: str
     rubric_hash: str
@@ -347,14 +377,67 @@ class JudgeSummary(_Frozen):
     failed: list[JudgedTurn] = Field(default_factory=list)  # the first turns it could not score
 
 
+class WeightedScore(ScorerSummary):
+    """The weighted score, in [0, 1] (Weights): a bare number in the gate JSON."""
+
+    key: ClassVar[str] = "weighted_score"
+
+    score: float | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_bare(cls, data: Any) -> Any:
+        return data if isinstance(data, dict) else {"score": data}
+
+    @model_serializer(mode="plain")
+    def _bare(self) -> float | None:
+        return self.score
+
+
+# The summaries a stored gate result can carry, by their JSON key (how stored JSON is read back).
+SUMMARY_MODELS: dict[str, type[ScorerSummary]] = {
+    m.key: m
+    for m in (EscalationSummary, RoutingSummary, ReplySummary, LatencySummary, CostSummary, HandoffSummary,
+              WeightedScore, JudgeSummary)
+}
+# The core checks, for a GateCheck read back from JSON (which does not carry the kind); the gate
+# itself declares each check's kind when it makes it.
+CORE_CHECKS = ("min_cases", "pass_rate", "critical", "errors")
+
+S = TypeVar("S", bound=ScorerSummary)
+
+
 class GateCheck(_Frozen):
     name: str
     passed: bool
     detail: str
+    # Not in the JSON, whose layout is fixed; read back, a check is core when its name is.
+    kind: CheckKind = Field("optional", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data and data.get("name") in CORE_CHECKS:
+            return {**data, "kind": "core"}
+        return data
+
+
+# The gate JSON's keys in order: GateResult's fields with each scorer summary at its place (a
+# summary not listed, such as a new scorer's, follows them). A summary absent from a result is null.
+GATE_JSON_LAYOUT = (
+    "run_id", "verdict", "passed", "pass_rate", "pass_rate_ci", "bar", "cases", "passed_cases", "errors",
+    "critical_failed", "escalation", "routing", "failures", "checks", "explanation", "config", "reply", "latency",
+    "cost", "handoff", "pass_k", "breakdowns", "weighted_score", "evidence", "judge",
+)
 
 
 class GateResult(_Frozen):
-    """The gate's decision; DESIGN.md "The gate" fixes the JSON shape."""
+    """The gate's decision; DESIGN.md "The gate" fixes the JSON shape.
+
+    The scorers' summaries are one list (`summaries`, in the order the scorers ran); the JSON
+    spreads them under their keys (GATE_JSON_LAYOUT), so the stored and printed shape stays that
+    of one field per summary, and stored JSON of that shape reads back.
+    """
 
     run_id: str
     verdict: Verdict
@@ -366,18 +449,83 @@ class GateResult(_Frozen):
     passed_cases: int
     errors: int
     critical_failed: list[str]
-    escalation: EscalationSummary
-    routing: RoutingSummary
     failures: list[Failure]
     checks: list[GateCheck]
     explanation: str
     config: GateConfig
-    reply: ReplySummary | None = None
-    latency: LatencySummary | None = None
-    cost: CostSummary | None = None
-    handoff: HandoffSummary | None = None
+    summaries: tuple[SerializeAsAny[ScorerSummary], ...] = ()
     pass_k: PassKSummary | None = None
     breakdowns: dict[str, list[BreakdownRow]] = Field(default_factory=dict)
-    weighted_score: float | None = None
     evidence: EvidenceSummary | None = None
-    judge: JudgeSummary | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_summaries(cls, data: Any) -> Any:
+        """Stored JSON (one key per summary) -> the list; a missing or null summary is absent."""
+        if not isinstance(data, dict) or "summaries" in data:
+            return data
+        body = {k: v for k, v in data.items() if k not in SUMMARY_MODELS}
+        found = [(m, data[k]) for k, m in SUMMARY_MODELS.items() if data.get(k) is not None]
+        body["summaries"] = tuple(v if isinstance(v, m) else m.model_validate(v) for m, v in found)
+        return body
+
+    @model_serializer(mode="wrap")
+    def _spread_summaries(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        spread = dict(zip((s.key for s in self.summaries), data.pop("summaries", ()), strict=True))
+        out = {}
+        for key in GATE_JSON_LAYOUT:
+            if key in data:
+                out[key] = data.pop(key)
+            elif key in SUMMARY_MODELS:
+                out[key] = spread.pop(key, None)
+        return {**out, **data, **spread}
+
+    def summary(self, kind: type[S]) -> S | None:
+        """The summary of one scorer, by its model (None: that scorer said nothing about this run)."""
+        return next((s for s in self.summaries if isinstance(s, kind)), None)
+
+    def with_summary(self, summary: ScorerSummary) -> GateResult:
+        """A copy with one scorer's summary replaced (or added)."""
+        kept = tuple(s for s in self.summaries if s.key != summary.key)
+        at = next((i for i, s in enumerate(self.summaries) if s.key == summary.key), len(kept))
+        return self.model_copy(update={"summaries": (*kept[:at], summary, *kept[at:])})
+
+    @property
+    def escalation(self) -> EscalationSummary:
+        return _required(self.summary(EscalationSummary), "escalation")
+
+    @property
+    def routing(self) -> RoutingSummary:
+        return _required(self.summary(RoutingSummary), "routing")
+
+    @property
+    def reply(self) -> ReplySummary | None:
+        return self.summary(ReplySummary)
+
+    @property
+    def latency(self) -> LatencySummary | None:
+        return self.summary(LatencySummary)
+
+    @property
+    def cost(self) -> CostSummary | None:
+        return self.summary(CostSummary)
+
+    @property
+    def handoff(self) -> HandoffSummary | None:
+        return self.summary(HandoffSummary)
+
+    @property
+    def weighted_score(self) -> float | None:
+        w = self.summary(WeightedScore)
+        return None if w is None else w.score
+
+    @property
+    def judge(self) -> JudgeSummary | None:
+        return self.summary(JudgeSummary)
+
+
+def _required(summary: S | None, key: str) -> S:
+    if summary is None:
+        raise LookupError(f"this gate result has no {key} summary")
+    return summary

@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from ..wording import noun, plural
+from .columns import first_repeat
 from .metrics import wilson_interval
 
 Interval = tuple[float, float]
@@ -211,8 +212,7 @@ def verdict_of(b: int, c: int, n: int, alpha: float = 0.05) -> tuple[Literal["wo
 def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, run_b: str,
                    alpha: float = 0.05) -> Comparison:  # fmt: skip
     """What changed from run A to run B, case by case, and whether B is worse beyond noise."""
-    a = scores_a[scores_a["repeat"] == 0] if "repeat" in scores_a else scores_a
-    b = scores_b[scores_b["repeat"] == 0] if "repeat" in scores_b else scores_b
+    a, b = first_repeat(scores_a), first_repeat(scores_b)
     joined = a.merge(b, on="case_id", suffixes=("_a", "_b"))  # B's order within A's: both are import order
     pa, pb = joined["passed_a"].astype(bool), joined["passed_b"].astype(bool)
 

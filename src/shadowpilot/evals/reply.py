@@ -211,7 +211,9 @@ def reply_counts(turns: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def rates(hits: pd.Series | np.ndarray | int, edits, ref_words, char_edits, ref_chars) -> dict[str, object]:
+def rates(
+    hits: object, edits: object, ref_words: object, char_edits: object, ref_chars: object
+) -> dict[str, np.ndarray]:
     """WER, MER, CER and similarity (1 - MER) from summed counts (NaN where nothing was scored)."""
     hits, edits = np.asarray(hits, dtype=float), np.asarray(edits, dtype=float)
     ref_words, char_edits, ref_chars = (np.asarray(x, dtype=float) for x in (ref_words, char_edits, ref_chars))

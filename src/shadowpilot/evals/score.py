@@ -1,33 +1,34 @@
-"""Per-case scoring: the scorers combined into pass/fail with a reason a person can read.
+"""Per-case scoring: every scorer's columns, then the case verdict (pass/fail with a reason a
+person can read).
 
 Everything here is column arithmetic over the scoring frame (one row per case and repeat); the
-`why` text is assembled column by column, never row by row.
+`why` text is assembled column by column, never row by row. A case passes when the agent did not
+fail, its escalation decision is right and on time, and its routing matched: the case verdict
+reads the escalation and routing scorers' columns, so those two are in every scorer list.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..types import GateConfig
 from ..wording import customer_turn_from_ordinal
-from .escalation import score_escalation
-from .handoff import score_handoff
-from .reply import REPLY_COUNT_COLUMNS, rates, reply_counts
-from .routing import score_routing
-from .weights import penalties
+from . import columns as col
+from .scorer import CaseInputs, Scorer, missing_columns
+from .scorers import SCORERS
 
 STORED_COLUMNS = [
     "case_id", "repeat", "decision", "timing", "turn_delta", "routing_ok", "attributes",
     "passed", "error", "critical", "why",
     "reply_turns", "reply_wer", "reply_mer", "reply_cer", "cost_usd", "latency_ms_max", "first_token_ms_max",
     "hops", "handoff_ok", "penalty",
-]  # fmt: skip
+]
 
-# Carried from the scoring frame for the gate's summaries and breakdowns.
-CARRIED = ["tags", "channel", "expected_reason", "expected_escalated", "pilot_day", "agent_escalated",
-           "cost_usd", "cost_steps", "spent_usd", "latency_ms_max", "first_token_ms_max", "cached_steps",
-           "hops"]  # fmt: skip
+# Carried from the scoring frame for the gate's breakdowns (evals/breakdown.py).
+CARRIED = ["tags", "channel", "expected_reason", "expected_escalated", "pilot_day"]
 
 
 def _join(parts: list[pd.Series], sep: str = "; ") -> pd.Series:
@@ -45,12 +46,12 @@ def _shown(s: pd.Series, who: str, name: str) -> pd.Series:
     "the agent gave no queue" when it chose nothing."""
     text = s.astype("string")
     quoted = "'" + text + "'"
-    is_str = s.map(type).eq(str) if len(s) else pd.Series(dtype=bool)
+    is_str = s.map(lambda v: type(v) is str) if len(s) else pd.Series(dtype=bool)
     shown = (who + " " + quoted.where(is_str, text)).astype(object)
     return shown.where(s.notna(), f"the {who} gave no {name}")
 
 
-def _why(rows: pd.DataFrame, esc: pd.DataFrame, routing: pd.DataFrame, match_cols: list[str]) -> pd.Series:
+def _why(rows: pd.DataFrame, esc: pd.DataFrame, attrs: list[str]) -> pd.Series:
     idx = rows.index
     na = pd.Series(pd.NA, index=idx, dtype="object")
     errored = rows["error"].notna()
@@ -66,72 +67,70 @@ def _why(rows: pd.DataFrame, esc: pd.DataFrame, routing: pd.DataFrame, match_col
     timing = esc["timing"]
     off = timing.isin(["early", "late"])
     n = esc["turn_delta"].abs()
-    turns = n.astype(str) + np.where(n.eq(1).fillna(False), " customer turn ", " customer turns ")
+    turns: pd.Series = n.astype(str) + np.where(n.eq(1).fillna(False), " customer turn ", " customer turns ")
     parts.append(("escalated " + turns + timing.astype(object)).where(off, na))
-    for col in match_cols:
-        name = col.removeprefix("match.")
-        exp_col = "expected_queue" if name == "queue" else f"expected.{name}"
-        got_col = "agent_queue" if name == "queue" else f"agent.{name}"
-        wrong = routing[col].eq(False).fillna(False).astype(bool)
-        text = f"wrong {name}: " + _shown(rows[got_col], "agent", name) + ", " + _shown(rows[exp_col], "human", name)
-        parts.append(text.where(wrong, na))
+    for name in attrs:
+        wrong = esc[col.match(name)].eq(False).fillna(False).astype(bool)
+        shown = _shown(rows[col.agent(name)], "agent", name) + ", " + _shown(rows[col.expected(name)], "human", name)
+        parts.append((f"wrong {name}: " + shown).where(wrong, na))
     return _join(parts)
 
 
-def _attributes_json(routing: pd.DataFrame, match_cols: list[str]) -> pd.Series:
+def _attributes_json(scored: pd.DataFrame, attrs: list[str]) -> pd.Series:
     parts = []
-    for col in match_cols:
-        m = routing[col]
-        key = '"' + col.removeprefix("match.") + '": '
+    for name in attrs:
+        m = scored[col.match(name)]
+        key = '"' + name + '": '
         parts.append(pd.Series(np.where(m.fillna(False), key + "true", key + "false"), index=m.index).where(m.notna()))
-    inner = _join(parts, ", ") if parts else pd.Series(pd.NA, index=routing.index, dtype="object")
+    inner = _join(parts, ", ") if parts else pd.Series(pd.NA, index=scored.index, dtype="object")
     return ("{" + inner.fillna("") + "}").astype(object)
 
 
-def score_frame(frame: pd.DataFrame, config: GateConfig, reply_turns: pd.DataFrame | None = None) -> pd.DataFrame:
+def scorer_columns(inputs: CaseInputs, scorers: Sequence[Scorer]) -> pd.DataFrame:
+    """Every scorer's per-case columns, in list order (a column already made is kept, not repeated)."""
+    missing = missing_columns(scorers, inputs.config, inputs.frame.columns)
+    if missing:
+        raise ValueError("the scoring frame lacks columns: "
+                         + "; ".join(f"{k} needs {', '.join(v)}" for k, v in missing.items()))
+    scored = pd.DataFrame(index=inputs.frame.index)
+    for scorer in scorers:
+        new = scorer.columns(inputs, scored)
+        scored = pd.concat([scored, new.loc[:, ~new.columns.isin(scored.columns)]], axis=1)
+    return scored
+
+
+def score_frame(
+    frame: pd.DataFrame,
+    config: GateConfig,
+    reply_turns: pd.DataFrame | None = None,
+    scorers: Sequence[Scorer] = SCORERS,
+) -> pd.DataFrame:
     """Scores for every (case, repeat) of a scoring frame. Pure: same inputs, same scores.
 
     `reply_turns` is `evals.reply.score_replies` over the run's reply pairs (None: not scored).
     """
-    attributes = list(config.required_attributes)
-    esc = score_escalation(frame, config.escalation_turn_tolerance)
-    routing = score_routing(frame, attributes, esc["decision"] == "tp")
-    handoff = score_handoff(frame, attributes, config.max_hops)
+    scored = scorer_columns(CaseInputs(frame, config, reply_turns), scorers)
+    attrs = col.matched(col.routed(config.required_attributes), scored.columns)
     errored = frame["error"].notna()
-    timing_ok = esc["timing"].isna() | (esc["timing"] == "on_time")
-    routing_ok = routing["routing_ok"].fillna(True).astype(bool)
-    passed = ~errored & esc["decision"].isin(["tp", "tn"]) & timing_ok & routing_ok
-    match_cols = [c for c in routing.columns if c.startswith("match.")]
-
-    out = pd.DataFrame(
+    timing_ok = scored["timing"].isna() | (scored["timing"] == "on_time")
+    routing_ok = scored["routing_ok"].fillna(True).astype(bool)
+    passed = ~errored & scored["decision"].isin(["tp", "tn"]) & timing_ok & routing_ok
+    verdict = pd.DataFrame(
         {
             "case_id": frame["case_id"],
             "repeat": frame["repeat"],
-            "decision": esc["decision"],
-            "timing": esc["timing"],
-            "turn_delta": esc["turn_delta"],
-            "routing_ok": routing["routing_ok"],
-            "attributes": _attributes_json(routing, match_cols),
+            "decision": scored["decision"],
+            "timing": scored["timing"],
+            "turn_delta": scored["turn_delta"],
+            "routing_ok": scored["routing_ok"],
+            "attributes": _attributes_json(scored, attrs),
             "passed": passed.astype(bool),
             "error": errored.astype(bool),
             "critical": frame["critical"].astype(bool),
-            "why": _why(frame, esc, routing, match_cols).where(~passed, None),
+            "why": _why(frame, scored, attrs).where(~passed, None),
         },
         index=frame.index,
     )
-    out["penalty"] = penalties(out, config.weights)
-    out = pd.concat([out, routing[match_cols], handoff, frame[[c for c in CARRIED if c in frame]]], axis=1)
-    return _with_replies(out, reply_turns)
-
-
-def _with_replies(out: pd.DataFrame, reply_turns: pd.DataFrame | None) -> pd.DataFrame:
-    if reply_turns is None or reply_turns.empty:
-        counts = pd.DataFrame(0, index=out.index, columns=REPLY_COUNT_COLUMNS)
-    else:
-        per_case = reply_counts(reply_turns, ["case_id", "repeat"])
-        counts = out[["case_id", "repeat"]].merge(per_case, on=["case_id", "repeat"], how="left")
-        counts = counts[REPLY_COUNT_COLUMNS].fillna(0).astype("int64").set_axis(out.index)
-    r = rates(*(counts[c] for c in REPLY_COUNT_COLUMNS[1:]))
-    out = pd.concat([out, counts], axis=1)
-    out["reply_wer"], out["reply_mer"], out["reply_cer"] = r["wer"], r["mer"], r["cer"]
-    return out
+    rest = scored.loc[:, ~scored.columns.isin(verdict.columns)]
+    carried = frame[[c for c in CARRIED if c in frame and c not in rest]]
+    return pd.concat([verdict, rest, carried], axis=1)

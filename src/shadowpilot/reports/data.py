@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
+from ..evals import columns as col
 from ..evals.compare import Comparison
 from ..store import Store
 from ..types import GateResult, Outcome, RunManifest, Transcript, Turn
@@ -263,9 +264,9 @@ def _cases(
         from ..transcripts.redact import Redactor
 
         redactor = Redactor(settings.redaction.kinds)
-    match_cols = [c for c in scores.columns if c.startswith("match.")]
+    matched = col.matched(col.routed(settings.gate.required_attributes), scores.columns)
     cases = []
-    for s in scores[scores["repeat"] == 0].to_dict("records"):
+    for s in col.first_repeat(scores).to_dict("records"):
         t = transcripts[s["case_id"]]
         case_steps = by_case.get(t.id, [])
         ruling = ruling_by_case.get(t.id)
@@ -297,7 +298,7 @@ def _cases(
             else AgentDecision(escalated=False, reply=last_reply)
         )
         human_at = customer_turn_number(t.turns, t.outcome.at_turn) if t.outcome.escalated else None
-        attributes = {c.removeprefix("match."): _clean(s[c]) for c in match_cols}
+        attributes = {a: _clean(s[col.match(a)]) for a in matched}
         attributes = {k: None if v is None else bool(v) for k, v in attributes.items()}
         cases.append(
             CaseReport(
@@ -338,7 +339,7 @@ def _redacted_judge_reasons(gate: GateResult, settings: Settings) -> GateResult:
         return gate
     r = Redactor(settings.redaction.kinds)
     worst = [w.model_copy(update={"reasons": {k: r.redact_text(v) for k, v in w.reasons.items()}}) for w in j.worst]
-    return gate.model_copy(update={"judge": j.model_copy(update={"worst": worst})})
+    return gate.with_summary(j.model_copy(update={"worst": worst}))
 
 
 def _kinds_replaced(cases: list[CaseReport], gate: GateResult) -> list[str]:
@@ -433,9 +434,8 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
         what = ", ".join(f"{a} {n}x" for a, n in sorted(wrong.items(), key=lambda kv: -kv[1]))
         out.append(f"Route escalations where the humans sent them: {plural(len(routed), 'case')} went to the "
                    f"wrong place ({_ids(routed)}; wrong {what}).")  # fmt: skip
-    core = {"min_cases", "pass_rate", "critical", "errors"}
-    out += [f"{c.name.replace('_', ' ').capitalize()}: {c.detail}." for c in gate.checks if not c.passed and
-            c.name not in core]  # fmt: skip
+    out += [f"{c.name.replace('_', ' ').capitalize()}: {c.detail}." for c in gate.checks
+            if not c.passed and c.kind == "optional"]
     ev = gate.evidence
     if ev is not None and "pass_rate" in failed_checks:
         k = gate.pass_k if gate.config.require_pass_k and gate.pass_k is not None else None

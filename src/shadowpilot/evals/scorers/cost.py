@@ -1,16 +1,11 @@
-"""Latency and cost against [budgets].
-
-Latency is per turn (every step that reported a time, all repeats): p50 and p95 of the time to
-the first token and to the full reply (linear interpolation, numpy's default). Answers served
-from the response cache keep the times first measured, so they still describe the agent.
-
-Cost is per conversation: the sum of cost_usd over a call's steps (first repeat), including
-cached answers (what a live call would cost); `spent` is what this run actually paid.
+"""Cost scorer: per conversation, the sum of cost_usd over a call's steps (first repeat),
+including cached answers (what a live call would cost); `spent` is what this run actually paid.
 The saving per call assumes a human would still take the calls the agent escalates:
 
     saving_per_call = human_cost - (mean AI cost + escalation_share x human_cost)
 
-A run whose agent reported no times or costs (the baseline) is "not measured" (None), never 0.
+A run whose agent reported no costs (the baseline) is "not measured" (None), never 0, and fails
+the check, which is on with [gate] check_cost (against [budgets] cost_per_call_usd).
 """
 
 from __future__ import annotations
@@ -18,30 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..types import Budgets, CostSummary, LatencySummary
+from ...types import Budgets, CostSummary, GateCheck, GateConfig
+from ...wording import plural
+from ..scorer import CaseInputs, GateInputs, ScorerResult, check
 
-
-def _pct(values: pd.Series, q: float) -> float | None:
-    v = values.dropna().to_numpy(dtype=float)
-    return round(float(np.percentile(v, q)), 1) if len(v) else None
-
-
-def latency_summary(timings: pd.DataFrame | None, budgets: Budgets) -> LatencySummary:
-    t = timings if timings is not None else pd.DataFrame(columns=["first_token_ms", "latency_ms", "cached"])
-    ft50, ft95 = _pct(t["first_token_ms"], 50), _pct(t["first_token_ms"], 95)
-    fr50, fr95 = _pct(t["latency_ms"], 50), _pct(t["latency_ms"], 95)
-    checks = [x <= b for x, b in ((ft95, budgets.first_token_ms), (fr95, budgets.full_reply_ms)) if x is not None]
-    return LatencySummary(
-        turns=len(t),
-        cached_turns=int(t["cached"].astype(bool).sum()) if len(t) else 0,
-        first_token_p50=ft50,
-        first_token_p95=ft95,
-        full_reply_p50=fr50,
-        full_reply_p95=fr95,
-        first_token_budget=budgets.first_token_ms,
-        full_reply_budget=budgets.full_reply_ms,
-        within_budget=all(checks) if checks else None,
-    )
+# Per-case figures carried from the frame for the summary (and the reports).
+CARRIED = ["cost_usd", "cost_steps", "spent_usd", "agent_escalated"]
 
 
 def _usd(x: float | None) -> float | None:
@@ -58,7 +35,7 @@ def cost_summary(scores: pd.DataFrame, budgets: Budgets) -> CostSummary:
     if cost.empty:
         return CostSummary(calls=0, per_call_mean=None, per_call_p95=None, per_call_max=None, total=None, spent=None,
                            budget=budget, over_budget_calls=None, within_budget=None, human_cost_per_call=human,
-                           escalation_share=round(share, 4), saving_per_call=None, saving_total=None)  # fmt: skip
+                           escalation_share=round(share, 4), saving_per_call=None, saving_total=None)
     mean = float(cost.mean())
     saving = None if human is None else human - (mean + share * human)
     return CostSummary(
@@ -76,3 +53,30 @@ def cost_summary(scores: pd.DataFrame, budgets: Budgets) -> CostSummary:
         saving_per_call=_usd(saving),
         saving_total=None if saving is None else _usd(saving * n),
     )
+
+
+def cost_check(cost: CostSummary | None) -> GateCheck:
+    if cost is None or cost.per_call_mean is None:
+        return check("cost", False, "the agent reported no cost: not measured")
+    if cost.budget is None:
+        return check("cost", False, "check_cost is on but [budgets] cost_per_call_usd is not set")
+    detail = (f"mean cost per call ${cost.per_call_mean:.4f} against the budget ${cost.budget:.4f} "
+              f"({plural(cost.over_budget_calls or 0, 'call')} over)")
+    return check("cost", bool(cost.within_budget), detail)
+
+
+class CostScorer:
+    name = "cost"
+
+    def needs(self, config: GateConfig) -> list[str]:
+        return []
+
+    def columns(self, inputs: CaseInputs, scored: pd.DataFrame) -> pd.DataFrame:
+        return inputs.frame[[c for c in CARRIED if c in inputs.frame]]
+
+    def gate(self, inputs: GateInputs) -> ScorerResult:
+        s = inputs.scores
+        cost = cost_summary(s, inputs.budgets) if "cost_steps" in s else None
+        if not inputs.config.check_cost:
+            return ScorerResult(cost)
+        return ScorerResult(cost, [cost_check(cost)])
