@@ -22,8 +22,10 @@ from tests.conftest import invoke, make_case, write_config, write_jsonl
 PACKAGE = Path(shadowpilot.__file__).parent
 FLAG = re.compile(r"(?<![\w-])--[a-z]")
 ARGV = re.compile(r"^--[a-z][a-z-]*=?$")  # a whole argument handed to another program (Chromium's switches)
-# Strings another part of issue 12 rewrites (the gate's prose moves apart from its logic there).
-PENDING = {("shadowpilot/evals/gate.py", " has not been judged: run `shadowpilot judge --run ")}
+# Not messages but results: the judge check's detail is part of the stored verdict (gate JSON, the
+# report, JUnit) that CI logs and people read outside any Python caller, and it names the command
+# that makes the check measurable. It is the one sentence of a result that names a flag.
+PENDING = {("shadowpilot/evals/scorers/judge.py", " has not been judged: run `shadowpilot judge --run ")}
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
