@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from shadowpilot.config import AgentSettings
 from shadowpilot.errors import AgentError
+from shadowpilot.runners.agent import AgentBase
 from shadowpilot.runners.openai_chat import OpenAIAgent, make_client
 from shadowpilot.runners.retry import Failure, RetryPolicy, retry
 from shadowpilot.runners.turn_loop import ask
@@ -225,7 +226,7 @@ def test_mask_replaces_configured_secrets_and_leaves_short_values() -> None:
 # -- the reply that is kept --------------------------------------------------------------------------------------
 
 
-class Verbose:
+class Verbose(AgentBase):
     """An agent whose reply is `n` characters long."""
 
     kind = "python"

@@ -12,21 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config import Settings
 from ..evals.compare import Comparison
 from ..store import open_store
-from ..types import GateResult, Outcome, RunManifest, Turn
+from ..types import NO_ESCALATION, AgentDecision, DecisionView, GateResult, Outcome, RunManifest, Turn
 from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
-
-
-class AgentDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    escalated: bool
-    at_transcript_index: int | None = None  # raw: the index in the case's turns, from 0
-    at_customer_turn: int | None = None  # what people read: "customer turn N", from 1 (wording.py)
-    reason: str | None = None
-    urgency: str | None = None
-    queue: str | None = None
-    routing: dict[str, Any] = {}
-    reply: str | None = None
 
 
 class RulingNote(BaseModel):
@@ -56,7 +43,7 @@ class CaseReport(BaseModel):
     error: str | None
     human: Outcome  # its at_turn is the transcript index, as imported
     human_at_customer_turn: int | None  # the same point as people read it: customer turn N, from 1
-    agent: AgentDecision
+    agent: DecisionView  # the AI's decision, with its reply there (or the last reply of a call it kept)
     turns: list[Turn]
     # the agent's steps; `transcript_index` is raw (from 0), `customer_turn` is counted from 1
     steps: list[dict[str, Any]]
@@ -164,11 +151,12 @@ def build_report_data(
             comparison = compare_scores(base_scores, scores, base_id, rid)
             gate = with_check(gate, regression_check(base_scores, scores, base_id, rid, rulings))
         transcripts = {t.id: t for t in store.run_cases(rid)}
+        decisions = store.first_escalations(rid, list(transcripts))
         steps = store.steps(rid)
         errors = store.case_errors(rid)
         history = store.history()
 
-    cases = _cases(scores, transcripts, steps, errors, rulings, settings, show_pii)
+    cases = _cases(scores, transcripts, decisions, steps, errors, rulings, settings, show_pii)
     if not show_pii:
         gate = _redacted_judge_reasons(gate, settings)
     starts = [c.started_at for c in cases if c.started_at is not None]
@@ -240,6 +228,7 @@ def _problems(s: dict[str, Any], attributes: dict[str, bool | None]) -> list[str
 def _cases(
     scores: pd.DataFrame,
     transcripts: dict[str, Any],
+    decisions: dict[str, AgentDecision],
     steps: pd.DataFrame,
     errors: dict[str, str | None],
     rulings: pd.DataFrame,
@@ -270,22 +259,12 @@ def _cases(
             why, error, note = out[-3:]
             if ruling is not None:
                 ruling = ruling.model_copy(update={"note": note})
-        first = next((st for st in case_steps if st.get("escalate")), None)
-        last_reply = case_steps[-1].get("reply") if case_steps else None
-        agent = (
-            AgentDecision(
-                escalated=True,
-                at_transcript_index=first["transcript_index"],
-                at_customer_turn=first["customer_turn"],
-                reason=first.get("reason"),
-                urgency=first.get("urgency"),
-                queue=first.get("queue"),
-                routing=first.get("routing") or {},
-                reply=first.get("reply"),
-            )
-            if first
-            else AgentDecision(escalated=False, reply=last_reply)
-        )
+        decision = decisions.get(t.id, NO_ESCALATION)
+        if decision.escalated:
+            reply = next((st.get("reply") for st in case_steps if st["transcript_index"] == decision.turn), None)
+        else:
+            reply = case_steps[-1].get("reply") if case_steps else None
+        agent = DecisionView.of(decision, reply)
         human_at = customer_turn_number(t.turns, t.outcome.at_turn) if t.outcome.escalated else None
         attributes = {c.removeprefix("match."): _clean(s[c]) for c in match_cols}
         attributes = {k: None if v is None else bool(v) for k, v in attributes.items()}

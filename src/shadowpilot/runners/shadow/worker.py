@@ -20,7 +20,7 @@ from typing import Any
 
 from ...errors import AgentError, AgentUnreachable
 from ...types import AgentInput, Recommendation
-from ..agent import Agent
+from ..agent import Agent, AgentBase
 from ..turn_loop import DEFAULT_MAX_REPLY_CHARS, ask
 from .calls import Call
 from .eventlog import Record
@@ -46,7 +46,10 @@ class ReachLog:
         self.down = True
 
 
-class ObservedAgent:
+class ObservedAgent(AgentBase):
+    """The shared agent as one live call sees it. Not a wrapper: it times turns itself and leaves
+    the shared agent's connections open (the defaults: no deadline of its own, nothing to close)."""
+
     kind = "shadow"
 
     def __init__(
