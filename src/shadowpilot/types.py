@@ -138,9 +138,16 @@ class DecisionView(_Frozen):
     @classmethod
     def of(cls, decision: AgentDecision, reply: str | None) -> DecisionView:
         ct = decision.customer_turn
-        return cls(escalated=decision.escalated, at_transcript_index=decision.turn,
-                   at_customer_turn=None if ct is None else ct + 1, reason=decision.reason,
-                   urgency=decision.urgency, queue=decision.queue, routing=decision.routing, reply=reply)  # fmt: skip
+        return cls(
+            escalated=decision.escalated,
+            at_transcript_index=decision.turn,
+            at_customer_turn=None if ct is None else ct + 1,
+            reason=decision.reason,
+            urgency=decision.urgency,
+            queue=decision.queue,
+            routing=decision.routing,
+            reply=reply,
+        )
 
 
 class AgentInput(_Frozen):
@@ -403,8 +410,8 @@ class Ruling(BaseModel):
     def from_columns(cls, row: dict[str, Any]) -> Ruling:
         """A rulings-table row (ai_routing already a dict) as a Ruling."""
         fields = {k: v for k, v in row.items() if k not in RULING_AI_COLUMNS.values()}
-        ai = AgentDecision(**{k: row.get(c) for k, c in RULING_AI_COLUMNS.items() if c != "ai_routing"},
-                           routing=row.get("ai_routing") or {})  # fmt: skip
+        decided = {k: row.get(c) for k, c in RULING_AI_COLUMNS.items() if c != "ai_routing"}
+        ai = AgentDecision(**decided, routing=row.get("ai_routing") or {})
         return cls.model_validate({**fields, "ai": ai})
 
 

@@ -333,9 +333,10 @@ async def judge_items(
             body = {"verdict": verdict.model_dump(), "tokens_in": tin, "tokens_out": tout, "cost_usd": cost}
             totals.new_cache.append((item.key, CACHE_KIND, json.dumps(body)))
         c, p, t = verdict.scores()
-        scored = {"correctness": c, "policy": p, "tone": t, "score": normalised_score(c, p, t),
-                  "reasons": verdict.reasons()}  # fmt: skip
-        return row.model_copy(update=scored)
+        score = normalised_score(c, p, t)
+        return row.model_copy(
+            update={"correctness": c, "policy": p, "tone": t, "score": score, "reasons": verdict.reasons()}
+        )
 
     async def tracked(item: JudgeItem) -> Judgement:
         row = await one(item)

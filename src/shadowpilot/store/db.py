@@ -717,10 +717,17 @@ class Store:
             [run_id, list(case_ids)],
         ).fetchall()
         return {
-            str(case_id): AgentDecision(escalated=True, turn=turn, customer_turn=ct, reason=reason, urgency=urgency,
-                                        queue=queue, routing=json.loads(routing) if routing else {})
+            str(case_id): AgentDecision(
+                escalated=True,
+                turn=turn,
+                customer_turn=ct,
+                reason=reason,
+                urgency=urgency,
+                queue=queue,
+                routing=json.loads(routing) if routing else {},
+            )
             for case_id, turn, ct, reason, urgency, queue, routing in rows
-        }  # fmt: skip
+        }
 
     def replies_at(self, run_id: str, turns: Mapping[str, int]) -> dict[str, str | None]:
         """case_id -> the agent's reply at the given transcript index (first repeat)."""
