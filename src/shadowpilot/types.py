@@ -110,6 +110,56 @@ class Recommendation(BaseModel):
     cached: bool = False
 
 
+class AgentDecision(_Frozen):
+    """The AI's decision on a case: its first escalation (when, why, where to), or keeping the call.
+
+    One shape wherever the decision travels: the store's first escalations, a ruling's
+    `ai_*` columns, a review's disagreement and a report's case. The reply the agent gave at
+    that turn is not part of it: a ruling is on the decision, not its wording, and the reply
+    an output shows beside it is not always that turn's (a report shows the last reply of a
+    call the agent kept), so it travels beside the decision (DecisionView)."""
+
+    escalated: bool
+    turn: int | None = None  # the transcript index of the customer turn it escalated at (from 0)
+    customer_turn: int | None = None  # the same turn as an ordinal among customer turns (from 0)
+    reason: str | None = None
+    urgency: str | None = None
+    queue: str | None = None
+    routing: dict[str, AttrValue] = Field(default_factory=dict)
+
+
+NO_ESCALATION = AgentDecision(escalated=False)  # the decision of an agent that kept the call
+
+
+class DecisionView(_Frozen):
+    """An AgentDecision as the JSON outputs show it (review --json, report JSON): the turn both raw
+    (`at_transcript_index`, from 0) and as people count it (`at_customer_turn`, from 1), and the
+    reply shown beside it."""
+
+    escalated: bool
+    at_transcript_index: int | None = None
+    at_customer_turn: int | None = None
+    reason: str | None = None
+    urgency: str | None = None
+    queue: str | None = None
+    routing: dict[str, AttrValue] = Field(default_factory=dict)
+    reply: str | None = None
+
+    @classmethod
+    def of(cls, decision: AgentDecision, reply: str | None) -> DecisionView:
+        ct = decision.customer_turn
+        return cls(
+            escalated=decision.escalated,
+            at_transcript_index=decision.turn,
+            at_customer_turn=None if ct is None else ct + 1,
+            reason=decision.reason,
+            urgency=decision.urgency,
+            queue=decision.queue,
+            routing=decision.routing,
+            reply=reply,
+        )
+
+
 class AgentInput(_Frozen):
     """What an agent sees at one customer turn: the conversation so far."""
 
@@ -148,6 +198,18 @@ class CallRun(_Frozen):
         return None
 
 
+class CacheStats(_Frozen):
+    """What the response cache saved in a run: answers reused (hits) and requests made (misses)."""
+
+    enabled: bool
+    hits: int = 0
+    misses: int = 0
+
+    def plus(self, hits: int, misses: int) -> CacheStats:
+        """These figures with a resumed part's added (the cache on for the run from then on)."""
+        return CacheStats(enabled=True, hits=self.hits + hits, misses=self.misses + misses)
+
+
 class RunManifest(_Frozen):
     """Everything needed to know what a run measured and to reproduce it."""
 
@@ -161,8 +223,8 @@ class RunManifest(_Frozen):
     versions: dict[str, str]
     all_turns: bool = False
     repeats: int = 1
-    # What the response cache saved: {"enabled": bool, "hits": n, "misses": n}; filled in when the run ends.
-    cache: dict[str, Any] | None = None
+    # What the response cache saved ({"enabled": bool, "hits": n, "misses": n}); filled in when the run ends.
+    cache: CacheStats | None = None
     schema_version: int = SCHEMA_VERSION
 
 
@@ -341,6 +403,63 @@ class EvidenceSummary(_Frozen):
     lower_bound: float | None = None  # the Wilson 95% lower bound of the gated rate
     lower_bound_clears_bar: bool = True  # whether or not use_lower_bound is set
     caution: str | None = None  # the sentence to show beside the verdict when it does not clear
+
+
+RulingKind = Literal["human_right", "ai_right", "unclear"]
+# Ruling's AI decision as the store's rulings table holds it: AgentDecision field -> ai_* column.
+RULING_AI_COLUMNS = {
+    "escalated": "ai_escalated", "turn": "ai_at_turn", "customer_turn": "ai_at_customer_turn",
+    "reason": "ai_reason", "urgency": "ai_urgency", "queue": "ai_queue", "routing": "ai_routing",
+}
+
+
+class Ruling(BaseModel):
+    """An engineer's ruling on one case version (its fingerprint) from one run, with the AI's
+    decision it was made on (evals/rulings.py applies it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    fingerprint: str
+    run_id: str
+    ruling: RulingKind
+    note: str | None = None
+    ruled_by: str
+    ruled_at: datetime
+    ai: AgentDecision
+
+    def columns(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The ruling as a row of the rulings table: the decision flattened into its ai_* columns."""
+        row = self.model_dump(mode=mode, exclude={"ai"})
+        row.update((RULING_AI_COLUMNS[k], v) for k, v in self.ai.model_dump(mode=mode).items())
+        return row
+
+    @classmethod
+    def from_columns(cls, row: dict[str, Any]) -> Ruling:
+        """A rulings-table row (ai_routing already a dict) as a Ruling."""
+        fields = {k: v for k, v in row.items() if k not in RULING_AI_COLUMNS.values()}
+        decided = {k: row.get(c) for k, c in RULING_AI_COLUMNS.items() if c != "ai_routing"}
+        ai = AgentDecision(**decided, routing=row.get("ai_routing") or {})
+        return cls.model_validate({**fields, "ai": ai})
+
+
+class Judgement(_Frozen):
+    """One reply the LLM judge was asked about, as the judgements table stores it: its three 1-5
+    scores and the normalised score, or the error that replaced them (never both)."""
+
+    case_id: str
+    repeat: int
+    turn: int  # the transcript index of the judged reply's customer turn
+    model: str
+    rubric_hash: str
+    correctness: int | None = None
+    policy: int | None = None
+    tone: int | None = None
+    score: float | None = None
+    reasons: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+    cost_usd: float | None = None
+    cached: bool = False  # the answer came from the response cache: it cost nothing now
 
 
 class JudgedTurn(_Frozen):

@@ -85,8 +85,8 @@ def test_disagreements_are_the_failed_cases_where_ai_and_human_differ(tenant_dir
     assert rid == reviewed
     assert [(d.case_id, d.decision) for d in items] == [("c-fp", "fp"), ("c-fn", "fn")]
     fp = items[0]
-    assert fp.ai["escalated"] and fp.ai["at_turn"] == 2 and fp.ai["customer_turn"] == 1
-    assert fp.ai["routing"] == ROUTE and fp.ai["queue"] == "billing-tier2"
+    assert fp.ai.escalated and fp.ai.turn == 2 and fp.ai.customer_turn == 1
+    assert fp.ai.routing == ROUTE and fp.ai.queue == "billing-tier2"
     assert fp.transcript.outcome.escalated is False and fp.ruling is None
 
 
@@ -96,7 +96,7 @@ def test_ai_right_flips_the_case_and_the_gate(tenant_dir, reviewed):
     assert (before.passed_cases, before.verdict) == (8, "no-go")
 
     r = workflow.record_ruling(s, "c-fp", "ai_right", "policy says transfer refunds", by="ana")
-    assert (r.ruled_by, r.run_id, r.ai_escalated, r.ai_at_customer_turn) == ("ana", reviewed, True, 1)
+    assert (r.ruled_by, r.run_id, r.ai.escalated, r.ai.customer_turn) == ("ana", reviewed, True, 1)
     after = workflow.gate(s, reviewed)
     assert after.passed_cases == 9 and after.pass_rate == 0.9 and after.verdict == "go"
     # the human's escalation counts now follow the corrected label: c-fp is a true positive

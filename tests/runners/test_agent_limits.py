@@ -21,10 +21,11 @@ from typer.testing import CliRunner
 
 from shadowpilot.config import AgentSettings
 from shadowpilot.errors import AgentError
+from shadowpilot.runners.agent import AgentBase
 from shadowpilot.runners.openai_chat import OpenAIAgent, make_client
 from shadowpilot.runners.retry import Failure, RetryPolicy, retry
 from shadowpilot.runners.turn_loop import ask
-from shadowpilot.types import AgentInput, Recommendation, Turn
+from shadowpilot.types import AgentInput, Judgement, Recommendation, Turn
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.servers.openai_server import OpenAIServer
 from tests.servers.tenant_agent import TenantAgent
@@ -99,11 +100,11 @@ def test_the_openai_agent_aborts_a_streamed_answer_past_max_answer_bytes() -> No
         assert len(server.requests) == 1
 
 
-def judge_once(server: OpenAIServer, environ: dict[str, str] | None = None) -> dict:
+def judge_once(server: OpenAIServer, environ: dict[str, str] | None = None) -> Judgement:
     from shadowpilot.evals.judge import JudgeItem, build_messages
     from shadowpilot.runners.judge_client import judge_items
 
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> list[Judgement]:
         # the judge's client, as client_from_settings makes it (default [judge] max_answer_bytes)
         client = make_client("the LLM judge", "judge", server.base_url, 10, environ or {})
         messages = build_messages("Be fair.", [Turn(speaker="customer", text="hi")], "Hello!", "Hi there")
@@ -123,7 +124,7 @@ def test_the_judge_reads_no_further_than_its_max_answer_bytes() -> None:
     with OpenAIServer() as server:
         server.add_fault("huge", size=HUGE)
         row = judge_once(server)
-        assert row["score"] is None and "larger than max_answer_bytes = 1,000,000 bytes" in row["error"]
+        assert row.score is None and "larger than max_answer_bytes = 1,000,000 bytes" in (row.error or "")
         assert settle(lambda: server.cut_off == 1)
         assert server.sent_bytes < HUGE
         assert len(server.requests) == 1
@@ -144,7 +145,7 @@ def test_the_judge_does_not_follow_a_redirect_to_another_server() -> None:
     with OpenAIServer() as elsewhere, OpenAIServer() as server:
         server.add_fault("redirect", location=f"{elsewhere.base_url}/chat/completions", times=3)
         row = judge_once(server)
-        assert row["score"] is None and "redirects to" in row["error"]
+        assert row.score is None and "redirects to" in (row.error or "")
         assert elsewhere.requests == []
 
 
@@ -226,7 +227,7 @@ def test_mask_replaces_configured_secrets_and_leaves_short_values() -> None:
 # -- the reply that is kept --------------------------------------------------------------------------------------
 
 
-class Verbose:
+class Verbose(AgentBase):
     """An agent whose reply is `n` characters long."""
 
     kind = "python"

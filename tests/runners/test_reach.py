@@ -19,6 +19,7 @@ import pytest
 from shadowpilot.config import AgentSettings, load_settings
 from shadowpilot.errors import AgentError, AgentUnreachable, ConfigError, RunAborted
 from shadowpilot.runners import build_agent, replay
+from shadowpilot.runners.agent import AgentBase
 from shadowpilot.runners.http_agent import HttpAgent
 from shadowpilot.runners.openai_chat import OpenAIAgent, classify_openai_error, make_client
 from shadowpilot.runners.reach import Endpoint, ReachCheck, connect_cause, status_cause
@@ -140,7 +141,7 @@ def test_reach_check_stops_after_the_limit_only_while_nothing_has_answered():
     ReachCheck(limit=3).finish()  # nothing asked, nothing to say
 
 
-class _Scripted:
+class _Scripted(AgentBase):
     """An agent whose turns fail unreached, fail otherwise, or answer, in the order given."""
 
     kind = "scripted"

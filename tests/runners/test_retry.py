@@ -106,17 +106,17 @@ def test_parse_retry_after_seconds_and_http_date() -> None:
 
 
 def test_a_calls_deadline_covers_every_attempt_and_the_longest_waits():
-    from shadowpilot.runners.agent import turn_deadline_s
+    from shadowpilot.runners.agent import AgentBase, turn_deadline_s
     from shadowpilot.runners.retry import RetryPolicy
 
     policy = RetryPolicy(max_retries=2, base_s=0.5, cap_s=20.0)
     # 3 attempts x 5 s, and the 2 backoff windows (0.5 s, 1 s); a Retry-After is waited out of this budget
     assert policy.deadline_s(5.0) == 3 * 5.0 + 0.5 + 1.0
 
-    class Remote:
-        turn_timeout_s = 21.0
+    class Remote(AgentBase):
+        turn_timeout_s = 21.0  # type: ignore[assignment]
 
-    class Local:
+    class Local(AgentBase):
         pass
 
     assert turn_deadline_s(Remote(), 5.0) == 21.0 and turn_deadline_s(Local(), 5.0) == 5.0

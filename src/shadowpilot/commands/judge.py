@@ -10,6 +10,7 @@ from ..wording import customer_turn_label, plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
+    from ..types import Judgement
     from ..workflow import JudgeReport
 
 
@@ -34,9 +35,9 @@ def command(
     fields = "replies · {task.fields[errors]} errors · {task.fields[hits]} cached · ${task.fields[spend]:.4f}"
     with tally("judging", fields, {"errors": 0, "hits": 0, "spend": 0.0}, transient=as_json) as bar:
 
-        def done(row: dict[str, Any]) -> None:
-            spend = 0.0 if row["cached"] else row["cost_usd"] or 0.0
-            bar.add(errors=row["error"] is not None, hits=bool(row["cached"]), spend=spend)
+        def done(row: Judgement) -> None:
+            spend = 0.0 if row.cached else row.cost_usd or 0.0
+            bar.add(errors=row.error is not None, hits=row.cached, spend=spend)
 
         rep = workflow.judge(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
     if as_json:

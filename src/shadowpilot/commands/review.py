@@ -33,17 +33,17 @@ def _ruling_json(r: Ruling | None) -> dict[str, Any] | None:
         return None
     from ..wording import customer_turn_from_ordinal
 
-    out = r.model_dump(mode="json")
+    out = r.columns(mode="json")
     out["ai_at_transcript_index"] = out.pop("ai_at_turn")
     out["ai_at_customer_turn"] = customer_turn_from_ordinal(out["ai_at_customer_turn"])
     return out
 
 
 def _disagreement_json(d: Disagreement) -> dict[str, Any]:
-    from ..wording import customer_turn_from_ordinal, customer_turn_number
+    from ..types import DecisionView
+    from ..wording import customer_turn_number
 
     o = d.transcript.outcome
-    ai = {k: v for k, v in d.ai.items() if k not in ("at_turn", "customer_turn")}
     return {
         "case_id": d.case_id,
         "fingerprint": d.fingerprint,
@@ -54,8 +54,7 @@ def _disagreement_json(d: Disagreement) -> dict[str, Any]:
         # at_turn is the transcript index, as imported; at_customer_turn the number people read
         "human": {**o.model_dump(mode="json"),
                   "at_customer_turn": customer_turn_number(d.transcript.turns, o.at_turn) if o.escalated else None},
-        "ai": {"escalated": ai.pop("escalated"), "at_transcript_index": d.ai["at_turn"],
-               "at_customer_turn": customer_turn_from_ordinal(d.ai["customer_turn"]), **ai},
+        "ai": DecisionView.of(d.ai, d.ai_reply).model_dump(mode="json"),
         "ruling": _ruling_json(d.ruling),
     }  # fmt: skip
 
@@ -220,7 +219,7 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
         marks = []
         if o.escalated and o.at_turn == i:
             marks.append(("◀ human escalated", "cyan"))
-        if ai["escalated"] and ai["at_turn"] == i:
+        if ai.escalated and ai.turn == i:
             marks.append(("◀ AI escalated", "magenta"))
         mark = Text(" ").join(Text(m, style=st) for m, st in marks) if marks else Text("")
         number = customer_turn_number(t.turns, i) if turn.speaker == "customer" else None
@@ -233,19 +232,19 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
     side.add_column("AI", style="magenta")
     at_h = customer_turn_number(t.turns, o.at_turn) if o.escalated else None
     rows: list[tuple[str, Any, Any]] = [
-        ("escalate", o.escalated, ai["escalated"]),
-        ("at customer turn", at_h, customer_turn_from_ordinal(ai["customer_turn"])),
-        ("reason", o.reason, ai["reason"]),
-        ("urgency", o.urgency, ai["urgency"]),
-        ("queue", o.queue, ai["queue"]),
+        ("escalate", o.escalated, ai.escalated),
+        ("at customer turn", at_h, customer_turn_from_ordinal(ai.customer_turn)),
+        ("reason", o.reason, ai.reason),
+        ("urgency", o.urgency, ai.urgency),
+        ("queue", o.queue, ai.queue),
     ]
-    routing_ai = ai.get("routing") or {}
+    routing_ai = ai.routing
     for name in [*o.routing, *(k for k in routing_ai if k not in o.routing)]:
         rows.append((name, o.routing.get(name), routing_ai.get(name)))
     for label, h, a in rows:
         differs = _value(h).lower() != _value(a).lower()
         side.add_row(safe_text(label, "bold red" if differs else "bold", one_line=True), safe_text(_value(h)),
                      safe_text(_value(a)))  # fmt: skip
-    if ai.get("reply"):
-        side.add_row("AI reply", "", safe_text(ai["reply"]))
+    if d.ai_reply:
+        side.add_row("AI reply", "", safe_text(d.ai_reply))
     con.print(side)

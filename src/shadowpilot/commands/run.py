@@ -50,7 +50,7 @@ def command(
         else:
             rep = workflow.run(s, all_turns=all_turns, repeats=repeats, **callbacks)
     totals = bar.totals
-    cache = rep.cache or {}
+    cache = rep.cache
     if as_json:
         emit_json(
             {
@@ -60,7 +60,7 @@ def command(
                 "status": rep.status,
                 "turns": totals["turns"],
                 "spend_usd": round(totals["spend"], 6),
-                "cache": cache,
+                "cache": cache.model_dump() if cache is not None else {},
                 "resumed": rep.resumed,
                 "elapsed_s": round(rep.elapsed_s, 3),
             }
@@ -74,7 +74,7 @@ def command(
         line += f" ({rep.resumed} already done before the resume)"
     line += f", {plural(totals['turns'], 'turn')}, {plural(rep.errors, 'agent error')}, ${totals['spend']:.4f} spent"
     con.print(line)
-    if cache.get("enabled"):
-        con.print(f"response cache: {plural(cache['hits'], 'hit')}, {plural(cache['misses'], 'request')} made")
+    if cache is not None and cache.enabled:
+        con.print(f"response cache: {plural(cache.hits, 'hit')}, {plural(cache.misses, 'request')} made")
     con.print("next: [bold]shadowpilot gate[/] to score it")
     typer.echo(rep.run_id)

@@ -10,16 +10,16 @@ before the scorers, so a stored run can be re-scored with them at any time.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from ..types import Transcript
+from ..types import AgentDecision, Ruling, RulingKind, Transcript
 
-RulingKind = Literal["human_right", "ai_right", "unclear"]
+__all__ = [
+    "RULINGS", "RULING_LABEL", "Disagreement", "Ruling", "RulingKind", "apply_rulings", "ruling_text", "show_rulings",
+]
+
 RULINGS: tuple[str, ...] = ("human_right", "ai_right", "unclear")
 RULING_LABEL = {"human_right": "human was right", "ai_right": "AI was right", "unclear": "unclear"}
 
@@ -35,27 +35,6 @@ _SHOWN = {"ruling": "ruling", "note": "ruling_note", "ruled_by": "ruled_by", "ru
           "run_id": "ruled_from"}  # fmt: skip
 
 
-class Ruling(BaseModel):
-    """One stored ruling, with the AI decision it was made on."""
-
-    model_config = ConfigDict(frozen=True)
-
-    case_id: str
-    fingerprint: str
-    run_id: str
-    ruling: RulingKind
-    note: str | None = None
-    ruled_by: str
-    ruled_at: datetime
-    ai_escalated: bool
-    ai_at_turn: int | None = None
-    ai_at_customer_turn: int | None = None
-    ai_reason: str | None = None
-    ai_urgency: str | None = None
-    ai_queue: str | None = None
-    ai_routing: dict[str, Any] = Field(default_factory=dict)
-
-
 class Disagreement(BaseModel):
     """A failed case of a run where the AI and the human differ (decision, timing or routing)."""
 
@@ -69,7 +48,8 @@ class Disagreement(BaseModel):
     timing: str | None  # early | late | on_time | None
     why: str | None  # the failure, scored against the human's outcome (no ruling applied)
     transcript: Transcript
-    ai: dict[str, Any]  # escalated, at_turn, customer_turn, reason, urgency, queue, routing, reply
+    ai: AgentDecision  # the AI's decision on the case (first repeat)
+    ai_reply: str | None = None  # what the agent said at its escalation turn (None: it kept the call)
     ruling: Ruling | None = None  # the current ruling on this case version, if any
 
 

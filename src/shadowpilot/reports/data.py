@@ -15,21 +15,8 @@ from ..config import Settings
 from ..evals import columns as col
 from ..evals.compare import Comparison
 from ..store import Store
-from ..types import GateResult, Outcome, RunManifest, Transcript, Turn
+from ..types import NO_ESCALATION, AgentDecision, DecisionView, GateResult, Outcome, RunManifest, Transcript, Turn
 from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
-
-
-class AgentDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    escalated: bool
-    at_transcript_index: int | None = None  # raw: the index in the case's turns, from 0
-    at_customer_turn: int | None = None  # what people read: "customer turn N", from 1 (wording.py)
-    reason: str | None = None
-    urgency: str | None = None
-    queue: str | None = None
-    routing: dict[str, Any] = {}
-    reply: str | None = None
 
 
 class RulingNote(BaseModel):
@@ -59,7 +46,7 @@ class CaseReport(BaseModel):
     error: str | None
     human: Outcome  # its at_turn is the transcript index, as imported
     human_at_customer_turn: int | None  # the same point as people read it: customer turn N, from 1
-    agent: AgentDecision
+    agent: DecisionView  # the AI's decision, with its reply there (or the last reply of a call it kept)
     turns: list[Turn]
     # the agent's steps; `transcript_index` is raw (from 0), `customer_turn` is counted from 1
     steps: list[dict[str, Any]]
@@ -146,6 +133,7 @@ class RunRecords:
 
     manifest: RunManifest
     transcripts: dict[str, Transcript]
+    decisions: dict[str, AgentDecision]  # the agent's first escalation per case (first repeat); absent: none
     steps: pd.DataFrame
     errors: dict[str, str | None]
     rulings: pd.DataFrame
@@ -153,9 +141,11 @@ class RunRecords:
 
 
 def read_records(store: Store, run_id: str) -> RunRecords:
+    transcripts = {t.id: t for t in store.run_cases(run_id)}
     return RunRecords(
         manifest=store.manifest(run_id),
-        transcripts={t.id: t for t in store.run_cases(run_id)},
+        transcripts=transcripts,
+        decisions=store.first_escalations(run_id, list(transcripts)),
         steps=store.steps(run_id),
         errors=store.case_errors(run_id),
         rulings=store.rulings_for_run(run_id, []),
@@ -179,7 +169,8 @@ def report_data(
     shared; the store keeps the original.
     """
     manifest = records.manifest
-    cases = _cases(scores, records.transcripts, records.steps, records.errors, records.rulings, settings, show_pii)
+    r = records
+    cases = _cases(scores, r.transcripts, r.decisions, r.steps, r.errors, r.rulings, settings, show_pii)
     if not show_pii:
         gate = _redacted_judge_reasons(gate, settings)
     starts = [c.started_at for c in cases if c.started_at is not None]
@@ -251,6 +242,7 @@ def _problems(s: dict[str, Any], attributes: dict[str, bool | None]) -> list[str
 def _cases(
     scores: pd.DataFrame,
     transcripts: dict[str, Any],
+    decisions: dict[str, AgentDecision],
     steps: pd.DataFrame,
     errors: dict[str, str | None],
     rulings: pd.DataFrame,
@@ -281,22 +273,12 @@ def _cases(
             why, error, note = out[-3:]
             if ruling is not None:
                 ruling = ruling.model_copy(update={"note": note})
-        first = next((st for st in case_steps if st.get("escalate")), None)
-        last_reply = case_steps[-1].get("reply") if case_steps else None
-        agent = (
-            AgentDecision(
-                escalated=True,
-                at_transcript_index=first["transcript_index"],
-                at_customer_turn=first["customer_turn"],
-                reason=first.get("reason"),
-                urgency=first.get("urgency"),
-                queue=first.get("queue"),
-                routing=first.get("routing") or {},
-                reply=first.get("reply"),
-            )
-            if first
-            else AgentDecision(escalated=False, reply=last_reply)
-        )
+        decision = decisions.get(t.id, NO_ESCALATION)
+        if decision.escalated:
+            reply = next((st.get("reply") for st in case_steps if st["transcript_index"] == decision.turn), None)
+        else:
+            reply = case_steps[-1].get("reply") if case_steps else None
+        agent = DecisionView.of(decision, reply)
         human_at = customer_turn_number(t.turns, t.outcome.at_turn) if t.outcome.escalated else None
         attributes = {a: _clean(s[col.match(a)]) for a in matched}
         attributes = {k: None if v is None else bool(v) for k, v in attributes.items()}

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import BaselineRule, BaselineSettings
 from ..types import AgentInput, Recommendation
-from .agent import content_hash
+from .agent import AgentBase, content_hash
 
 PRIORITY_ORDER = ["low", "normal", "high", "urgent"]
 
@@ -23,7 +23,7 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-class BaselineAgent:
+class BaselineAgent(AgentBase):
     kind = "baseline"
 
     def __init__(self, settings: BaselineSettings):

@@ -14,8 +14,8 @@ import json
 from collections.abc import Callable, Collection
 from typing import Any
 
-from ..types import AgentInput, Recommendation, Transcript
-from .agent import Agent
+from ..types import AgentInput, CacheStats, Recommendation, Transcript
+from .agent import Agent, AgentBase, AgentWrapper
 from .events import TranscriptEvents
 from .masking import mask_model
 from .turn_loop import run_call
@@ -31,7 +31,7 @@ def cache_key(agent_config: dict[str, Any], prompt_hash: str | None, ctx: AgentI
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class CachedAgent:
+class CachedAgent(AgentWrapper):
     """Wraps an agent: answers from `lookup` when it can, else asks the agent and keeps the answer.
 
     New answers collect in `pending` until the caller stores them with the next batch of
@@ -40,8 +40,7 @@ class CachedAgent:
     """
 
     def __init__(self, inner: Agent, lookup: Callable[[str], str | None]):
-        self.inner = inner
-        self.kind = inner.kind
+        super().__init__(inner)
         self._lookup = lookup
         self._config = inner.describe()
         self._prompt_hash = inner.prompt_hash()
@@ -71,16 +70,11 @@ class CachedAgent:
         out, self.pending = self.pending, []
         return out
 
-    def stats(self) -> dict[str, Any]:
-        return {"enabled": True, "hits": self.hits, "misses": self.misses}
-
-    def __getattr__(self, name: str) -> Any:  # requests, spend_usd, aclose... of the wrapped agent
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def stats(self) -> CacheStats:
+        return CacheStats(enabled=True, hits=self.hits, misses=self.misses)
 
 
-class _KeyRecorder:
+class _KeyRecorder(AgentBase):
     """Answers every turn with "no escalation" and notes the cache key of what it was asked."""
 
     kind = "recorder"

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
+from .agent import AgentBase, AgentUsage
 from .answer_cap import DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, declared_too_large, read_capped
 from .masking import register
 from .reach import Endpoint, connect_cause, status_cause
@@ -187,7 +188,7 @@ def _classify(exc: BaseException) -> Failure | None:
     return exc.failure if isinstance(exc, _Failed) else None
 
 
-class HttpAgent:
+class HttpAgent(AgentBase):
     """The tenant's agent over HTTP, through an injected httpx.AsyncClient."""
 
     kind = "http"
@@ -329,6 +330,14 @@ class HttpAgent:
             # other 4xx: the request itself is wrong, so no retry
             wait = parse_retry_after(response.headers.get("retry-after"))
             raise _Failed(detail, status_retryable(status), wait, status_cause(status))
+
+    def cacheable(self, configured: bool | None) -> bool:
+        """Cached only with `[agent] cache = true`: the tenant's agent may answer differently each time."""
+        return configured is True
+
+    @property
+    def usage(self) -> AgentUsage:
+        return AgentUsage(requests=self.requests)  # what its answers cost is the tenant's to say
 
     async def aclose(self) -> None:
         if self.owns_client:

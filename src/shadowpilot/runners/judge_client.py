@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..evals.judge import CACHE_KIND, JudgeItem, JudgeOutputError, JudgeVerdict, normalised_score, parse_verdict
+from ..types import Judgement
 
 if TYPE_CHECKING:
     import openai
@@ -87,11 +88,11 @@ async def judge_items(
     retry_policy: RetryPolicy | None = None,
     prices: Mapping[str, ModelPrice] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[Judgement], None] | None = None,
     endpoint: Endpoint | None = None,
-) -> tuple[list[dict[str, Any]], JudgeTotals]:
+) -> tuple[list[Judgement], JudgeTotals]:
     """Judge every item (answers in `cached` are reused, keyed by JudgeItem.key); at most
-    `concurrency` requests in flight. Returns one judgement row per item (Store.save_judgements)
+    `concurrency` requests in flight. Returns one Judgement per item (Store.save_judgements)
     and the totals, whose `new_cache` holds the answers to cache. A judge that is never reached
     (runners.reach: nothing listening, the key refused) raises RunAborted, as a replay does."""
     from ..errors import AgentError, AgentUnreachable
@@ -121,17 +122,13 @@ async def judge_items(
     def note_retry(_f: Failure, _d: float) -> None:
         totals.retries += 1
 
-    async def one(item: JudgeItem) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "case_id": item.case_id, "repeat": item.repeat, "turn": item.turn, "model": model,
-            "rubric_hash": rubric_sha, "correctness": None, "policy": None, "tone": None, "score": None,
-            "reasons": {}, "error": None, "cost_usd": None, "cached": False,
-        }  # fmt: skip
+    async def one(item: JudgeItem) -> Judgement:
+        row = Judgement(case_id=item.case_id, repeat=item.repeat, turn=item.turn, model=model, rubric_hash=rubric_sha)
         hit = _from_cache(cached.get(item.key))
         if hit is not None:
             totals.cache_hits += 1
             verdict = hit[0]
-            row.update(cached=True, cost_usd=hit[1])
+            row = row.model_copy(update={"cached": True, "cost_usd": hit[1]})
         else:
             async with slots:
                 try:
@@ -146,17 +143,15 @@ async def judge_items(
                 except AgentUnreachable as exc:
                     unreached = where.unreachable(exc)
                     reach.unreachable(unreached)
-                    row["error"] = f"judge request failed: {unreached}"
-                    return row
+                    return row.model_copy(update={"error": f"judge request failed: {unreached}"})
                 except AgentError as exc:
                     reach.answered()
-                    row["error"] = f"judge request failed: {exc}"
-                    return row
+                    return row.model_copy(update={"error": f"judge request failed: {exc}"})
                 reach.answered()
             usage = resp.usage
             tin, tout = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (None, None)
             cost = cost_usd(model, tin, tout, prices)
-            row["cost_usd"] = cost
+            row = row.model_copy(update={"cost_usd": cost})
             totals.spent_usd += cost or 0.0
             choice = resp.choices[0] if resp.choices else None
             try:
@@ -164,19 +159,20 @@ async def judge_items(
                     raise JudgeOutputError("the judge's answer was cut off (finish_reason length)")
                 verdict = parse_verdict(choice.message.content if choice is not None else None)
             except JudgeOutputError as exc:
-                row["error"] = str(exc)
-                return row
+                return row.model_copy(update={"error": str(exc)})
             body = {"verdict": verdict.model_dump(), "tokens_in": tin, "tokens_out": tout, "cost_usd": cost}
             totals.new_cache.append((item.key, CACHE_KIND, json.dumps(body)))
         c, p, t = verdict.scores()
-        row.update(correctness=c, policy=p, tone=t, score=normalised_score(c, p, t), reasons=verdict.reasons())
-        return row
+        score = normalised_score(c, p, t)
+        return row.model_copy(
+            update={"correctness": c, "policy": p, "tone": t, "score": score, "reasons": verdict.reasons()}
+        )
 
-    async def tracked(item: JudgeItem) -> dict[str, Any]:
+    async def tracked(item: JudgeItem) -> Judgement:
         row = await one(item)
-        if row["error"] is not None:  # an error body may echo the key (runners.masking)
-            row["error"] = mask(row["error"])
-        row["reasons"] = {k: mask(v) for k, v in row["reasons"].items()}
+        # an error body may echo the key (runners.masking)
+        error = None if row.error is None else mask(row.error)
+        row = row.model_copy(update={"error": error, "reasons": {k: mask(v) for k, v in row.reasons.items()}})
         if on_result is not None:
             on_result(row)
         return row

@@ -28,7 +28,7 @@ import openai
 from ..config import AgentSettings, ModelPrice, Settings
 from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
-from .agent import content_hash
+from .agent import AgentBase, AgentUsage, content_hash
 from .answer_cap import DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, cap_hook, too_large_in
 from .masking import register
 from .pricing import cost_usd
@@ -180,7 +180,7 @@ def classify_openai_error(exc: BaseException, timeout_s: float) -> Failure | Non
     return None
 
 
-class OpenAIAgent:
+class OpenAIAgent(AgentBase):
     """Streams one chat completion per customer turn; `requests` and `spend_usd` add up over the run."""
 
     kind = "openai"
@@ -261,6 +261,14 @@ class OpenAIAgent:
         except AgentUnreachable as exc:
             raise self.endpoint.unreachable(exc) from exc
         return self._recommendation(ctx, got)
+
+    def cacheable(self, configured: bool | None) -> bool:
+        """Cached unless `[agent] cache = false`: every answer is a paid request."""
+        return configured is not False
+
+    @property
+    def usage(self) -> AgentUsage:
+        return AgentUsage(requests=self.requests, spend_usd=self.spend_usd)
 
     async def aclose(self) -> None:
         await self.client.close()

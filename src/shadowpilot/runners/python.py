@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..errors import AgentError, ConfigError
 from ..types import AgentInput, Recommendation
+from .agent import AgentBase
 
 
 def load_target(target: str) -> Callable[..., Any]:
@@ -32,7 +33,7 @@ def load_target(target: str) -> Callable[..., Any]:
     return fn
 
 
-class PythonAgent:
+class PythonAgent(AgentBase):
     kind = "python"
 
     def __init__(self, target: str, fn: Callable[..., Any] | None = None):

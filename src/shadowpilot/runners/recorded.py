@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from ..errors import AgentError, InputError, Problem
 from ..transcripts.validate import problems_from_validation, read_text_file
 from ..types import AgentInput, Recommendation
-from .agent import content_hash
+from .agent import AgentBase, content_hash
 
 
-class RecordedAgent:
+class RecordedAgent(AgentBase):
     kind = "recorded"
 
     def __init__(self, path: Path):

@@ -7,30 +7,22 @@ still follow the conversation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..transcripts.redact import Redactor
 from ..types import AgentInput, Recommendation
-from .agent import Agent
+from .agent import Agent, AgentWrapper
 
 
-class RedactingAgent:
-    def __init__(self, inner: Agent, redactor: Redactor, kinds: list[str]):
-        self.inner = inner
-        self.kind = inner.kind
+class RedactingAgent(AgentWrapper):
+    def __init__(self, inner: Agent, redactor: Redactor, kinds: Sequence[str]):
+        super().__init__(inner)
         self.redactor = redactor
         self.kinds = list(kinds)
 
     def describe(self) -> dict[str, Any]:
         return {**self.inner.describe(), "redaction": self.kinds}
 
-    def prompt_hash(self) -> str | None:
-        return self.inner.prompt_hash()
-
     async def recommend(self, ctx: AgentInput) -> Recommendation:
         return await self.inner.recommend(self.redactor.redact_input(ctx))
-
-    def __getattr__(self, name: str) -> Any:  # requests, spend_usd, aclose... of the wrapped agent
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)

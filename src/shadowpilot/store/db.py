@@ -14,7 +14,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError
 from ..private import private_dir, private_file
-from ..types import CallRun, GateResult, RunManifest, Transcript
+from ..types import AgentDecision, CallRun, GateResult, Judgement, Ruling, RunManifest, Transcript
 from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -705,30 +705,47 @@ class Store:
         ).fetchall()
         return dict(rows)
 
-    def first_escalations(self, run_id: str, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """case_id -> the agent's first escalating step (first repeat), for the given cases;
-        cases the agent did not escalate are absent."""
+    def first_escalations(self, run_id: str, case_ids: Sequence[str]) -> dict[str, AgentDecision]:
+        """case_id -> the agent's decision at its first escalating step (first repeat), for the
+        given cases; cases the agent did not escalate are absent."""
         if not case_ids:
             return {}
-        cur = self.con.execute(
-            "SELECT case_id, turn, customer_turn, reason, urgency, queue, routing, reply FROM steps "
+        rows = self.con.execute(
+            "SELECT case_id, turn, customer_turn, reason, urgency, queue, routing FROM steps "
             "WHERE run_id = ? AND repeat = 0 AND escalate AND case_id IN (SELECT unnest(?::VARCHAR[])) "
             "QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY turn) = 1",
             [run_id, list(case_ids)],
-        )
-        names = [d[0] for d in cur.description]
-        out = {}
-        for row in cur.fetchall():
-            rec = dict(zip(names, row, strict=True))
-            rec["routing"] = json.loads(rec["routing"]) if rec["routing"] else {}
-            out[rec.pop("case_id")] = rec
-        return out
+        ).fetchall()
+        return {
+            str(case_id): AgentDecision(
+                escalated=True,
+                turn=turn,
+                customer_turn=ct,
+                reason=reason,
+                urgency=urgency,
+                queue=queue,
+                routing=json.loads(routing) if routing else {},
+            )
+            for case_id, turn, ct, reason, urgency, queue, routing in rows
+        }
 
-    def add_ruling(self, ruling: dict[str, Any]) -> int:
-        """Append a ruling (keys: RULING_COLUMNS; ai_routing a dict). Older rulings on the same
-        case version stay, superseded. Returns the ruling's id."""
-        row = [ruling.get(c) for c in self.RULING_COLUMNS]
-        row[self.RULING_COLUMNS.index("ai_routing")] = json.dumps(ruling.get("ai_routing") or {})
+    def replies_at(self, run_id: str, turns: Mapping[str, int]) -> dict[str, str | None]:
+        """case_id -> the agent's reply at the given transcript index (first repeat)."""
+        if not turns:
+            return {}
+        rows = self.con.execute(
+            "SELECT s.case_id, s.reply FROM steps s JOIN (SELECT unnest(?::VARCHAR[]) AS case_id, "
+            "unnest(?::INTEGER[]) AS turn) w USING (case_id, turn) WHERE s.run_id = ? AND s.repeat = 0",
+            [list(turns), list(turns.values()), run_id],
+        ).fetchall()
+        return {str(case_id): reply for case_id, reply in rows}
+
+    def add_ruling(self, ruling: Ruling) -> int:
+        """Append a ruling, its AI decision in the ai_* columns. Older rulings on the same case
+        version stay, superseded. Returns the ruling's id."""
+        columns = ruling.columns()
+        columns["ai_routing"] = json.dumps(columns["ai_routing"] or {})
+        row = [columns[c] for c in self.RULING_COLUMNS]
         with self.transaction() as con:
             (next_id,) = con.execute("SELECT coalesce(max(ruling_id), 0) + 1 FROM rulings").fetchone() or (1,)
             con.execute(
@@ -738,8 +755,33 @@ class Store:
             )
         return int(next_id)
 
+    def current_rulings(self, run_id: str) -> dict[str, Ruling]:
+        """case_id -> the current ruling on the case version a run used (a ruling on another
+        version of the case does not apply), typed; rulings_for_run is the frame scoring reads."""
+        cols = ", ".join(f"r.{c}" for c in self.RULING_COLUMNS)
+        cur = self.con.execute(
+            f"""
+            WITH r AS (
+                SELECT * FROM rulings
+                QUALIFY row_number() OVER (PARTITION BY case_id, fingerprint ORDER BY ruling_id DESC) = 1
+            )
+            SELECT {cols}
+            FROM r JOIN (SELECT case_id, fingerprint FROM run_cases WHERE run_id = ? AND repeat = 0) rc
+                 USING (case_id, fingerprint)
+            ORDER BY r.case_id
+            """,
+            [run_id],
+        )
+        out: dict[str, Ruling] = {}
+        for values in cur.fetchall():
+            row = dict(zip(self.RULING_COLUMNS, values, strict=True))
+            row["ai_routing"] = json.loads(row["ai_routing"]) if row["ai_routing"] else {}
+            out[str(row["case_id"])] = Ruling.from_columns(row)
+        return out
+
     def rulings(self, case_id: str | None = None) -> pd.DataFrame:
-        """Every ruling ever recorded (superseded ones included), oldest first."""
+        """Every ruling ever recorded (superseded ones included), oldest first, as a frame (the
+        AI's decision in its ai_* columns; ai_routing as JSON text)."""
         where, params = ("WHERE case_id = ?", [case_id]) if case_id is not None else ("", [])
         return self.con.execute(
             f"SELECT ruling_id, {', '.join(self.RULING_COLUMNS)} FROM rulings {where} ORDER BY ruling_id", params
@@ -777,17 +819,17 @@ class Store:
     )  # fmt: skip
 
     def save_judgements(
-        self, run_id: str, rows: Sequence[dict[str, Any]], cache_entries: Sequence[tuple[str, str, str]] = ()
+        self, run_id: str, judgements: Sequence[Judgement], cache_entries: Sequence[tuple[str, str, str]] = ()
     ) -> None:
-        """Replace a run's judgements (keys: JUDGEMENT_COLUMNS; reasons a dict) and keep the judge's
-        new answers in the response cache (key, kind, JSON), in one transaction."""
+        """Replace a run's judgements and keep the judge's new answers in the response cache
+        (key, kind, JSON), in one transaction."""
         now = _now()
         cols = ("run_id", *self.JUDGEMENT_COLUMNS, "judged_at")
-        values = [
-            [run_id, *(json.dumps(r["reasons"] or {}) if c == "reasons" else r.get(c) for c in self.JUDGEMENT_COLUMNS),
-             now]
-            for r in rows
-        ]  # fmt: skip
+        values: list[list[Any]] = []
+        for j in judgements:
+            row = j.model_dump()
+            row["reasons"] = json.dumps(row["reasons"] or {})
+            values.append([run_id, *(row[c] for c in self.JUDGEMENT_COLUMNS), now])
         try:
             with self.transaction() as con:
                 if cache_entries:
@@ -804,7 +846,8 @@ class Store:
             raise StoreError(f"could not store the judgements; the store is unchanged: {exc}") from exc
 
     def judgements(self, run_id: str) -> pd.DataFrame:
-        """A run's judgements, one row per judged turn (reasons as JSON text), in case order."""
+        """A run's judgements, one row per judged turn (reasons as JSON text), in case order: a frame,
+        which the judge's summary reads column-wise."""
         cols = ", ".join(f"j.{c}" for c in self.JUDGEMENT_COLUMNS)
         return self.con.execute(
             f"SELECT {cols}, j.judged_at, s.customer_turn FROM judgements j LEFT JOIN steps s "

@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import RunAborted, UsageError
 from ..evals.judge import summarise as judge_summary
-from ..types import JudgeSummary
+from ..types import Judgement, JudgeSummary
 from ..wording import plural
 from .workspace import Workspace
 
 if TYPE_CHECKING:
     import openai
+
+    from ..runners.judge_client import JudgeTotals
 
 
 @dataclass
@@ -42,7 +44,7 @@ def judge(
     client: openai.AsyncOpenAI | None = None,
     environ: Mapping[str, str] | None = None,
     on_start: Callable[[int], None] | None = None,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
+    on_result: Callable[[Judgement], None] | None = None,
 ) -> JudgeReport:
     """Have the LLM judge score every agent reply of a run (default: the latest complete one)
     against the human's next reply, and store the judgements (replacing the run's earlier ones).
@@ -76,7 +78,7 @@ def judge(
 
     where = endpoint_of(settings)
 
-    async def ask() -> tuple[list[dict[str, Any]], Any]:
+    async def ask() -> tuple[list[Judgement], JudgeTotals]:
         try:
             return await judge_items(items, client, model, sha, cached=cached, concurrency=cfg.concurrency,
                                      timeout_s=cfg.timeout_s, retry_policy=RetryPolicy(max_retries=cfg.max_retries),
@@ -88,7 +90,7 @@ def judge(
         rows, totals = asyncio.run(ask())
     except RunAborted as exc:
         raise RunAborted(f"judging run {rid} stopped, nothing stored: {exc}") from None
-    failed = [r["error"] for r in rows if r["error"] is not None]
+    failed = [r.error for r in rows if r.error is not None]
     if rows and len(failed) == len(rows):  # no verdict came back: the judge's setup, not the replies
         raise RunAborted(f"judging run {rid} stored nothing: all {plural(len(rows), 'judgement')} failed; "
                          f"{where.who} at {where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "

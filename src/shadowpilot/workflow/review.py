@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from ..evals import score_frame
 from ..evals.rulings import RULINGS, Disagreement, Ruling
 from ..store import Store
 from ..terms import Term
-from ..types import GateConfig
+from ..types import NO_ESCALATION, GateConfig
 from .workspace import Workspace
 
 
@@ -39,12 +38,6 @@ def _none(v: Any) -> Any:
     return None if v is None or (not isinstance(v, list | dict) and pd.isna(v)) else v
 
 
-def _ruling_from_row(row: Mapping[str, Any]) -> Ruling:
-    fields = {k: _none(row.get(k)) for k in Ruling.model_fields}
-    fields["ai_routing"] = json.loads(row["ai_routing"]) if _none(row.get("ai_routing")) else {}
-    return Ruling.model_validate(fields)
-
-
 def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagreement]:
     """Failed cases where the AI and the human differ, scored against the human's outcome
     (no ruling applied), each with its current ruling."""
@@ -60,21 +53,16 @@ def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagr
     versions = store.run_case_versions(run_id)
     transcripts = {t.id: t for t in store.cases_at({i: versions[i] for i in ids})}
     escalations = store.first_escalations(run_id, ids)
-    rulings = store.rulings_for_run(run_id, [])
-    current = {r["case_id"]: _ruling_from_row(r) for r in rulings.to_dict("records")}
+    replies = store.replies_at(run_id, {cid: d.turn for cid, d in escalations.items() if d.turn is not None})
+    current = store.current_rulings(run_id)
     out = []
     for row in s.to_dict("records"):
-        cid = row["case_id"]
-        esc = escalations.get(cid)
-        ai: dict[str, Any] = {"escalated": esc is not None, "at_turn": None, "customer_turn": None,
-                              "reason": None, "urgency": None, "queue": None, "routing": {}, "reply": None}  # fmt: skip
-        if esc is not None:
-            ai.update({k: _none(v) for k, v in esc.items()}, at_turn=esc["turn"])
-            ai.pop("turn", None)
+        cid = str(row["case_id"])
         d = Disagreement(
             run_id=run_id, case_id=cid, fingerprint=versions[cid], critical=bool(row["critical"]),
             decision=_none(row["decision"]), timing=_none(row["timing"]), why=_none(row["why"]),
-            transcript=transcripts[cid], ai=ai, ruling=current.get(cid),
+            transcript=transcripts[cid], ai=escalations.get(cid, NO_ESCALATION), ai_reply=replies.get(cid),
+            ruling=current.get(cid),
         )  # fmt: skip
         out.append(d)
     return out
@@ -90,14 +78,11 @@ def disagreements(settings: Settings, run_id: str | None = None) -> tuple[str, l
 def _save_ruling(store: Store, d: Disagreement, ruling: str, note: str | None, by: str) -> Ruling:
     if ruling not in RULINGS:
         raise UsageError(f"unknown ruling {ruling!r}; use one of: {', '.join(RULINGS)}")
-    ai = d.ai
     r = Ruling(
         case_id=d.case_id, fingerprint=d.fingerprint, run_id=d.run_id, ruling=ruling,  # type: ignore[arg-type]
-        note=(note or "").strip() or None, ruled_by=by, ruled_at=datetime.now(UTC),
-        ai_escalated=bool(ai["escalated"]), ai_at_turn=ai["at_turn"], ai_at_customer_turn=ai["customer_turn"],
-        ai_reason=ai["reason"], ai_urgency=ai["urgency"], ai_queue=ai["queue"], ai_routing=ai["routing"] or {},
+        note=(note or "").strip() or None, ruled_by=by, ruled_at=datetime.now(UTC), ai=d.ai,
     )  # fmt: skip
-    store.add_ruling(r.model_dump())
+    store.add_ruling(r)
     return r
 
 

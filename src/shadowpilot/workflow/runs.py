@@ -18,7 +18,7 @@ from ..runners.agent import turn_deadline_s
 from ..runners.cache import CachedAgent, replay_keys
 from ..store import Store, new_run_id
 from ..terms import Term
-from ..types import CallRun, RunManifest, Transcript
+from ..types import CacheStats, CallRun, RunManifest, Transcript
 from ..versions import package_versions
 from .workspace import Workspace
 
@@ -31,15 +31,10 @@ class RunReport:
     cases: int  # calls in the run (cases x repeats)
     errors: int  # agent errors among the calls made now
     status: str
-    cache: dict[str, Any] | None = None
+    cache: CacheStats | None = None
     resumed: int = 0  # calls already stored before a resume
     elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
 
-
-
-
-# Agents whose answers come from elsewhere and cost time or money: their answers are cached.
-CACHED_KINDS = frozenset({"openai", "http"})
 
 
 def run(
@@ -133,8 +128,7 @@ def _cache(
 ) -> CachedAgent | None:
     """The response cache in front of the agent, when it is on, with every answer the replay can
     use read now: the replay then needs the store only for its batch writes."""
-    cache_on = settings.agent.cache if settings.agent.cache is not None else agent.kind == "openai"
-    if not (use_cache and cache_on and agent.kind in CACHED_KINDS):
+    if not (use_cache and agent.cacheable(settings.agent.cache)):
         return None
     answers = store.cached_responses(replay_keys(agent, cases, repeats, done))
     return CachedAgent(agent, answers.get)
@@ -218,18 +212,10 @@ def _replay_into(
         elapsed = time.perf_counter() - started
         flush(RUN_FINAL_WAIT_S)
         if cached is not None:
-            previous = manifest.cache or {"hits": 0, "misses": 0}
-            manifest = manifest.model_copy(
-                update={
-                    "cache": {
-                        "enabled": True,
-                        "hits": previous.get("hits", 0) + cached.hits,
-                        "misses": previous.get("misses", 0) + cached.misses,
-                    }
-                }
-            )
+            previous = manifest.cache or CacheStats(enabled=True)
+            manifest = manifest.model_copy(update={"cache": previous.plus(cached.hits, cached.misses)})
         elif manifest.cache is None:
-            manifest = manifest.model_copy(update={"cache": {"enabled": False, "hits": 0, "misses": 0}})
+            manifest = manifest.model_copy(update={"cache": CacheStats(enabled=False)})
         with Workspace.writing(settings, lock_timeout_s=RUN_FINAL_WAIT_S) as ws:
             if status == "aborted":
                 ws.store.drop_failed_calls(manifest.run_id)
@@ -250,7 +236,5 @@ async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any
     try:
         return await replay(cases, agent, **kwargs)
     finally:
-        close = getattr(agent, "aclose", None)
-        if close is not None:
-            await close()
+        await agent.aclose()
 

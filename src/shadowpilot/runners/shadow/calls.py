@@ -121,9 +121,9 @@ class CallSummary:
     first_rx: float
     view: dict[str, Any]
 
-    def as_record(self) -> Record:
-        """As written: the shape of records.Summary, which reads it back."""
-        return {"call": self.call_id, "first_rx": self.first_rx, "view": self.view}
+    def as_record(self) -> Summary:
+        """As written, in a `scored`/`closed` record and in calls.jsonl."""
+        return Summary(call=self.call_id, first_rx=self.first_rx, view=self.view)
 
     @classmethod
     def from_model(cls, model: Summary) -> CallSummary:
@@ -218,11 +218,11 @@ class CallBook:
         if call is None:
             return set()
         if isinstance(rec, AgentRecord):
-            call.results[rec.ukey] = AgentResult(rec.rec, rec.error, rec.ms)
+            call.results[rec.utterance_key] = AgentResult(rec.recommendation, rec.error, rec.ms)
             return {call.call_id}
         if isinstance(rec, EndedRecord):
             if call.ended_rx is None:
-                call.ended_rx, call.ended_why = rec.rx, rec.why
+                call.ended_rx, call.ended_why = rec.received, rec.why
         elif isinstance(rec, ScoredRecord):
             call.scored_run = rec.run_id
         else:
@@ -281,20 +281,20 @@ class CallBook:
         if record.call is not None:
             return record.call
         try:
-            parsed = parse(record.route, record.p, self.shadow.task_call_keys)
+            parsed = parse(record.route, record.params, self.shadow.task_call_keys)
         except ValueError:  # BadPayload, or a model a field did not fit
             return None
         return None if parsed is None else getattr(parsed.event, "call_id", None)
 
     def _apply_event(self, record: EventRecord, line: int | None) -> set[str]:
-        key, rx = record.key, record.rx
+        key, rx = record.key, record.received
         if key in self.seen:
             self.duplicates += 1
             return set()
         self.seen.add(key)
         self.events += 1
         try:
-            parsed = parse(record.route, record.p, self.shadow.task_call_keys)
+            parsed = parse(record.route, record.params, self.shadow.task_call_keys)
         except ValueError as exc:  # BadPayload, or a model a field did not fit
             self._skip(line, f"event not readable: {exc}")
             return set()

@@ -208,7 +208,7 @@ def _append_summaries(path: Path, summaries: Iterable[CallSummary]) -> None:
         if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
             lead = b"\n"  # a line torn by a kill mid-append stays one garbled line, skipped
         try:
-            write_all(fd, lead + b"".join(dumps(s.as_record()) for s in summaries))
+            write_all(fd, lead + b"".join(dumps(s.as_record().model_dump()) for s in summaries))
             os.fsync(fd)
         except OSError:
             with contextlib.suppress(OSError):

@@ -1,9 +1,13 @@
 """The event log's record kinds as typed models: what a line of events.jsonl must hold to be applied.
 
-The writer (service.py, worker.py) makes these records as dicts; the reader (calls.py)
-validates each line against this union before applying it, so one well-formed but
-incomplete record (a missing `ukey`, a non-numeric time) is a skipped, reported line,
-never a crash of `serve` or `shadow calls`.
+The writers (service.py, worker.py) make an entry of one kind (Event, AgentAnswer, Ended,
+Scored, Closed) and the server writes it with the time it was appended (`rx`): that is a
+record (EventRecord, ...). The reader (calls.py) validates each line against the union of
+records before applying it, so one well-formed but incomplete record (a missing `ukey`, a
+non-numeric time) is a skipped, reported line, never a crash of `serve` or `shadow calls`.
+Python names are readable; the log keeps its short keys (`ukey`, `rec`, `p`, `rx`) as
+aliases, so the format on disk is the one it always was. The kind stays `k`: it is the
+union's tag, and a line's kind is reported by that name when it is wrong.
 """
 
 from __future__ import annotations
@@ -15,36 +19,41 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, TypeAdapter, Val
 from .wire import Route
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class _Entry(BaseModel):
+    """What a writer logs; the server stamps it with `rx` as it appends it (`line`)."""
 
-    rx: FiniteFloat  # when the server received or decided it (epoch seconds)
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    def line(self, received: float) -> dict[str, Any]:
+        """The record as the log holds it: its kind first, the receipt time last (on-disk keys)."""
+        return {**self.model_dump(by_alias=True), "rx": received}
 
 
-class EventRecord(_Record):
+class Event(_Entry):
     """A webhook as received: its route, its deduplication key and its raw parameters, and the
     call it belongs to (None: a task naming no call; absent in logs from before compaction)."""
 
-    k: Literal["ev"]
+    k: Literal["ev"] = "ev"  # the kind, first on every line (eventlog.RECORD_START)
     route: Route
     key: str
-    p: dict[str, Any]
     call: str | None = None
+    params: dict[str, Any] = Field(alias="p")
 
 
-class AgentRecord(_Record):
-    """The agent's answer (or error) at one utterance, keyed by the utterance's event key."""
+class AgentAnswer(_Entry):
+    """The agent's answer (a Recommendation's JSON) or error at one utterance, keyed by the
+    utterance's event key."""
 
-    k: Literal["rec"]
+    k: Literal["rec"] = "rec"
     call: str
-    ukey: str
-    rec: dict[str, Any] | None = None
+    utterance_key: str = Field(alias="ukey")
+    recommendation: dict[str, Any] | None = Field(None, alias="rec")
     error: str | None = None
     ms: FiniteFloat = 0.0
 
 
-class EndedRecord(_Record):
-    k: Literal["ended"]
+class Ended(_Entry):
+    k: Literal["ended"] = "ended"
     call: str
     why: str | None = None
 
@@ -60,21 +69,57 @@ class Summary(BaseModel):
     view: dict[str, Any]
 
 
-class ScoredRecord(_Record):
-    k: Literal["scored"]
+class Scored(_Entry):
+    k: Literal["scored"] = "scored"
     call: str
     run_id: str
-    summary: Summary | None = None  # absent in logs from before calls were released
+    # absent in logs from before calls were released, and when the call was no longer in memory
+    summary: Summary | None = Field(None, exclude_if=lambda v: v is None)
 
 
-class ClosedRecord(_Record):
-    k: Literal["closed"]
+class Closed(_Entry):
+    k: Literal["closed"] = "closed"
     call: str
     why: str
     summary: Summary | None = None
 
 
-LogRecord = Annotated[EventRecord | AgentRecord | EndedRecord | ScoredRecord | ClosedRecord, Field(discriminator="k")]
+LogEntry = Event | AgentAnswer | Ended | Scored | Closed
+
+
+# The records as the log holds them: each entry with its receipt time. Read by the on-disk keys
+# alone, so a line names its fields (and its kind) the one way it was always written.
+_AS_READ = ConfigDict(extra="ignore", frozen=True, validate_by_name=False, validate_by_alias=True)
+
+
+class EventRecord(Event):
+    model_config = _AS_READ
+    received: FiniteFloat = Field(alias="rx")  # when the server received or decided it (epoch seconds)
+
+
+class AgentRecord(AgentAnswer):
+    model_config = _AS_READ
+    received: FiniteFloat = Field(alias="rx")
+
+
+class EndedRecord(Ended):
+    model_config = _AS_READ
+    received: FiniteFloat = Field(alias="rx")
+
+
+class ScoredRecord(Scored):
+    model_config = _AS_READ
+    received: FiniteFloat = Field(alias="rx")
+
+
+class ClosedRecord(Closed):
+    model_config = _AS_READ
+    received: FiniteFloat = Field(alias="rx")
+
+
+LogRecord = Annotated[
+    EventRecord | AgentRecord | EndedRecord | ScoredRecord | ClosedRecord, Field(discriminator="k")
+]
 _ADAPTER: TypeAdapter[LogRecord] = TypeAdapter(LogRecord)
 
 

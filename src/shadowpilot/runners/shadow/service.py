@@ -32,6 +32,7 @@ from ..turn_loop import run_call
 from . import checkpoint
 from .calls import CallBook, CallSummary, skipped_summary
 from .eventlog import EventLog, Record
+from .records import Closed, Ended, Event, LogEntry, Scored
 from .source import LiveCallEvents
 from .wire import Route, parse
 from .worker import ObservedAgent, ReachLog
@@ -147,11 +148,13 @@ class ShadowService:
 
     # -- events -------------------------------------------------------------------------
 
-    async def record(self, record: Record) -> None:
-        """Append durably, then apply; wakes the calls it changed (and forgets those released)."""
+    async def record(self, entry: LogEntry) -> None:
+        """Append durably, then apply; wakes the calls it changed (and forgets those released).
+        The entry is stamped with its receipt time here, after any compaction pause, so the
+        times follow the order of the log."""
         while not self._open.is_set():  # a compaction owns the log: wait, then append to the new one
             await self._open.wait()
-        record["rx"] = self.clock()
+        record = entry.line(self.clock())
         self._appending += 1
         self._landed.clear()
         tail = self._tail
@@ -275,7 +278,7 @@ class ShadowService:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending[key] = done
         try:
-            await self.record({"k": "ev", "route": route, "key": key, "call": call_id, "p": dict(params)})
+            await self.record(Event(route=route, key=key, call=call_id, params=dict(params)))
             done.set_result(True)
         except BaseException:
             done.set_result(False)
@@ -327,7 +330,7 @@ class ShadowService:
         if not any(turn.speaker == "customer" for _, turn in self.book.utterances(call)):
             why = self.book.no_customer(call) or "the customer said nothing"
             summary = self.book.summary(call, closed=why)
-            await self.record({"k": "closed", "call": call_id, "why": why, "summary": summary.as_record()})
+            await self.record(Closed(call=call_id, why=why, summary=summary.as_record()))
             return
         case, fixed = self.book.to_case(call, self.settings.tenant.name, call_run, source.asked)
         self._queued.add(call_id)
@@ -349,7 +352,7 @@ class ShadowService:
         calls = [self.book.calls[cid] for cid in self.book.open_calls if cid in self.book.calls]
         gone = [c.call_id for c in calls if c.ended_rx is None and not c.done and now - c.last_rx >= idle]
         why = f"no event for {idle:g} s"
-        await asyncio.gather(*(self.record({"k": "ended", "call": cid, "why": why}) for cid in gone))
+        await asyncio.gather(*(self.record(Ended(call=cid, why=why)) for cid in gone))
         return len(gone)
 
     # -- finished calls into the store ------------------------------------------------------
@@ -406,10 +409,8 @@ class ShadowService:
         call = self.book.calls.get(case.id)
         with contextlib.suppress(StoreError):
             run_id = case_run_id(case)
-            record: Record = {"k": "scored", "call": case.id, "run_id": run_id}
-            if call is not None:
-                record["summary"] = self.book.summary(call, state="scored", run_id=run_id).as_record()
-            await self.record(record)
+            summary = None if call is None else self.book.summary(call, state="scored", run_id=run_id).as_record()
+            await self.record(Scored(call=case.id, run_id=run_id, summary=summary))
         self._queued.discard(case.id)
 
     def health(self) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from typing import Any
 
 from ...errors import AgentError, AgentUnreachable
 from ...types import AgentInput, Recommendation
-from ..agent import Agent
+from ..agent import Agent, AgentBase
 from ..turn_loop import DEFAULT_MAX_REPLY_CHARS, ask
 from .calls import Call
-from .eventlog import Record
+from .records import AgentAnswer, LogEntry
 from .source import LiveCallEvents
 
 log = logging.getLogger("shadowpilot.shadow")
@@ -46,7 +46,10 @@ class ReachLog:
         self.down = True
 
 
-class ObservedAgent:
+class ObservedAgent(AgentBase):
+    """The shared agent as one live call sees it. Not a wrapper: it times turns itself and leaves
+    the shared agent's connections open (the defaults: no deadline of its own, nothing to close)."""
+
     kind = "shadow"
 
     def __init__(
@@ -57,7 +60,7 @@ class ObservedAgent:
         source: LiveCallEvents,
         slots: asyncio.Semaphore,
         timeout_s: float,
-        record: Callable[[Record], Awaitable[None]],
+        record: Callable[[LogEntry], Awaitable[None]],
         reach: ReachLog | None = None,
         max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
     ):
@@ -89,15 +92,9 @@ class ObservedAgent:
             ms = (time.perf_counter() - t0) * 1000
         if rec is not None and rec.latency_ms is None:
             rec = rec.model_copy(update={"latency_ms": round(ms, 3)})
+        answer = rec.model_dump(mode="json") if rec is not None else None
         await self.record(
-            {
-                "k": "rec",
-                "call": self.call.call_id,
-                "ukey": key,
-                "rec": rec.model_dump(mode="json") if rec is not None else None,
-                "error": error,
-                "ms": round(ms, 3),
-            }
+            AgentAnswer(call=self.call.call_id, utterance_key=key, recommendation=answer, error=error, ms=round(ms, 3))
         )
         if error is not None or rec is None:
             raise AgentError(error or "no recommendation")
