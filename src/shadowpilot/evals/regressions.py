@@ -12,15 +12,12 @@ import pandas as pd
 
 from ..types import GateCheck, GateResult
 from ..wording import noun, plural
+from .columns import first_repeat
 
 CHECK_NAME = "no regressions"
 # The one ruling that clears a regression: the label was wrong, so the "failure" is not one.
 # `human_right` says the AI was wrong (a real regression) and `unclear` decides nothing.
 CLEARING_RULING = "ai_right"
-
-
-def _first(scores: pd.DataFrame) -> pd.DataFrame:
-    return scores[scores["repeat"] == 0] if "repeat" in scores else scores
 
 
 def cleared(rulings: pd.DataFrame | None, run_id: str) -> dict[str, str]:
@@ -36,8 +33,8 @@ def cleared(rulings: pd.DataFrame | None, run_id: str) -> dict[str, str]:
 def regressions(baseline: pd.DataFrame, current: pd.DataFrame, excused: Collection[str] = ()) -> list[str]:
     """Case ids (current order) that passed on the baseline and fail now, except `excused` ones.
     Cases are matched by id; a case only one run has cannot regress."""
-    base = _first(baseline).set_index("case_id")["passed"].astype(bool)
-    now = _first(current)
+    base = first_repeat(baseline).set_index("case_id")["passed"].astype(bool)
+    now = first_repeat(current)
     was_passing = now["case_id"].map(base).fillna(False).astype(bool)
     hit = now[was_passing & ~now["passed"].astype(bool) & ~now["case_id"].isin(set(excused))]
     return hit["case_id"].tolist()

@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..types import Transcript
+from .missing import na_to_none
 
 RulingKind = Literal["human_right", "ai_right", "unclear"]
 RULINGS: tuple[str, ...] = ("human_right", "ai_right", "unclear")
@@ -145,4 +146,5 @@ def show_rulings(scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _str(v: object) -> str | None:
-    return None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+    v = na_to_none(v)
+    return None if v is None else str(v)

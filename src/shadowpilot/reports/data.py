@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
+from ..evals.columns import first_repeat
 from ..evals.compare import Comparison
 from ..store import open_store
 from ..types import GateResult, Outcome, RunManifest, Turn
@@ -192,7 +193,7 @@ def build_report_data(
 
 
 def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    steps = steps[steps["repeat"] == 0]
+    steps = first_repeat(steps)
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in steps.to_dict("records"):
         rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")}
@@ -255,7 +256,7 @@ def _cases(
         redactor = Redactor(settings.redaction.kinds)
     match_cols = [c for c in scores.columns if c.startswith("match.")]
     cases = []
-    for s in scores[scores["repeat"] == 0].to_dict("records"):
+    for s in first_repeat(scores).to_dict("records"):
         t = transcripts[s["case_id"]]
         case_steps = by_case.get(t.id, [])
         ruling = ruling_by_case.get(t.id)
