@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..formatting import usd
 from ..wording import plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
@@ -72,7 +73,8 @@ def command(
     line = f"run [bold]{rep.run_id}[/]: {plural(made, 'call')} replayed"
     if rep.resumed:
         line += f" ({rep.resumed} already done before the resume)"
-    line += f", {plural(totals['turns'], 'turn')}, {plural(rep.errors, 'agent error')}, ${totals['spend']:.4f} spent"
+    spent = usd(totals["spend"], grouped=False)
+    line += f", {plural(totals['turns'], 'turn')}, {plural(rep.errors, 'agent error')}, {spent} spent"
     con.print(line)
     if cache.get("enabled"):
         con.print(f"response cache: {plural(cache['hits'], 'hit')}, {plural(cache['misses'], 'request')} made")

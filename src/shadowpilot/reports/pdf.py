@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ShadowpilotError, UsageError
+from ..formatting import seconds
 
 Paper = Literal["A4", "Letter"]
 Progress = Callable[[str], None]
@@ -139,12 +140,12 @@ def html_to_pdf(
             f"--print-to-pdf={out}",
             page.as_uri(),
         ]
-        say(f"Chromium is laying out and printing the report (up to {timeout_s:,.0f} s)")
+        say(f"Chromium is laying out and printing the report (up to {seconds(timeout_s)})")
         try:
             code, stderr = _run(cmd, timeout_s)
         except subprocess.TimeoutExpired:
             raise ChromiumError(
-                f"Chromium ({exe}) did not finish printing the PDF within {timeout_s:,.0f} s; "
+                f"Chromium ({exe}) did not finish printing the PDF within {seconds(timeout_s)}; "
                 "try `--format html` and print it from a browser"
             ) from None
         except OSError as exc:
