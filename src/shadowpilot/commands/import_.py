@@ -165,8 +165,8 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         _show_speakers(rep.speakers, con, err)
     if rep.skipped:
         err.print(Text(f"skipped {plural(len(rep.skipped), 'bad record')}:", style="yellow"))
-        for p in rep.skipped:
-            err.print(safe_text(f"  {p}"), soft_wrap=True)
+        for problem in rep.skipped:
+            err.print(safe_text(f"  {problem}"), soft_wrap=True)
     if rep.failed:
         err.print(Text(f"not imported: {len(rep.failed)} could not be fetched from Twilio:", style="yellow"))
         for f in rep.failed:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from ..formatting import usd
 from ..wording import plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
+
+if TYPE_CHECKING:
+    from ..types import CallRun
 
 
 @guarded
@@ -37,7 +42,7 @@ def command(
     fields = "calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"
     with tally("replaying", fields, {"turns": 0, "errors": 0, "spend": 0.0}, transient=as_json) as bar:
 
-        def done(result) -> None:
+        def done(result: CallRun) -> None:
             spend = sum(
                 step.recommendation.cost_usd or 0.0
                 for step in result.steps
@@ -45,11 +50,12 @@ def command(
             )
             bar.add(turns=len(result.steps), errors=result.error is not None, spend=spend)
 
-        callbacks = {"use_cache": not no_cache, "on_start": bar.start, "on_result": done}
         if resume:
-            rep = workflow.resume(s, run_id, **callbacks)
+            rep = workflow.resume(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
         else:
-            rep = workflow.run(s, all_turns=all_turns, repeats=repeats, **callbacks)
+            rep = workflow.run(
+                s, all_turns=all_turns, repeats=repeats, use_cache=not no_cache, on_start=bar.start, on_result=done
+            )
     totals = bar.totals
     cache = rep.cache or {}
     if as_json:
@@ -74,7 +80,7 @@ def command(
     if rep.resumed:
         line += f" ({rep.resumed} already done before the resume)"
     spent = usd(totals["spend"], grouped=False)
-    line += f", {plural(totals['turns'], 'turn')}, {plural(rep.errors, 'agent error')}, {spent} spent"
+    line += f", {plural(int(totals['turns']), 'turn')}, {plural(rep.errors, 'agent error')}, {spent} spent"
     con.print(line)
     if cache.get("enabled"):
         con.print(f"response cache: {plural(cache['hits'], 'hit')}, {plural(cache['misses'], 'request')} made")

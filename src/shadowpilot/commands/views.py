@@ -61,7 +61,7 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
             c.per_call_mean, c.per_call_p95, c.per_call_max, c.budget, c.saving_per_call, c.human_cost_per_call))
         text = NOT_MEASURED if c.per_call_mean is None else (
             f"{mean} per call (p95 {p95}, max {top})"
-            + (f" · budget {budget}, {plural(c.over_budget_calls, 'call')} over"
+            + (f" · budget {budget}, {plural(c.over_budget_calls or 0, 'call')} over"
                if c.budget is not None else "")
             + (f" · saving {saving} per call against a human at {human} ({percent(c.escalation_share, 0)} "
                "still escalated)" if c.saving_per_call is not None else ""))  # fmt: skip

@@ -93,9 +93,9 @@ def _speed_and_cost(g: GateResult) -> list[str]:
     else:
         lines.append("| Latency | not measured | | |")
     if cost is not None and cost.per_call_mean is not None:
-        budget = usd(cost.budget) if cost.budget is not None else "not set"
+        cost_budget = usd(cost.budget) if cost.budget is not None else "not set"
         lines.append(
-            f"| Cost per conversation | {usd(cost.per_call_mean)} (mean) | {usd(cost.per_call_p95)} | {budget} |"
+            f"| Cost per conversation | {usd(cost.per_call_mean)} (mean) | {usd(cost.per_call_p95)} | {cost_budget} |"
         )
         if cost.human_cost_per_call is not None:
             saving = f"; saving {usd(cost.saving_per_call)} per call" if cost.saving_per_call is not None else ""

@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import openai
 
@@ -34,6 +34,9 @@ from .masking import register
 from .pricing import cost_usd
 from .reach import Endpoint, connect_cause, status_cause
 from .retry import Failure, RetryPolicy, retry, retry_after_s, status_retryable
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 URGENCY = ("low", "normal", "high", "critical")
 PRIORITY = ("low", "normal", "high", "urgent")
@@ -267,8 +270,9 @@ class OpenAIAgent:
         async with asyncio.timeout(timeout):
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                tools=[self.tool],  # type: ignore[list-item]
+                # the SDK's params are TypedDicts of these very dicts: typed at this one boundary
+                messages=cast("list[ChatCompletionMessageParam]", messages),
+                tools=[cast("ChatCompletionToolParam", self.tool)],
                 stream=True,
                 stream_options={"include_usage": True},
                 timeout=timeout,
