@@ -199,8 +199,8 @@ def judge_endpoint(settings: Settings) -> str:
 
 def endpoint_of(settings: Settings) -> Endpoint:
     """The judge as unreachable messages name it: model, URL, and what configures them."""
-    from ..runners.http_agent import safe_url
     from ..runners.reach import Endpoint
+    from ..urls import safe_url
 
     who = f"the LLM judge ({settings.judge.model})"
     return Endpoint(who, safe_url(judge_endpoint(settings)), "judge.base_url", "OPENAI_API_KEY")
@@ -270,10 +270,11 @@ async def judge_items(
     from ..runners.pricing import cost_usd
     from ..runners.reach import Endpoint, ReachCheck
     from ..runners.retry import RetryPolicy, retry
+    from ..urls import safe_url
 
     policy = retry_policy or RetryPolicy()
     classify = _classify(timeout_s)
-    where = endpoint or Endpoint("the LLM judge", str(client.base_url), "judge.base_url", "OPENAI_API_KEY")
+    where = endpoint or Endpoint("the LLM judge", safe_url(str(client.base_url)), "judge.base_url", "OPENAI_API_KEY")
     reach = ReachCheck()
     totals = JudgeTotals()
     slots = asyncio.Semaphore(concurrency)
