@@ -12,16 +12,19 @@ import re
 import tomllib
 import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .types import PII_KINDS, Budgets, GateConfig, PiiKind, Speaker
+from .types import Budgets, GateConfig, PiiKind, Speaker
 
 CONFIG_NAME = "shadowpilot.toml"
 STORE_DIR = ".shadowpilot"
 ENV_PREFIX = "SHADOWPILOT_"
+# What `[twilio] sources` and `conversation_states` may hold (named so their defaults are typed).
+Source = Literal["calls", "chats"]
+ConversationState = Literal["active", "inactive", "closed"]
 
 
 class _Section(BaseModel):
@@ -70,7 +73,7 @@ class RedactionSettings(_Section):
     """PII redaction of what is sent to an agent. `auto`: only when the endpoint is not on loopback."""
 
     mode: Literal["auto", "always", "never"] = "auto"
-    kinds: list[PiiKind] = Field(default_factory=lambda: list(PII_KINDS))
+    kinds: list[PiiKind] = Field(default_factory=lambda: list(get_args(PiiKind)))
 
 
 class JudgeSettings(_Section):
@@ -162,10 +165,10 @@ class TwilioSettings(_Section):
     intelligence_service_sid: str | None = None
     # TaskRouter workspace (WS...) holding the human outcomes; None: the account's only workspace.
     workspace_sid: str | None = None
-    sources: list[Literal["calls", "chats"]] = Field(default_factory=lambda: ["calls", "chats"])
+    sources: list[Source] = Field(default_factory=lambda: list(get_args(Source)))
     # Participant role (transcript channel participants, chat participant attributes) -> speaker.
     roles: dict[str, Speaker] = Field(
-        default_factory=lambda: {
+        default_factory=lambda: dict[str, Speaker]({
             "customer": "customer",
             "caller": "customer",
             "guest": "customer",
@@ -173,7 +176,7 @@ class TwilioSettings(_Section):
             "supervisor": "agent",
             "virtual agent": "bot",
             "bot": "bot",
-        }
+        })
     )
     # Transcript media channel -> speaker, for transcripts whose channel names no participant roles.
     channels: dict[str, Speaker] = Field(default_factory=dict)
@@ -200,7 +203,7 @@ class TwilioSettings(_Section):
     # TaskQueue sid (WQ...) -> name, for queues Twilio's data does not name (the shadow server only
     # learns names from callbacks; import reads the workspace's TaskQueues). Gaps only, both paths.
     queue_names: dict[str, str] = Field(default_factory=dict)
-    conversation_states: list[Literal["active", "inactive", "closed"]] = Field(default_factory=lambda: ["closed"])
+    conversation_states: list[ConversationState] = Field(default_factory=lambda: list[ConversationState](["closed"]))
     # A call or chat with no TaskRouter task: import it as not escalated, or skip it. Either way it is reported.
     without_task: Literal["import", "skip"] = "import"
     page_size: int = Field(100, ge=1, le=1000)
@@ -232,7 +235,7 @@ class BaselineSettings(_Section):
     rules: list[BaselineRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
 
 
-DEFAULT_RULES = (
+DEFAULT_RULES: tuple[BaselineRule, ...] = (
     BaselineRule(
         reason="emergency",
         phrases=["emergency", "can't breathe", "cannot breathe", "chest pain", "unconscious"],

@@ -17,7 +17,8 @@ N = TypeVar("N")  # an int, or a column of them (pandas)
 
 
 class _Spoken(Protocol):
-    speaker: str
+    @property
+    def speaker(self) -> str: ...  # read-only, so frozen models (Turn, its Literal speaker) fit
 
 
 def customer_turn_from_ordinal(ordinal: N) -> N:

@@ -140,7 +140,7 @@ def test_pdf_through_headless_chromium(demo_report: Path, capsys: pytest.Capture
     say(capsys, f"report PDF: {path} ({size:,} bytes)")
 
 
-def test_500_cases_stay_small_and_open_fast(
+def test_500_cases_stay_small_and_show_every_case(
     tmp_path: Path, browser: Browser, capsys: pytest.CaptureFixture[str]
 ) -> None:
     p = many_cases(tmp_path / "big", 500)
@@ -154,7 +154,7 @@ def test_500_cases_stay_small_and_open_fast(
     log = browser.open(url, width=1280, height=900)
     browser.settle(0.3)
     assert log.console_errors == [] and log.requests == [url]
-    assert log.load_s is not None and log.painted_s is not None and log.painted_s < MAX_OPEN_S
+    assert log.load_s is not None and log.painted_s is not None  # how fast: test_500_cases_paint_within_2_s
     ids = browser.evaluate(
         "Array.from(document.querySelectorAll('article.case')).filter(a => !a.hidden)"
         ".map(a => a.querySelector('h3').textContent)"
@@ -162,3 +162,13 @@ def test_500_cases_stay_small_and_open_fast(
     assert sorted(ids) == [f"case-{i:04d}" for i in range(1, 501)]
     say(capsys, f"500-case report: {size / 1e6:.2f} MB; in Chromium, load event after {log.load_s:.2f} s, "
                 f"first frames drawn after {log.painted_s:.2f} s")  # fmt: skip
+
+
+@pytest.mark.timing
+def test_500_cases_paint_within_2_s(tmp_path: Path, browser: Browser) -> None:
+    """The first frames of a 500-case report within MAX_OPEN_S: a speed bound, so `pytest -m timing`."""
+    p = many_cases(tmp_path / "big", 500)
+    path = tmp_path / "big" / "pilot-report.html"
+    path.write_text(render_report(build_report_data(p.settings, p.run_id), "html"), encoding="utf-8")
+    log = browser.open(path.as_uri(), width=1280, height=900)
+    assert log.painted_s is not None and log.painted_s < MAX_OPEN_S

@@ -207,11 +207,19 @@ def test_429_is_retried_after_the_servers_retry_after():
 
 def test_a_slow_agent_times_out_as_an_agent_error():
     with TenantAgent("slow", delay_s=3.0) as server:
-        started = time.perf_counter()
         with pytest.raises(AgentError, match=r"timed out at 0.2 s after 1 retry$"):
             run(ask(server.url, ctx("hi"), timeout_s=0.2, max_retries=1))
-        elapsed = time.perf_counter() - started
         assert len(server.requests) == 2
+
+
+@pytest.mark.timing
+def test_a_slow_agent_is_cut_at_its_timeout_not_waited_for():
+    """Two 0.2 s attempts at an agent that takes 3 s: well under one full answer (a speed bound, so `-m timing`)."""
+    with TenantAgent("slow", delay_s=3.0) as server:
+        started = time.perf_counter()
+        with pytest.raises(AgentError):
+            run(ask(server.url, ctx("hi"), timeout_s=0.2, max_retries=1))
+        elapsed = time.perf_counter() - started
     assert elapsed < 2.0
 
 
@@ -226,20 +234,29 @@ def test_nothing_listening_is_an_agent_error_after_the_retries():
         run(ask(f"http://127.0.0.1:{port}/recommend", ctx("hi"), max_retries=1))
 
 
+def _eight_concurrent_calls(server: TenantAgent) -> tuple[list[Recommendation], float]:
+    async def go() -> tuple[list[Recommendation], float]:
+        async with httpx.AsyncClient(timeout=5) as client:
+            agent = HttpAgent(server.url, client)
+            started = time.perf_counter()
+            recs = await asyncio.gather(*(agent.recommend(ctx("hi", case_id=f"c{i}")) for i in range(8)))
+            return list(recs), time.perf_counter() - started
+
+    return run(go())
+
+
 def test_one_agent_serves_concurrent_calls_in_parallel():
     with TenantAgent("slow", delay_s=0.5) as server:
-
-        async def go():
-            async with httpx.AsyncClient(timeout=5) as client:
-                agent = HttpAgent(server.url, client)
-                started = time.perf_counter()
-                recs = await asyncio.gather(*(agent.recommend(ctx("hi", case_id=f"c{i}")) for i in range(8)))
-                return recs, time.perf_counter() - started
-
-        recs, elapsed = run(go())
-        assert server.peak_in_flight == 8
+        recs, _ = _eight_concurrent_calls(server)
+        assert server.peak_in_flight == 8  # all eight in flight at once: parallel, whatever the machine's load
     assert sorted(r.case_id for r in recs) == [f"c{i}" for i in range(8)]
-    assert elapsed < 8 * 0.5 / 2  # far from one after the other
+
+
+@pytest.mark.timing
+def test_eight_concurrent_calls_take_far_less_than_one_after_the_other():
+    with TenantAgent("slow", delay_s=0.5) as server:
+        _, elapsed = _eight_concurrent_calls(server)
+    assert elapsed < 8 * 0.5 / 2
 
 
 # ---------------------------------------------------------------- redaction before sending

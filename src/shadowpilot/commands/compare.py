@@ -45,8 +45,8 @@ def _print(c: Comparison) -> None:
     from rich.text import Text
 
     from ..evals.compare import NAMES
+    from ..formatting import percent, points
     from .safe import safe_text
-    from .views import pct
 
     con = console()
     style = {"worse": "bold red", "better": "bold green", "within-noise": "bold yellow"}[c.verdict]
@@ -55,10 +55,10 @@ def _print(c: Comparison) -> None:
     con.print(safe_text(c.explanation))
 
     def ci(iv) -> str:
-        return "" if iv is None else f" [{pct(iv[0])}, {pct(iv[1])}]"
+        return "" if iv is None else f" [{percent(iv[0])}, {percent(iv[1])}]"
 
     def signed(x: float | None) -> str:
-        return "n/a" if x is None else f"{x * 100:+.1f} pts"
+        return "n/a" if x is None else f"{points(x)} pts"
 
     def delta(m) -> str:
         return signed(m.delta) + ("" if m.delta_ci is None else f" [{signed(m.delta_ci[0])}, {signed(m.delta_ci[1])}]")
@@ -67,17 +67,17 @@ def _print(c: Comparison) -> None:
     table.add_column("metric")
     table.add_column("A", justify="right")
     table.add_column("B", justify="right")
-    table.add_column(f"B - A ({1 - c.alpha:.0%} CI)", justify="right")
+    table.add_column(f"B - A ({percent(1 - c.alpha, 0)} CI)", justify="right")
     for name, m in c.metrics.items():
-        table.add_row(NAMES.get(name, name), f"{pct(m.a.value)} ({m.a.k}/{m.a.n}){ci(m.a.ci)}",
-                      f"{pct(m.b.value)} ({m.b.k}/{m.b.n}){ci(m.b.ci)}",
+        table.add_row(NAMES.get(name, name), f"{percent(m.a.value)} ({m.a.k}/{m.a.n}){ci(m.a.ci)}",
+                      f"{percent(m.b.value)} ({m.b.k}/{m.b.n}){ci(m.b.ci)}",
                       delta(m))  # fmt: skip
     con.print(table)
     mc = c.mcnemar
     share = ""
     if mc.worse_share is not None and mc.worse_share_ci is not None:
         lo, hi = mc.worse_share_ci
-        share = f" · {pct(mc.worse_share)} of the changed cases got worse [{pct(lo)}, {pct(hi)}] (exact)"
+        share = f" · {percent(mc.worse_share)} of the changed cases got worse [{percent(lo)}, {percent(hi)}] (exact)"
     con.print(
         f"cases: {c.cases_a} in A, {c.cases_b} in B, {c.common} in both · McNemar: "
         f"{mc.pass_to_fail} pass→fail, {mc.fail_to_pass} fail→pass, p = {mc.p_value:.3g}{share}",

@@ -29,7 +29,8 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .views import LABEL, STYLE, pct
+    from ..formatting import percent
+    from .views import LABEL, STYLE
 
     table = Table(title=safe_text(f"Runs · {s.tenant.name}", one_line=True), title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("run", no_wrap=True)
@@ -52,6 +53,6 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             safe_text(r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})", one_line=True),
             str(r["cases"]),
             shown,
-            pct(r["pass_rate"]) if r["pass_rate"] is not None else "",
+            percent(r["pass_rate"]) if r["pass_rate"] is not None else "",
         )
     console().print(table)

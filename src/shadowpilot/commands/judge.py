@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from ..formatting import usd
 from ..wording import customer_turn_label, plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
@@ -108,4 +109,4 @@ def _print(rep: JudgeReport) -> None:
             con.print(safe_text(f"judge error on {t.case_id} {where}: {t.error}", "yellow"))
     con.print(f"{plural(rep.requests, 'request')} made ({plural(rep.retries, 'retry', 'retries')}), "
               f"{plural(rep.cache_hits, 'cache hit')}, "
-              f"${rep.spent_usd:.4f} spent")  # fmt: skip
+              f"{usd(rep.spent_usd, grouped=False)} spent")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -15,7 +16,10 @@ class Tally:
 
     def __init__(self, progress: Progress, totals: dict[str, float]):
         self._progress = progress
-        self._task = progress.add_task("", total=None, **totals)
+        # rich takes a bar's fields as **kwargs beside its own parameters (start, total...); no total is
+        # named like one, which mypy cannot know of a dict[str, float]
+        self._fields = cast(dict[str, Any], totals)
+        self._task = progress.add_task("", total=None, **self._fields)
         self.totals = totals
 
     def start(self, total: int) -> None:
@@ -25,7 +29,7 @@ class Tally:
         """One item done, adding `deltas` to the totals."""
         for key, value in deltas.items():
             self.totals[key] += value
-        self._progress.update(self._task, advance=1, **self.totals)
+        self._progress.update(self._task, advance=1, **self._fields)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ..formatting import count
 from .common import JSON_OPTION, console, emit_json, guarded, settings, write_output
 
 
@@ -91,4 +92,5 @@ def command(
     if as_json:
         emit_json({"run_id": data.manifest.run_id, "format": fmt.value, "path": str(output), "bytes": size})
     else:
-        console().print(f"wrote the {fmt.value} report of {data.manifest.run_id} to [bold]{output}[/] ({size:,} bytes)")
+        wrote = f"wrote the {fmt.value} report of {data.manifest.run_id} to [bold]{output}[/]"
+        console().print(f"{wrote} ({count(size)} bytes)")

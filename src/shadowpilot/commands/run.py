@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
+from ..formatting import usd
 from ..wording import plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
+
+if TYPE_CHECKING:
+    from ..types import CallRun
 
 
 @guarded
@@ -36,7 +42,7 @@ def command(
     fields = "calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"
     with tally("replaying", fields, {"turns": 0, "errors": 0, "spend": 0.0}, transient=as_json) as bar:
 
-        def done(result) -> None:
+        def done(result: CallRun) -> None:
             spend = sum(
                 step.recommendation.cost_usd or 0.0
                 for step in result.steps
@@ -44,11 +50,12 @@ def command(
             )
             bar.add(turns=len(result.steps), errors=result.error is not None, spend=spend)
 
-        callbacks = {"use_cache": not no_cache, "on_start": bar.start, "on_result": done}
         if resume:
-            rep = workflow.resume(s, run_id, **callbacks)
+            rep = workflow.resume(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
         else:
-            rep = workflow.run(s, all_turns=all_turns, repeats=repeats, **callbacks)
+            rep = workflow.run(
+                s, all_turns=all_turns, repeats=repeats, use_cache=not no_cache, on_start=bar.start, on_result=done
+            )
     totals = bar.totals
     cache = rep.cache
     if as_json:
@@ -72,7 +79,8 @@ def command(
     line = f"run [bold]{rep.run_id}[/]: {plural(made, 'call')} replayed"
     if rep.resumed:
         line += f" ({rep.resumed} already done before the resume)"
-    line += f", {plural(totals['turns'], 'turn')}, {plural(rep.errors, 'agent error')}, ${totals['spend']:.4f} spent"
+    spent = usd(totals["spend"], grouped=False)
+    line += f", {plural(int(totals['turns']), 'turn')}, {plural(rep.errors, 'agent error')}, {spent} spent"
     con.print(line)
     if cache is not None and cache.enabled:
         con.print(f"response cache: {plural(cache.hits, 'hit')}, {plural(cache.misses, 'request')} made")

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import ConfigError, UsageError
+from ..urls import http_url, safe_url
 from ..wording import customer_turn_label, plural
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
@@ -85,7 +86,8 @@ def serve(
             for srv in getattr(self, "servers", []):
                 for sock in srv.sockets:
                     bound_host, bound_port = sock.getsockname()[:2]
-                    typer.echo(f"shadow server listening on http://{bound_host}:{bound_port} (Twilio signs {url})")
+                    where = http_url(bound_host, bound_port)
+                    typer.echo(f"shadow server listening on {where} (Twilio signs {safe_url(url)})")
             sys.stdout.flush()
 
     try:
@@ -267,10 +269,12 @@ def selftest(
     call_key = s.shadow.task_call_keys[0] if s.shadow.task_call_keys else "call_sid"
     if not as_json:
         err = console(stderr=True)
-        err.print(f"selftest: posting a synthetic call to {base} (signed for {signed_for})", soft_wrap=True)
+        posting = f"selftest: posting a synthetic call to {safe_url(base)} (signed for {safe_url(signed_for)})"
+        err.print(posting, soft_wrap=True)
     scored, sent = Selftest(public_url=signed_for, token=token, base=base).run(call_key, timeout)
     if as_json:
-        emit_json({"posted_to": base, "signed_for": signed_for, "events": sent, "call": scored.view})
+        shown = {"posted_to": safe_url(base), "signed_for": safe_url(signed_for)}
+        emit_json({**shown, "events": sent, "call": scored.view})
         return
     human = f"escalated to {scored.human_queue or '?'}" if scored.human_escalated else "kept the call"
     if scored.human_escalated:
@@ -282,7 +286,7 @@ def selftest(
         else "no escalation"
     )
     agent += f"; {plural(scored.agent_answered, 'turn')} answered, {plural(scored.agent_errors, 'error')}"
-    typer.echo(f"selftest call {scored.call_id}: {sent} signed events accepted by {base}")
+    typer.echo(f"selftest call {scored.call_id}: {sent} signed events accepted by {safe_url(base)}")
     typer.echo(f"  scored in run {scored.run_id} (tagged selftest; not part of the day's shadow run)")
     typer.echo(f"  human: {human}")
     typer.echo(f"  agent: {agent}")

@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..formatting import NOT_MEASURED, ms_as_kept, percent, usd
 from ..wording import plural
 from .safe import safe_text
 
@@ -19,21 +20,6 @@ STYLE = {"go": "bold green", "no-go": "bold red", "insufficient-evidence": "bold
 LABEL = {"go": "GO", "no-go": "NO-GO", "insufficient-evidence": "INSUFFICIENT EVIDENCE"}
 
 
-def pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.1%}"
-
-
-NOT_MEASURED = "not measured"
-
-
-def _ms(x: float | None) -> str:
-    return NOT_MEASURED if x is None else f"{x:g} ms"
-
-
-def _usd(x: float | None) -> str:
-    return NOT_MEASURED if x is None else f"${x:.4f}"
-
-
 def _extra_rows(g: GateResult, figures: Table) -> None:
     """Replies, latency, cost, handoff, repeats and the weighted score, beside the pass rate."""
     if g.pass_k is not None:
@@ -41,8 +27,8 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
         lo, hi = k.pass_k_ci
         flips = f"{plural(len(k.flips), 'flip')}: {', '.join(k.flips[:8])}{' ...' if len(k.flips) > 8 else ''}"
         figures.add_row(f"pass^{k.k}", safe_text(
-            f"{pct(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
-            f"95% CI {pct(lo)} to {pct(hi)}) · " + (flips if k.flips else "no flips")
+            f"{percent(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
+            f"95% CI {percent(lo)} to {percent(hi)}) · " + (flips if k.flips else "no flips")
             + (" · gated on pass^k" if g.config.require_pass_k else "")))  # fmt: skip
     if g.weighted_score is not None:
         w = g.config.weights
@@ -65,18 +51,20 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
     if lat is not None:
         figures.add_row("Latency", Text(
             NOT_MEASURED if lat.turns == 0 else
-            f"first token p50 {_ms(lat.first_token_p50)} · p95 {_ms(lat.first_token_p95)} "
-            f"(budget {lat.first_token_budget:g}) · full reply p50 {_ms(lat.full_reply_p50)} · "
-            f"p95 {_ms(lat.full_reply_p95)} (budget {lat.full_reply_budget:g})"
+            f"first token p50 {ms_as_kept(lat.first_token_p50)} · p95 {ms_as_kept(lat.first_token_p95)} "
+            f"(budget {lat.first_token_budget:g}) · full reply p50 {ms_as_kept(lat.full_reply_p50)} · "
+            f"p95 {ms_as_kept(lat.full_reply_p95)} (budget {lat.full_reply_budget:g})"
             + (f" · {lat.cached_turns} cached" if lat.cached_turns else "")))  # fmt: skip
     c = g.cost
     if c is not None:
+        mean, p95, top, budget, saving, human = (usd(x, grouped=False) for x in (
+            c.per_call_mean, c.per_call_p95, c.per_call_max, c.budget, c.saving_per_call, c.human_cost_per_call))
         text = NOT_MEASURED if c.per_call_mean is None else (
-            f"{_usd(c.per_call_mean)} per call (p95 {_usd(c.per_call_p95)}, max {_usd(c.per_call_max)})"
-            + (f" · budget {_usd(c.budget)}, {plural(c.over_budget_calls, 'call')} over"
+            f"{mean} per call (p95 {p95}, max {top})"
+            + (f" · budget {budget}, {plural(c.over_budget_calls or 0, 'call')} over"
                if c.budget is not None else "")
-            + (f" · saving {_usd(c.saving_per_call)} per call against a human at {_usd(c.human_cost_per_call)} "
-               f"({c.escalation_share:.0%} still escalated)" if c.saving_per_call is not None else ""))  # fmt: skip
+            + (f" · saving {saving} per call against a human at {human} ({percent(c.escalation_share, 0)} "
+               "still escalated)" if c.saving_per_call is not None else ""))  # fmt: skip
         figures.add_row("Cost", Text(text))
     h = g.handoff
     if h is not None and h.escalations:
@@ -112,8 +100,8 @@ def _breakdowns(g: GateResult) -> Table | Text | None:
         lo, hi = row.ci
         style = "red" if row.pass_rate < g.bar else ""
         t.add_row(safe_text(dim), safe_text(row.key, one_line=True), f"{row.passed}/{row.cases}",
-                  Text(pct(row.pass_rate), style=style),
-                  f"{pct(lo)} to {pct(hi)}")  # fmt: skip
+                  Text(percent(row.pass_rate), style=style),
+                  f"{percent(lo)} to {percent(hi)}")  # fmt: skip
     return t
 
 
@@ -122,8 +110,8 @@ def gate_view(g: GateResult) -> Group:
     head = Text.assemble(
         (f" {LABEL[g.verdict]} ", STYLE[g.verdict] + " reverse"),
         "  pass rate ",
-        (pct(g.pass_rate), "bold"),
-        f" ({g.passed_cases}/{g.cases}) · 95% CI {pct(lo)} to {pct(hi)} · bar {g.bar:.0%}",
+        (percent(g.pass_rate), "bold"),
+        f" ({g.passed_cases}/{g.cases}) · 95% CI {percent(lo)} to {percent(hi)} · bar {percent(g.bar, 0)}",
         " (lower bound)" if g.config.use_lower_bound else "",
     )
     explanation = safe_text(g.explanation)
@@ -138,14 +126,14 @@ def gate_view(g: GateResult) -> Group:
             f"{e.tp} correct · ", (f"{e.fn} missed", "red" if e.fn else ""), " · ",
             (f"{e.fp} unnecessary", "yellow" if e.fp else ""), f" · {e.tn} correctly kept · ",
             f"{e.early} early · {e.late} late\n",
-            f"precision {pct(e.precision)} · recall {pct(e.recall)} · F1 {pct(e.f1)}",
+            f"precision {percent(e.precision)} · recall {percent(e.recall)} · F1 {percent(e.f1)}",
         ),
     )  # fmt: skip
     figures.add_row(
         "Routing",
         Text(
-            f"{plural(r.cases, 'case')} escalated by both: {pct(r.accuracy)} fully correct\n"
-            + " · ".join(f"{k} {pct(v)}" for k, v in r.per_attribute.items())
+            f"{plural(r.cases, 'case')} escalated by both: {percent(r.accuracy)} fully correct\n"
+            + " · ".join(f"{k} {percent(v)}" for k, v in r.per_attribute.items())
         ),
     )
     checks = Table(box=None, show_header=False, pad_edge=False)

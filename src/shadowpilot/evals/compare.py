@@ -34,9 +34,11 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from ..formatting import percent, points, rounded
 from ..wording import noun, plural
 from .columns import first_repeat
 from .metrics import wilson_interval
+from .missing import na_to_none
 
 Interval = tuple[float, float]
 
@@ -193,11 +195,11 @@ def verdict_of(b: int, c: int, n: int, alpha: float = 0.05) -> tuple[Literal["wo
     sentence, which quotes the pass-rate change with the interval McNemar's exact test inverts."""
     p = mcnemar_exact(b, c)
     d, ci = paired_exact(b, c, n, alpha)
-    change = f"pass rate {d * 100:+.1f} pts"
+    change = f"pass rate {points(d)} pts"
     if ci is None:
         change += ", no case changed"
     else:
-        change += (f", {1 - alpha:.0%} exact interval [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}] pts given the "
+        change += (f", {percent(1 - alpha, 0)} exact interval [{points(ci[0])}, {points(ci[1])}] pts given the "
                    f"{plural(b + c, 'case')} that changed")  # fmt: skip
     if b > c and p < alpha:
         return "worse", (f"B is worse beyond noise: {plural(b, 'case')} newly failing and {c} newly passing "
@@ -219,7 +221,7 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
     def changes(mask: pd.Series, side: str) -> list[CaseChange]:
         rows = joined[mask]
         return [CaseChange(case_id=r["case_id"], critical=bool(r[f"critical_{side}"]),
-                           why=None if pd.isna(r[f"why_{side}"]) else r[f"why_{side}"])
+                           why=na_to_none(r[f"why_{side}"]))
                 for r in rows.to_dict("records")]  # fmt: skip
 
     newly_failing, newly_passing = changes(pa & ~pb, "b"), changes(~pa & pb, "a")
@@ -227,7 +229,7 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
     metrics: dict[str, MetricDelta] = {}
     for name in ca:
         (ka, na), (kb, nb) = ca[name], cb[name]
-        level = f"{1 - alpha:.0%}"
+        level = percent(1 - alpha, 0)
         ci: Interval | None
         if name in ("pass_rate", "error_rate"):
             col = "passed" if name == "pass_rate" else "error"
@@ -245,7 +247,7 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
         metrics[name] = MetricDelta(
             a=_rate(ka, na),
             b=_rate(kb, nb),
-            delta=None if delta is None else round(delta, 4),
+            delta=rounded(delta, 4),
             delta_ci=None if ci is None else _round(ci),
             method=method,
         )
@@ -267,7 +269,7 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
     elif verdict == "within-noise":
         moved = [NAMES[k] for k, m in metrics.items() if k != "pass_rate" and _excludes_zero(m.delta_ci)]
         if moved:
-            explanation += (f" The change in {' and '.join(moved)} is beyond its own {1 - alpha:.0%} interval, "
+            explanation += (f" The change in {' and '.join(moved)} is beyond its own {percent(1 - alpha, 0)} interval, "
                             "but the verdict is on pass/fail alone: a case can trade one kind of failure for "
                             "another.")  # fmt: skip
     ids_a, ids_b = set(a["case_id"]), set(b["case_id"])

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..types import JudgedTurn, JudgeSummary, Transcript, Turn
 from ..wording import customer_turn_from_ordinal
+from .missing import na_to_none
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -191,19 +191,15 @@ def load_rubric(settings: Settings) -> tuple[str, str | None]:
 # -- the summary the gate reads (a pure function of stored judgements) ----------------------------------------
 
 
-def _nan_none(x: Any) -> Any:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
 def _turn(row: Mapping[str, Any]) -> JudgedTurn:
-    raw = _nan_none(row.get("reasons"))
+    raw = na_to_none(row.get("reasons"))
     reasons = json.loads(raw) if isinstance(raw, str) else (raw or {})
-    ints = {c: None if _nan_none(row.get(c)) is None else int(row[c]) for c in CRITERIA}
-    score = _nan_none(row.get("score"))
-    ordinal = _nan_none(row.get("customer_turn"))
+    ints = {c: None if na_to_none(row.get(c)) is None else int(row[c]) for c in CRITERIA}
+    score = na_to_none(row.get("score"))
+    ordinal = na_to_none(row.get("customer_turn"))
     return JudgedTurn(case_id=row["case_id"], repeat=int(row["repeat"]), turn=int(row["turn"]),
                       score=None if score is None else round(float(score), 4), reasons=reasons,
-                      error=_nan_none(row.get("error")),
+                      error=na_to_none(row.get("error")),
                       customer_turn=None if ordinal is None else customer_turn_from_ordinal(int(ordinal)),
                       **ints)  # fmt: skip
 

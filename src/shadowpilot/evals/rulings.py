@@ -15,6 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from ..types import AgentDecision, Ruling, RulingKind, Transcript
+from .missing import na_to_none
 
 __all__ = [
     "RULINGS", "RULING_LABEL", "Disagreement", "Ruling", "RulingKind", "apply_rulings", "ruling_text", "show_rulings",
@@ -125,4 +126,5 @@ def show_rulings(scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _str(v: object) -> str | None:
-    return None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)
+    v = na_to_none(v)
+    return None if v is None else str(v)

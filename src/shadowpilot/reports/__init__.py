@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..formatting import count
 from .data import ReportData, RunRecords, read_records, report_data
 
 if TYPE_CHECKING:
@@ -55,9 +56,9 @@ def write_report(
         layout = PrintLayout(paper=cfg.paper or paper_from_locale(), passing_in_full=n <= cfg.pdf_full_cases_max)
         say = progress or (lambda _: None)
         if layout.passing_in_full:
-            shown = f"every case in full ({n:,})"
+            shown = f"every case in full ({count(n)})"
         else:
-            shown = f"failing cases in full ({failing:,}), passing cases as table rows ({n - failing:,})"
+            shown = f"failing cases in full ({count(failing)}), passing cases as table rows ({count(n - failing)})"
         say(f"laying out {shown} on {layout.paper} paper")
         return html_to_pdf(render_html(data, layout), path, timeout_s=timeout_for(n), progress=progress)
     text = render_report(data, fmt)

@@ -13,15 +13,13 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
+from ..formatting import compact as _f  # SVG coordinates, short
+from ..formatting import ms, percent, usd
 from ..types import CostSummary, EscalationSummary, LatencySummary
 from ..wording import plural
 from .data import TimelinePoint
 
 VERDICT_CLASS = {"go": "ok", "no-go": "bad", "insufficient-evidence": "warn"}
-
-
-def _f(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
 def _svg(width: int, height: int, title: str, body: list[str], cls: str = "chart") -> Markup:
@@ -49,12 +47,12 @@ def pass_rate_gauge(rate: float, ci: tuple[float, float], bar: float, verdict: s
         f'<rect x="{_f(x(ci[0]))}" y="{y - 6}" width="{_f(max(2.0, x(ci[1]) - x(ci[0])))}" height="12" rx="6" '
         f'class="band {cls}"/>',
         f'<line x1="{_f(x(bar))}" x2="{_f(x(bar))}" y1="{y - 16}" y2="{y + 16}" class="barline"/>',
-        _text(x(bar), y - 20, f"bar {bar:.0%}", "lbl strong", "middle"),
+        _text(x(bar), y - 20, f"bar {percent(bar, 0)}", "lbl strong", "middle"),
         f'<circle cx="{_f(x(rate))}" cy="{y}" r="8" class="dot {cls}"/>',
     ]
     for t in (0, 0.25, 0.5, 0.75, 1.0):
-        body.append(_text(x(t), y + 30, f"{t:.0%}", "tick", "middle"))
-    title = f"Pass rate {rate:.1%}, 95% interval {ci[0]:.1%} to {ci[1]:.1%}, bar {bar:.0%}"
+        body.append(_text(x(t), y + 30, percent(t, 0), "tick", "middle"))
+    title = f"Pass rate {percent(rate)}, 95% interval {percent(ci[0])} to {percent(ci[1])}, bar {percent(bar, 0)}"
     return _svg(w, 70, title, body, "chart gauge")
 
 
@@ -98,9 +96,9 @@ def attribute_bars(per_attribute: dict[str, float | None]) -> Markup:
             continue
         cls = "ok" if value >= 1 else "ink"
         body.append(f'<rect x="{lx}" y="{y + 4}" width="{_f(span * value)}" height="14" rx="3" class="fill {cls}"/>')
-        body.append(_text(lx + span + 8, y + 15, f"{value:.0%}", "lbl strong"))
+        body.append(_text(lx + span + 8, y + 15, percent(value, 0), "lbl strong"))
     title = "Routing accuracy per attribute: " + ", ".join(
-        f"{k} {'not scored' if v is None else f'{v:.0%}'}" for k, v in per_attribute.items()
+        f"{k} {'not scored' if v is None else percent(v, 0)}" for k, v in per_attribute.items()
     )
     return _svg(lx + span + 56, 12 + row * max(1, len(per_attribute)), title, body, "chart bars")
 
@@ -125,14 +123,14 @@ def latency_bars(lat: LatencySummary) -> Markup:
         if p95 is not None:
             cls = "ok" if p95 <= budget else "bad"
             body.append(f'<rect x="{lx}" y="{y + 6}" width="{_f(x(p95) - lx)}" height="22" rx="3" class="fill {cls}"/>')
-            body.append(_text(x(p95) + 6 if x(p95) < lx + span - 90 else x(p95) - 6, y + 22, f"p95 {p95:,.0f} ms",
+            body.append(_text(x(p95) + 6 if x(p95) < lx + span - 90 else x(p95) - 6, y + 22, f"p95 {ms(p95)}",
                               "lbl inv" if x(p95) >= lx + span - 90 else "lbl strong",
                               "start" if x(p95) < lx + span - 90 else "end"))  # fmt: skip
         if p50 is not None:
             body.append(f'<rect x="{lx}" y="{y + 12}" width="{_f(x(p50) - lx)}" height="10" rx="2" class="fill p50"/>')
         bx = x(budget)
         body.append(f'<line x1="{_f(bx)}" x2="{_f(bx)}" y1="{y}" y2="{y + 34}" class="barline"/>')
-        body.append(_text(bx, y + 46, f"budget {budget:,.0f} ms", "tick", "middle"))
+        body.append(_text(bx, y + 46, f"budget {ms(budget)}", "tick", "middle"))
     title = (
         f"Latency at p95: first token {lat.first_token_p95} ms (budget {lat.first_token_budget:g} ms), "
         f"full reply {lat.full_reply_p95} ms (budget {lat.full_reply_budget:g} ms)"
@@ -158,14 +156,14 @@ def cost_bars(cost: CostSummary) -> Markup:
         over = cost.budget is not None and name.startswith("AI") and v > cost.budget
         cls = "bad" if over else "ink"
         body.append(f'<rect x="{lx}" y="{y + 4}" width="{_f(span * v / top)}" height="14" rx="3" class="fill {cls}"/>')
-        body.append(_text(lx + span * v / top + 6, y + 15, f"${v:.4f}", "lbl strong"))
+        body.append(_text(lx + span * v / top + 6, y + 15, usd(v, grouped=False), "lbl strong"))
     h = 8 + row * len(rows)
     if cost.budget is not None:
         bx = lx + span * cost.budget / top
         body.append(f'<line x1="{_f(bx)}" x2="{_f(bx)}" y1="4" y2="{h}" class="barline"/>')
-        body.append(_text(bx, h + 14, f"budget ${cost.budget:.4f}", "tick", "middle"))
+        body.append(_text(bx, h + 14, f"budget {usd(cost.budget, grouped=False)}", "tick", "middle"))
         h += 18
-    title = "Cost per conversation: " + ", ".join(f"{n} ${v:.4f}" for n, v in rows if v is not None)
+    title = "Cost per conversation: " + ", ".join(f"{n} {usd(v, grouped=False)}" for n, v in rows if v is not None)
     return _svg(lx + span + 90, h + 4, title, body, "chart bars")
 
 
@@ -192,9 +190,9 @@ def timeline(points: Sequence[TimelinePoint], bar: float) -> Markup:
     body = []
     for t in (0, 0.5, 1.0):
         body.append(f'<line x1="{lx}" x2="{rx}" y1="{_f(y(t))}" y2="{_f(y(t))}" class="grid"/>')
-        body.append(_text(lx - 6, y(t) + 4, f"{t:.0%}", "tick", "end"))
+        body.append(_text(lx - 6, y(t) + 4, percent(t, 0), "tick", "end"))
     body.append(f'<line x1="{lx}" x2="{rx}" y1="{_f(y(bar))}" y2="{_f(y(bar))}" class="barline"/>')
-    body.append(_text(rx, y(bar) - 5, f"bar {bar:.0%}", "tick strong", "end"))
+    body.append(_text(rx, y(bar) - 5, f"bar {percent(bar, 0)}", "tick strong", "end"))
     step = max(1, len(days) // 8)
     for i, d in enumerate(days):
         if i % step == 0 or i == len(days) - 1:
@@ -213,11 +211,12 @@ def timeline(points: Sequence[TimelinePoint], bar: float) -> Markup:
     for x, yy, p in xy:
         cls = f"mark {VERDICT_CLASS.get(p.verdict, 'ink')}{' current' if p.current else ''}"
         tip = escape(f"{p.run_id} ({p.mode}, {p.at:%Y-%m-%d %H:%M} UTC): {p.passed_cases}/{p.cases} = "
-                     f"{p.pass_rate:.1%}, {p.verdict}")  # fmt: skip
+                     f"{percent(p.pass_rate)}, {p.verdict}")  # fmt: skip
         if p.mode == "shadow":
             pts = f"{_f(x)},{_f(yy - 7)} {_f(x + 7)},{_f(yy)} {_f(x)},{_f(yy + 7)} {_f(x - 7)},{_f(yy)}"
             body.append(f'<polygon points="{pts}" class="{cls}"><title>{tip}</title></polygon>')
         else:
             body.append(f'<circle cx="{_f(x)}" cy="{_f(yy)}" r="6" class="{cls}"><title>{tip}</title></circle>')
-    title = f"Pass rate of {plural(len(points), 'gated run')} over {plural(len(days), 'day')} against the bar {bar:.0%}"
+    title = (f"Pass rate of {plural(len(points), 'gated run')} over {plural(len(days), 'day')} "
+             f"against the bar {percent(bar, 0)}")
     return _svg(w, by + 26, title, body, "chart timeline")

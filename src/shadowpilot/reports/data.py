@@ -194,7 +194,7 @@ def report_data(
 
 
 def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    steps = steps[steps["repeat"] == 0]
+    steps = col.first_repeat(steps)
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in steps.to_dict("records"):
         rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..formatting import ms, percent, points, usd
 from ..wording import customer_turn_label, customer_turn_number, plural
 from . import charts
 from .data import CaseReport, ReportData
@@ -143,18 +144,6 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def _ms(v: float | None) -> str:
-    return "not measured" if v is None else f"{v:,.0f} ms"
-
-
-def _usd(v: float | None) -> str:
-    return "not measured" if v is None else f"${v:,.4f}"
-
-
-def _pct(v: float | None, nd: int = 1) -> str:
-    return "n/a" if v is None else f"{v:.{nd}%}"
-
-
 def _env() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -165,7 +154,7 @@ def _env() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(value=_value, ms=_ms, usd=_usd, pct=_pct)
+    env.filters.update(value=_value, ms=ms, usd=usd, pct=percent, points=points)
     return env
 
 

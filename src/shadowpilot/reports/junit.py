@@ -11,6 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from ..controls import visible
+from ..formatting import fixed
 from ..types import GateResult
 from ..wording import customer_turn_label
 from .data import CaseReport, ReportData
@@ -77,7 +78,7 @@ def _close(suite: ET.Element) -> tuple[int, int, float]:
     suite.set("failures", str(failures))
     suite.set("errors", "0")
     suite.set("skipped", "0")
-    suite.set("time", f"{seconds:.3f}")
+    suite.set("time", fixed(seconds, 3))
     return len(cases), failures, seconds
 
 
@@ -88,7 +89,7 @@ def _evidence(g: GateResult) -> list[tuple[str, str]]:
     if ev is None:
         return []
     need = "" if ev.passes_needed_lower_bound is None else str(ev.passes_needed_lower_bound)
-    out = [("lower_bound", f"{ev.lower_bound or 0.0:.4f}"),
+    out = [("lower_bound", fixed(ev.lower_bound or 0.0, 4)),
            ("lower_bound_clears_bar", "true" if ev.lower_bound_clears_bar else "false"),
            ("passes_needed_lower_bound", need)]  # fmt: skip
     if ev.caution:
@@ -106,9 +107,9 @@ def render_junit(data: ReportData) -> str:
     for key, value in (
         ("run_id", m.run_id),
         ("verdict", g.verdict),
-        ("pass_rate", f"{g.pass_rate:.4f}"),
-        ("pass_rate_ci", f"{g.pass_rate_ci[0]:.4f}-{g.pass_rate_ci[1]:.4f}"),
-        ("bar", f"{g.bar:.4f}"),
+        ("pass_rate", fixed(g.pass_rate, 4)),
+        ("pass_rate_ci", f"{fixed(g.pass_rate_ci[0], 4)}-{fixed(g.pass_rate_ci[1], 4)}"),
+        ("bar", fixed(g.bar, 4)),
         *_evidence(g),
         ("agent", str(m.agent.get("kind", ""))),
         ("model", data.agent_model or ""),
@@ -125,7 +126,7 @@ def render_junit(data: ReportData) -> str:
     cases = _suite(root, f"{data.tenant}.cases", stamp)
     for c in data.cases:
         tc = ET.SubElement(
-            cases, "testcase", classname=f"{data.tenant}.{c.channel}", name=c.case_id, time=f"{_seconds(c):.3f}"
+            cases, "testcase", classname=f"{data.tenant}.{c.channel}", name=c.case_id, time=fixed(_seconds(c), 3)
         )
         if not c.passed:
             kind = next((PROBLEM_TYPE[p] for p in c.problems if p in PROBLEM_TYPE), "failed")
@@ -139,7 +140,7 @@ def render_junit(data: ReportData) -> str:
     root.set("failures", str(sum(t[1] for t in totals)))
     root.set("errors", "0")
     root.set("skipped", "0")
-    root.set("time", f"{sum(t[2] for t in totals):.3f}")
+    root.set("time", fixed(sum(t[2] for t in totals), 3))
     _sanitize(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

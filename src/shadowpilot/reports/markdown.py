@@ -7,6 +7,7 @@ import re
 
 from ..controls import visible
 from ..evals.compare import Comparison
+from ..formatting import ms, percent, points, usd
 from ..types import GateResult
 from ..wording import customer_turn_label, plural
 from .data import CaseReport, ReportData
@@ -14,10 +15,6 @@ from .data import CaseReport, ReportData
 VERDICT = {"go": "GO", "no-go": "NO-GO", "insufficient-evidence": "INSUFFICIENT EVIDENCE"}
 VERDICT_ICON = {"go": "✅", "no-go": "❌", "insufficient-evidence": "⚠️"}
 MAX_ROWS = 50  # GitHub caps a step summary at 1 MiB; past this, the HTML report has the rest
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.1%}"
 
 
 # What Markdown (GitHub's included) would read as syntax inline: emphasis, code, links and images,
@@ -41,14 +38,6 @@ def _code(text: object) -> str:
     return f"{fence}{pad}{body}{pad}{fence}"
 
 
-def _ms(x: float | None) -> str:
-    return "not measured" if x is None else f"{x:,.0f} ms"
-
-
-def _usd(x: float | None) -> str:
-    return "not measured" if x is None else f"${x:,.4f}"
-
-
 def gate_summary(g: GateResult) -> list[str]:
     lo, hi = g.pass_rate_ci
     e, r = g.escalation, g.routing
@@ -58,29 +47,29 @@ def gate_summary(g: GateResult) -> list[str]:
         *([f"> ⚠️ {_cell(g.evidence.caution)}", ""] if g.evidence is not None and g.evidence.caution else []),
         "| | |",
         "|---|---|",
-        f"| Pass rate | {_pct(g.pass_rate)} ({g.passed_cases}/{g.cases}) |",
-        f"| 95% interval (Wilson) | {_pct(lo)} to {_pct(hi)} |",
-        f"| Bar | {_pct(g.bar)}{' (lower bound must clear it)' if g.config.use_lower_bound else ''} |",
+        f"| Pass rate | {percent(g.pass_rate)} ({g.passed_cases}/{g.cases}) |",
+        f"| 95% interval (Wilson) | {percent(lo)} to {percent(hi)} |",
+        f"| Bar | {percent(g.bar)}{' (lower bound must clear it)' if g.config.use_lower_bound else ''} |",
         f"| Agent errors | {g.errors} |",
         f"| Critical cases failed | {', '.join(_cell(c) for c in g.critical_failed) or 'none'} |",
     ]
     if g.pass_k is not None:
         pk = g.pass_k
-        lines.append(f"| pass^{pk.k} | {_pct(pk.pass_k_rate)} ({pk.pass_k}/{pk.cases}; {len(pk.flips)} flipped) |")
+        lines.append(f"| pass^{pk.k} | {percent(pk.pass_k_rate)} ({pk.pass_k}/{pk.cases}; {len(pk.flips)} flipped) |")
     lines += [
         "",
         "**Escalation** (cases)",
         "",
         "| escalated correctly | missed | unnecessary | correctly kept | early | late | precision | recall | F1 |",
         "|---|---|---|---|---|---|---|---|---|",
-        f"| {e.tp} | {e.fn} | {e.fp} | {e.tn} | {e.early} | {e.late} | {_pct(e.precision)} | "
-        f"{_pct(e.recall)} | {_pct(e.f1)} |",
+        f"| {e.tp} | {e.fn} | {e.fp} | {e.tn} | {e.early} | {e.late} | {percent(e.precision)} | "
+        f"{percent(e.recall)} | {percent(e.f1)} |",
         "",
-        f"**Routing** on the {plural(r.cases, 'case')} both escalated: {_pct(r.accuracy)} fully correct",
+        f"**Routing** on the {plural(r.cases, 'case')} both escalated: {percent(r.accuracy)} fully correct",
         "",
         "| " + " | ".join(r.per_attribute) + " |",
         "|" + "---|" * len(r.per_attribute),
-        "| " + " | ".join(_pct(v) for v in r.per_attribute.values()) + " |",
+        "| " + " | ".join(percent(v) for v in r.per_attribute.values()) + " |",
         "",
     ]
     lines += _speed_and_cost(g)
@@ -100,17 +89,17 @@ def _speed_and_cost(g: GateResult) -> list[str]:
             ("First token", lat.first_token_p50, lat.first_token_p95, lat.first_token_budget),
             ("Full reply", lat.full_reply_p50, lat.full_reply_p95, lat.full_reply_budget),
         ):
-            lines.append(f"| {name} | {_ms(p50)} | {_ms(p95)} | {_ms(budget)} |")
+            lines.append(f"| {name} | {ms(p50)} | {ms(p95)} | {ms(budget)} |")
     else:
         lines.append("| Latency | not measured | | |")
     if cost is not None and cost.per_call_mean is not None:
-        budget = _usd(cost.budget) if cost.budget is not None else "not set"
+        cost_budget = usd(cost.budget) if cost.budget is not None else "not set"
         lines.append(
-            f"| Cost per conversation | {_usd(cost.per_call_mean)} (mean) | {_usd(cost.per_call_p95)} | {budget} |"
+            f"| Cost per conversation | {usd(cost.per_call_mean)} (mean) | {usd(cost.per_call_p95)} | {cost_budget} |"
         )
         if cost.human_cost_per_call is not None:
-            saving = f"; saving {_usd(cost.saving_per_call)} per call" if cost.saving_per_call is not None else ""
-            lines += ["", f"A call handled by a person costs {_usd(cost.human_cost_per_call)}{saving}."]
+            saving = f"; saving {usd(cost.saving_per_call)} per call" if cost.saving_per_call is not None else ""
+            lines += ["", f"A call handled by a person costs {usd(cost.human_cost_per_call)}{saving}."]
     else:
         lines.append("| Cost per conversation | not measured | | |")
     return [*lines, ""]
@@ -138,7 +127,7 @@ def _comparison(cmp: Comparison) -> list[str]:
         "",
     ]
     if pr is not None and pr.delta is not None:
-        lines += [f"Pass rate {_pct(pr.a.value)} → {_pct(pr.b.value)} ({pr.delta * 100:+.1f} pts on the "
+        lines += [f"Pass rate {percent(pr.a.value)} → {percent(pr.b.value)} ({points(pr.delta)} pts on the "
                   f"{cmp.common} cases both runs scored).", ""]  # fmt: skip
     for title, changes in (("Newly failing", cmp.newly_failing), ("Newly passing", cmp.newly_passing)):
         lines.append(f"**{title}** ({len(changes)})" + (":" if changes else ": none"))

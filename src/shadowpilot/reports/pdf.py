@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ShadowpilotError, UsageError
+from ..formatting import seconds
 from ..terms import Term, Worded
 
 Paper = Literal["A4", "Letter"]
@@ -141,12 +142,12 @@ def html_to_pdf(
             f"--print-to-pdf={out}",
             page.as_uri(),
         ]
-        say(f"Chromium is laying out and printing the report (up to {timeout_s:,.0f} s)")
+        say(f"Chromium is laying out and printing the report (up to {seconds(timeout_s)})")
         try:
             code, stderr = _run(cmd, timeout_s)
         except subprocess.TimeoutExpired:
             raise ChromiumError.worded(
-                f"Chromium ({exe}) did not finish printing the PDF within {timeout_s:,.0f} s; try ", HTML,
+                f"Chromium ({exe}) did not finish printing the PDF within {seconds(timeout_s)}; try ", HTML,
                 " and print it from a browser",
             ) from None
         except OSError as exc:

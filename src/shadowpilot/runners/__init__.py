@@ -57,5 +57,5 @@ def _redacted(agent: Agent, settings: Settings, endpoint: str) -> Agent:
         return agent
     from .redacting import RedactingAgent
 
-    kinds = list(settings.redaction.kinds)
+    kinds: list[str] = list(settings.redaction.kinds)
     return RedactingAgent(agent, Redactor(kinds), kinds)

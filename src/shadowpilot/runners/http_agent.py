@@ -20,21 +20,22 @@ import json
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
 
 from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
+from ..urls import safe_url
 from .agent import AgentBase, AgentUsage
 from .answer_cap import DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, declared_too_large, read_capped
 from .masking import register
 from .reach import Endpoint, connect_cause, status_cause
-from .retry import Failure, RetryPolicy, parse_retry_after, retry, status_retryable
+from .retry import Failure, RetryPolicy, retry, retry_after_s, status_retryable
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -47,16 +48,6 @@ _CANONICAL_ATTRS = ("skill", "priority", "vip")
 _ERROR_BODY_BYTES = 4096
 # Recommendation fields a routing payload may carry inside Attributes instead of beside them.
 _LIFTED = ("reason", "urgency", "summary", "sentiment", "reply", "queue")
-
-
-def safe_url(url: str) -> str:
-    """The URL without credentials or query string, for manifests, logs and messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def request_body(ctx: AgentInput) -> dict[str, Any]:
@@ -205,16 +196,21 @@ class HttpAgent(AgentBase):
         headers: Mapping[str, str] | None = None,
         owns_client: bool = False,
         seed: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        rng: Callable[[], float] | None = None,
     ):
         self.url = url
         self.client = client
-        self.max_retries = max_retries
         self.max_answer_bytes = max_answer_bytes
-        self.policy = RetryPolicy(max_retries=max_retries, base_s=backoff_s, cap_s=max_backoff_s)
+        # `retry_policy` replaces the three settings above (tests give both retrying paths one policy)
+        self.policy = retry_policy or RetryPolicy(max_retries=max_retries, base_s=backoff_s, cap_s=max_backoff_s)
+        self.max_retries = self.policy.max_retries
         self.headers = dict(headers or {})
         self.owns_client = owns_client
         self.requests = 0  # HTTP requests made, retries included
-        self._rng = random.Random(seed)
+        self._rng = rng or random.Random(seed).random
+        self._sleep = sleep
         self._where = f"http agent {safe_url(url)}"
         self.endpoint = Endpoint("the http agent", safe_url(url), "agent.url", TOKEN_ENV)
 
@@ -304,7 +300,9 @@ class HttpAgent(AgentBase):
             return _Answer(content_type, raw, (time.perf_counter() - started) * 1000)
 
         try:
-            return await retry(attempt, _classify, self.policy, rng=self._rng.random, deadline_s=self.turn_timeout_s)
+            return await retry(
+                attempt, _classify, self.policy, sleep=self._sleep, rng=self._rng, deadline_s=self.turn_timeout_s
+            )
         except AgentUnreachable as exc:
             raise self.endpoint.unreachable(exc) from None
         except AgentError as exc:
@@ -328,7 +326,7 @@ class HttpAgent(AgentBase):
                     retryable=False,
                 )
             # other 4xx: the request itself is wrong, so no retry
-            wait = parse_retry_after(response.headers.get("retry-after"))
+            wait = retry_after_s(response.headers)
             raise _Failed(detail, status_retryable(status), wait, status_cause(status))
 
     def cacheable(self, configured: bool | None) -> bool:

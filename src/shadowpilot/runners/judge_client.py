@@ -32,7 +32,7 @@ def judge_endpoint(settings: Settings) -> str:
 
 def endpoint_of(settings: Settings) -> Endpoint:
     """The judge as unreachable messages name it: model, URL, and what configures them."""
-    from .http_agent import safe_url
+    from ..urls import safe_url
     from .reach import Endpoint
 
     who = f"the LLM judge ({settings.judge.model})"

@@ -20,20 +20,23 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, cast
 
 import openai
 
 from ..config import AgentSettings, ModelPrice, Settings
 from ..errors import AgentError, AgentUnreachable, ConfigError
 from ..types import AgentInput, Recommendation
+from ..urls import safe_url
 from .agent import AgentBase, AgentUsage, content_hash
 from .answer_cap import DEFAULT_MAX_ANSWER_BYTES, AnswerTooLarge, cap_hook, too_large_in
 from .masking import register
 from .pricing import cost_usd
 from .reach import Endpoint, connect_cause, status_cause
-from .retry import Failure, RetryPolicy, parse_retry_after, retry, status_retryable
+from .retry import Failure, RetryPolicy, retry, retry_after_s, status_retryable
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 URGENCY = ("low", "normal", "high", "critical")
 PRIORITY = ("low", "normal", "high", "urgent")
@@ -133,14 +136,8 @@ class _Streamed:
 
 
 def _safe_url(url: str | None) -> str | None:
-    """A base_url for the manifest: no user:password, no query string (gateways put keys there)."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """A base_url for the manifest and messages (urls.safe_url); None when there is none."""
+    return safe_url(url) if url else None
 
 
 def classify_openai_error(exc: BaseException, timeout_s: float) -> Failure | None:
@@ -160,12 +157,7 @@ def classify_openai_error(exc: BaseException, timeout_s: float) -> Failure | Non
             return Failure(
                 f"HTTP {status}: it redirects to {where} (redirects are not followed: set base_url to that)", False
             )
-        wait = None
-        if headers.get("retry-after-ms"):
-            ms = parse_retry_after(headers.get("retry-after-ms"))
-            wait = ms / 1000 if ms is not None else None
-        if wait is None:
-            wait = parse_retry_after(headers.get("retry-after"))
+        wait = retry_after_s(headers)
         retryable = status_retryable(status)
         body = exc.body if isinstance(exc.body, dict) else {}
         detail = body.get("message") if isinstance(body.get("message"), str) else exc.message
@@ -286,8 +278,9 @@ class OpenAIAgent(AgentBase):
         async with asyncio.timeout(timeout):
             stream = await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                tools=[self.tool],  # type: ignore[list-item]
+                # the SDK's params are TypedDicts of these very dicts: typed at this one boundary
+                messages=cast("list[ChatCompletionMessageParam]", messages),
+                tools=[cast("ChatCompletionToolParam", self.tool)],
                 stream=True,
                 stream_options={"include_usage": True},
                 timeout=timeout,

@@ -1,9 +1,12 @@
-"""Retries for agent requests: exponential backoff with full jitter, honouring Retry-After.
+"""The one retry policy: exponential backoff with full jitter, honouring Retry-After.
 
-Generic over the transport: the caller passes a coroutine factory (one attempt) and a
-classifier that turns an exception into a `Failure` (retryable or not, and how long the
-server asked us to wait). Both network agents (openai, http) use it, so every retry is
-ours: measured, jittered and bounded. `sleep` and `rng` are injectable so tests need not wait.
+Every path that retries a request asks `next_wait` what to do after a retryable failure:
+the network agents (openai, http) and the judge through the async `retry` loop below, the
+Twilio import through its HTTP client (transcripts.twilio.http). So the rules live once:
+Retry-After as delay-seconds or an HTTP date (RFC 9110 section 10.2.3), capped by the policy's
+`retry_after_cap_s` when it has one; otherwise a full-jitter backoff window that doubles up to
+`cap_s`; and one call's deadline, `RetryPolicy.deadline_s`, out of which a Retry-After is waited.
+`sleep`, `rng` and `clock` are injectable so tests need not wait.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -50,6 +53,9 @@ class RetryPolicy:
     max_retries: int = 4
     base_s: float = 0.5  # the first backoff window; doubles each retry
     cap_s: float = 20.0  # the largest backoff window
+    # The longest Retry-After honoured as sent: a longer one is cut to this. None (the agents): waited as
+    # asked, within the call's deadline. Twilio's import sets it to its max_backoff_s.
+    retry_after_cap_s: float | None = None
 
     def backoff_budget_s(self) -> float:
         """The sum of every backoff window: the most the jittered waits between attempts can add."""
@@ -86,10 +92,60 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, seconds)
 
 
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """The wait a response's headers ask for: `retry-after-ms` (OpenAI's) first, then `Retry-After`.
+
+    `headers` is looked up case-insensitively by the clients that pass it (httpx, requests)."""
+    if headers is None:
+        return None
+    ms = parse_retry_after(headers.get("retry-after-ms")) if headers.get("retry-after-ms") else None
+    if ms is not None:
+        return ms / 1000
+    return parse_retry_after(headers.get("retry-after"))
+
+
 def backoff_delay(attempt: int, policy: RetryPolicy, rng: Callable[[], float] = random.random) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)) for retry number `attempt` (0-based)."""
     window = min(policy.cap_s, policy.base_s * (2**attempt))
     return rng() * window
+
+
+@dataclass(frozen=True)
+class Wait:
+    """What to do after a retryable failure: wait `seconds` and try again, or give up (`give_up` says why,
+    as the tail of the error message)."""
+
+    seconds: float
+    give_up: str | None = None
+
+
+def next_wait(
+    policy: RetryPolicy,
+    retries: int,
+    retry_after: float | None,
+    *,
+    rng: Callable[[], float] = random.random,
+    elapsed_s: float = 0.0,
+    deadline_s: float | None = None,
+) -> Wait:
+    """The decision after retryable failure number `retries + 1` of one call (`retries` already made).
+
+    Out of retries: give up. A server's Retry-After (capped by `retry_after_cap_s`) replaces the
+    backoff, but one longer than what is left of `deadline_s` gives up at once rather than sleep
+    past it; otherwise a full-jitter backoff (within the deadline by construction)."""
+    if retries >= policy.max_retries:
+        return Wait(0.0, f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else " (no retries)")
+    if retry_after is None:
+        return Wait(backoff_delay(retries, policy, rng))
+    delay = retry_after if policy.retry_after_cap_s is None else min(retry_after, policy.retry_after_cap_s)
+    if deadline_s is not None and delay > deadline_s - elapsed_s:
+        left = max(deadline_s - elapsed_s, 0.0)
+        return Wait(
+            delay,
+            f": the server asked to retry after {delay:g} s, more than the {left:.1f} s"
+            f" left of this turn's {deadline_s:g} s deadline",
+        )
+    return Wait(delay)
 
 
 async def retry(
@@ -109,9 +165,8 @@ async def retry(
     (an AgentError about a malformed answer, a bug). A non-retryable Failure raises
     AgentError(what) at once; running out of retries raises AgentError("<what> after N retries");
     either is an AgentUnreachable when the failure says the endpoint was not reached.
-    When the server sent Retry-After we wait exactly that, else a jittered backoff. With a
-    `deadline_s` (RetryPolicy.deadline_s), a Retry-After longer than what is left of it ends
-    the call at once (AgentError saying so) instead of sleeping past the deadline.
+    How long to wait, and when to stop, is `next_wait`'s: with a `deadline_s` (RetryPolicy.deadline_s),
+    a Retry-After longer than what is left of it ends the call at once (AgentError saying so).
     """
     started = clock()
     retries = 0
@@ -124,20 +179,12 @@ async def retry(
                 raise
             if not failure.retryable:
                 raise failure.error() from exc
-            if retries >= policy.max_retries:
-                tail = f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else " (no retries)"
-                raise failure.error(tail) from exc
-            if failure.retry_after_s is not None:
-                delay = failure.retry_after_s
-                left = None if deadline_s is None else deadline_s - (clock() - started)
-                if left is not None and delay > left:
-                    raise failure.error(
-                        f": the server asked to retry after {delay:g} s, more than the {max(left, 0.0):.1f} s"
-                        f" left of this turn's {deadline_s:g} s deadline"
-                    ) from exc
-            else:
-                delay = backoff_delay(retries, policy, rng)
+            wait = next_wait(
+                policy, retries, failure.retry_after_s, rng=rng, elapsed_s=clock() - started, deadline_s=deadline_s
+            )
+            if wait.give_up is not None:
+                raise failure.error(wait.give_up) from exc
             if on_retry is not None:
-                on_retry(failure, delay)
+                on_retry(failure, wait.seconds)
             retries += 1
-            await sleep(delay)
+            await sleep(wait.seconds)

@@ -206,7 +206,7 @@ def _phones(text: str) -> Iterator[Hit]:
         elif separated:
             ok = 7 <= len(digits) <= 11 and not _DATE_LIKE.fullmatch(raw)
         else:  # a bare run of digits is a phone only at full length or when introduced as one
-            ok = len(digits) in (10, 11) or (7 <= len(digits) <= 11 and _PHONE_CONTEXT.search(text[: m.start()]))
+            ok = len(digits) in (10, 11) or (7 <= len(digits) <= 11 and bool(_PHONE_CONTEXT.search(text[: m.start()])))
         if ok and not _after_non_pii_label(text, m.start()):
             yield Hit(m.start(), m.end(), "phone", _phone_key(digits))
     for m in _SPOKEN_PHONE.finditer(text):
@@ -333,6 +333,7 @@ def _date_key(raw: str, known: Callable[[str], bool] = lambda _k: False) -> str:
         year = None
         if m := re.search(r"\b(\d{4})\b", rest):
             year, rest = int(m.group(1)), rest.replace(m.group(1), " ")
+        day: int | None  # a spoken ordinal that does not parse leaves it None
         if m := re.search(r"(\d{1,2})(?:st|nd|rd|th)?", rest):
             day, rest = int(m.group(1)), rest.replace(m.group(0), " ", 1)
         elif m := re.search(_ORDINAL_WORD, rest):

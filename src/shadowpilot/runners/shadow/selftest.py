@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from ...errors import UsageError
 from ...terms import Term
+from ...urls import safe_url
 from .signature import signed_url
 from .wire import SELFTEST_FIELD
 
@@ -180,6 +181,7 @@ class Selftest:
         return url, {"X-Twilio-Signature": self.validator.compute_signature(url, params)}
 
     def _refused(self, status: int, where: str, signed: str, body: str) -> SelftestFailed:
+        where, signed = safe_url(where), safe_url(signed)
         if status == 403:
             return SelftestFailed(
                 f"403 from {where}: the server did not accept the signature. This command signed "
@@ -199,7 +201,7 @@ class Selftest:
             try:
                 response = self.client.post(where, content=urlencode(d.params).encode(), headers=headers)
             except httpx.HTTPError as exc:
-                raise SelftestFailed(f"could not reach {where}: {exc or type(exc).__name__}") from None
+                raise SelftestFailed(f"could not reach {safe_url(where)}: {exc or type(exc).__name__}") from None
             if not 200 <= response.status_code < 300:
                 raise self._refused(response.status_code, f"{where} ({d.what})", signed, response.text)
         return len(deliveries)
@@ -213,7 +215,7 @@ class Selftest:
         try:
             response = self.client.get(self.base + path, headers=headers)
         except httpx.HTTPError as exc:
-            raise SelftestFailed(f"could not reach {self.base + path}: {exc or type(exc).__name__}") from None
+            raise SelftestFailed(f"could not reach {safe_url(self.base + path)}: {exc or type(exc).__name__}") from None
         if response.status_code == 404:
             return None
         if response.status_code != 200:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -298,7 +299,7 @@ class ShadowService:
         self._wakes.setdefault(call_id, asyncio.Event())
         task = asyncio.create_task(self._run_call(call_id), name=f"shadow-call-{call_id}")
         self._runners[call_id] = task
-        task.add_done_callback(lambda t, cid=call_id: self._runner_done(cid, t))
+        task.add_done_callback(functools.partial(self._runner_done, call_id))
 
     def _runner_done(self, call_id: str, task: asyncio.Task[None]) -> None:
         self._runners.pop(call_id, None)

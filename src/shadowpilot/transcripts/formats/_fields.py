@@ -49,13 +49,14 @@ def build_case(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
     outcome: dict[str, Any] = {}
     routing: dict[str, Any] = {}
     for key, raw in fields.items():
-        value = raw.strip()
-        if not value:
+        text = raw.strip()
+        if not text:
             continue
+        value: str | bool = text  # a bool for BOOL_KEYS; the text itself for the rest
         if key in BOOL_KEYS:
-            parsed = parse_bool(value)
+            parsed = parse_bool(text)
             if parsed is None:
-                errors.append((key, f"expected true or false, got {value!r}"))
+                errors.append((key, f"expected true or false, got {text!r}"))
                 continue
             value = parsed
         if key in ("id", "case_id"):
@@ -63,21 +64,21 @@ def build_case(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
         elif key in CASE_KEYS or key == "critical":
             case[key] = value
         elif key == "tags":
-            case["tags"] = [t.strip() for t in value.replace(";", ",").split(",") if t.strip()]
+            case["tags"] = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
         elif key.startswith("customer_"):
             customer[key.removeprefix("customer_")] = value
         elif key == "at_turn":
             try:
-                outcome["at_turn"] = int(value)
+                outcome["at_turn"] = int(text)
             except ValueError:
-                errors.append((key, f"expected a turn index (a whole number), got {value!r}"))
+                errors.append((key, f"expected a turn index (a whole number), got {text!r}"))
         elif key in OUTCOME_KEYS:
             outcome[key] = value
         elif key in ROUTING_KEYS:
             routing[key] = value
         elif key.startswith("routing_"):
-            b = parse_bool(value)
-            routing[key.removeprefix("routing_")] = value if b is None else b
+            b = parse_bool(text)
+            routing[key.removeprefix("routing_")] = text if b is None else b
     if "escalated" not in outcome:
         errors.append(("escalated", "missing: every case needs the human outcome (escalated true or false)"))
     if routing:

@@ -76,7 +76,8 @@ def _text(value: Any) -> str | None:
 
 def party_from_rest(p: Mapping[str, Any]) -> Party:
     """A Conversations v1 Participant resource (snake_case JSON)."""
-    binding = p.get("messaging_binding") if isinstance(p.get("messaging_binding"), dict) else {}
+    raw_binding = p.get("messaging_binding")
+    binding: Mapping[str, Any] = raw_binding if isinstance(raw_binding, dict) else {}
     kind = _text(binding.get("type"))
     return Party(
         sid=str(p["sid"]),

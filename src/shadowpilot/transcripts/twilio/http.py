@@ -3,7 +3,9 @@
 twilio-python's synchronous TwilioHttpClient does not retry a 429 (its `max_retries` only
 reaches requests' connection retries, and only for https), and a 429 surfaces as an exception
 from the middle of a paged listing. Retrying here, below the SDK, covers every call it makes,
-next_page_url requests included.
+next_page_url requests included. How long to wait is the one retry policy's (runners.retry):
+Retry-After in seconds or as an HTTP date, capped by max_backoff_s; else full-jitter backoff;
+and the same per-request deadline as the agents', out of which every Retry-After is waited.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any
 
 import requests
 from twilio.http.http_client import TwilioHttpClient
@@ -21,6 +22,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from ...errors import UsageError
+from ...runners.retry import RetryPolicy, next_wait, retry_after_s
 
 RETRY_STATUSES = frozenset({429, 503})
 
@@ -50,20 +52,10 @@ def unreachable(url: str, exc: requests.RequestException) -> TwilioUnreachable:
     )
 
 
-def retry_delay(headers: Any, attempt: int, cap: float) -> float:
-    """Retry-After (seconds) when the server sends it, else exponential backoff with jitter."""
-    raw = None
-    if headers is not None:
-        try:
-            raw = headers.get("Retry-After")
-        except AttributeError:
-            raw = None
-    if raw is not None:
-        try:
-            return min(max(float(raw), 0.0), cap)
-        except ValueError:
-            pass  # an HTTP date: fall back to backoff rather than parse clocks
-    return min(cap, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
+def twilio_policy(max_retries: int = 5, max_backoff_s: float = 30.0) -> RetryPolicy:
+    """`[twilio] max_retries` and `max_backoff_s` as the retry policy: max_backoff_s is both the largest
+    backoff window and the longest Retry-After honoured."""
+    return RetryPolicy(max_retries=max_retries, base_s=0.5, cap_s=max_backoff_s, retry_after_cap_s=max_backoff_s)
 
 
 class RetryingHttpClient(TwilioHttpClient):
@@ -81,13 +73,16 @@ class RetryingHttpClient(TwilioHttpClient):
         timeout: float | None = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         on_retry: Callable[[int, float], None] | None = None,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(timeout=timeout)
         self._base = urllib.parse.urlsplit(base_url) if base_url else None
-        self.max_retries = max_retries
-        self.max_backoff_s = max_backoff_s
+        self.policy = twilio_policy(max_retries, max_backoff_s)
         self._sleep = sleep
         self._on_retry = on_retry
+        self._rng = rng
+        self._clock = clock
         self.retries = 0
 
     def request(
@@ -104,7 +99,10 @@ class RetryingHttpClient(TwilioHttpClient):
         if self._base is not None:
             p = urllib.parse.urlsplit(url)
             url = urllib.parse.urlunsplit((self._base.scheme, self._base.netloc, p.path, p.query, ""))
-        attempt = 0
+        retries = 0
+        started = self._clock()
+        per_request_s = timeout or self.timeout
+        deadline_s = self.policy.deadline_s(per_request_s) if per_request_s else None
         while True:
             try:
                 response = super().request(
@@ -119,14 +117,23 @@ class RetryingHttpClient(TwilioHttpClient):
                 )
             except requests.RequestException as exc:
                 raise unreachable(url, exc) from exc
-            if response.status_code not in RETRY_STATUSES or attempt >= self.max_retries:
+            if response.status_code not in RETRY_STATUSES:
                 return response
-            delay = retry_delay(response.headers, attempt, self.max_backoff_s)
+            wait = next_wait(
+                self.policy,
+                retries,
+                retry_after_s(response.headers),
+                rng=self._rng,
+                elapsed_s=self._clock() - started,
+                deadline_s=deadline_s,
+            )
+            if wait.give_up is not None:
+                return response  # the SDK raises it as the error it is (a 429 names itself)
             self.retries += 1
             if self._on_retry is not None:
-                self._on_retry(response.status_code, delay)
-            self._sleep(delay)
-            attempt += 1
+                self._on_retry(response.status_code, wait.seconds)
+            self._sleep(wait.seconds)
+            retries += 1
 
 
 def build_client(

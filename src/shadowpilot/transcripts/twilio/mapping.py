@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -291,11 +291,17 @@ def chat_speakers(record: ChatRecord, tasks: list[TaskInfo], cfg: TwilioSettings
     return decision.speakers
 
 
+def _message_index(message: Mapping[str, Any]) -> int:
+    """A chat message's place in its conversation; one without an index sorts last."""
+    index = message.get("index")
+    return index if isinstance(index, int) else 1 << 30
+
+
 def chat_turns(
     record: ChatRecord, speakers: dict[str, Speaker]
 ) -> tuple[list[Turn], list[float | None], datetime | None]:
     parties = chat_parties_of(record)
-    msgs = sorted(record.messages, key=lambda m: m.get("index") if isinstance(m.get("index"), int) else 1 << 30)
+    msgs = sorted(record.messages, key=_message_index)
     times = [parse_when(m.get("date_created")) for m in msgs]
     known = [t for t in times if t is not None]
     t0 = min(known) if known else None
@@ -423,8 +429,8 @@ def map_fetched(fetched: Fetched, cfg: TwilioSettings, since: datetime, until: d
             out.cases.append((built, f"twilio:{sid}"))
             call_maps.append((built, channels.source))
     out.speakers = speaker_report(call_maps)
-    for rec in fetched.chats:
-        sid = rec.conversation["sid"]
+    for chat in fetched.chats:
+        sid = chat.conversation["sid"]
         used_convs.add(sid)
         tasks = joined.by_conversation.get(sid, [])
         if not tasks:
@@ -434,7 +440,7 @@ def map_fetched(fetched: Fetched, cfg: TwilioSettings, since: datetime, until: d
             out.unjoined.append(Unjoined("chat-without-task", sid, sid, note))
             if skip:
                 continue
-        built = _build(chat_transcript, rec, tasks, cfg, f"twilio:{sid}")
+        built = _build(chat_transcript, chat, tasks, cfg, f"twilio:{sid}")
         if isinstance(built, list):
             out.problems.extend(built)
         else:
