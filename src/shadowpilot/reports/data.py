@@ -156,7 +156,7 @@ def build_report_data(
         rid = resolve_run_id(store, run_id)
         manifest = store.manifest(rid)
         scores, gate = evaluate(store, rid, settings)
-        rulings = store.rulings_for_run(rid, [])
+        rulings = store.rulings_for_run(rid)
         comparison = None
         if baseline is not None:
             base_id = resolve_run_id(store, baseline)

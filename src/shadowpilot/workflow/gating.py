@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -12,6 +13,8 @@ from ..config import Settings
 from ..errors import NotFoundError, UsageError
 from ..evals import evaluate_gate, score_frame
 from ..evals.compare import Comparison, compare_scores
+from ..evals.derive import HUMAN, call_rows, human_replies
+from ..evals.frame import build_frame, with_ruled_attributes
 from ..evals.judge import summarise as judge_summary
 from ..evals.regressions import regression_check, with_check
 from ..evals.rulings import apply_rulings, show_rulings
@@ -33,15 +36,29 @@ def resolve_run_id(store: Store, run_id: str | None) -> str:
     return run_id
 
 
+def scoring_frame(store: Store, run_id: str, required: Sequence[str]) -> pd.DataFrame:
+    """A stored run's scoring frame (no ruling applied), built by evals from the store's rows."""
+    return build_frame(store.scoring_cases(run_id), store.scoring_steps(run_id), required)
+
+
+def reply_pairs(store: Store, run_id: str) -> pd.DataFrame:
+    """A stored run's replies, each beside the human's next reply (evals.derive.human_replies)."""
+    cases, steps = store.scoring_cases(run_id), store.scoring_steps(run_id)
+    return human_replies(cases, steps, store.scoring_turns(run_id, [HUMAN]))
+
+
 def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
     """Score a stored run from stored data alone: no agent is called."""
     from ..evals.reply import score_replies
 
-    frame = store.scoring_frame(run_id, config.required_attributes)
+    cases, steps = store.scoring_cases(run_id), store.scoring_steps(run_id)
+    calls = call_rows(cases, steps)
+    frame = build_frame(cases, steps, config.required_attributes, calls)
     if frame.empty:
         raise NotFoundError(f"run {run_id} has no cases")
-    frame = apply_rulings(frame, store.rulings_for_run(run_id, config.required_attributes))
-    return show_rulings(score_frame(frame, config, score_replies(store.reply_pairs(run_id))), frame)
+    frame = apply_rulings(frame, with_ruled_attributes(store.rulings_for_run(run_id), config.required_attributes))
+    pairs = human_replies(cases, steps, store.scoring_turns(run_id, [HUMAN]), calls)
+    return show_rulings(score_frame(frame, config, score_replies(pairs)), frame)
 
 
 def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFrame, GateResult]:
@@ -83,7 +100,7 @@ def _baseline_check(store: Store, baseline: str, run_id: str, scores: pd.DataFra
     """No case may pass on the baseline and fail now, unless the AI was ruled right on it from this run."""
     base_id = resolve_run_id(store, baseline)
     base = score_run(store, base_id, config)
-    return regression_check(base, scores, base_id, run_id, store.rulings_for_run(run_id, []))
+    return regression_check(base, scores, base_id, run_id, store.rulings_for_run(run_id))
 
 
 def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0.05) -> Comparison:

@@ -18,7 +18,7 @@ from ..wording import plural
 if TYPE_CHECKING:
     import openai
 
-from .gating import resolve_run_id
+from .gating import reply_pairs, resolve_run_id
 
 
 @dataclass
@@ -77,7 +77,7 @@ def judge(
     with open_store(settings, create=False) as store:
         rid = resolve_run_id(store, run_id)
         transcripts = {t.id: t for t in store.run_cases(rid)}
-        items = make_items(store.reply_pairs(rid), transcripts, model, rubric, redactor)
+        items = make_items(reply_pairs(store, rid), transcripts, model, rubric, redactor)
         cached = store.cached_responses([i.key for i in items]) if use_cache else {}
     client = client or client_from_settings(settings, environ)
     if on_start is not None:

@@ -22,7 +22,7 @@ from ..types import GateConfig
 if TYPE_CHECKING:
 
     pass
-from .gating import resolve_run_id
+from .gating import resolve_run_id, scoring_frame
 
 
 def reviewer(by: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -51,7 +51,7 @@ def _ruling_from_row(row: Mapping[str, Any]) -> Ruling:
 def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagreement]:
     """Failed cases where the AI and the human differ, scored against the human's outcome
     (no ruling applied), each with its current ruling."""
-    frame = store.scoring_frame(run_id, config.required_attributes)
+    frame = scoring_frame(store, run_id, config.required_attributes)
     raw = score_frame(frame, config)
     s = raw[raw["repeat"] == 0]
     differ = s["decision"].isin(["fp", "fn"]) | s["timing"].isin(["early", "late"])
@@ -63,7 +63,7 @@ def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagr
     versions = store.run_case_versions(run_id)
     transcripts = {t.id: t for t in store.cases_at({i: versions[i] for i in ids})}
     escalations = store.first_escalations(run_id, ids)
-    rulings = store.rulings_for_run(run_id, [])
+    rulings = store.rulings_for_run(run_id)
     current = {r["case_id"]: _ruling_from_row(r) for r in rulings.to_dict("records")}
     out = []
     for row in s.to_dict("records"):
