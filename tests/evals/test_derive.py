@@ -27,10 +27,10 @@ def steps(*rows: dict[str, Any]) -> pd.DataFrame:
     """Steps as Store.scoring_steps reads them; unspecified columns null."""
     base = {"case_id": "c", "repeat": 0, "turn": 0, "customer_turn": 0, "escalate": False, "reply": "ok",
             "reason": None, "queue": None, "routing": "{}", "summary": None, "sentiment": None,
-            "latency_ms": None, "first_token_ms": None, "cost_usd": None, "cached": False}  # fmt: skip
+            "latency_ms": None, "first_token_ms": None, "cost_usd": None, "cached": False}
     frame = pd.DataFrame([{**base, **r} for r in rows], columns=list(base))
     return frame.astype({"repeat": "int32", "turn": "int32", "customer_turn": "int32", "latency_ms": float,
-                         "first_token_ms": float, "cost_usd": float})  # fmt: skip
+                         "first_token_ms": float, "cost_usd": float})
 
 
 def by_call(frame: pd.DataFrame) -> dict[tuple[str, int], dict[str, Any]]:
@@ -136,7 +136,7 @@ def test_the_pilot_day_is_the_utc_start_date_else_a_shadow_runs_creation_date():
         ], utc=True),
         "mode": ["replay", "shadow", "replay"],
         "created_at": [created] * 3,
-    })  # fmt: skip
+    })
     days = pilot_days(cases)
     assert str(days.dtype) == "datetime64[us]"
     assert days.tolist()[:2] == [pd.Timestamp("2026-11-03"), pd.Timestamp("2026-11-05")]
@@ -231,4 +231,4 @@ def test_absent_attributes_and_documents_that_are_not_objects_read_as_null():
 
 def test_json_text_of_python_values():
     assert [json_text(v) for v in ("x", 2, 2.0, True, None, {"a": [1.5e-7]})] == ["x", "2", "2.0", "true", None,
-                                                                                  '{"a":[1.5e-7]}']  # fmt: skip
+                                                                                  '{"a":[1.5e-7]}']

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ def cases(*rows: dict[str, Any]) -> pd.DataFrame:
             "channel": "voice", "n_customer_turns": 3, "expected_escalated": False, "expected_at_turn": None,
             "expected_at_customer_turn": None, "expected_reason": None, "expected_queue": None,
             "expected_routing": "{}", "started_at": DAY, "fingerprint": "f", "seq": 1, "mode": "replay",
-            "created_at": DAY}  # fmt: skip
+            "created_at": DAY}
     return pd.DataFrame([{**base, **r} for r in rows], columns=list(base)).astype({"repeat": "int32"})
 
 
@@ -28,12 +29,12 @@ def test_the_frame_has_the_declared_columns_in_order_with_a_pair_per_attribute()
     frame = build_frame(cases({}), steps({}), ["skill", "vip"])
     assert list(frame.columns) == [c.name for c in spec(["skill", "vip"])]
     assert list(frame.columns)[len(COLUMNS):] == [columns.expected("skill"), columns.agent("skill"),
-                                                  columns.expected("vip"), columns.agent("vip")]  # fmt: skip
+                                                  columns.expected("vip"), columns.agent("vip")]
 
 
 def test_the_queue_as_a_required_attribute_keeps_its_own_columns():
     frame = build_frame(cases({"expected_queue": "billing", "expected_routing": '{"queue": "other"}'}), steps({}),
-                        ["queue"])  # fmt: skip
+                        ["queue"])
     assert list(frame.columns) == [c.name for c in COLUMNS] and frame["expected_queue"].tolist() == ["billing"]
 
 
@@ -53,12 +54,13 @@ def test_the_agent_side_is_its_first_escalation_and_the_human_side_its_outcome()
             {"case_id": "b", "turn": 0},
         ),
         ["skill", "vip", "priority"],
-    )  # fmt: skip
+    )
     a, b = frame.to_dict("records")
-    assert (a["agent_escalated"], a["agent_turn"], a["agent_customer_turn"], a["agent_queue"]) == (True, 2, 1, "Billing")
+    assert (a["agent_escalated"], a["agent_turn"], a["agent_customer_turn"]) == (True, 2, 1)
+    assert a["agent_queue"] == "Billing"
     assert (a["agent_summary"], a["agent_sentiment"], a["hops"], a["cost_usd"]) == ("refund", "negative", 2, 0.002)
     assert (a["expected.skill"], a["agent.skill"], a["expected.vip"], a["agent.vip"]) == ("billing", "Billing",
-                                                                                         "true", "false")  # fmt: skip
+                                                                                         "true", "false")
     assert pd.isna(a["expected.priority"]) and pd.isna(a["agent.priority"])
     assert (b["agent_escalated"], b["hops"], b["cached_steps"]) == (False, 0, 0)
     assert pd.isna(b["agent_turn"]) and pd.isna(b["agent_reason"]) and pd.isna(b["cost_usd"])
@@ -66,7 +68,7 @@ def test_the_agent_side_is_its_first_escalation_and_the_human_side_its_outcome()
 
 def test_dtypes_are_the_stores_reading_nullable_only_where_a_value_is_missing():
     both = build_frame(cases({"case_id": "a"}, {"case_id": "b"}),
-                       steps({"case_id": "a", "escalate": True, "reason": "x"}), ["skill"])  # fmt: skip
+                       steps({"case_id": "a", "escalate": True, "reason": "x"}), ["skill"])
     assert str(both["agent_turn"].dtype) == "Int32" and str(both["agent_reason"].dtype) == "str"
     assert str(both["cost_steps"].dtype) == "Int64"  # b has no steps at all
     assert str(both["agent_sentiment"].dtype) == "object" and both["agent_sentiment"].tolist() == [None, None]
@@ -97,3 +99,9 @@ def test_a_rulings_ai_attributes_read_like_the_agents():
     ruled = with_ruled_attributes(rulings, ["skill", "vip"])
     assert ruled[columns.ruled("skill")].tolist()[0] == "Billing" and ruled[columns.ruled("vip")].iloc[0] == "true"
     assert ruled[columns.ruled("skill")].iloc[1:].isna().all() and list(rulings.columns) == ["case_id", "ai_routing"]
+
+
+def test_the_contract_lists_every_column_of_the_frame():
+    contract = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text(encoding="utf-8")
+    section = contract.split("## The scoring frame", 1)[1].split("\n## ", 1)[0]
+    assert [c.name for c in COLUMNS if f"| `{c.name}` | {c.kind} |" not in section] == []

@@ -64,6 +64,10 @@ def _by_call(steps: pd.DataFrame, calls: np.ndarray | None) -> _ByCall:
     return _ByCall(steps.iloc[order], number, first, pd.Index(ordered[first]))
 
 
+def _text(v: object) -> str:
+    return v if isinstance(v, str) else ""  # null as the empty text, as SQL's coalesce(x, '')
+
+
 def _escalating(steps: pd.DataFrame, calls: np.ndarray | None) -> tuple[pd.DataFrame, np.ndarray | None]:
     esc = is_true(steps["escalate"])
     return steps[esc], None if calls is None else calls[esc]
@@ -85,9 +89,8 @@ def hops(steps: pd.DataFrame, calls: np.ndarray | None = None) -> pd.DataFrame:
     destination again straight after is not another hop (A, B, A is three). With `calls`,
     indexed by call id."""
     by = _by_call(*_escalating(steps, calls))
-    queue = by.rows["queue"].to_numpy(dtype=object, na_value=None)
-    routing = by.rows["routing"].to_numpy(dtype=object, na_value=None)
-    dest = np.array([f"{(q or '').lower()}|{r or ''}" for q, r in zip(queue, routing, strict=True)], dtype=object)
+    queue, routing = by.rows["queue"].to_numpy(dtype=object), by.rows["routing"].to_numpy(dtype=object)
+    dest = np.array([f"{_text(q).lower()}|{_text(r)}" for q, r in zip(queue, routing, strict=True)], dtype=object)
     hop = by.first.copy()
     hop[1:] |= dest[1:] != dest[:-1]
     out = by.per_call()

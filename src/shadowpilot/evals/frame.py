@@ -42,7 +42,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("n_steps", "int32", "steps the agent took (one per customer turn reached)"),
     Column("critical", "bool", "the tenant's must-never-miss flag"),
     Column("tags", "tags", "the case's tags"),
-    Column("channel", "text", "voice | chat | ..."),
+    Column("channel", "text", "the channel (voice, chat, ...)"),
     Column("n_customer_turns", "int32", "customer turns in the transcript"),
     Column("expected_escalated", "bool", "the human escalated"),
     Column("expected_at_turn", "int32", "transcript index of the customer turn the human escalated after"),
@@ -70,9 +70,10 @@ COLUMNS: tuple[Column, ...] = (
 _CASE = [c.name for c in COLUMNS[:13]]
 # From the first escalating step: frame column -> step column.
 _FIRST = {"agent_turn": "turn", "agent_customer_turn": "customer_turn", "agent_reason": "reason",
-          "agent_queue": "queue", "agent_summary": "summary", "agent_sentiment": "sentiment"}  # fmt: skip
+          "agent_queue": "queue", "agent_summary": "summary", "agent_sentiment": "sentiment"}
 _TOTALS = ["cost_usd", "cost_steps", "spent_usd", "latency_ms_max", "first_token_ms_max", "cached_steps"]
 _KINDS = {c.name: c.kind for c in COLUMNS}
+_NULLABLE = {"int32": pd.Int32Dtype(), "int64": pd.Int64Dtype()}
 
 
 def attributes(required: Sequence[str]) -> list[str]:
@@ -88,7 +89,7 @@ def spec(required: Sequence[str]) -> list[Column]:
         per_attribute += [
             Column(columns.expected(a), "text", f"the human's `{a}` (from the outcome's routing)"),
             Column(columns.agent(a), "text", f"the agent's `{a}` at its first escalation"),
-        ]  # fmt: skip
+        ]
     return [*COLUMNS, *per_attribute]
 
 
@@ -108,7 +109,7 @@ def _taken(values: pd.Series, pos: np.ndarray, kind: Kind) -> pd.Series:
         texts = values.astype("str").array.take(pos, allow_fill=True)
         return text_column(np.full(len(pos), None, dtype=object)) if missing.all() else pd.Series(texts)
     if kind in ("int32", "int64"):
-        ints = pd.array(values, dtype=kind.capitalize()).take(pos, allow_fill=True)
+        ints = values.astype(_NULLABLE[kind]).array.take(pos, allow_fill=True)
         return pd.Series(ints if ints.isna().any() else ints.to_numpy(dtype=kind))
     if kind == "float64":
         floats = values.to_numpy(dtype=float, na_value=np.nan)
