@@ -24,9 +24,11 @@ from shadowpilot.evals.compare import (
     paired_exact,
     verdict_of,
 )
+from shadowpilot.evals.frame import with_ruled_attributes
 from shadowpilot.evals.regressions import CHECK_NAME
 from shadowpilot.evals.rulings import apply_rulings
 from shadowpilot.store import Store
+from shadowpilot.workflow.gating import scoring_frame
 from tests.conftest import make_case, write_config, write_jsonl
 
 ROUTE = {"skill": "billing", "priority": "high", "vip": False}
@@ -170,8 +172,8 @@ def test_ai_right_on_timing_and_routing(tenant_dir):
     assert workflow.gate(s, rid).passed_cases == 2
 
     with Store.open(s.store_path) as store:
-        frame = store.scoring_frame(rid, ["skill", "priority", "vip"])
-        ruled = apply_rulings(frame, store.rulings_for_run(rid, ["skill", "priority", "vip"]))
+        frame = scoring_frame(store, rid, ["skill", "priority", "vip"])
+        ruled = apply_rulings(frame, with_ruled_attributes(store.rulings_for_run(rid), ["skill", "priority", "vip"]))
     row = ruled.set_index("case_id").loc["route"]
     assert (row["expected.skill"], row["expected_queue"]) == ("complaints", "patient-relations")
     assert (row["original_expected.skill"], row["original_expected_queue"]) == ("billing", "billing-tier2")

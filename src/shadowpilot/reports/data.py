@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config import Settings
 from ..evals import columns as col
 from ..evals.compare import Comparison
+from ..evals.derive import agent_decisions
 from ..store import Store
 from ..types import NO_ESCALATION, AgentDecision, DecisionView, GateResult, Outcome, RunManifest, Transcript, Turn
 from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
@@ -141,14 +142,14 @@ class RunRecords:
 
 
 def read_records(store: Store, run_id: str) -> RunRecords:
-    transcripts = {t.id: t for t in store.run_cases(run_id)}
+    steps = store.steps(run_id)
     return RunRecords(
         manifest=store.manifest(run_id),
-        transcripts=transcripts,
-        decisions=store.first_escalations(run_id, list(transcripts)),
-        steps=store.steps(run_id),
+        transcripts={t.id: t for t in store.run_cases(run_id)},
+        decisions=agent_decisions(steps),
+        steps=steps,
         errors=store.case_errors(run_id),
-        rulings=store.rulings_for_run(run_id, []),
+        rulings=store.rulings_for_run(run_id),
         history=store.history(),
     )
 

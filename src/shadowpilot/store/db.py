@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError
 from ..private import private_dir, private_file
-from ..types import AgentDecision, CallRun, GateResult, Judgement, Ruling, RunManifest, Transcript
+from ..types import CallRun, GateResult, Judgement, Ruling, RunManifest, Transcript
 from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -548,100 +548,56 @@ class Store:
 
     # -- scoring --------------------------------------------------------------------------
 
-    def scoring_frame(self, run_id: str, attributes: Sequence[str]) -> pd.DataFrame:
-        """One row per (case, repeat) of a run: the human outcome beside the agent's first
-        escalation, with each routing attribute extracted on both sides. Scorers are pure
-        functions of this frame."""
-        attr_sql = []
-        params: list[Any] = []
-        for i, name in enumerate(attributes):
-            path = "$." + json.dumps(name)
-            attr_sql.append(
-                f"json_extract_string(c.expected_routing, ?) AS exp_attr_{i}, "
-                f"json_extract_string(fe.routing, ?) AS agent_attr_{i}"
-            )
-            params += [path, path]
-        extra = (", " + ", ".join(attr_sql)) if attr_sql else ""
-        sql = f"""
-            WITH s AS (SELECT * FROM steps WHERE run_id = ?),
-            fe AS (
-                SELECT * FROM s WHERE escalate
-                QUALIFY row_number() OVER (PARTITION BY case_id, repeat ORDER BY turn) = 1
-            ),
-            agg AS (
-                SELECT case_id, repeat,
-                       sum(cost_usd) AS cost_usd, count(cost_usd) AS cost_steps,
-                       sum(cost_usd) FILTER (WHERE NOT coalesce(cached, false)) AS spent_usd,
-                       max(latency_ms) AS latency_ms_max, max(first_token_ms) AS first_token_ms_max,
-                       count(*) FILTER (WHERE cached) AS cached_steps
-                FROM s GROUP BY case_id, repeat
-            ),
-            -- a hop is an escalation to a new destination: repeating the same one later is not another
-            targets AS (
-                SELECT case_id, repeat, turn,
-                       coalesce(lower(queue), '') || '|' || coalesce(CAST(routing AS VARCHAR), '') AS target
-                FROM s WHERE escalate
-            ),
-            hops AS (
-                SELECT case_id, repeat, count(*) FILTER (WHERE prev IS DISTINCT FROM target) AS hops
-                FROM (SELECT *, lag(target) OVER (PARTITION BY case_id, repeat ORDER BY turn) AS prev FROM targets)
-                GROUP BY case_id, repeat
-            )
+    def scoring_cases(self, run_id: str) -> pd.DataFrame:
+        """One row per call (case, repeat) of a run, in import order then repeat: the call's
+        run_cases row, the columns of the case version it used (`seq` names the version;
+        `expected_routing` is JSON text) and the run's `mode` and `created_at`. evals.frame
+        builds the scoring frame from these."""
+        return self.con.execute(
+            """
             SELECT rc.case_id, rc.repeat, rc.error, rc.n_steps,
                    c.critical, c.tags, c.channel, c.n_customer_turns,
                    c.expected_escalated, c.expected_at_turn, c.expected_at_customer_turn,
-                   c.expected_reason, c.expected_queue,
-                   coalesce(CAST(timezone('UTC', c.started_at) AS DATE),
-                            CASE WHEN r.mode = 'shadow' THEN CAST(timezone('UTC', r.created_at) AS DATE) END)
-                       AS pilot_day,
-                   fe.turn IS NOT NULL AS agent_escalated, fe.turn AS agent_turn,
-                   fe.customer_turn AS agent_customer_turn, fe.reason AS agent_reason,
-                   fe.queue AS agent_queue, fe.summary AS agent_summary, fe.sentiment AS agent_sentiment,
-                   coalesce(h.hops, 0) AS hops,
-                   agg.cost_usd, agg.cost_steps, agg.spent_usd, agg.latency_ms_max, agg.first_token_ms_max,
-                   coalesce(agg.cached_steps, 0) AS cached_steps{extra}
+                   c.expected_reason, c.expected_queue, c.expected_routing, c.started_at,
+                   rc.fingerprint, c.seq, r.mode, r.created_at
             FROM run_cases rc
             JOIN runs r USING (run_id)
             JOIN cases c USING (case_id, fingerprint)
-            LEFT JOIN fe ON fe.case_id = rc.case_id AND fe.repeat = rc.repeat
-            LEFT JOIN agg ON agg.case_id = rc.case_id AND agg.repeat = rc.repeat
-            LEFT JOIN hops h ON h.case_id = rc.case_id AND h.repeat = rc.repeat
             WHERE rc.run_id = ?
             ORDER BY c.seq, rc.repeat
-        """
-        df = self.con.execute(sql, [run_id, *params, run_id]).df()
-        renames = {}
-        for i, name in enumerate(attributes):
-            renames[f"exp_attr_{i}"] = f"expected.{name}"
-            renames[f"agent_attr_{i}"] = f"agent.{name}"
-        return df.rename(columns=renames)
+            """,
+            [run_id],
+        ).df()
 
-    def reply_pairs(self, run_id: str) -> pd.DataFrame:
-        """Per step with a reply: the agent's reply and the human's next reply, the text of the
-        first `agent`-speaker turn after the customer turn answered (null when none follows)."""
+    def scoring_steps(self, run_id: str) -> pd.DataFrame:
+        """A run's steps, the columns scoring reads (`routing` as its JSON text), as stored."""
         return self.con.execute(
-            """
+            "SELECT case_id, repeat, turn, customer_turn, escalate, reply, reason, queue, routing, summary, "
+            "sentiment, latency_ms, first_token_ms, cost_usd, cached FROM steps WHERE run_id = ?",
+            [run_id],
+        ).df()
+
+    def scoring_turns(self, run_id: str, speakers: Sequence[str] | None = None) -> pd.DataFrame:
+        """The turns of the case versions a run used: `seq` (the version, as in scoring_cases),
+        `turn` (the index in the transcript's turns), `speaker` and `text`; only the turns of
+        `speakers` when given."""
+        where, params = ("WHERE speaker IN (SELECT unnest(?::VARCHAR[]))", [list(speakers)]) if speakers else ("", [])
+        return self.con.execute(
+            f"""
             WITH used AS (SELECT DISTINCT case_id, fingerprint FROM run_cases WHERE run_id = ?),
             t AS (
-                SELECT c.case_id, c.fingerprint, unnest(json_extract(c.body, '$.turns[*]')) AS t,
-                       generate_subscripts(json_extract(c.body, '$.turns[*]'), 1) - 1 AS idx
+                SELECT c.seq, json_extract_string(c.body, '$.turns[*].speaker') AS speakers,
+                       json_extract_string(c.body, '$.turns[*].text') AS texts
                 FROM cases c JOIN used USING (case_id, fingerprint)
             ),
-            nxt AS (
-                SELECT case_id, fingerprint, idx,
-                       first_value(CASE WHEN json_extract_string(t, '$.speaker') = 'agent'
-                                        THEN json_extract_string(t, '$.text') END IGNORE NULLS)
-                           OVER (PARTITION BY case_id, fingerprint ORDER BY idx
-                                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS human_reply
+            u AS (
+                SELECT seq, unnest(generate_series(0, len(speakers) - 1)) AS turn, unnest(speakers) AS speaker,
+                       unnest(texts) AS text
                 FROM t
             )
-            SELECT s.case_id, s.repeat, s.turn, s.reply, n.human_reply
-            FROM steps s
-            JOIN run_cases rc ON rc.run_id = s.run_id AND rc.case_id = s.case_id AND rc.repeat = s.repeat
-            JOIN nxt n ON n.case_id = s.case_id AND n.fingerprint = rc.fingerprint AND n.idx = s.turn
-            WHERE s.run_id = ? AND s.reply IS NOT NULL
+            SELECT seq, CAST(turn AS INTEGER) AS turn, speaker, text FROM u {where}
             """,
-            [run_id, run_id],
+            [run_id, *params],
         ).df()
 
     def step_timings(self, run_id: str) -> pd.DataFrame:
@@ -705,29 +661,6 @@ class Store:
         ).fetchall()
         return dict(rows)
 
-    def first_escalations(self, run_id: str, case_ids: Sequence[str]) -> dict[str, AgentDecision]:
-        """case_id -> the agent's decision at its first escalating step (first repeat), for the
-        given cases; cases the agent did not escalate are absent."""
-        if not case_ids:
-            return {}
-        rows = self.con.execute(
-            "SELECT case_id, turn, customer_turn, reason, urgency, queue, routing FROM steps "
-            "WHERE run_id = ? AND repeat = 0 AND escalate AND case_id IN (SELECT unnest(?::VARCHAR[])) "
-            "QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY turn) = 1",
-            [run_id, list(case_ids)],
-        ).fetchall()
-        return {
-            str(case_id): AgentDecision(
-                escalated=True,
-                turn=turn,
-                customer_turn=ct,
-                reason=reason,
-                urgency=urgency,
-                queue=queue,
-                routing=json.loads(routing) if routing else {},
-            )
-            for case_id, turn, ct, reason, urgency, queue, routing in rows
-        }
 
     def replies_at(self, run_id: str, turns: Mapping[str, int]) -> dict[str, str | None]:
         """case_id -> the agent's reply at the given transcript index (first repeat)."""
@@ -787,29 +720,23 @@ class Store:
             f"SELECT ruling_id, {', '.join(self.RULING_COLUMNS)} FROM rulings {where} ORDER BY ruling_id", params
         ).df()
 
-    def rulings_for_run(self, run_id: str, attributes: Sequence[str]) -> pd.DataFrame:
+    def rulings_for_run(self, run_id: str) -> pd.DataFrame:
         """The current ruling on each case version a run used (a ruling on another version of
-        the case does not apply), with the AI's routing attributes extracted as scoring_frame
-        extracts them (`ai.<name>`), so a ruling's values compare like the agent's."""
-        attr_sql, params = [], []
-        for i, name in enumerate(attributes):
-            attr_sql.append(f", json_extract_string(r.ai_routing, ?) AS ai_attr_{i}")
-            params.append("$." + json.dumps(name))
+        the case does not apply), in case order."""
         cols = ", ".join(f"r.{c}" for c in self.RULING_COLUMNS)
-        df = self.con.execute(
+        return self.con.execute(
             f"""
             WITH r AS (
                 SELECT * FROM rulings
                 QUALIFY row_number() OVER (PARTITION BY case_id, fingerprint ORDER BY ruling_id DESC) = 1
             )
-            SELECT {cols}{"".join(attr_sql)}
+            SELECT {cols}
             FROM r JOIN (SELECT case_id, fingerprint FROM run_cases WHERE run_id = ? AND repeat = 0) rc
                  USING (case_id, fingerprint)
             ORDER BY r.case_id
             """,
-            [*params, run_id],
+            [run_id],
         ).df()
-        return df.rename(columns={f"ai_attr_{i}": f"ai.{name}" for i, name in enumerate(attributes)})
 
     # -- the LLM judge --------------------------------------------------------------------
 

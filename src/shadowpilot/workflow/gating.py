@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,6 +12,8 @@ from ..config import Settings
 from ..errors import NotFoundError
 from ..evals import evaluate_gate, score_frame
 from ..evals.compare import Comparison, compare_scores
+from ..evals.derive import HUMAN, call_rows, human_replies
+from ..evals.frame import build_frame, with_ruled_attributes
 from ..evals.judge import summarise as judge_summary
 from ..evals.regressions import regression_check, with_check
 from ..evals.rulings import apply_rulings, show_rulings
@@ -19,18 +22,35 @@ from ..store import Store
 from ..types import GateConfig, GateResult
 from .workspace import Workspace, resolve_run_id
 
-__all__ = ["Gated", "compare_runs", "evaluate", "gate", "gated", "history", "resolve_run_id", "score_run"]
+__all__ = [
+    "Gated", "compare_runs", "evaluate", "gate", "gated", "history", "reply_pairs", "resolve_run_id", "score_run",
+    "scoring_frame",
+]
+
+
+def scoring_frame(store: Store, run_id: str, required: Sequence[str]) -> pd.DataFrame:
+    """A stored run's scoring frame (no ruling applied), built by evals from the store's rows."""
+    return build_frame(store.scoring_cases(run_id), store.scoring_steps(run_id), required)
+
+
+def reply_pairs(store: Store, run_id: str) -> pd.DataFrame:
+    """A stored run's replies, each beside the human's next reply (evals.derive.human_replies)."""
+    cases, steps = store.scoring_cases(run_id), store.scoring_steps(run_id)
+    return human_replies(cases, steps, store.scoring_turns(run_id, [HUMAN]))
 
 
 def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
     """Score a stored run from stored data alone: no agent is called."""
     from ..evals.reply import score_replies
 
-    frame = store.scoring_frame(run_id, config.required_attributes)
+    cases, steps = store.scoring_cases(run_id), store.scoring_steps(run_id)
+    calls = call_rows(cases, steps)
+    frame = build_frame(cases, steps, config.required_attributes, calls)
     if frame.empty:
         raise NotFoundError(f"run {run_id} has no cases")
-    frame = apply_rulings(frame, store.rulings_for_run(run_id, config.required_attributes))
-    return show_rulings(score_frame(frame, config, score_replies(store.reply_pairs(run_id))), frame)
+    frame = apply_rulings(frame, with_ruled_attributes(store.rulings_for_run(run_id), config.required_attributes))
+    pairs = human_replies(cases, steps, store.scoring_turns(run_id, [HUMAN]), calls)
+    return show_rulings(score_frame(frame, config, score_replies(pairs)), frame)
 
 
 def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFrame, GateResult]:
@@ -72,7 +92,7 @@ def gated(ws: Workspace, run_id: str | None, baseline: str | None = None) -> Gat
         return Gated(rid, scores, result)
     base_id = ws.complete_run(baseline)
     base = score_run(ws.store, base_id, ws.settings.gate)
-    check = regression_check(base, scores, base_id, rid, ws.store.rulings_for_run(rid, []))
+    check = regression_check(base, scores, base_id, rid, ws.store.rulings_for_run(rid))
     return Gated(rid, scores, with_check(result, check), base_id, base)
 
 

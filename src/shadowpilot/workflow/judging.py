@@ -13,6 +13,7 @@ from ..errors import RunAborted, UsageError
 from ..evals.judge import summarise as judge_summary
 from ..types import Judgement, JudgeSummary
 from ..wording import plural
+from .gating import reply_pairs
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def judge(
     with Workspace.writing(settings) as ws:
         rid = ws.complete_run(run_id)
         transcripts = {t.id: t for t in ws.store.run_cases(rid)}
-        items = make_items(ws.store.reply_pairs(rid), transcripts, model, rubric, redactor)
+        items = make_items(reply_pairs(ws.store, rid), transcripts, model, rubric, redactor)
         cached = ws.store.cached_responses([i.key for i in items]) if use_cache else {}
     client = client or client_from_settings(settings, environ)
     if on_start is not None:

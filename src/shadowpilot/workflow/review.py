@@ -14,10 +14,12 @@ import pandas as pd
 from ..config import Settings
 from ..errors import NotFoundError, UsageError
 from ..evals import score_frame
+from ..evals.derive import agent_decisions
 from ..evals.rulings import RULINGS, Disagreement, Ruling
 from ..store import Store
 from ..terms import Term
 from ..types import NO_ESCALATION, GateConfig
+from .gating import scoring_frame
 from .workspace import Workspace
 
 
@@ -41,7 +43,7 @@ def _none(v: Any) -> Any:
 def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagreement]:
     """Failed cases where the AI and the human differ, scored against the human's outcome
     (no ruling applied), each with its current ruling."""
-    frame = store.scoring_frame(run_id, config.required_attributes)
+    frame = scoring_frame(store, run_id, config.required_attributes)
     raw = score_frame(frame, config)
     s = raw[raw["repeat"] == 0]
     differ = s["decision"].isin(["fp", "fn"]) | s["timing"].isin(["early", "late"])
@@ -52,7 +54,8 @@ def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagr
         return []
     versions = store.run_case_versions(run_id)
     transcripts = {t.id: t for t in store.cases_at({i: versions[i] for i in ids})}
-    escalations = store.first_escalations(run_id, ids)
+    wanted = set(ids)
+    escalations = {c: d for c, d in agent_decisions(store.steps(run_id)).items() if c in wanted}
     replies = store.replies_at(run_id, {cid: d.turn for cid, d in escalations.items() if d.turn is not None})
     current = store.current_rulings(run_id)
     out = []
