@@ -14,7 +14,7 @@ import pandas as pd
 from shadowpilot.evals.derive import human_replies, json_attributes
 from shadowpilot.evals.frame import build_frame
 from shadowpilot.store import Store
-from shadowpilot.types import AgentStep, CallRun, Recommendation, RunManifest, Transcript
+from shadowpilot.types import AgentStep, CallRun, Recommendation, Ruling, RunManifest, Transcript
 from tests.conftest import make_case
 
 # Routing values of every scalar type a model holds, and JSON documents beyond them.
@@ -98,8 +98,8 @@ def test_rulings_for_run_are_the_current_rulings_as_stored(tmp_path: Path):
         ruling = {"case_id": "a", "fingerprint": a.fingerprint(), "run_id": "r", "ruled_by": "ana",
                   "ruled_at": datetime(2026, 11, 3, tzinfo=UTC), "ai_escalated": True,
                   "ai_routing": {"skill": "x"}}
-        store.add_ruling({**ruling, "ruling": "unclear"})
-        store.add_ruling({**ruling, "ruling": "ai_right"})
+        store.add_ruling(Ruling.from_columns({**ruling, "ruling": "unclear"}))
+        store.add_ruling(Ruling.from_columns({**ruling, "ruling": "ai_right"}))
         rulings = store.rulings_for_run("r")
         assert rulings["ruling"].tolist() == ["ai_right"]
         assert json.loads(rulings["ai_routing"].iloc[0]) == {"skill": "x"}
