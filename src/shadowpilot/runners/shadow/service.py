@@ -33,7 +33,7 @@ from . import checkpoint
 from .calls import CallBook, CallSummary, skipped_summary
 from .eventlog import EventLog, Record
 from .source import LiveCallEvents
-from .wire import Route, parse
+from .wire import Route, check_sids, parse
 from .worker import ObservedAgent, ReachLog
 
 log = logging.getLogger("shadowpilot.shadow")
@@ -255,9 +255,10 @@ class ShadowService:
     async def accept(self, route: Route, params: dict[str, Any]) -> str:
         """Take one verified webhook; returns what became of it (`accepted`, `duplicate`, `ignored`).
 
-        Raises BadPayload for fields its route cannot use, StoreError when it could not be
-        made durable (the caller answers 5xx so Twilio retries).
+        Raises BadPayload for fields its route cannot use (a Sid not of the shape Twilio gives it
+        too), StoreError when it could not be made durable (the caller answers 5xx so Twilio retries).
         """
+        check_sids(route, params)  # at the wire only: a log from before the check still replays
         parsed = parse(route, params, self.settings.shadow.task_call_keys)
         if parsed is None:
             return "ignored"
