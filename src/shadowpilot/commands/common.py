@@ -126,13 +126,13 @@ def guarded(fn: F) -> F:
             console(stderr=True).print("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:  # a bug in the harness: say so, and exit 1, not 2 or 3
-            line = environment_failure(exc)
-            if line is not None:  # the disk, not the harness: one line, exit 2
+            disk = environment_failure(exc)
+            if disk is not None:  # the disk, not the harness: one line, exit 2
                 from rich.text import Text
 
                 from .safe import safe_text
 
-                console(stderr=True).print(Text("error: ", style="bold red") + safe_text(line, one_line=True),
+                console(stderr=True).print(Text("error: ", style="bold red") + safe_text(disk, one_line=True),
                                            soft_wrap=True)  # fmt: skip
                 raise typer.Exit(EXIT_USAGE) from None
 
