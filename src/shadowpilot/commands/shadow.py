@@ -178,16 +178,16 @@ def _emit_listing(calls: list[dict[str, Any]], rest: dict[str, Any] | None = Non
     over a pilot's 20,000 calls). `rest` (the few `skipped` lines) is indented as emit_json does."""
     import json
 
-    out = sys.stdout
-    out.write('{\n  "calls": [' if calls else '{\n  "calls": []')
-    for n, call in enumerate(calls):
-        out.write(("\n    " if n == 0 else ",\n    ") + json.dumps(call, default=str))
+    encode = json.JSONEncoder(default=str).encode  # json.dumps(call, default=str), its encoder made once
+    parts = ['{\n  "calls": [' if calls else '{\n  "calls": []']
+    parts += [("\n    " if n == 0 else ",\n    ") + encode(call) for n, call in enumerate(calls)]
     if calls:
-        out.write("\n  ]")
+        parts.append("\n  ]")
     for key, value in (rest or {}).items():
         body = json.dumps(value, indent=2, default=str).replace("\n", "\n  ")
-        out.write(f",\n  {json.dumps(key)}: {body}")
-    out.write("\n}\n")
+        parts.append(f",\n  {json.dumps(key)}: {body}")
+    parts.append("\n}\n")
+    sys.stdout.write("".join(parts))
 
 
 @app.command("twiml")

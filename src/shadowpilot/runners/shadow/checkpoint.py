@@ -28,6 +28,8 @@ summaries are appended all or nothing (cut back on a failed write, as the log's 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -52,13 +54,48 @@ def summaries_path(log: Path) -> Path:
 
 def read_summaries(log: Path) -> Iterator[CallSummary]:
     """The done calls' summaries, in the order they were written, each read as records.Summary.
-    A torn last line (a kill mid-append) or a line that is no summary is skipped."""
-    for _, record in LogReader(summaries_path(log)):
-        try:
-            summary = CallSummary.from_record(record)
-        except BadRecord:
-            continue
+    A torn last line (a kill mid-append) or a line that is no summary is skipped.
+
+    Speed (`shadow calls` over a pilot's 20,000 summaries): the file is decoded in one JSON call
+    when every line holds one object (else line by line, through LogReader's rules), and a
+    summary already of the model's exact types (what the server writes) is taken as it is; any
+    other goes through records.Summary, which accepts or refuses it as before."""
+    for record in _summary_records(summaries_path(log)):
+        summary = _as_written(record)
+        if summary is None:
+            try:
+                summary = CallSummary.from_record(record)
+            except BadRecord:
+                continue
         yield summary
+
+
+def _summary_records(path: Path) -> list[Record]:
+    """Every record of a JSONL file, as LogReader reads them, in one decode when it can: the
+    lines up to the last newline (a torn last line is not read), blank ones left out, each one
+    JSON object. Any line that is not (garbage, a torn write, two values) sends the whole file
+    through LogReader, which skips it or reads the record after it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = [line for line in data[: data.rfind(b"\n") + 1].split(b"\n") if line.strip()]
+    try:
+        records = json.loads(b"[" + b",".join(lines) + b"]")
+    except (ValueError, RecursionError):
+        records = None
+    if isinstance(records, list) and len(records) == len(lines) and all(type(r) is dict for r in records):
+        return records
+    return [record for _, record in LogReader(path)]
+
+
+def _as_written(record: Record) -> CallSummary | None:
+    """The summary when the record has exactly the types records.Summary wants (a str call, a
+    finite number first_rx, an object view: JSON keys are always strings), else None."""
+    call, view, first = record.get("call"), record.get("view"), record.get("first_rx", 0.0)
+    if type(call) is not str or type(view) is not dict or type(first) not in (int, float):
+        return None
+    return CallSummary(call, float(first), view) if math.isfinite(first) else None
 
 
 def load(book: CallBook, log: Path) -> int:
