@@ -127,21 +127,20 @@ class DroppedTask:
         }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Finished:
-    """What stays of a call once it is done: enough to list it and to ignore late events for it.
+    """How a done call ended: what stays of it (with its id, to ignore late events for it).
 
-    `view` is its `shadow calls` view; the server keeps it only for selftest calls (the
-    selftest route shows it), `shadow calls` for every call it reads.
+    One object per distinct outcome, shared (CallBook.add_finished): a pilot day's scored calls
+    all hold the same one, so a done call costs the server its id and a dict slot, nothing more.
+    Its `shadow calls` view is kept apart (CallBook.views): by the server only for selftest
+    calls (the selftest route shows it), by `shadow calls` for every call it reads.
     """
 
-    call_id: str
-    first_rx: float
     state: CallState
     run_id: str | None
     closed: str | None
     selftest: bool
-    view: dict[str, Any] | None
 
 
 @dataclass
@@ -218,7 +217,9 @@ class CallBook:
         self.twilio = twilio  # how TaskRouter is read: the same [twilio] settings as `import twilio`
         self.keep_views = keep_views  # keep every done call's view (`shadow calls`), not only selftests'
         self.calls: dict[str, Call] = {}
-        self.finished: dict[str, Finished] = {}  # done calls, released from `calls`
+        self.finished: dict[str, Finished] = {}  # done calls, released from `calls`: id -> how it ended
+        self.views: dict[str, tuple[float, dict[str, Any]]] = {}  # done calls' (first_rx, view) kept
+        self._outcomes: dict[Finished, Finished] = {}  # each distinct Finished once
         self.released = 0  # calls released since the log was last compacted (their records are in it)
         self.late = 0  # events for a call already done: ignored
         self.open_calls: set[str] = set()  # calls not ended yet (what the idle watch looks at)
@@ -285,16 +286,16 @@ class CallBook:
 
     def add_finished(self, summary: CallSummary) -> None:
         view = summary.view
-        keep = self.keep_views or bool(view.get("selftest"))
-        self.finished[summary.call_id] = Finished(
-            summary.call_id,
-            summary.first_rx,
+        run_id, closed, selftest = view.get("run_id"), view.get("closed"), bool(view.get("selftest"))
+        outcome = Finished(
             "scored" if view.get("state") == "scored" else "ended",
-            view.get("run_id"),
-            view.get("closed"),
-            bool(view.get("selftest")),
-            view if keep else None,
+            run_id if isinstance(run_id, str) else None,
+            closed if isinstance(closed, str) else None,
+            selftest,
         )
+        self.finished[summary.call_id] = self._outcomes.setdefault(outcome, outcome)
+        if self.keep_views or selftest:
+            self.views[summary.call_id] = (summary.first_rx, view)
 
     def summary(self, call: Call, **update: Any) -> CallSummary:
         """The call's summary as it will be once `update` (its run id, or why it closed) is logged."""
@@ -608,17 +609,16 @@ class CallBook:
         call = self.calls.get(call_id)
         if call is not None:
             return self.describe(call)
-        done = self.finished.get(call_id)
-        return done.view if done is not None else None
+        kept = self.views.get(call_id)
+        return kept[1] if kept is not None else None
 
     def listing(self) -> dict[str, Any]:
         """Every call, in order of first receipt: each described once (linear in the calls)."""
         rows: list[tuple[float, int, dict[str, Any]]] = []
         for n, call in enumerate(self.calls.values()):
             rows.append((call.first_rx, n, self.describe(call)))
-        for n, done in enumerate(self.finished.values(), start=len(rows)):
-            if done.view is not None:
-                rows.append((done.first_rx, n, done.view))
+        for n, (first_rx, view) in enumerate(self.views.values(), start=len(rows)):
+            rows.append((first_rx, n, view))
         rows.sort(key=lambda r: (r[0], r[1]))
         return {"calls": [view for _, _, view in rows]}
 
