@@ -99,6 +99,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
             wave = range(sent + 1, min(args.calls, sent + args.wave) + 1)
             plays = [events(Call(n), args.utterances, not (every_never and n % every_never == 0)) for n in wave]
             await asyncio.gather(*(play_call(service, evs) for evs in plays))
+            del plays  # the harness's own copy of the wave's events is not the server's memory
             sent = wave[-1]
             # let scoring keep up with the day (bounded): the idle ones need IDLE_S + outcome_wait_s
             for _ in range(int((IDLE_S + OUTCOME_WAIT_S + 30) / 0.1)):
