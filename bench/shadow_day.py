@@ -8,18 +8,25 @@ as the day goes, how long each ended call waited to be scored (max, against outc
 10 s), the compactions, then times `shadowpilot shadow calls --json` and a real `shadowpilot
 shadow serve` restart (subprocess, loopback) on the day's folder. Bounded: `--max-seconds`.
 
+With `--trace-from N`, Python's allocations are traced (tracemalloc) from N done calls to the
+end of the day, and the figures say how many bytes allocated meanwhile are still held per done
+call, with the lines holding most (slow: run it on a few thousand calls, not on a whole day).
+
     python bench/shadow_day.py [--calls 20000] [--wave 500] [--utterances 4] [--never-end 0.2]
+    python bench/shadow_day.py --calls 8000 --trace-from 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +90,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
     t0 = time.monotonic()
     rss: list[tuple[int, float]] = [(0, round(rss_mb(), 1))]
     sent = 0
+    traced: tuple[int, tracemalloc.Snapshot] | None = None
     every_never = round(1 / args.never_end) if args.never_end > 0 else 0
     try:
         while sent < args.calls:
@@ -91,6 +99,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
             wave = range(sent + 1, min(args.calls, sent + args.wave) + 1)
             plays = [events(Call(n), args.utterances, not (every_never and n % every_never == 0)) for n in wave]
             await asyncio.gather(*(play_call(service, evs) for evs in plays))
+            del plays  # the harness's own copy of the wave's events is not the server's memory
             sent = wave[-1]
             # let scoring keep up with the day (bounded): the idle ones need IDLE_S + outcome_wait_s
             for _ in range(int((IDLE_S + OUTCOME_WAIT_S + 30) / 0.1)):
@@ -99,13 +108,20 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
                 await asyncio.sleep(0.1)
             if sent % max(args.calls // 4, 1) < args.wave:
                 rss.append((done(service), round(rss_mb(), 1)))
+            if args.trace_from and traced is None and done(service) >= args.trace_from:
+                gc.collect()
+                tracemalloc.start(1)
+                traced = (done(service), tracemalloc.take_snapshot())
         for _ in range(int((IDLE_S + OUTCOME_WAIT_S + 60) / 0.1)):
             if done(service) >= args.calls:
                 break
             await asyncio.sleep(0.1)
         rss.append((done(service), round(rss_mb(), 1)))
         day_s = time.monotonic() - t0
-        return {
+        while service._compaction is not None and not service._compaction.done():
+            await asyncio.sleep(0.1)  # a compaction in flight holds the records it copies
+        held = retained(traced, done(service)) if traced is not None else {}
+        return held | {
             "calls": args.calls,
             "day_s": round(day_s, 1),
             "scored_or_closed": done(service),
@@ -118,6 +134,25 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
         }
     finally:
         await service.stop()
+
+
+def retained(traced: tuple[int, tracemalloc.Snapshot], done_now: int) -> dict[str, object]:
+    """Bytes allocated since the first snapshot and still held, per done call since, by line."""
+    gc.collect()
+    first_done, first = traced
+    last = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    ours = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    stats = last.filter_traces(ours).compare_to(first.filter_traces(ours), "lineno")
+    calls = max(done_now - first_done, 1)
+    held = sum(s.size_diff for s in stats)
+    top = []
+    for stat in stats[:8]:
+        frame = stat.traceback[0]
+        where = frame.filename.split("/site-packages/")[-1].split("/src/")[-1]
+        top.append(f"{where}:{frame.lineno} {stat.size_diff / calls:+.0f} B/call")
+    per_call = round(held / calls)
+    return {"traced_done_calls": [first_done, done_now], "held_bytes_per_done_call": per_call, "held_by": top}
 
 
 def waits(folder: Path, log: Path) -> dict[str, float]:
@@ -172,6 +207,7 @@ def main() -> None:
     ap.add_argument("--utterances", type=int, default=4)
     ap.add_argument("--never-end", type=float, default=0.2)
     ap.add_argument("--max-seconds", type=float, default=3600)
+    ap.add_argument("--trace-from", type=int, default=0, help="trace allocations from this many done calls on")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="shadow-day-") as tmp:
         folder = Path(tmp)

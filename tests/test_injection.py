@@ -98,9 +98,32 @@ def test_markdown_report_escapes_ids_and_tenant(evil_store: Path, cli) -> None:
     row = next(line for line in md.splitlines() if line.startswith("| case-"))
     # the id stays in its one cell: no unescaped | splits it, no [ opens a link
     assert len(re.findall(r"(?<!\\)\|", row)) == 6
-    assert "\\[link=http://x\\]" in row and "[link=" not in row.replace("\\[link=", "")
+    assert "\\[link=http\\://x\\]" in row and "[link=" not in row.replace("\\[link=", "")
     # the heading renders as the name's text: its escapes written out, its brackets escaped
-    assert md.startswith(r"# Pilot report: acme \\x1b\]8;;http://evil\\x07 \[link=http://x\]corp\[/link\]")
+    assert md.startswith(r"# Pilot report: acme \\x1b\]8;;http\://evil\\x07 \[link=http\://x\]corp\[/link\]")
+
+
+URL_ID = "see-https://evil.example/pay?x=1"
+URL_REASON = "mail jane.doe@example.com or www.evil.example now"
+
+
+def test_markdown_report_autolinks_no_url_email_or_www(tenant_dir: Path, cli) -> None:
+    """GitHub links a bare https://..., www.... or an email address with no syntax at all; in the
+    report each stays text, read the same (rendered with cmark-gfm, GitHub's own parser)."""
+    case = make_case(URL_ID, ["I need a person"], escalated=True, at_customer_turn=0, reason=URL_REASON, tenant=None)
+    write_jsonl(tenant_dir / "cases.jsonl", [case])
+    assert invoke(cli, "import", "cases.jsonl").exit_code == 0
+    assert invoke(cli, "run").exit_code == 0
+    invoke(cli, "gate")
+    assert invoke(cli, "report", "--format", "md", "--show-pii", "-o", "r.md").exit_code == 0  # the email as it is
+    md = (tenant_dir / "r.md").read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| see-"))
+    assert "https\\://evil.example" in row and "www\\.evil.example" in row and "jane.doe@\u2060example.com" in row
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    html = cmarkgfm.github_flavored_markdown_to_html(md)
+    assert "<a " not in html and "href" not in html
+    text = re.sub(r"<[^>]+>", "", html).replace("\u2060", "")
+    assert URL_ID in text and URL_REASON in text  # the same words, as text
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,15 @@ class ShadowSettings(_Section):
     max_body_bytes: BodyLimits = Field(default_factory=BodyLimits)
     max_params: int = Field(100, ge=1)
     read_timeout_s: float = Field(10.0, gt=0)
+    # Log archives (events.jsonl.N, one per compaction) to keep, newest first; older ones are deleted
+    # after a compaction, never one whose records a finished compaction has not yet carried over.
+    # None (unset): keep every archive.
+    keep_archives: int | None = Field(None, ge=0)
+    # TaskRouter tasks that name no call in memory (no call attribute, or a call never seen): dropped
+    # from memory once older than orphan_task_ttl_s, and the oldest past max_orphan_tasks; their
+    # events stay in the log until the next compaction, which archives them with a line of why.
+    orphan_task_ttl_s: float = Field(86400.0, gt=0)
+    max_orphan_tasks: int = Field(10000, ge=1)
 
 
 class TwilioSettings(_Section):

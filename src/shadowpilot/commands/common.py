@@ -16,6 +16,7 @@ from ..errors import InputError, ShadowpilotError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from ..config import Settings
 
@@ -101,6 +102,18 @@ def environment_failure(exc: BaseException) -> str | None:
     return None
 
 
+def _traceback_text() -> Text:
+    """The traceback being handled, as the rest of the output is printed: every configured secret,
+    Authorization credential and URL password masked (runners.masking), control characters
+    written out and no markup read (safe.py). Its messages quote requests as they were made."""
+    import traceback
+
+    from ..runners.masking import mask_credentials
+    from .safe import safe_text
+
+    return safe_text(mask_credentials(traceback.format_exc()), style="dim")
+
+
 def guarded(fn: F) -> F:
     """Map library errors to exit codes and clear messages; never a traceback for bad input."""
 
@@ -113,27 +126,26 @@ def guarded(fn: F) -> F:
         except ShadowpilotError as exc:
             from rich.text import Text
 
+            from ..runners.masking import mask_credentials
             from .safe import safe_text
 
             err = console(stderr=True)
             if isinstance(exc, InputError):
-                head, *rest = exc.say(CLI_TERMS).splitlines()
+                head, *rest = mask_credentials(exc.say(CLI_TERMS)).splitlines()
                 err.print(Text("error: ", style="bold red") + safe_text(head), soft_wrap=True)
                 for line in rest:
                     err.print(safe_text(line), soft_wrap=True)
             else:
-                err.print(Text("error: ", style="bold red") + safe_text(exc.say(CLI_TERMS)), soft_wrap=True)
+                err.print(
+                    Text("error: ", style="bold red") + safe_text(mask_credentials(exc.say(CLI_TERMS))), soft_wrap=True
+                )
             if _debug(args, kwargs):
-                import traceback
-
-                err.print(Text(traceback.format_exc(), style="dim"))
+                err.print(_traceback_text())
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console(stderr=True).print("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:  # a bug in the harness: say so, and exit 1, not 2 or 3
-            import traceback
-
             failure = environment_failure(exc)
             if failure is not None:  # the disk, not the harness: one line, exit 2
                 from rich.text import Text
@@ -146,12 +158,13 @@ def guarded(fn: F) -> F:
 
             from rich.text import Text
 
+            from ..runners.masking import mask_credentials
             from .safe import safe_text
 
             err = console(stderr=True)
             err.print(Text("shadowpilot failed (this is a bug in the harness, not your agent): ", style="bold red")
-                      + safe_text(f"{type(exc).__name__}: {exc}"))  # fmt: skip
-            err.print(Text(traceback.format_exc(), style="dim"))
+                      + safe_text(mask_credentials(f"{type(exc).__name__}: {exc}")))  # fmt: skip
+            err.print(_traceback_text())
             raise typer.Exit(EXIT_HARNESS) from None
 
     return wrapper  # type: ignore[return-value]

@@ -22,11 +22,28 @@ MAX_ROWS = 50  # GitHub caps a step summary at 1 MiB; past this, the HTML report
 _MD_ACTIVE = re.compile(r"([\\`*_\[\]<>&|~])")
 
 
+# What GitHub's autolink extension (GFM "extended autolinks") turns into a link with no syntax at
+# all: a scheme's `://`, a `www.` and an email address. The first two are broken by a backslash
+# escape, as the rest (`https\://x`, `www\.x` read as the same text). An email is linked after the
+# text is put back together, escapes undone (checked on cmark-gfm), so it gets a WORD JOINER
+# (U+2060: invisible, no break) after its `@`, and no domain starts there.
+_AUTOLINK_URL = re.compile(r"://")
+_AUTOLINK_WWW = re.compile(r"(?i)\b(www)\.")
+_AUTOLINK_EMAIL = re.compile(r"@(?=[\w-])")
+WORD_JOINER = "\u2060"
+
+
+def _no_autolink(text: str) -> str:
+    text = _AUTOLINK_URL.sub(r"\\://", text)
+    text = _AUTOLINK_WWW.sub(r"\1\\.", text)
+    return _AUTOLINK_EMAIL.sub("@" + WORD_JOINER, text)
+
+
 def _cell(text: object) -> str:
     """Data as literal inline Markdown text, safe in a table cell, a list item or a heading: its
-    syntax backslash-escaped (no link, image or HTML can come of a case id), one line, control
-    characters written out."""
-    return _MD_ACTIVE.sub(r"\\\1", visible(text, one_line=True))
+    syntax backslash-escaped (no link, image or HTML can come of a case id), bare URLs, `www.`
+    and email addresses kept from autolinking, one line, control characters written out."""
+    return _no_autolink(_MD_ACTIVE.sub(r"\\\1", visible(text, one_line=True)))
 
 
 def _code(text: object) -> str:

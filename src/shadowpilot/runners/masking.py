@@ -12,6 +12,7 @@ plus any a client registered when it was made (a key passed in another way).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -79,3 +80,22 @@ def mask_model(model: M) -> M:
     data = model.model_dump()
     masked = _mask_value(data)
     return model if masked == data else type(model).model_validate(masked)
+
+
+# What a traceback can hold besides a configured secret's value: a credential in an Authorization
+# header (as a dict, a header line or a repr), a bearer token, and the userinfo of a URL
+# (https://user:password@host). Masked only where text is printed for a person (`--debug`).
+_AUTH_HEADER = re.compile(
+    r"""(?i)(\bauthorization['"]?\s*[:=,]\s*\(?['"]?)(?:(bearer|basic|token|digest)\s+)?([^\s'"),}\]]+)"""
+)
+_BEARER = re.compile(r"(?i)\b(bearer)\s+(?!\[)[A-Za-z0-9._~+/=-]{8,}")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
+
+
+def mask_credentials(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """`mask`, and also any Authorization header's credential, bearer token and URL userinfo
+    (known or not): for tracebacks, whose frames and messages quote requests as they were made."""
+    text = mask(text, environ)
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + "[masked]", text)
+    text = _BEARER.sub(lambda m: m.group(1) + " [masked]", text)
+    return _URL_USERINFO.sub(lambda m: m.group(1) + "[masked]@", text)

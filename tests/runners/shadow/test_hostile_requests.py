@@ -81,3 +81,22 @@ def test_a_signed_form_repeating_a_name_is_a_400_naming_it(http: httpx.Client) -
     headers = {"X-Twilio-Signature": original, "Content-Type": "application/x-www-form-urlencoded"}
     r = http.post(route, content=urlencode(pairs).encode(), headers=headers)
     assert r.status_code == 400 and "Timestamp" in r.text
+
+
+def test_a_parameter_folded_into_the_callsid_is_a_400_naming_it_and_counted(
+    http: httpx.Client, folder: Path
+) -> None:
+    """`...&CallSid=CA<32 hex>&Final=true&...` re-split as `CallSid=CA<32 hex>Finaltrue` (Final
+    gone) has the same signature; it made a bogus call before SIDs were checked."""
+    c = Call(304)
+    _, said = c.said("customer", "hello there")
+    folded = {k: v for k, v in said.items() if k != "Final"}
+    folded["CallSid"] = said["CallSid"] + "Final" + said["Final"]
+    validator = RequestValidator(TOKEN)
+    assert validator.compute_signature(PUBLIC_URL + RTT, folded) == validator.compute_signature(PUBLIC_URL + RTT, said)
+    before = http.get("/healthz").json()["refused"].get("400", 0)
+    r = http.post(RTT, **signed_form(folded, RTT))
+    assert r.status_code == 400 and "field CallSid: expected CA and 32 hex digits" in r.text
+    assert http.get("/healthz").json()["refused"]["400"] == before + 1
+    assert not any(str(rec.get("p", {}).get("CallSid", "")).startswith(c.call_sid) for rec in log_records(folder))
+    assert http.post(RTT, **signed_form(said, RTT)).status_code == 204  # the genuine one is taken

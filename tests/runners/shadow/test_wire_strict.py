@@ -125,3 +125,62 @@ def test_deeply_nested_json_is_a_bad_payload_naming_the_field_not_a_recursion_er
     _, task = Call(9).task_event("task.created", "support")
     with pytest.raises(BadPayload, match="field TaskAttributes"):
         parse("taskrouter", {**task, "TaskAttributes": deep}, ["call_sid"])
+
+
+# -- Twilio SID formats (twilio-oai patterns: two letters, then 32 hex digits) ------------------
+
+
+def _every_event_twilio_sends() -> list[tuple[str, dict[str, str]]]:
+    """What the simulator and `shadow selftest` send: the SIDs real Twilio events carry."""
+    from shadowpilot.runners.shadow.selftest import new_call_sid, synthetic_call
+
+    c = Call(10)
+    sim = [c.started(), c.said("customer", "hi"), c.stopped(), c.error(), c.task_event("task.created", "support")]
+    selftest = [(d.route, d.params) for d in synthetic_call(new_call_sid(), "call_sid", 1_763_647_380.0)]
+    chat = ("/twilio/conversations", {
+        "EventType": "onMessageAdded", "AccountSid": "AC" + "0" * 32, "ConversationSid": "CH" + "a1" * 16,
+        "MessageSid": "IM" + "F0" * 16, "ParticipantSid": "MB" + "3" * 32, "ChatServiceSid": "IS" + "4" * 32,
+        "Index": "0", "Body": "hi", "Author": "+15550100", "Source": "SMS",
+    })
+    system = ("/twilio/conversations", {**chat[1], "ParticipantSid": "", "Author": "system", "Source": "API"})
+    return [*sim, *selftest, chat, system]
+
+
+def test_every_sid_the_simulator_and_selftest_send_passes_the_check() -> None:
+    from shadowpilot.runners.shadow.wire import ROUTES, check_sids
+
+    events = _every_event_twilio_sends()
+    assert len(events) > 10
+    for route, params in events:
+        check_sids(ROUTES[route], params)  # no BadPayload
+
+
+@pytest.mark.parametrize(
+    ("route", "field", "value"),
+    [
+        # a boundary moved: `Final=true` folded into the CallSid keeps the signature (names and
+        # values are signed run together) and made a bogus call "CA...Finaltrue"
+        ("transcriptions", "CallSid", "CA" + "0" * 32 + "Finaltrue"),
+        ("transcriptions", "CallSid", "CA1"),
+        ("transcriptions", "CallSid", "GT" + "0" * 32),  # another resource's SID
+        ("transcriptions", "TranscriptionSid", "GT" + "g" * 32),  # not hex
+        ("transcriptions", "AccountSid", "AC" + "0" * 31),  # one digit short
+        ("conversations", "ConversationSid", "ch" + "1" * 32),  # the prefix is upper case
+        ("conversations", "MessageSid", "IM" + "2" * 33),
+        ("conversations", "ParticipantSid", "MB1"),
+        ("taskrouter", "TaskSid", "WT" + "0" * 32 + "x"),
+        ("taskrouter", "ResourceSid", "WK" + "0" * 32),  # a task's ResourceSid is its TaskSid
+        ("taskrouter", "TaskQueueSid", "WQ-billing"),
+        ("taskrouter", "WorkspaceSid", "WS"),
+    ],
+)
+def test_a_sid_not_of_twilios_shape_is_refused_naming_the_field(route: str, field: str, value: str) -> None:
+    from shadowpilot.runners.shadow.wire import check_sids
+
+    base = {
+        "transcriptions": Call(11).said("customer", "hello")[1],
+        "conversations": _every_event_twilio_sends()[-2][1],
+        "taskrouter": Call(11).task_event("task.created", "support")[1],
+    }[route]
+    with pytest.raises(BadPayload, match=rf"field {field}: expected [A-Z]{{2}} and 32 hex digits"):
+        check_sids(route, {**base, field: value})  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
 
     def refuse(request: Request, client: str, status: int, why: str, answer: str) -> Response:
         """One log line, and the connection closed: whatever of the body is still coming is not read."""
-        refusals.warning("%d %s %s from %s: %s", status, request.method, request.url.path, client, why)
+        refusals.refused(status, "%d %s %s from %s: %s", status, request.method, request.url.path, client, why)
         return PlainTextResponse(answer, status_code=status, headers={"Connection": "close"})
 
     async def webhook(request: Request) -> Response:
@@ -65,8 +65,8 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
         except Refused as exc:
             return refuse(request, client, exc.status, exc.why, exc.why)
         except ClientDisconnect:
-            refusals.warning(
-                "%s %s from %s: the client went away before its body was read", request.method, path, client
+            refusals.refused(
+                400, "%s %s from %s: the client went away before its body was read", request.method, path, client
             )
             return Response(status_code=400)
         try:
@@ -81,15 +81,15 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
                 body=body,
             )
             if not checked.ok:
-                refusals.warning("403 %s %s from %s: %s", request.method, path, client, checked.why)
+                refusals.refused(403, "403 %s %s from %s: %s", request.method, path, client, checked.why)
                 return PlainTextResponse("forbidden", status_code=403)
             if json_body:
                 check_params(len(checked.params), route_limits)
             await service.accept(ROUTES[path], checked.params)
         except Refused as exc:
             return refuse(request, client, exc.status, exc.why, exc.why)
-        except BadPayload as exc:
-            log.warning("400 %s %s from %s: %s", request.method, path, client, exc)
+        except BadPayload as exc:  # signed, but not what Twilio sends this route (a malformed Sid...)
+            refusals.refused(400, "400 %s %s from %s: %s", request.method, path, client, exc)
             return PlainTextResponse(f"bad request: {exc}", status_code=400)
         except StoreError as exc:
             log.error("503 %s %s: not made durable: %s", request.method, path, exc)
@@ -98,7 +98,7 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
         return Response(status_code=204, media_type="application/json")
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse(service.health())
+        return JSONResponse({**service.health(), "refused": {str(k): n for k, n in sorted(refusals.counts.items())}})
 
     async def selftest_call(request: Request) -> Response:
         path = request.url.path
@@ -114,7 +114,7 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
         )
         if not checked.ok:
             client = request.client.host if request.client else "?"
-            refusals.warning("403 GET %s from %s: %s", path, client, checked.why)
+            refusals.refused(403, "403 GET %s from %s: %s", path, client, checked.why)
             return PlainTextResponse("forbidden", status_code=403)
         view = service.book.view(request.path_params["call_id"])  # a done call's from its summary
         if view is None or not view.get("selftest"):

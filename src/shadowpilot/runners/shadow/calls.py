@@ -15,7 +15,13 @@ clock: Twilio's when the escalation and every customer turn carry its time, rece
 Growth: a call that is done (scored, or closed without a case) is released from memory when
 its `scored` / `closed` record carries the call's summary (its `shadow calls` view): only a
 small `Finished` stays, so a late or retried event for it is recognised and ignored. Tasks
-are indexed by call, so reading one call never scans every task of the pilot.
+are indexed by call, so reading one call never scans every task of the pilot. A task that
+names no call in memory (no call attribute, or a call this server never saw: the workspace's
+other calls) is an orphan: the oldest go past `[shadow] max_orphan_tasks` (tasks naming no
+call at all, counted as they arrive, so a replay drops the same ones) and every orphan older
+than `orphan_task_ttl_s` (`expire_tasks`, on the server's clock). A dropped task leaves memory
+at once; its acknowledged events stay in the log until the next compaction, which leaves them
+in the archive and writes why to dropped-tasks.jsonl (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -96,21 +102,45 @@ class TaskState:
     keys: list[str] = field(default_factory=list)  # its events' dedup keys, forgotten with the task
 
 
-@dataclass(slots=True)
-class Finished:
-    """What stays of a call once it is done: enough to list it and to ignore late events for it.
+@dataclass
+class DroppedTask:
+    """An orphan task let go of: what the next compaction archives (its events, by key) and why."""
 
-    `view` is its `shadow calls` view; the server keeps it only for selftest calls (the
-    selftest route shows it), `shadow calls` for every call it reads.
+    sid: str
+    call_id: str | None
+    first_rx: float
+    events: int
+    keys: set[str]
+    dropped_rx: float
+    why: str
+
+    def as_record(self, archive: str | None) -> Record:
+        """Its line in dropped-tasks.jsonl: the record of why its events left the log."""
+        return {
+            "task": self.sid,
+            "call": self.call_id,
+            "first_rx": self.first_rx,
+            "events": self.events,
+            "dropped_rx": self.dropped_rx,
+            "why": self.why,
+            "archive": archive,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How a done call ended: what stays of it (with its id, to ignore late events for it).
+
+    One object per distinct outcome, shared (CallBook.add_finished): a pilot day's scored calls
+    all hold the same one, so a done call costs the server its id and a dict slot, nothing more.
+    Its `shadow calls` view is kept apart (CallBook.views): by the server only for selftest
+    calls (the selftest route shows it), by `shadow calls` for every call it reads.
     """
 
-    call_id: str
-    first_rx: float
     state: CallState
     run_id: str | None
     closed: str | None
     selftest: bool
-    view: dict[str, Any] | None
 
 
 @dataclass
@@ -187,12 +217,16 @@ class CallBook:
         self.twilio = twilio  # how TaskRouter is read: the same [twilio] settings as `import twilio`
         self.keep_views = keep_views  # keep every done call's view (`shadow calls`), not only selftests'
         self.calls: dict[str, Call] = {}
-        self.finished: dict[str, Finished] = {}  # done calls, released from `calls`
+        self.finished: dict[str, Finished] = {}  # done calls, released from `calls`: id -> how it ended
+        self.views: dict[str, tuple[float, dict[str, Any]]] = {}  # done calls' (first_rx, view) kept
+        self._outcomes: dict[Finished, Finished] = {}  # each distinct Finished once
         self.released = 0  # calls released since the log was last compacted (their records are in it)
         self.late = 0  # events for a call already done: ignored
         self.open_calls: set[str] = set()  # calls not ended yet (what the idle watch looks at)
         self.tasks: dict[str, TaskState] = {}
         self.call_task_sids: dict[str, list[str]] = {}  # call id -> its tasks' sids, in arrival order
+        self.unnamed: dict[str, None] = {}  # tasks naming no call yet, oldest first (max_orphan_tasks)
+        self.dropped_tasks: dict[str, DroppedTask] = {}  # orphans let go of since the last compaction
         self.queue_names: dict[str, str] = {}  # TaskQueue sid -> name, from every callback that carried both
         self.seen: set[str] = set()
         self.events = 0
@@ -252,16 +286,16 @@ class CallBook:
 
     def add_finished(self, summary: CallSummary) -> None:
         view = summary.view
-        keep = self.keep_views or bool(view.get("selftest"))
-        self.finished[summary.call_id] = Finished(
-            summary.call_id,
-            summary.first_rx,
+        run_id, closed, selftest = view.get("run_id"), view.get("closed"), bool(view.get("selftest"))
+        outcome = Finished(
             "scored" if view.get("state") == "scored" else "ended",
-            view.get("run_id"),
-            view.get("closed"),
-            bool(view.get("selftest")),
-            view if keep else None,
+            run_id if isinstance(run_id, str) else None,
+            closed if isinstance(closed, str) else None,
+            selftest,
         )
+        self.finished[summary.call_id] = self._outcomes.setdefault(outcome, outcome)
+        if self.keep_views or selftest:
+            self.views[summary.call_id] = (summary.first_rx, view)
 
     def summary(self, call: Call, **update: Any) -> CallSummary:
         """The call's summary as it will be once `update` (its run id, or why it closed) is logged."""
@@ -356,6 +390,7 @@ class CallBook:
         task = self.tasks.get(event.task_sid)
         if task is None:
             task = self.tasks[event.task_sid] = TaskState(event.task_sid, rx)
+            self.unnamed[task.sid] = None
         task.events.append(event)
         task.keys.extend(keys)
         if event.queue_sid and event.queue_name:
@@ -363,7 +398,45 @@ class CallBook:
         if task.call_id is None and parsed.call_id:
             task.call_id = parsed.call_id
             self.call_task_sids.setdefault(task.call_id, []).append(task.sid)
+            self.unnamed.pop(task.sid, None)
+        limit = self.shadow.max_orphan_tasks
+        while len(self.unnamed) > limit:
+            oldest = self.tasks[next(iter(self.unnamed))]
+            self.drop_task(oldest, f"more than [shadow] max_orphan_tasks = {limit} tasks named no call", rx)
         return {task.call_id} if task.call_id in self.calls else set()
+
+    # -- orphan tasks ---------------------------------------------------------------------
+
+    def drop_task(self, task: TaskState, why: str, now: float) -> None:
+        """Forget an orphan task (its events' keys too); the next compaction archives its events."""
+        self.tasks.pop(task.sid, None)
+        self.unnamed.pop(task.sid, None)
+        self.seen.difference_update(task.keys)
+        if task.call_id is not None:
+            sids = self.call_task_sids.get(task.call_id, [])
+            if task.sid in sids:
+                sids.remove(task.sid)
+            if not sids:
+                self.call_task_sids.pop(task.call_id, None)
+        known = self.dropped_tasks.get(task.sid)
+        keys = set(task.keys) | (known.keys if known is not None else set())
+        events = len(task.events) + (known.events if known is not None else 0)
+        self.dropped_tasks[task.sid] = DroppedTask(task.sid, task.call_id, task.first_rx, events, keys, now, why)
+
+    def expire_tasks(self, now: float) -> int:
+        """Drop every orphan task first seen over `orphan_task_ttl_s` ago; returns how many.
+        Tasks are kept in the order they were first seen, so only the old ones are looked at."""
+        ttl = self.shadow.orphan_task_ttl_s
+        old = []
+        for task in self.tasks.values():
+            if task.first_rx > now - ttl:
+                break
+            if task.call_id is None or task.call_id not in self.calls:
+                old.append(task)
+        for task in old:
+            named = f"call {task.call_id} was never seen" if task.call_id else "it names no call"
+            self.drop_task(task, f"{named} within [shadow] orphan_task_ttl_s = {ttl:g} s", now)
+        return len(old)
 
     # -- reading a call -----------------------------------------------------------------
 
@@ -536,17 +609,16 @@ class CallBook:
         call = self.calls.get(call_id)
         if call is not None:
             return self.describe(call)
-        done = self.finished.get(call_id)
-        return done.view if done is not None else None
+        kept = self.views.get(call_id)
+        return kept[1] if kept is not None else None
 
     def listing(self) -> dict[str, Any]:
         """Every call, in order of first receipt: each described once (linear in the calls)."""
         rows: list[tuple[float, int, dict[str, Any]]] = []
         for n, call in enumerate(self.calls.values()):
             rows.append((call.first_rx, n, self.describe(call)))
-        for n, done in enumerate(self.finished.values(), start=len(rows)):
-            if done.view is not None:
-                rows.append((done.first_rx, n, done.view))
+        for n, (first_rx, view) in enumerate(self.views.values(), start=len(rows)):
+            rows.append((first_rx, n, view))
         rows.sort(key=lambda r: (r[0], r[1]))
         return {"calls": [view for _, _, view in rows]}
 

@@ -1,13 +1,15 @@
 """The log lines for refused requests, bounded: a flood of forged requests must not fill the disk.
 
 Each refusal is one warning line, up to `burst` per `window_s`; past that they are only counted,
-and the count is logged in one line with the first refusal of a later window.
+and the count is logged in one line with the first refusal of a later window. Every refusal is
+also counted by status for good (`counts`, shown by /healthz under `refused`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 
@@ -23,6 +25,12 @@ class RefusalLog:
         self.log, self.burst, self.window_s, self.clock = log, burst, window_s, clock
         self._start = clock()
         self._logged = self._quiet = 0
+        self.counts: Counter[int] = Counter()  # refusals by HTTP status, since the server started
+
+    def refused(self, status: int, msg: str, *args: object) -> None:
+        """Count one refused request under its status, and log it within the budget."""
+        self.counts[status] += 1
+        self.warning(msg, *args)
 
     def warning(self, msg: str, *args: object) -> None:
         now = self.clock()

@@ -31,11 +31,11 @@ from ...types import CallRun, RunManifest, Transcript
 from ..agent import Agent, turn_deadline_s
 from ..turn_loop import run_call
 from . import checkpoint
-from .calls import CallBook, CallSummary, skipped_summary
+from .calls import CallBook, CallSummary, DroppedTask, skipped_summary
 from .eventlog import EventLog, Record
 from .records import Closed, Ended, Event, LogEntry, Scored
 from .source import LiveCallEvents
-from .wire import Route, parse
+from .wire import Route, check_sids, parse
 from .worker import ObservedAgent, ReachLog
 
 log = logging.getLogger("shadowpilot.shadow")
@@ -119,7 +119,8 @@ class ShadowService:
         skipped = self.book.skipped
         if skipped:  # reported, never a reason not to start: the other calls still need serving
             log.warning("%s", skipped_summary(skipped, self.path))
-        if self.book.released or any(c.done for c in self.book.calls.values()):
+        self.book.expire_tasks(self.clock())  # orphan tasks past their age: archived by this compaction
+        if self.book.released or self.book.dropped_tasks or any(c.done for c in self.book.calls.values()):
             try:  # done calls still in the log: the next restart need not replay them
                 await self._compact_closed()
             except OSError as exc:
@@ -190,30 +191,44 @@ class ShadowService:
         call = self.book.calls.get(cid)
         return self.book.summary(call) if call is not None and call.done else None
 
-    def _compacted(self, done: set[str], result: checkpoint.Compaction) -> None:
-        """After a swap: a done call from an old log (no summary in its record) is released now."""
+    def _compacted(self, done: set[str], orphans: list[DroppedTask], result: checkpoint.Compaction) -> None:
+        """After a swap: a done call from an old log (no summary in its record) is released now;
+        the orphan tasks the new log left out are no longer waiting for a compaction."""
         for cid in done:
             call = self.book.calls.get(cid)
             if call is not None:
                 self.book.release(call, self.book.summary(call))
                 self._wakes.pop(cid, None)
         self.book.released = 0
+        for task in orphans:
+            if self.book.dropped_tasks.get(task.sid) is task:
+                del self.book.dropped_tasks[task.sid]
         self._log_records = result.kept
         self.compactions.append(result)
         log.info(
-            "compacted %s: %d done call(s) archived to %s, %d record(s) kept",
+            "compacted %s: %d done call(s) and %d orphan task(s) archived to %s, %d record(s) kept",
             self.path.name,
             result.done_calls,
+            result.dropped_tasks,
             result.archive.name if result.archive else "-",
             result.kept,
         )
+        try:  # [shadow] keep_archives: the oldest archives go, once this swap has carried them over
+            pruned = checkpoint.prune_archives(self.path, self.settings.shadow.keep_archives)
+        except OSError as exc:
+            log.warning("could not delete old log archives in %s: %s", self.path.parent, exc)
+        else:
+            if pruned:
+                keep = self.settings.shadow.keep_archives
+                log.info("deleted %d old log archive(s) ([shadow] keep_archives = %s)", len(pruned), keep)
 
     async def _compact_closed(self) -> None:
         """At start, the log not open yet: both phases at once."""
-        done = self._done()
+        done, orphans = self._done(), list(self.book.dropped_tasks.values())
         book, loop = self.book, asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, checkpoint.compact, self.path, done, book.record_call, self._describe)
-        self._compacted(done, result)
+        compact = functools.partial(checkpoint.compact, orphans=orphans)
+        result = await loop.run_in_executor(None, compact, self.path, done, book.record_call, self._describe)
+        self._compacted(done, orphans, result)
 
     async def compact(self) -> None:
         """Draft the new log while appends go on, then pause them only to copy those appended
@@ -223,10 +238,11 @@ class ShadowService:
         self._open.clear()
         await self._landed.wait()
         done, upto, self._tail = self._done(), self._log_records, []
+        orphans = list(self.book.dropped_tasks.values())
         self._open.set()
         try:
             draft = await loop.run_in_executor(
-                None, checkpoint.draft, self.path, done, self.book.record_call, self._describe, upto
+                None, checkpoint.draft, self.path, done, self.book.record_call, self._describe, upto, orphans
             )
         except OSError as exc:
             self._tail = None
@@ -244,7 +260,7 @@ class ShadowService:
                 result = await loop.run_in_executor(
                     None, checkpoint.finish, self.path, draft, tail, self.book.record_call
                 )
-                self._compacted(done, result)
+                self._compacted(done, orphans, result)
             except OSError as exc:
                 checkpoint.clean_leftovers(self.path)
                 log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
@@ -259,9 +275,10 @@ class ShadowService:
     async def accept(self, route: Route, params: dict[str, Any]) -> str:
         """Take one verified webhook; returns what became of it (`accepted`, `duplicate`, `ignored`).
 
-        Raises BadPayload for fields its route cannot use, StoreError when it could not be
-        made durable (the caller answers 5xx so Twilio retries).
+        Raises BadPayload for fields its route cannot use (a Sid not of the shape Twilio gives it
+        too), StoreError when it could not be made durable (the caller answers 5xx so Twilio retries).
         """
+        check_sids(route, params)  # at the wire only: a log from before the check still replays
         parsed = parse(route, params, self.settings.shadow.task_call_keys)
         if parsed is None:
             return "ignored"
@@ -346,6 +363,8 @@ class ShadowService:
         while True:
             await asyncio.sleep(min(5.0, idle / 4))
             await self.end_idle()
+            if self.book.expire_tasks(self.clock()):  # orphan tasks past [shadow] orphan_task_ttl_s
+                self._maybe_compact()
 
     async def end_idle(self) -> int:
         idle = self.settings.shadow.call_idle_timeout_s
@@ -401,9 +420,13 @@ class ShadowService:
                 delay = min(delay * 2, 30.0)
             self.written += len(batch)
             await asyncio.gather(*(self._scored(case) for case, _ in batch))
-            busy = self._compaction is not None and not self._compaction.done()
-            if self.book.released >= self.compact_after and not busy:
-                self._compaction = asyncio.create_task(self.compact(), name="shadow-compaction")
+            self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        """Compact once `compact_after` calls were released or orphan tasks dropped since the last time."""
+        busy = self._compaction is not None and not self._compaction.done()
+        if self.book.released + len(self.book.dropped_tasks) >= self.compact_after and not busy:
+            self._compaction = asyncio.create_task(self.compact(), name="shadow-compaction")
 
     async def _scored(self, case: Transcript) -> None:
         """Mark the stored call `scored`, with its summary: the book then releases it."""
@@ -424,6 +447,7 @@ class ShadowService:
             "ended": states.count("ended"),
             "scored": states.count("scored"),
             "events": self.book.events,
+            "tasks_in_memory": len(self.book.tasks),
             "agent_running": len(self._runners),
             "log": self.log.stats.as_dict(),
         }

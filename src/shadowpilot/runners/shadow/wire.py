@@ -78,6 +78,42 @@ KNOWN: dict[Route, frozenset[str]] = {
         "ActivitySid", "ActivityName", "ActivityAvailable", "TargetChangedReason", "RetryCount",
     },
 }  # fmt: skip
+# Twilio's SID formats, from its OpenAPI specs (twilio-oai: each Sid property's `pattern`, e.g.
+# `^CA[0-9a-fA-F]{32}$`): two capital letters naming the resource, then 32 hex digits. The fields
+# checked are the ids each route reads or that say whose event it is; a value of another shape is
+# no event Twilio sent (a name/value boundary moved into it, a forged id): 400, naming the field.
+# Empty values are left alone (a system message carries no ParticipantSid).
+SID_PREFIXES: dict[Route, dict[str, str]] = {
+    "transcriptions": {"AccountSid": "AC", "CallSid": "CA", "TranscriptionSid": "GT"},
+    "conversations": {
+        "AccountSid": "AC", "ConversationSid": "CH", "MessageSid": "IM", "ParticipantSid": "MB",
+        "ChatServiceSid": "IS", "MessagingServiceSid": "MG", "WebhookSid": "WH",
+    },
+    "taskrouter": {
+        "AccountSid": "AC", "WorkspaceSid": "WS", "TaskSid": "WT", "TaskQueueSid": "WQ", "WorkerSid": "WK",
+        "ReservationSid": "WR", "WorkflowSid": "WW", "TaskChannelSid": "TC",
+    },
+}
+_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+
+
+def check_sids(route: Route, params: dict[str, Any]) -> None:
+    """Refuse a Sid field whose value is not the shape Twilio's spec gives it (BadPayload names
+    the field and the shape). A task's ResourceSid is a TaskSid when ResourceType is `task`."""
+    prefixes = SID_PREFIXES[route]
+    fields = list(prefixes.items())
+    if route == "taskrouter" and (_s(params.get("ResourceType")) or "").lower() == "task":
+        fields.append(("ResourceSid", "WT"))
+    for name, prefix in fields:
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        text = _s(value) or ""
+        if not (text.startswith(prefix) and _SID.fullmatch(text)):
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            raise BadPayload(f"field {name}: expected {prefix} and 32 hex digits (a Twilio {name}), got {shown!r}")
+
+
 MAX_JSON_DEPTH = 32  # TaskAttributes and TranscriptionData are shallow; deeper is not Twilio's
 
 SpokenKind = Literal["started", "utterance", "partial", "stopped", "error", "closed", "other"]
@@ -193,16 +229,23 @@ def _int(value: Any, name: str) -> int:
     return int(text)
 
 
+# For each known name, the longer known names it begins (`Timestamp`: `TimestampMs`), worked out
+# once: check_names runs on every webhook and for every event a restart replays.
+_LONGER: dict[Route, dict[str, tuple[str, ...]]] = {
+    route: {name: tuple(o for o in names if len(o) > len(name) and o.startswith(name)) for name in names}
+    for route, names in KNOWN.items()
+}
+
+
 def check_names(route: Route, params: dict[str, Any]) -> None:
     """Refuse a parameter name that only a boundary moved between names and values makes
     (see the module docstring); BadPayload names it and the known name it was cut from."""
-    known = KNOWN[route]
+    known, longer_names = KNOWN[route], _LONGER[route]
     for name, value in params.items():
         if name in known:
             rest = _s(value) if isinstance(value, str) else None
-            for other in known:
-                longer = len(other) > len(name) and other.startswith(name) and other not in params
-                if longer and rest is not None and (name + rest).startswith(other):
+            for other in longer_names[name]:
+                if other not in params and rest is not None and (name + rest).startswith(other):
                     raise BadPayload(f"parameter {name}: its value starts with the rest of {other} (a tampered copy)")
             continue
         for other in known:
