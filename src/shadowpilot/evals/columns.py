@@ -8,7 +8,7 @@ back into an attribute (`removeprefix`). The names themselves are part of the st
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,3 +52,8 @@ def first_repeat(frame: pd.DataFrame) -> pd.DataFrame:
 def routed(attributes: Iterable[str]) -> list[str]:
     """Every routing choice scored when both sides escalate: the required attributes, then the queue."""
     return [*attributes, QUEUE]
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as dicts keyed by column name (a frame's columns here are always names)."""
+    return cast("list[dict[str, Any]]", frame.to_dict("records"))

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..types import JudgedTurn, JudgeSummary, Transcript, Turn
 from ..wording import customer_turn_from_ordinal
+from .columns import records
 from .missing import na_to_none
 
 if TYPE_CHECKING:
@@ -146,22 +147,22 @@ def make_items(
     rubric: str,
     redactor: Redactor | None = None,
 ) -> list[JudgeItem]:
-    """A request per reply pair (Store.reply_pairs) with a non-blank human reply to compare with.
+    """A request per reply pair (evals.derive.human_replies) with a non-blank human reply to
+    compare with.
     With a redactor, the conversation and both replies share one set of placeholders."""
     sha = rubric_hash(rubric)
     items = []
-    for row in pairs.itertuples(index=False):
-        human = row.human_reply
-        if not isinstance(human, str) or not human.strip() or not isinstance(row.reply, str):
+    for row in records(pairs):
+        human, reply = row["human_reply"], row["reply"]
+        if not isinstance(human, str) or not human.strip() or not isinstance(reply, str):
             continue
-        t = transcripts[row.case_id]
-        turn = int(row.turn)
+        case_id, turn, repeat = str(row["case_id"]), int(row["turn"]), int(row["repeat"])
+        t = transcripts[case_id]
         prefix = t.model_copy(update={"turns": t.turns[: turn + 1]})
-        reply = row.reply
         if redactor is not None:
             prefix, (reply, human) = redactor.redact_case(prefix, [reply, human])  # type: ignore[assignment]
         messages = build_messages(rubric, list(prefix.turns), reply or "", human or "")
-        items.append(JudgeItem(row.case_id, int(row.repeat), turn, messages, cache_key(model, sha, messages)))
+        items.append(JudgeItem(case_id, repeat, turn, messages, cache_key(model, sha, messages)))
     items.sort(key=lambda i: (i.case_id, i.repeat, i.turn))
     return items
 
@@ -226,6 +227,6 @@ def summarise(judgements: pd.DataFrame, shown: int = SHOWN) -> JudgeSummary | No
         policy=mean("policy"),
         tone=mean("tone"),
         score=mean("score", 4),
-        worst=[_turn(r) for r in worst.to_dict("records")],
-        failed=[_turn(r) for r in judgements[failed].head(shown).to_dict("records")],
+        worst=[_turn(r) for r in records(worst)],
+        failed=[_turn(r) for r in records(judgements[failed].head(shown))],
     )

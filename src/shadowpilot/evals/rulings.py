@@ -119,7 +119,7 @@ def show_rulings(scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     out["ruling"] = frame["ruling"]
     ruled = frame.index[frame["ruling"].notna()]
     for i in ruled:
-        text = ruling_text(frame.at[i, "ruling"], _str(frame.at[i, "ruled_by"]), _str(frame.at[i, "ruling_note"]))
+        text = ruling_text(str(frame.at[i, "ruling"]), _str(frame.at[i, "ruled_by"]), _str(frame.at[i, "ruling_note"]))
         why = _str(out.at[i, "why"])
         out.at[i, "why"] = f"{why} ({text})" if why else text
     return out

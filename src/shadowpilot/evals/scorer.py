@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CaseInputs:
-    """What per-case scoring sees: the scoring frame (one row per case and repeat, Store.scoring_frame
+    """What per-case scoring sees: the scoring frame (one row per case and repeat, evals.frame.build_frame
     with rulings applied), the gate config, and the scored reply turns (evals.reply.score_replies;
     None when replies were not scored)."""
 

@@ -197,7 +197,7 @@ def report_data(
 def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     steps = col.first_repeat(steps)
     by_case: dict[str, list[dict[str, Any]]] = {}
-    for row in steps.to_dict("records"):
+    for row in col.records(steps):
         rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")}
         rec = {"transcript_index": int(row["turn"]),
                "customer_turn": customer_turn_from_ordinal(int(row["customer_turn"])), **rec}  # fmt: skip
@@ -259,7 +259,7 @@ def _cases(
         redactor = Redactor(settings.redaction.kinds)
     matched = col.matched(col.routed(settings.gate.required_attributes), scores.columns)
     cases = []
-    for s in col.first_repeat(scores).to_dict("records"):
+    for s in col.records(col.first_repeat(scores)):
         t = transcripts[s["case_id"]]
         case_steps = by_case.get(t.id, [])
         ruling = ruling_by_case.get(t.id)
@@ -341,7 +341,8 @@ def _kinds_replaced(cases: list[CaseReport], gate: GateResult) -> list[str]:
 def _timeline(history: pd.DataFrame, manifest: RunManifest, gate: GateResult) -> list[TimelinePoint]:
     """The pilot's gated runs, oldest first; this run with the verdict just computed."""
     points = []
-    for r in history.to_dict("records"):
+    verdict: str
+    for r in col.records(history):
         current = r["run_id"] == manifest.run_id
         if not current and (r["status"] != "complete" or _clean(r["verdict"]) is None):
             continue  # never gated: no verdict to plot
@@ -384,8 +385,8 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
     failed_checks = {c.name: c for c in gate.checks if not c.passed}
     if "min_cases" in failed_checks and gate.evidence is not None:
         short = gate.evidence.min_cases_short
-        need = gate.config.min_cases
-        out.append(f"Score {plural(short, 'more case')}: the gate needs at least {need} for a verdict.")
+        need = f"the gate needs at least {gate.config.min_cases} for a verdict"
+        out.append(f"Score {plural(short, 'more case')}: {need}.")
     if gate.critical_failed:
         out.append(
             f"Pass the {noun(len(gate.critical_failed), 'critical case')} {_ids(gate.critical_failed)}: "

@@ -11,13 +11,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..evals.judge import CACHE_KIND, JudgeItem, JudgeOutputError, JudgeVerdict, normalised_score, parse_verdict
 from ..types import Judgement
 
 if TYPE_CHECKING:
     import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
     from ..config import ModelPrice, Settings
     from .reach import Endpoint
@@ -114,7 +115,8 @@ async def judge_items(
         async with asyncio.timeout(timeout_s):
             return await client.chat.completions.create(
                 model=model,
-                messages=item.messages,  # type: ignore[arg-type]
+                # the SDK types messages as TypedDicts; ours are the same shape as plain dicts
+                messages=cast("list[ChatCompletionMessageParam]", item.messages),
                 response_format={"type": "json_object"},
                 timeout=timeout_s,
             )

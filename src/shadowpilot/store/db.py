@@ -291,7 +291,10 @@ class Store:
         """Store cases (with their source file). A changed case becomes a new version;
         an identical one is left alone. All or nothing."""
         latest = self._latest_fingerprints()
-        rows, added, updated, unchanged = [], [], [], []
+        rows: list[dict[str, Any]] = []
+        added: list[str] = []
+        updated: list[str] = []
+        unchanged: list[str] = []
         seq = self._next_seq()
         now = _now()
         for t, source in cases:

@@ -222,7 +222,7 @@ def _let_go(record: Record, let_go: dict[str, float]) -> bool:
         rec = read_record(record)
     except BadRecord:
         return False
-    return isinstance(rec, EventRecord) and rec.rx <= let_go[rec.key]
+    return isinstance(rec, EventRecord) and rec.received <= let_go[rec.key]
 
 
 def finish(
