@@ -37,7 +37,7 @@ class Column:
 
 COLUMNS: tuple[Column, ...] = (
     Column("case_id", "text", "the case"),
-    Column("repeat", "int32", "the repeat (0 = first; `run --repeats`)"),
+    Column("repeat", "int32", "the repeat (0 = first; a run of K repeats has 0 to K-1)"),
     Column("error", "text", "the agent error that failed the call (null: it ran)"),
     Column("n_steps", "int32", "steps the agent took (one per customer turn reached)"),
     Column("critical", "bool", "the tenant's must-never-miss flag"),
