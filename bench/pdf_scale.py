@@ -52,8 +52,10 @@ def main() -> int:
         run = workflow.run(settings)
         gate = workflow.gate(settings, run.run_id)
         t1 = time.perf_counter()
-        print(f"{args.cases:,} cases imported, replayed and gated in {t1 - t0:.1f} s "
-              f"({gate.cases - gate.passed_cases:,} failing)")  # fmt: skip
+        print(
+            f"{args.cases:,} cases imported, replayed and gated in {t1 - t0:.1f} s "
+            f"({gate.cases - gate.passed_cases:,} failing)"
+        )
 
         data = workflow.build_report_data(settings, run.run_id, show_pii=args.show_pii)
         t2 = time.perf_counter()

@@ -112,10 +112,20 @@ def main() -> None:
         bodies = folder / "bodies.json"
         bodies.write_text(json.dumps(server.requests))
         out = subprocess.run(
-            [sys.executable, __file__, "--peer", str(bodies), "--base-url", server.base_url,
-             "--concurrency", str(args.concurrency)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--peer",
+                str(bodies),
+                "--base-url",
+                server.base_url,
+                "--concurrency",
+                str(args.concurrency),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         peer_wall = float(out.stdout.strip())
         peer_requests = len(server.requests) - before
 
@@ -124,19 +134,29 @@ def main() -> None:
         cached_wall, cached = cli(folder, "run", "--json")
         cached_requests = len(server.requests) - before_cached
 
-    print(f"cases {args.cases} x {args.turns} customer turns · latency {args.latency * 1000:.0f} ms · "
-          f"concurrency {args.concurrency}")  # fmt: skip
-    print(f"harness   requests {requests:5d}  wall {wall:6.2f} s  (run status {run.get('status')}, "
-          f"{run.get('errors')} errors)")  # fmt: skip
+    print(
+        f"cases {args.cases} x {args.turns} customer turns · latency {args.latency * 1000:.0f} ms · "
+        f"concurrency {args.concurrency}"
+    )
+    print(
+        f"harness   requests {requests:5d}  wall {wall:6.2f} s  (run status {run.get('status')}, "
+        f"{run.get('errors')} errors)"
+    )
     print(f"ideal     requests x latency / concurrency = {ideal:6.2f} s")
     replay = run["elapsed_s"]
-    print(f"ratio     replay {replay:.2f} s / ideal = {replay / ideal:.3f} (target <= 1.25) · "
-          f"whole command / ideal = {wall / ideal:.3f} (with start-up and store writes)")  # fmt: skip
-    print(f"peer      raw AsyncOpenAI + semaphore, {peer_requests} requests: {peer_wall:6.2f} s · "
-          f"replay / peer = {replay / peer_wall:.3f}")  # fmt: skip
+    print(
+        f"ratio     replay {replay:.2f} s / ideal = {replay / ideal:.3f} (target <= 1.25) · "
+        f"whole command / ideal = {wall / ideal:.3f} (with start-up and store writes)"
+    )
+    print(
+        f"peer      raw AsyncOpenAI + semaphore, {peer_requests} requests: {peer_wall:6.2f} s · "
+        f"replay / peer = {replay / peer_wall:.3f}"
+    )
     print(f"peak      concurrency seen by the server = {peak} (configured {args.concurrency})")
-    print(f"cached    rerun made {cached_requests} request(s) in {cached_wall:.2f} s "
-          f"(cache hits {cached.get('cache', {}).get('hits')}, spend ${cached.get('spend_usd')})")  # fmt: skip
+    print(
+        f"cached    rerun made {cached_requests} request(s) in {cached_wall:.2f} s "
+        f"(cache hits {cached.get('cache', {}).get('hits')}, spend ${cached.get('spend_usd')})"
+    )
 
 
 if __name__ == "__main__":

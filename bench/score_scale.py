@@ -64,13 +64,25 @@ def synth(n: int, seed: int, offset: int = 0) -> tuple[list[Transcript], list[tu
             turns.append(Turn(speaker="agent", text=_say(rng, HUMAN, 4, 18)))
         escalated = rng.random() < 0.3
         at = rng.randint(0, 4) if escalated else None
-        outcome = Outcome(escalated=escalated, at_turn=None if at is None else 2 * at,
-                          reason=rng.choice(REASONS) if escalated else None,
-                          routing=ROUTE if escalated else {})  # fmt: skip
+        outcome = Outcome(
+            escalated=escalated,
+            at_turn=None if at is None else 2 * at,
+            reason=rng.choice(REASONS) if escalated else None,
+            routing=ROUTE if escalated else {},
+        )
         cid = f"c{offset + i:06d}"
-        cases.append(Transcript(id=cid, tenant="bench", channel=rng.choice(["voice", "voice", "chat"]),
-                                started_at=day0 + timedelta(days=i % 5), turns=turns, outcome=outcome,
-                                critical=False, tags=rng.sample(TAGS, k=rng.randint(0, 2))))  # fmt: skip
+        cases.append(
+            Transcript(
+                id=cid,
+                tenant="bench",
+                channel=rng.choice(["voice", "voice", "chat"]),
+                started_at=day0 + timedelta(days=i % 5),
+                turns=turns,
+                outcome=outcome,
+                critical=False,
+                tags=rng.sample(TAGS, k=rng.randint(0, 2)),
+            )
+        )
         agree = rng.random() < 0.9
         agent_at = (at if agree else None) if escalated else (None if agree else rng.randint(0, 4))
         if agent_at is not None and agree and rng.random() < 0.1:
@@ -85,12 +97,19 @@ def call_runs(plans, fps: dict[str, str]) -> list[CallRun]:
     for cid, steps in plans:
         s = []
         for k, esc, reply in steps:
-            rec = Recommendation(case_id=cid, turn=2 * k, escalate=esc, reply=reply,
-                                 routing=ROUTE if esc else {}, reason="billing_dispute" if esc else None,
-                                 summary="caller wants a refund" if esc else None,
-                                 sentiment="negative" if esc else None,
-                                 latency_ms=600.0 + (k * 37) % 500, first_token_ms=300.0 + (k * 53) % 400,
-                                 cost_usd=0.0004)  # fmt: skip
+            rec = Recommendation(
+                case_id=cid,
+                turn=2 * k,
+                escalate=esc,
+                reply=reply,
+                routing=ROUTE if esc else {},
+                reason="billing_dispute" if esc else None,
+                summary="caller wants a refund" if esc else None,
+                sentiment="negative" if esc else None,
+                latency_ms=600.0 + (k * 37) % 500,
+                first_token_ms=300.0 + (k * 53) % 400,
+                cost_usd=0.0004,
+            )
             s.append(AgentStep(turn=2 * k, customer_turn=k, recommendation=rec))
         out.append(CallRun(case_id=cid, fingerprint=fps[cid], steps=s))
     return out
@@ -109,8 +128,14 @@ def build(store_dir: Path, n: int, seed: int) -> None:
     fps_all: dict[str, str] = {}
     batch = 20_000
     with Store.open(settings.store_path) as store:
-        manifest = RunManifest(run_id="run-bench", created_at=datetime.now(UTC), tenant="bench",
-                               agent={"kind": "recorded"}, cases={}, versions={})  # fmt: skip
+        manifest = RunManifest(
+            run_id="run-bench",
+            created_at=datetime.now(UTC),
+            tenant="bench",
+            agent={"kind": "recorded"},
+            cases={},
+            versions={},
+        )
         store.create_run(manifest)
         for start in range(0, n, batch):
             t0 = time.perf_counter()
@@ -129,8 +154,10 @@ def build(store_dir: Path, n: int, seed: int) -> None:
             t_runs += time.perf_counter() - t0
         store.finish_run(manifest.run_id, "complete", manifest.model_copy(update={"cases": fps_all}))
     print(f"synthesised {n:,} cases, {turns:,} turns, {steps:,} agent steps (with replies) in {t_synth:.1f} s")
-    print(f"import: Store.add_cases {t_cases:.1f} s ({n / t_cases:,.0f} cases/s); "
-          f"run: Store.add_call_runs {t_runs:.1f} s ({steps / t_runs:,.0f} steps/s)")  # fmt: skip
+    print(
+        f"import: Store.add_cases {t_cases:.1f} s ({n / t_cases:,.0f} cases/s); "
+        f"run: Store.add_call_runs {t_runs:.1f} s ({steps / t_runs:,.0f} steps/s)"
+    )
     print(f"  build phase peak memory (ru_maxrss): {peak_mib():,.0f} MiB")
 
 
@@ -142,23 +169,28 @@ def score(store_dir: Path) -> None:
         scores, result = workflow.evaluate(store, "run-bench", settings)
         t_score = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result = evaluate_gate(scores, settings.gate, "run-bench", budgets=settings.budgets,
-                               timings=store.step_timings("run-bench"))  # fmt: skip
+        result = evaluate_gate(
+            scores, settings.gate, "run-bench", budgets=settings.budgets, timings=store.step_timings("run-bench")
+        )
         t_gate = time.perf_counter() - t0
         t0 = time.perf_counter()
         store.save_scores("run-bench", scores[STORED_COLUMNS], result)
         t_save = time.perf_counter() - t0
     n = result.cases
     peak = peak_mib()
-    print(f"scoring + gate (workflow.evaluate: store reads, all scorers, the gate): {t_score:.2f} s "
-          f"-> {n / t_score:,.0f} cases/s")  # fmt: skip
+    print(
+        f"scoring + gate (workflow.evaluate: store reads, all scorers, the gate): {t_score:.2f} s "
+        f"-> {n / t_score:,.0f} cases/s"
+    )
     print(f"gate alone (evaluate_gate on scored cases): {t_gate:.2f} s; saving scores: {t_save:.2f} s")
     print(f"scoring phase peak memory (ru_maxrss): {peak:,.0f} MiB")
     r = result.reply
-    print(f"verdict {result.verdict}: {result.passed_cases:,}/{n:,} passed ({result.pass_rate:.1%}); "
-          f"reply turns {r.turns if r else 0:,}, similarity {r.similarity if r else None}; "
-          f"latency p95 {result.latency.first_token_p95} / {result.latency.full_reply_p95} ms; "
-          f"weighted {result.weighted_score}")  # fmt: skip
+    print(
+        f"verdict {result.verdict}: {result.passed_cases:,}/{n:,} passed ({result.pass_rate:.1%}); "
+        f"reply turns {r.turns if r else 0:,}, similarity {r.similarity if r else None}; "
+        f"latency p95 {result.latency.first_token_p95} / {result.latency.full_reply_p95} ms; "
+        f"weighted {result.weighted_score}"
+    )
     ok = t_score < 20 and peak < 2048
     print("target (scoring + gate < 20 s, < 2 GiB):", "met" if ok else "NOT met")
 
@@ -176,8 +208,18 @@ def main() -> None:
         return score(args.dir)
     with tempfile.TemporaryDirectory() as tmp:
         for phase in ("build", "score"):
-            cmd = [sys.executable, __file__, "--phase", phase, "--dir", tmp, "--cases", str(args.cases),
-                   "--seed", str(args.seed)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--phase",
+                phase,
+                "--dir",
+                tmp,
+                "--cases",
+                str(args.cases),
+                "--seed",
+                str(args.seed),
+            ]
             subprocess.run(cmd, check=True)
 
 

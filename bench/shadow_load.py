@@ -291,12 +291,17 @@ def main() -> None:
             scored_s = time.perf_counter() - t0
             listing = subprocess.run(
                 [str(Path(sys.executable).parent / "shadowpilot"), "shadow", "calls", "--json"],
-                cwd=folder, capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             gate = subprocess.run(
                 [str(Path(sys.executable).parent / "shadowpilot"), "gate", "--json"],
-                cwd=folder, capture_output=True, text=True,
-            )  # fmt: skip
+                cwd=folder,
+                capture_output=True,
+                text=True,
+            )
         finally:
             server.stop()
         calls = {c["call_id"]: c for c in json.loads(listing)["calls"]}
@@ -322,25 +327,36 @@ def main() -> None:
     gate_json = json.loads(gate.stdout) if gate.stdout.strip().startswith("{") else {}
 
     print(f"shadow load: {args.calls} calls x {args.utterances} utterances, dup {args.dup:.0%}, swap {args.swap:.0%}")
-    print(f"  webhooks sent          {len(latencies)} ({unique_events} distinct events) in {sent_s:.2f} s; "
-          f"server CPU {play_cpu:.1f} s meanwhile; {reconnects} resent on a new connection")  # fmt: skip
-    print(f"  webhook latency ms     p50 {pct(latencies, 50):.1f}  p99 {pct(latencies, 99):.1f}  "
-          f"max {max(latencies):.1f}")  # fmt: skip
+    print(
+        f"  webhooks sent          {len(latencies)} ({unique_events} distinct events) in {sent_s:.2f} s; "
+        f"server CPU {play_cpu:.1f} s meanwhile; {reconnects} resent on a new connection"
+    )
+    print(
+        f"  webhook latency ms     p50 {pct(latencies, 50):.1f}  p99 {pct(latencies, 99):.1f}  max {max(latencies):.1f}"
+    )
     if args.forged:
         told = ", ".join(f"{k}: {v}" for k, v in sorted(forged.items()))
-        print(f"  forged requests        {sum(forged.values())} from {args.forged} clients, {forged_size} bytes "
-              f"and {args.forged_params} params each; answered {told}")  # fmt: skip
+        print(
+            f"  forged requests        {sum(forged.values())} from {args.forged} clients, {forged_size} bytes "
+            f"and {args.forged_params} params each; answered {told}"
+        )
     print(f"  server peak RSS        {peak_rss:.0f} MB")
     print(f"  utterances expected    {expected}; lost {lost} (must be 0); calls out of order {misordered}")
     print(f"  duplicates stored      {dup_logged} in the log, {dup_utterances} in calls (must be 0)")
-    print(f"  calls scored           {states.count('scored')}/{args.calls} after {scored_s:.1f} s; "
-          f"store run_cases {stored[0]} rows, {stored[1]} distinct")  # fmt: skip
+    print(
+        f"  calls scored           {states.count('scored')}/{args.calls} after {scored_s:.1f} s; "
+        f"store run_cases {stored[0]} rows, {stored[1]} distinct"
+    )
     lg = health.get("log", {})
-    print(f"  group commit           {lg.get('records')} records in {lg.get('fsyncs')} fsyncs "
-          f"({lg.get('records_per_fsync')} per fsync, p50 {lg.get('fsync_ms_p50')} ms)")  # fmt: skip
+    print(
+        f"  group commit           {lg.get('records')} records in {lg.get('fsyncs')} fsyncs "
+        f"({lg.get('records_per_fsync')} per fsync, p50 {lg.get('fsync_ms_p50')} ms)"
+    )
     if gate_json:
-        print(f"  gate on the shadow run {gate_json.get('verdict')}: {gate_json.get('cases')} cases, "
-              f"tp {gate_json['escalation']['tp']} tn {gate_json['escalation']['tn']}")  # fmt: skip
+        print(
+            f"  gate on the shadow run {gate_json.get('verdict')}: {gate_json.get('cases')} cases, "
+            f"tp {gate_json['escalation']['tp']} tn {gate_json['escalation']['tn']}"
+        )
     if gate_json.get("failures"):
         print(f"  first gate failure     {gate_json['failures'][0]['why']} (the baseline agent routes by no queue)")
     ok = lost == misordered == 0 and dup_logged == 0 and dup_utterances == 0 and stored[0] == stored[1] == args.calls

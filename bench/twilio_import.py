@@ -39,8 +39,17 @@ def main() -> None:
     for n in range(1, args.calls + 1):
         lines = [("customer" if i % 2 == 0 else "agent", f"line {i} of call {n}") for i in range(args.sentences)]
         transfer = 2 * (args.sentences // 4) if n % 4 == 0 else None
-        add_call(fake, CallSpec(n, lines, start + timedelta(minutes=n), transfer_after=transfer, transfer_queue=BILLING,
-                                attributes={"skill": "billing", "priority": "high", "vip": n % 8 == 0}))  # fmt: skip
+        add_call(
+            fake,
+            CallSpec(
+                n,
+                lines,
+                start + timedelta(minutes=n),
+                transfer_after=transfer,
+                transfer_queue=BILLING,
+                attributes={"skill": "billing", "priority": "high", "vip": n % 8 == 0},
+            ),
+        )
     base = fake.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -59,8 +68,10 @@ def main() -> None:
         fake.stop()
     imported = len(rep.summary.added)
     requests = len(fake.log)
-    print(f"calls imported: {imported} of {args.calls} ({args.sentences} sentences each, page size {args.page_size}, "
-          f"concurrency {args.concurrency})")  # fmt: skip
+    print(
+        f"calls imported: {imported} of {args.calls} ({args.sentences} sentences each, page size {args.page_size}, "
+        f"concurrency {args.concurrency})"
+    )
     print(f"HTTP requests: {requests} ({requests / elapsed:.0f}/s)")
     print(f"elapsed: {elapsed:.2f} s")
     print(f"calls/s: {imported / elapsed:.1f}")

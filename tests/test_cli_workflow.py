@@ -400,8 +400,14 @@ def test_recorded_agent_end_to_end(tenant_dir: Path, cli) -> None:
 
     recs = [
         rec("c1", 0),
-        rec("c1", 2, True, reason="billing_dispute", queue="Billing-Tier2",
-            routing={"skill": "Billing", "priority": "HIGH", "vip": False}),
+        rec(
+            "c1",
+            2,
+            True,
+            reason="billing_dispute",
+            queue="Billing-Tier2",
+            routing={"skill": "Billing", "priority": "HIGH", "vip": False},
+        ),
         *(rec("c2", t) for t in (0, 2, 4, 6)),
         rec("c3", 0),
         rec("c3", 2, True, reason="complaint", routing={"skill": "billing"}),
@@ -410,7 +416,7 @@ def test_recorded_agent_end_to_end(tenant_dir: Path, cli) -> None:
         *(rec("c6", t) for t in (0, 2, 4)),
         rec("c6", 6, True, routing={"skill": "billing"}),
         {"case_id": "c7", "turn": 0, "error": "upstream 503"},
-    ]  # fmt: skip
+    ]
     write_jsonl(tenant_dir / "recs.jsonl", recs)
     write_config(tenant_dir, '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 5\n')
 
@@ -479,12 +485,13 @@ def test_python_agent_error_fails_the_case(tenant_dir: Path, cli, monkeypatch) -
     )
     monkeypatch.syspath_prepend(str(tenant_dir))
     cases = [
-        make_case("p1", ["hi", "I want a supervisor"], escalated=True, at_customer_turn=1,
-                  routing={"skill": "general"}),
+        make_case(
+            "p1", ["hi", "I want a supervisor"], escalated=True, at_customer_turn=1, routing={"skill": "general"}
+        ),
         make_case("p2", ["hi", "thanks"]),
         make_case("p3", ["hi", "thanks"]),
         make_case("p4", ["where is my order", "thanks"]),
-    ]  # fmt: skip
+    ]
     write_jsonl(tenant_dir / "cases.jsonl", cases)
     write_config(tenant_dir, f'[agent]\nkind = "python"\ntarget = "{module}:recommend"\n\n[gate]\nmin_cases = 1\n')
 

@@ -19,8 +19,19 @@ import pytest
 # In the order `--help` lists them: a pilot's steps, then the reference `schema`; typer puts
 # the `shadow` group after the plain commands.
 COMMANDS = (
-    "demo", "init", "import", "run", "judge", "gate", "review", "compare", "report", "history", "schema", "shadow"
-)  # fmt: skip
+    "demo",
+    "init",
+    "import",
+    "run",
+    "judge",
+    "gate",
+    "review",
+    "compare",
+    "report",
+    "history",
+    "schema",
+    "shadow",
+)
 HEAVY = ("pandas", "duckdb", "openai", "numpy", "httpx", "twilio", "starlette", "uvicorn", "jiwer", "jinja2")
 TIMEOUT = 60
 

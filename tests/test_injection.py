@@ -31,10 +31,18 @@ def evil_store(tenant_dir: Path, cli) -> Path:
     """A store whose failing critical case, tags, text and tenant name carry escapes and markup."""
     write_config(tenant_dir, tenant=EVIL_TENANT_TOML)
     cases = [
-        make_case(EVIL_ID, [EVIL_TEXT, "thanks"], escalated=True, at_customer_turn=0, reason="asked_for_human",
-                  critical=True, tags=[EVIL_TAG], tenant=None),
+        make_case(
+            EVIL_ID,
+            [EVIL_TEXT, "thanks"],
+            escalated=True,
+            at_customer_turn=0,
+            reason="asked_for_human",
+            critical=True,
+            tags=[EVIL_TAG],
+            tenant=None,
+        ),
         make_case("plain-1", ["what are your hours"], tags=[EVIL_TAG], tenant=None),
-    ]  # fmt: skip
+    ]
     write_jsonl(tenant_dir / "cases.jsonl", cases)
     assert invoke(cli, "import", "cases.jsonl").exit_code == 0
     ran = invoke(cli, "run")
@@ -128,9 +136,17 @@ def test_markdown_report_autolinks_no_url_email_or_www(tenant_dir: Path, cli) ->
 
 @pytest.mark.parametrize(
     "raw",
-    ["a|b", "[x](http://evil)", "![i](http://t/p.gif)", "<img src=x onerror=alert(1)>", "**b** _i_ ~s~ `c`",
-     "&lt;", "back\\slash|", "two\nlines"],
-)  # fmt: skip
+    [
+        "a|b",
+        "[x](http://evil)",
+        "![i](http://t/p.gif)",
+        "<img src=x onerror=alert(1)>",
+        "**b** _i_ ~s~ `c`",
+        "&lt;",
+        "back\\slash|",
+        "two\nlines",
+    ],
+)
 def test_markdown_cell_is_literal_text(raw: str) -> None:
     """Unescaping what _cell writes (CommonMark: a backslash before punctuation is that
     character) gives the input back, and no active character is left bare."""

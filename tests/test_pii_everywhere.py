@@ -25,15 +25,23 @@ def turns(*lines: tuple[str, str]) -> list[dict]:
 
 CASES = [
     {
-        "id": "clinic-1", "tenant": "acme", "channel": "voice", "tags": ["clinic"],
+        "id": "clinic-1",
+        "tenant": "acme",
+        "channel": "voice",
+        "tags": ["clinic"],
         "customer": {"name": "Margaret Hale", "phone": "+44 20 7946 0958", "vip": False},
         "turns": turns(
             ("agent", "Harbourview Family Clinic, this is Priya Raman speaking, how can I help?"),
-            ("customer", "Hi Priya, my name is Margaret Hale, I was born on 3 March 1985 and my member id is "
-                         "HX-4471923."),
+            (
+                "customer",
+                "Hi Priya, my name is Margaret Hale, I was born on 3 March 1985 and my member id is HX-4471923.",
+            ),
             ("agent", "Thanks Margaret. What's the best number for you?"),
-            ("customer", "It's +44 20 7946 0958, or my mobile plus four four seven seven zero zero nine zero zero "
-                         "one two three."),
+            (
+                "customer",
+                "It's +44 20 7946 0958, or my mobile plus four four seven seven zero zero nine zero zero "
+                "one two three.",
+            ),
             ("agent", "And your postcode?"),
             ("customer", "SW1A 1AA. My son Tom has a fever, can I talk to a supervisor?"),
             ("agent", "Of course, putting you through to the nurse now."),
@@ -41,7 +49,10 @@ CASES = [
         "outcome": {"escalated": True, "at_turn": 5, "reason": "requested_human", "queue": "nurse"},
     },
     {
-        "id": "salon-1", "tenant": "acme", "channel": "chat", "tags": ["salon"],
+        "id": "salon-1",
+        "tenant": "acme",
+        "channel": "chat",
+        "tags": ["salon"],
         "customer": {"name": "Olivia Brennan", "email": "olivia.brennan@gmail.com"},
         "turns": turns(
             ("customer", "Hello, this is Olivia Brennan, I'd like to book with Jasper on Saturday."),
@@ -54,30 +65,61 @@ CASES = [
         "outcome": {"escalated": False},
     },
     {
-        "id": "realty-1", "tenant": "acme", "channel": "voice", "tags": ["real-estate"],
+        "id": "realty-1",
+        "tenant": "acme",
+        "channel": "voice",
+        "tags": ["real-estate"],
         "customer": {"name": "Rosalind Achebe", "phone": "0044 20 7946 0958"},
         "turns": turns(
             ("agent", "Northgate Realty, you're speaking with Daniel Okafor."),
             ("customer", "Hi Daniel, I'm Rosalind Achebe, calling about the flat by the park, M5V 3L9."),
             ("agent", "Great. Can I get an email?"),
-            ("customer", "it's r dot achebe at outlook dot com, and the card for the holding deposit is four zero "
-                         "zero zero one two three four five six seven eight nine zero one zero"),
+            (
+                "customer",
+                "it's r dot achebe at outlook dot com, and the card for the holding deposit is four zero "
+                "zero zero one two three four five six seven eight nine zero one zero",
+            ),
             ("agent", "Thanks. And your social security number for the credit check?"),
             ("customer", "123-45-6789, and call me on 0044 20 7946 0958."),
             ("agent", "Thank you, Rosalind, we will be in touch."),
         ),
         "outcome": {"escalated": False},
     },
-]  # fmt: skip
+]
 
 # Every planted value, as it was said; names are checked as whole words.
 PLANTED = [
-    "3 March 1985", "HX-4471923", "7946 0958", "seven seven zero zero nine", "SW1A 1AA", "4000 1234 5678 9010",
-    "olivia dot brennan", "olivia.brennan", "555-0100", "450 Main Street", "62704", "M5V 3L9", "achebe at outlook",
-    "four zero zero zero one two three", "123-45-6789", "0044 20",
-]  # fmt: skip
-NAMES = ["Margaret", "Hale", "Priya", "Raman", "Tom", "Olivia", "Brennan", "Jasper", "Daniel", "Okafor", "Rosalind",
-         "Achebe"]  # fmt: skip
+    "3 March 1985",
+    "HX-4471923",
+    "7946 0958",
+    "seven seven zero zero nine",
+    "SW1A 1AA",
+    "4000 1234 5678 9010",
+    "olivia dot brennan",
+    "olivia.brennan",
+    "555-0100",
+    "450 Main Street",
+    "62704",
+    "M5V 3L9",
+    "achebe at outlook",
+    "four zero zero zero one two three",
+    "123-45-6789",
+    "0044 20",
+]
+NAMES = [
+    "Margaret",
+    "Hale",
+    "Priya",
+    "Raman",
+    "Tom",
+    "Olivia",
+    "Brennan",
+    "Jasper",
+    "Daniel",
+    "Okafor",
+    "Rosalind",
+    "Achebe",
+]
 
 
 def leaks(text: str) -> list[str]:
@@ -87,15 +129,21 @@ def leaks(text: str) -> list[str]:
 
 def agent_policy(body: dict) -> Reply:
     if "supervisor" in last_user_text(body).lower():
-        args = {"reason": "requested_human", "urgency": "normal", "queue": "nurse", "summary": "wants a person",
-                "sentiment": "neutral"}  # fmt: skip
+        args = {
+            "reason": "requested_human",
+            "urgency": "normal",
+            "queue": "nurse",
+            "summary": "wants a person",
+            "sentiment": "neutral",
+        }
         return Reply(content="Let me get someone for you.", calls=[("escalate", args)])
     return Reply(content="Thanks, I can help you with that.")
 
 
 def judge_policy(body: dict) -> Reply:
-    return Reply(content=json.dumps({c: {"score": 4, "reason": f"{c} is fine"} for c in ("correctness", "policy",
-                                                                                            "tone")}))  # fmt: skip
+    return Reply(
+        content=json.dumps({c: {"score": 4, "reason": f"{c} is fine"} for c in ("correctness", "policy", "tone")})
+    )
 
 
 def test_planted_personal_data_reaches_no_report_no_endpoint_and_no_log(tenant_dir: Path):
@@ -134,13 +182,31 @@ def test_planted_personal_data_reaches_no_report_no_endpoint_and_no_log(tenant_d
         assert leaks(text) == [], fmt
     assert leaks("\n".join(logs)) == []
     # the agent could still follow the calls: placeholders stand where the data was
-    for placeholder in ("[NAME_1]", "[PHONE_1]", "[CARD_1]", "[EMAIL_1]", "[POSTCODE_1]", "[SSN_1]", "[DOB_1]",
-                        "[MEMBER_ID_1]", "[ADDRESS_1]"):  # fmt: skip
+    for placeholder in (
+        "[NAME_1]",
+        "[PHONE_1]",
+        "[CARD_1]",
+        "[EMAIL_1]",
+        "[POSTCODE_1]",
+        "[SSN_1]",
+        "[DOB_1]",
+        "[MEMBER_ID_1]",
+        "[ADDRESS_1]",
+    ):
         assert placeholder in agent_wire, placeholder
     # the header names exactly the kinds this report replaced
     data = json.loads(reports["json"])
-    assert data["redacted_kinds"] == ["phone", "email", "card", "dob", "address", "postcode", "ssn", "member_id",
-                                      "name"]  # fmt: skip
+    assert data["redacted_kinds"] == [
+        "phone",
+        "email",
+        "card",
+        "dob",
+        "address",
+        "postcode",
+        "ssn",
+        "member_id",
+        "name",
+    ]
     assert "Redacted in this report: phone numbers, emails, card numbers" in reports["html"]
     # the store kept the original
     shown = cli.invoke(app, ["report", "--format", "json", "--show-pii"]).stdout
@@ -149,8 +215,11 @@ def test_planted_personal_data_reaches_no_report_no_endpoint_and_no_log(tenant_d
 
 def test_the_header_claims_only_the_kinds_it_replaced(tenant_dir: Path):
     cli = CliRunner()
-    case = {**CASES[1], "customer": {}, "turns": turns(("customer", "Call me on +1 (415) 555-0100 please"),
-                                                       ("agent", "Will do."))}  # fmt: skip
+    case = {
+        **CASES[1],
+        "customer": {},
+        "turns": turns(("customer", "Call me on +1 (415) 555-0100 please"), ("agent", "Will do.")),
+    }
     write_jsonl(tenant_dir / "cases.jsonl", [case])
     write_jsonl(tenant_dir / "recs.jsonl", [{"case_id": "salon-1", "turn": 0, "escalate": False}])
     write_config(tenant_dir, '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 1\n')

@@ -96,8 +96,12 @@ def test_non_interactive_ruling(cli, review_run):
     assert result.exit_code == 0, result.stderr
     rec = json.loads(result.stdout)["recorded"]
     assert (rec["case_id"], rec["ruling"], rec["note"], rec["ruled_by"], rec["run_id"]) == (
-        "c-fp", "ai_right", "policy", "cy", review_run,
-    )  # fmt: skip
+        "c-fp",
+        "ai_right",
+        "policy",
+        "cy",
+        review_run,
+    )
     assert rec["ai_escalated"] is True and rec["ai_queue"] == "billing-tier2"
     code, g = _gate(cli)
     assert code == 0 and g["passed_cases"] == 9
@@ -158,8 +162,13 @@ def test_compare_worse_beyond_noise_exits_3(cli, tenant_dir):
     result = invoke(cli, "compare", a, b, "--json")
     assert result.exit_code == 3
     c = json.loads(result.stdout)
-    assert c["verdict"] == "worse" and c["mcnemar"] == {"pass_to_fail": 6, "fail_to_pass": 0, "p_value": 0.03125,
-                                                        "worse_share": 1.0, "worse_share_ci": [0.5407, 1.0]}
+    assert c["verdict"] == "worse" and c["mcnemar"] == {
+        "pass_to_fail": 6,
+        "fail_to_pass": 0,
+        "p_value": 0.03125,
+        "worse_share": 1.0,
+        "worse_share_ci": [0.5407, 1.0],
+    }
     assert invoke(cli, "compare", a, b).exit_code == 3
     assert invoke(cli, "compare", a, "run-nope").exit_code == 2
 

@@ -21,8 +21,20 @@ DECISION = AgentDecision(
 )
 VIEW_FIELDS = ["escalated", "at_transcript_index", "at_customer_turn", "reason", "urgency", "queue", "routing", "reply"]
 ROW_FIELDS = [
-    "case_id", "fingerprint", "run_id", "ruling", "note", "ruled_by", "ruled_at", "ai_escalated", "ai_at_turn",
-    "ai_at_customer_turn", "ai_reason", "ai_urgency", "ai_queue", "ai_routing",
+    "case_id",
+    "fingerprint",
+    "run_id",
+    "ruling",
+    "note",
+    "ruled_by",
+    "ruled_at",
+    "ai_escalated",
+    "ai_at_turn",
+    "ai_at_customer_turn",
+    "ai_reason",
+    "ai_urgency",
+    "ai_queue",
+    "ai_routing",
 ]
 
 

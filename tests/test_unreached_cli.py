@@ -28,14 +28,18 @@ def free_port() -> int:
 
 
 def import_cases(cli: CliRunner, tenant_dir: Path, n: int = N) -> None:
-    cases = [make_case(f"c{i:02d}", ["hello", "get me a supervisor"], escalated=True, at_customer_turn=1)
-             for i in range(n)]  # fmt: skip
+    cases = [
+        make_case(f"c{i:02d}", ["hello", "get me a supervisor"], escalated=True, at_customer_turn=1) for i in range(n)
+    ]
     assert invoke(cli, "import", str(write_jsonl(tenant_dir / "cases.jsonl", cases))).exit_code == 0
 
 
 def http_config(tenant_dir: Path, url: str) -> None:
-    write_config(tenant_dir, f'[agent]\nkind = "http"\nurl = "{url}"\nmax_retries = 0\nconcurrency = 2\n\n'
-                             "[gate]\nmin_cases = 1\npass_rate = 0.5\n")  # fmt: skip
+    write_config(
+        tenant_dir,
+        f'[agent]\nkind = "http"\nurl = "{url}"\nmax_retries = 0\nconcurrency = 2\n\n'
+        "[gate]\nmin_cases = 1\npass_rate = 0.5\n",
+    )
 
 
 def error_line(stderr: str) -> str:
@@ -83,8 +87,11 @@ def test_a_refused_key_stops_an_openai_run_early_naming_the_variable(tenant_dir:
     import_cases(cli, tenant_dir)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     with OpenAIServer(api_key="sk-right") as server:
-        write_config(tenant_dir, f'[agent]\nkind = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "{server.base_url}"\n'
-                                 "concurrency = 2\nmax_retries = 0\n\n[gate]\nmin_cases = 1\n")  # fmt: skip
+        write_config(
+            tenant_dir,
+            f'[agent]\nkind = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "{server.base_url}"\n'
+            "concurrency = 2\nmax_retries = 0\n\n[gate]\nmin_cases = 1\n",
+        )
         out = invoke(cli, "run", "--json")
         asked = server.rejected
         assert out.exit_code == 2 and out.stdout == ""
@@ -119,12 +126,16 @@ def test_an_agent_that_fails_one_turn_in_ten_still_completes_its_run(tenant_dir:
 
 
 def judge_config(tenant_dir: Path, base_url: str) -> None:
-    recs = [{"case_id": f"c{i:02d}", "turn": t, "escalate": False, "reply": "GOOD answer"}
-            for i in range(N) for t in (0, 2)]  # fmt: skip
+    recs = [
+        {"case_id": f"c{i:02d}", "turn": t, "escalate": False, "reply": "GOOD answer"} for i in range(N) for t in (0, 2)
+    ]
     write_jsonl(tenant_dir / "recs.jsonl", recs)
-    write_config(tenant_dir, '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 1\n\n'
-                             f'[judge]\nenabled = true\nmodel = "gpt-4o-mini"\nbase_url = "{base_url}"\n'
-                             "max_retries = 0\n")  # fmt: skip
+    write_config(
+        tenant_dir,
+        '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 1\n\n'
+        f'[judge]\nenabled = true\nmodel = "gpt-4o-mini"\nbase_url = "{base_url}"\n'
+        "max_retries = 0\n",
+    )
 
 
 def judgements(tenant_dir: Path) -> int:

@@ -16,7 +16,10 @@ from shadowpilot.urls import http_url, safe_url
         ("https://gw.example.com:8443/v1/rec", "https://gw.example.com:8443/v1/rec"),
         ("https://gw.example/v1?api-key=sk-in-url", "https://gw.example/v1"),
         ("https://gw.example/v1?api-version=2024-06-01&key=s3cret", "https://gw.example/v1?api-version=2024-06-01"),
-        ("https://x.example/rec?access_token=a&X-Amz-Signature=b&sig=c&password=d&region=eu", "https://x.example/rec?region=eu"),
+        (
+            "https://x.example/rec?access_token=a&X-Amz-Signature=b&sig=c&password=d&region=eu",
+            "https://x.example/rec?region=eu",
+        ),
         ("https://x.example/rec#frag", "https://x.example/rec"),
         ("localhost:8000/v1", "localhost:8000/v1"),  # no scheme: read as a host, written without one
         ("bob:hunter22@agent.internal/rec?token=t", "agent.internal/rec"),

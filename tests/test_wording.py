@@ -47,9 +47,14 @@ CASES = [
     # the AI escalates at transcript index 5 (customer turn 3); the human never did
     {"id": "t-fp", "tenant": "acme", "channel": "voice", "turns": _turns(4), "outcome": {"escalated": False}},
     # the human escalated at index 3 (customer turn 2) to billing; the AI at index 7 (customer turn 4), no queue
-    {"id": "t-late", "tenant": "acme", "channel": "voice", "turns": _turns(4),
-     "outcome": {"escalated": True, "at_turn": 3, "reason": "billing_dispute", "queue": "billing"}},
-]  # fmt: skip
+    {
+        "id": "t-late",
+        "tenant": "acme",
+        "channel": "voice",
+        "turns": _turns(4),
+        "outcome": {"escalated": True, "at_turn": 3, "reason": "billing_dispute", "queue": "billing"},
+    },
+]
 RECS = [
     {"case_id": "t-fp", "turn": 1, "escalate": False},
     {"case_id": "t-fp", "turn": 3, "escalate": False},
@@ -155,8 +160,10 @@ def test_one_case_is_one_case(tenant_dir: Path, cli):
 
 
 def test_a_passing_run_claims_no_weakness_and_no_failing_cases(tenant_dir: Path, cli):
-    cases = [{**c, "id": f"ok-{i}", "tags": ["billing", "hours"][i % 2 :][:1], "outcome": {"escalated": False}}
-             for i, c in enumerate([CASES[0]] * 4)]  # fmt: skip
+    cases = [
+        {**c, "id": f"ok-{i}", "tags": ["billing", "hours"][i % 2 :][:1], "outcome": {"escalated": False}}
+        for i, c in enumerate([CASES[0]] * 4)
+    ]
     recs = [{"case_id": c["id"], "turn": t, "escalate": False} for c in cases for t in (1, 3, 5, 7)]
     write_jsonl(tenant_dir / "cases.jsonl", cases)
     write_jsonl(tenant_dir / "recs.jsonl", recs)

@@ -39,20 +39,28 @@ def env() -> dict[str, str]:
 
 def test_read_commands_work_while_a_long_run_runs(tenant_dir: Path):
     cli = CliRunner()
-    cases = [make_case(f"c{i}", ["hello", "get me a supervisor"], escalated=True, at_customer_turn=1)
-             for i in range(6)]  # fmt: skip
+    cases = [make_case(f"c{i}", ["hello", "get me a supervisor"], escalated=True, at_customer_turn=1) for i in range(6)]
     assert invoke(cli, "import", str(write_jsonl(tenant_dir / "cases.jsonl", cases))).exit_code == 0
     with TenantAgent("flat") as server:
-        write_config(tenant_dir, f'[agent]\nkind = "http"\nurl = "{server.url}"\nconcurrency = 1\ntimeout_s = 600\n'
-                                 "max_retries = 0\n\n[gate]\nmin_cases = 1\n")  # fmt: skip
+        write_config(
+            tenant_dir,
+            f'[agent]\nkind = "http"\nurl = "{server.url}"\nconcurrency = 1\ntimeout_s = 600\n'
+            "max_retries = 0\n\n[gate]\nmin_cases = 1\n",
+        )
         first = invoke(cli, "run", "--json")
         assert first.exit_code == 0, first.stderr
         earlier = json.loads(first.stdout)["run_id"]
         asked_before = len(server.requests)
 
         server.hold()
-        proc = subprocess.Popen([SCRIPT, "run", "--json"], cwd=tenant_dir, env=env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [SCRIPT, "run", "--json"],
+            cwd=tenant_dir,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             wait_for("the run asks the agent", lambda: len(server.requests) > asked_before)
             history = invoke(cli, "history", "--json")
@@ -91,8 +99,9 @@ def test_a_store_held_past_the_wait_is_exit_2_naming_the_holder(tenant_dir: Path
     assert invoke(cli, "run").exit_code == 0
     store = load_settings(tenant_dir / "shadowpilot.toml", environ={}).store_path
     monkeypatch.setattr("shadowpilot.store.db.LOCK_TIMEOUT_S", 0.2)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(store)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(store)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         out = invoke(cli, *command)

@@ -177,15 +177,17 @@ class TwilioSettings(_Section):
     sources: list[Source] = Field(default_factory=lambda: list(get_args(Source)))
     # Participant role (transcript channel participants, chat participant attributes) -> speaker.
     roles: dict[str, Speaker] = Field(
-        default_factory=lambda: dict[str, Speaker]({
-            "customer": "customer",
-            "caller": "customer",
-            "guest": "customer",
-            "agent": "agent",
-            "supervisor": "agent",
-            "virtual agent": "bot",
-            "bot": "bot",
-        })
+        default_factory=lambda: dict[str, Speaker](
+            {
+                "customer": "customer",
+                "caller": "customer",
+                "guest": "customer",
+                "agent": "agent",
+                "supervisor": "agent",
+                "virtual agent": "bot",
+                "bot": "bot",
+            }
+        )
     )
     # Transcript media channel -> speaker, for transcripts whose channel names no participant roles.
     channels: dict[str, Speaker] = Field(default_factory=dict)

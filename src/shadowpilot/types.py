@@ -408,8 +408,13 @@ class EvidenceSummary(_Frozen):
 RulingKind = Literal["human_right", "ai_right", "unclear"]
 # Ruling's AI decision as the store's rulings table holds it: AgentDecision field -> ai_* column.
 RULING_AI_COLUMNS = {
-    "escalated": "ai_escalated", "turn": "ai_at_turn", "customer_turn": "ai_at_customer_turn",
-    "reason": "ai_reason", "urgency": "ai_urgency", "queue": "ai_queue", "routing": "ai_routing",
+    "escalated": "ai_escalated",
+    "turn": "ai_at_turn",
+    "customer_turn": "ai_at_customer_turn",
+    "reason": "ai_reason",
+    "urgency": "ai_urgency",
+    "queue": "ai_queue",
+    "routing": "ai_routing",
 }
 
 
@@ -516,8 +521,16 @@ class WeightedScore(ScorerSummary):
 # The summaries a stored gate result can carry, by their JSON key (how stored JSON is read back).
 SUMMARY_MODELS: dict[str, type[ScorerSummary]] = {
     m.key: m
-    for m in (EscalationSummary, RoutingSummary, ReplySummary, LatencySummary, CostSummary, HandoffSummary,
-              WeightedScore, JudgeSummary)
+    for m in (
+        EscalationSummary,
+        RoutingSummary,
+        ReplySummary,
+        LatencySummary,
+        CostSummary,
+        HandoffSummary,
+        WeightedScore,
+        JudgeSummary,
+    )
 }
 # The core checks, for a GateCheck read back from JSON (which does not carry the kind); the gate
 # itself declares each check's kind when it makes it.
@@ -544,9 +557,31 @@ class GateCheck(_Frozen):
 # The gate JSON's keys in order: GateResult's fields with each scorer summary at its place (a
 # summary not listed, such as a new scorer's, follows them). A summary absent from a result is null.
 GATE_JSON_LAYOUT = (
-    "run_id", "verdict", "passed", "pass_rate", "pass_rate_ci", "bar", "cases", "passed_cases", "errors",
-    "critical_failed", "escalation", "routing", "failures", "checks", "explanation", "config", "reply", "latency",
-    "cost", "handoff", "pass_k", "breakdowns", "weighted_score", "evidence", "judge",
+    "run_id",
+    "verdict",
+    "passed",
+    "pass_rate",
+    "pass_rate_ci",
+    "bar",
+    "cases",
+    "passed_cases",
+    "errors",
+    "critical_failed",
+    "escalation",
+    "routing",
+    "failures",
+    "checks",
+    "explanation",
+    "config",
+    "reply",
+    "latency",
+    "cost",
+    "handoff",
+    "pass_k",
+    "breakdowns",
+    "weighted_score",
+    "evidence",
+    "judge",
 )
 
 

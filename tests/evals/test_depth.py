@@ -50,8 +50,16 @@ def store_run(
     fps = {c["id"]: Transcript.model_validate({**c, "tenant": "acme"}).fingerprint() for c in cases}
     calls = [c.model_copy(update={"fingerprint": fps[c.case_id]}) for c in calls]
     when = datetime(2026, 11, 20, tzinfo=UTC)
-    manifest = RunManifest(run_id=f"run-{kind}", created_at=when, tenant="acme", agent={"kind": kind}, cases=fps,
-                           versions={}, repeats=repeats, all_turns=all_turns)  # fmt: skip
+    manifest = RunManifest(
+        run_id=f"run-{kind}",
+        created_at=when,
+        tenant="acme",
+        agent={"kind": kind},
+        cases=fps,
+        versions={},
+        repeats=repeats,
+        all_turns=all_turns,
+    )
     with Store.open(settings.store_path) as store:
         store.create_run(manifest)
         store.add_call_runs(manifest.run_id, calls)
@@ -162,13 +170,22 @@ def _timed_fixture(tenant_dir: Path, gate: str = "", budgets: str = "", kind: st
         make_case("t3", ["a"]),
     ]
     calls = [
-        call("t1", [step("t1", 0, first_token_ms=100, latency_ms=500, cost_usd=0.01),
-                    step("t1", 1, first_token_ms=200, latency_ms=600, cost_usd=0.02)]),
-        call("t2", [step("t2", 0, first_token_ms=300, latency_ms=700),
-                    step("t2", 1, True, routing=ROUTE, first_token_ms=400, latency_ms=800, cost_usd=0.05,
-                         cached=True)]),
+        call(
+            "t1",
+            [
+                step("t1", 0, first_token_ms=100, latency_ms=500, cost_usd=0.01),
+                step("t1", 1, first_token_ms=200, latency_ms=600, cost_usd=0.02),
+            ],
+        ),
+        call(
+            "t2",
+            [
+                step("t2", 0, first_token_ms=300, latency_ms=700),
+                step("t2", 1, True, routing=ROUTE, first_token_ms=400, latency_ms=800, cost_usd=0.05, cached=True),
+            ],
+        ),
         call("t3", [step("t3", 0, first_token_ms=1000, latency_ms=2000)]),
-    ]  # fmt: skip
+    ]
     return store_run(tenant_dir, cases, calls, gate=gate, budgets=budgets, kind=kind)
 
 
@@ -188,8 +205,9 @@ def test_latency_percentiles_and_budgets(tenant_dir):
 
 
 def test_latency_within_generous_budgets_passes_the_check(tenant_dir):
-    rid, settings = _timed_fixture(tenant_dir, gate="check_latency = true", budgets="first_token_ms = 900\n"
-                                   "full_reply_ms = 1800")  # fmt: skip
+    rid, settings = _timed_fixture(
+        tenant_dir, gate="check_latency = true", budgets="first_token_ms = 900\nfull_reply_ms = 1800"
+    )
     g = workflow.gate(settings, rid)
     assert g.latency.within_budget is True and g.verdict == "go"
 
@@ -279,8 +297,12 @@ def test_pass_k_and_flips(tenant_dir):
     assert k.pass_k_ci == pytest.approx((0.0456, 0.6994), abs=1e-4)
 
     lenient = {"pass_rate": 0.5}
-    assert workflow.gate(load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": lenient}, environ={}),
-                      rid).verdict == "go"  # fmt: skip
+    assert (
+        workflow.gate(
+            load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": lenient}, environ={}), rid
+        ).verdict
+        == "go"
+    )
     strict = load_settings(
         tenant_dir / "shadowpilot.toml", overrides={"gate": {**lenient, "require_pass_k": True}}, environ={}
     )
@@ -317,7 +339,10 @@ def test_breakdowns_by_tag_channel_reason_and_day(tenant_dir):
     assert b["tag"][0].key == "(untagged)"  # worst first
     assert {r.key: (r.passed, r.cases) for r in b["channel"]} == {"voice": (1, 3), "chat": (1, 1)}
     assert {r.key: (r.passed, r.cases) for r in b["reason"]} == {
-        "billing_dispute": (0, 1), "complaint": (0, 1), "(not escalated)": (2, 2)}  # fmt: skip
+        "billing_dispute": (0, 1),
+        "complaint": (0, 1),
+        "(not escalated)": (2, 2),
+    }
     assert {r.key: (r.passed, r.cases) for r in b["day"]} == {"2026-11-21": (1, 1), "(unknown)": (1, 3)}
 
 
@@ -334,8 +359,9 @@ def test_weighted_score_from_the_scoring_fixtures(tenant_dir):
     g = workflow.gate(settings, rid)
     assert g.weighted_score == pytest.approx(1 - 22 / (5 * 14), abs=1e-4)
     flat = {"missed": 1, "unnecessary": 1, "late": 1, "early": 1, "routing": 1, "error": 1}
-    g1 = workflow.gate(load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": {"weights": flat}},
-                                  environ={}), rid)  # fmt: skip
+    g1 = workflow.gate(
+        load_settings(tenant_dir / "shadowpilot.toml", overrides={"gate": {"weights": flat}}, environ={}), rid
+    )
     # equal weights: worst = 1 + 1 = 2 (a late, misrouted case); 9 failures of weight 1 each
     assert g1.weighted_score == pytest.approx(1 - 9 / (2 * 14), abs=1e-4)
     with Store.open(settings.store_path) as store:
@@ -374,8 +400,9 @@ def test_gate_explains_the_lower_bound_and_min_cases(tenant_dir, cli):
     assert result.exit_code == 3
     out = " ".join(result.stdout.replace("│", " ").split())
     assert "18/20 = 90.0% clears the 90% bar" in out
-    assert (f"Thin evidence: on 20 cases the 95% lower bound of the pass rate is 69.9%, under the 90% bar; "
-            f"{m} more passing cases in a row would lift it over (use_lower_bound is on: the gate requires it)"
-            ) in out  # fmt: skip
+    assert (
+        f"Thin evidence: on 20 cases the 95% lower bound of the pass rate is 69.9%, under the 90% bar; "
+        f"{m} more passing cases in a row would lift it over (use_lower_bound is on: the gate requires it)"
+    ) in out
     few = invoke(cli, "gate", "--run", rid, "--min-cases", "25", "--json")
     assert "20 cases, but min_cases is 25: 5 more before any verdict" in few.stdout

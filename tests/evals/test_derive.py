@@ -25,12 +25,34 @@ ROUTE = '{"skill": "billing"}'
 
 def steps(*rows: dict[str, Any]) -> pd.DataFrame:
     """Steps as Store.scoring_steps reads them; unspecified columns null."""
-    base = {"case_id": "c", "repeat": 0, "turn": 0, "customer_turn": 0, "escalate": False, "reply": "ok",
-            "reason": None, "queue": None, "routing": "{}", "summary": None, "sentiment": None,
-            "latency_ms": None, "first_token_ms": None, "cost_usd": None, "cached": False}
+    base = {
+        "case_id": "c",
+        "repeat": 0,
+        "turn": 0,
+        "customer_turn": 0,
+        "escalate": False,
+        "reply": "ok",
+        "reason": None,
+        "queue": None,
+        "routing": "{}",
+        "summary": None,
+        "sentiment": None,
+        "latency_ms": None,
+        "first_token_ms": None,
+        "cost_usd": None,
+        "cached": False,
+    }
     frame = pd.DataFrame([{**base, **r} for r in rows], columns=list(base))
-    return frame.astype({"repeat": "int32", "turn": "int32", "customer_turn": "int32", "latency_ms": float,
-                         "first_token_ms": float, "cost_usd": float})
+    return frame.astype(
+        {
+            "repeat": "int32",
+            "turn": "int32",
+            "customer_turn": "int32",
+            "latency_ms": float,
+            "first_token_ms": float,
+            "cost_usd": float,
+        }
+    )
 
 
 def by_call(frame: pd.DataFrame) -> dict[tuple[str, int], dict[str, Any]]:
@@ -129,14 +151,20 @@ def test_spent_is_null_when_every_costed_step_came_from_the_cache():
 
 def test_the_pilot_day_is_the_utc_start_date_else_a_shadow_runs_creation_date():
     created = pd.Timestamp("2026-11-05 23:30", tz="UTC")
-    cases = pd.DataFrame({
-        "started_at": pd.to_datetime([
-            "2026-11-02 23:30:00-05:00",  # 04:30 UTC on the 3rd
-            None, None,
-        ], utc=True),
-        "mode": ["replay", "shadow", "replay"],
-        "created_at": [created] * 3,
-    })
+    cases = pd.DataFrame(
+        {
+            "started_at": pd.to_datetime(
+                [
+                    "2026-11-02 23:30:00-05:00",  # 04:30 UTC on the 3rd
+                    None,
+                    None,
+                ],
+                utc=True,
+            ),
+            "mode": ["replay", "shadow", "replay"],
+            "created_at": [created] * 3,
+        }
+    )
     days = pilot_days(cases)
     assert str(days.dtype) == "datetime64[us]"
     assert days.tolist()[:2] == [pd.Timestamp("2026-11-03"), pd.Timestamp("2026-11-05")]
@@ -230,5 +258,11 @@ def test_absent_attributes_and_documents_that_are_not_objects_read_as_null():
 
 
 def test_json_text_of_python_values():
-    assert [json_text(v) for v in ("x", 2, 2.0, True, None, {"a": [1.5e-7]})] == ["x", "2", "2.0", "true", None,
-                                                                                  '{"a":[1.5e-7]}']
+    assert [json_text(v) for v in ("x", 2, 2.0, True, None, {"a": [1.5e-7]})] == [
+        "x",
+        "2",
+        "2.0",
+        "true",
+        None,
+        '{"a":[1.5e-7]}',
+    ]

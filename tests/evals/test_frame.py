@@ -17,39 +17,74 @@ DAY = pd.Timestamp("2026-11-02 09:00", tz="UTC")
 
 def cases(*rows: dict[str, Any]) -> pd.DataFrame:
     """Case rows as Store.scoring_cases reads them."""
-    base = {"case_id": "c", "repeat": 0, "error": None, "n_steps": 3, "critical": False, "tags": np.array([]),
-            "channel": "voice", "n_customer_turns": 3, "expected_escalated": False, "expected_at_turn": None,
-            "expected_at_customer_turn": None, "expected_reason": None, "expected_queue": None,
-            "expected_routing": "{}", "started_at": DAY, "fingerprint": "f", "seq": 1, "mode": "replay",
-            "created_at": DAY}
+    base = {
+        "case_id": "c",
+        "repeat": 0,
+        "error": None,
+        "n_steps": 3,
+        "critical": False,
+        "tags": np.array([]),
+        "channel": "voice",
+        "n_customer_turns": 3,
+        "expected_escalated": False,
+        "expected_at_turn": None,
+        "expected_at_customer_turn": None,
+        "expected_reason": None,
+        "expected_queue": None,
+        "expected_routing": "{}",
+        "started_at": DAY,
+        "fingerprint": "f",
+        "seq": 1,
+        "mode": "replay",
+        "created_at": DAY,
+    }
     return pd.DataFrame([{**base, **r} for r in rows], columns=list(base)).astype({"repeat": "int32"})
 
 
 def test_the_frame_has_the_declared_columns_in_order_with_a_pair_per_attribute():
     frame = build_frame(cases({}), steps({}), ["skill", "vip"])
     assert list(frame.columns) == [c.name for c in spec(["skill", "vip"])]
-    assert list(frame.columns)[len(COLUMNS):] == [columns.expected("skill"), columns.agent("skill"),
-                                                  columns.expected("vip"), columns.agent("vip")]
+    assert list(frame.columns)[len(COLUMNS) :] == [
+        columns.expected("skill"),
+        columns.agent("skill"),
+        columns.expected("vip"),
+        columns.agent("vip"),
+    ]
 
 
 def test_the_queue_as_a_required_attribute_keeps_its_own_columns():
-    frame = build_frame(cases({"expected_queue": "billing", "expected_routing": '{"queue": "other"}'}), steps({}),
-                        ["queue"])
+    frame = build_frame(
+        cases({"expected_queue": "billing", "expected_routing": '{"queue": "other"}'}), steps({}), ["queue"]
+    )
     assert list(frame.columns) == [c.name for c in COLUMNS] and frame["expected_queue"].tolist() == ["billing"]
 
 
 def test_the_agent_side_is_its_first_escalation_and_the_human_side_its_outcome():
     frame = build_frame(
         cases(
-            {"case_id": "a", "expected_escalated": True, "expected_at_turn": 2, "expected_at_customer_turn": 1,
-             "expected_routing": '{"skill": "billing", "vip": true}'},
+            {
+                "case_id": "a",
+                "expected_escalated": True,
+                "expected_at_turn": 2,
+                "expected_at_customer_turn": 1,
+                "expected_routing": '{"skill": "billing", "vip": true}',
+            },
             {"case_id": "b"},
         ),
         steps(
             {"case_id": "a", "turn": 0, "customer_turn": 0},
-            {"case_id": "a", "turn": 2, "customer_turn": 1, "escalate": True, "reason": "billing_dispute",
-             "queue": "Billing", "routing": '{"skill": "Billing", "vip": false}', "summary": "refund",
-             "sentiment": "negative", "cost_usd": 0.002},
+            {
+                "case_id": "a",
+                "turn": 2,
+                "customer_turn": 1,
+                "escalate": True,
+                "reason": "billing_dispute",
+                "queue": "Billing",
+                "routing": '{"skill": "Billing", "vip": false}',
+                "summary": "refund",
+                "sentiment": "negative",
+                "cost_usd": 0.002,
+            },
             {"case_id": "a", "turn": 4, "customer_turn": 2, "escalate": True, "queue": "nurse"},
             {"case_id": "b", "turn": 0},
         ),
@@ -59,16 +94,21 @@ def test_the_agent_side_is_its_first_escalation_and_the_human_side_its_outcome()
     assert (a["agent_escalated"], a["agent_turn"], a["agent_customer_turn"]) == (True, 2, 1)
     assert a["agent_queue"] == "Billing"
     assert (a["agent_summary"], a["agent_sentiment"], a["hops"], a["cost_usd"]) == ("refund", "negative", 2, 0.002)
-    assert (a["expected.skill"], a["agent.skill"], a["expected.vip"], a["agent.vip"]) == ("billing", "Billing",
-                                                                                         "true", "false")
+    assert (a["expected.skill"], a["agent.skill"], a["expected.vip"], a["agent.vip"]) == (
+        "billing",
+        "Billing",
+        "true",
+        "false",
+    )
     assert pd.isna(a["expected.priority"]) and pd.isna(a["agent.priority"])
     assert (b["agent_escalated"], b["hops"], b["cached_steps"]) == (False, 0, 0)
     assert pd.isna(b["agent_turn"]) and pd.isna(b["agent_reason"]) and pd.isna(b["cost_usd"])
 
 
 def test_dtypes_are_the_stores_reading_nullable_only_where_a_value_is_missing():
-    both = build_frame(cases({"case_id": "a"}, {"case_id": "b"}),
-                       steps({"case_id": "a", "escalate": True, "reason": "x"}), ["skill"])
+    both = build_frame(
+        cases({"case_id": "a"}, {"case_id": "b"}), steps({"case_id": "a", "escalate": True, "reason": "x"}), ["skill"]
+    )
     assert str(both["agent_turn"].dtype) == "Int32" and str(both["agent_reason"].dtype) == "str"
     assert str(both["cost_steps"].dtype) == "Int64"  # b has no steps at all
     assert str(both["agent_sentiment"].dtype) == "object" and both["agent_sentiment"].tolist() == [None, None]

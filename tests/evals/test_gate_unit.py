@@ -131,21 +131,25 @@ def test_pass_k_gates_on_every_repeat_and_a_critical_case_fails_on_any() -> None
 def test_breakdowns_group_by_tag_worst_first() -> None:
     g = gate(good("a", tags=["billing"]), missed("b", tags=["billing"]), good("c", tags=["clinical"]), quiet("d"))
     assert [(r.key, r.cases, r.passed) for r in g.breakdowns["tag"]] == [
-        ("billing", 2, 1), ("(untagged)", 1, 1), ("clinical", 1, 1)]
+        ("billing", 2, 1),
+        ("(untagged)", 1, 1),
+        ("clinical", 1, 1),
+    ]
 
 
 # -- GateResult: summaries as a list, the JSON as it always was --------------------------------
 
 
 def full_result() -> GateResult:
-    turns = pd.DataFrame([{"case_id": "g0", "repeat": 0, "hits": 3, "edits": 1, "ref_words": 4, "char_edits": 2,
-                           "ref_chars": 20}])
+    turns = pd.DataFrame(
+        [{"case_id": "g0", "repeat": 0, "hits": 3, "edits": 1, "ref_words": 4, "char_edits": 2, "ref_chars": 20}]
+    )
     config = GateConfig(check_cost=True, check_handoff=True, min_weighted_score=0.5, min_reply_similarity=0.5)
-    judge = JudgeSummary(model="m", rubric_hash="h", turns=1, cases=1, errors=0, correctness=4.0, policy=5.0,
-                         tone=4.0, score=0.8)
+    judge = JudgeSummary(
+        model="m", rubric_hash="h", turns=1, cases=1, errors=0, correctness=4.0, policy=5.0, tone=4.0, score=0.8
+    )
     s = score_frame(frame(*[good(f"g{i}", cost=0.01) for i in range(3)]), config, turns)
-    return evaluate_gate(s, config, "run-x", budgets=Budgets(cost_per_call_usd=0.05), judge=judge,
-                         judge_min_score=0.5)
+    return evaluate_gate(s, config, "run-x", budgets=Budgets(cost_per_call_usd=0.05), judge=judge, judge_min_score=0.5)
 
 
 def test_the_json_keeps_one_key_per_summary_in_its_place() -> None:
@@ -153,8 +157,16 @@ def test_the_json_keeps_one_key_per_summary_in_its_place() -> None:
     body = json.loads(g.model_dump_json())
     assert list(body) == list(GATE_JSON_LAYOUT)
     assert body["weighted_score"] == 1.0 and body["reply"]["turns"] == 1 and body["judge"]["score"] == 0.8
-    assert [s.key for s in g.summaries] == ["escalation", "routing", "reply", "latency", "cost", "handoff",
-                                            "weighted_score", "judge"]
+    assert [s.key for s in g.summaries] == [
+        "escalation",
+        "routing",
+        "reply",
+        "latency",
+        "cost",
+        "handoff",
+        "weighted_score",
+        "judge",
+    ]
     assert g.reply is g.summary(ReplySummary) and g.weighted_score == 1.0 and g.escalation.tp == 3
     assert "kind" not in body["checks"][0]
 

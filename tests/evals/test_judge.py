@@ -36,23 +36,38 @@ def judge_policy(body: dict[str, Any]) -> Reply:
         return Reply(content=json.dumps({c: {"score": 7, "reason": "x"} for c in ("correctness", "policy", "tone")}))
     word = next(w for w in VERDICTS if w in reply)
     c, p, t = VERDICTS[word]
-    return Reply(content=json.dumps({
-        "correctness": {"score": c, "reason": f"correctness of {word}"},
-        "policy": {"score": p, "reason": f"policy of {word}"},
-        "tone": {"score": t, "reason": f"tone of {word}"},
-    }), prompt_tokens=1000, completion_tokens=100)  # fmt: skip
+    return Reply(
+        content=json.dumps(
+            {
+                "correctness": {"score": c, "reason": f"correctness of {word}"},
+                "policy": {"score": p, "reason": f"policy of {word}"},
+                "tone": {"score": t, "reason": f"tone of {word}"},
+            }
+        ),
+        prompt_tokens=1000,
+        completion_tokens=100,
+    )
 
 
 def norm(c: int, p: int, t: int) -> float:
     return ((c + p + t) / 3 - 1) / 4
 
 
-def setup_run(tenant_dir: Path, cli, server: OpenAIServer, replies: dict[str, list[str]], extra: str = "",
-              cases: list[dict] | None = None) -> str:  # fmt: skip
+def setup_run(
+    tenant_dir: Path,
+    cli,
+    server: OpenAIServer,
+    replies: dict[str, list[str]],
+    extra: str = "",
+    cases: list[dict] | None = None,
+) -> str:
     """Cases with one customer turn per reply, a recorded agent giving `replies`, a finished run."""
     cases = cases or [make_case(cid, [f"question {k}" for k in range(len(rs))]) for cid, rs in replies.items()]
-    lines = [{"case_id": cid, "turn": 2 * k, "escalate": False, "reply": r}
-             for cid, rs in replies.items() for k, r in enumerate(rs)]  # fmt: skip
+    lines = [
+        {"case_id": cid, "turn": 2 * k, "escalate": False, "reply": r}
+        for cid, rs in replies.items()
+        for k, r in enumerate(rs)
+    ]
     write_jsonl(tenant_dir / "recs.jsonl", lines)
     write_config(
         tenant_dir,
@@ -142,8 +157,11 @@ def test_judge_scores_stores_reasons_caches_and_gates(tenant_dir, cli, monkeypat
         assert len(rows) == 3 and set(rows["model"]) == {"gpt-4o-mini"}
         rude = rows[(rows["case_id"] == "c1") & (rows["turn"] == 2)].iloc[0]
         assert (rude["correctness"], rude["policy"], rude["tone"]) == (4, 3, 1)
-        assert json.loads(rude["reasons"]) == {"correctness": "correctness of RUDE", "policy": "policy of RUDE",
-                                               "tone": "tone of RUDE"}  # fmt: skip
+        assert json.loads(rude["reasons"]) == {
+            "correctness": "correctness of RUDE",
+            "policy": "policy of RUDE",
+            "tone": "tone of RUDE",
+        }
         assert rows["rubric_hash"].nunique() == 1
 
         # judging again: every answer from the cache, no request
@@ -219,8 +237,14 @@ def test_redaction_keeps_planted_personal_data_off_the_wire(tenant_dir, cli):
     case = make_case("p1", [f"Hi, call me on {phone} or mail {email} please"])
     case["turns"][1]["text"] = f"Sure, I have {phone} and {email} on file."
     with OpenAIServer(judge_policy) as server:
-        rid = setup_run(tenant_dir, cli, server, {"p1": [f"GOOD: I will call {phone}"]},
-                        '\n[redaction]\nmode = "always"', cases=[case])  # fmt: skip
+        rid = setup_run(
+            tenant_dir,
+            cli,
+            server,
+            {"p1": [f"GOOD: I will call {phone}"]},
+            '\n[redaction]\nmode = "always"',
+            cases=[case],
+        )
         out = judge_json(cli, "--run", rid)
         assert out["redacted"] is True and out["summary"]["turns"] == 1
         wire = json.dumps(server.requests)

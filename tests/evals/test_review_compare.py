@@ -381,9 +381,18 @@ def test_compare_frames_show_the_verdicts_interval():
     """Through compare_scores: the pass-rate row's interval is the verdict's, on hand-built frames."""
 
     def scores(passed: list[bool]) -> pd.DataFrame:
-        return pd.DataFrame({"case_id": [f"c{i}" for i in range(len(passed))], "repeat": 0, "passed": passed,
-                             "error": False, "critical": False, "decision": "tn", "routing_ok": pd.NA,
-                             "why": None})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "case_id": [f"c{i}" for i in range(len(passed))],
+                "repeat": 0,
+                "passed": passed,
+                "error": False,
+                "critical": False,
+                "decision": "tn",
+                "routing_ok": pd.NA,
+                "why": None,
+            }
+        )
 
     n = 20
     for b in range(8):
@@ -400,9 +409,18 @@ def test_compare_frames_show_the_verdicts_interval():
 
 def test_a_critical_case_that_newly_fails_makes_b_worse():
     def scores(passed: list[bool], critical: list[bool]) -> pd.DataFrame:
-        return pd.DataFrame({"case_id": [f"c{i}" for i in range(len(passed))], "repeat": 0, "passed": passed,
-                             "error": False, "critical": critical, "decision": "tn", "routing_ok": pd.NA,
-                             "why": [None if ok else "missed escalation" for ok in passed]})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "case_id": [f"c{i}" for i in range(len(passed))],
+                "repeat": 0,
+                "passed": passed,
+                "error": False,
+                "critical": critical,
+                "decision": "tn",
+                "routing_ok": pd.NA,
+                "why": [None if ok else "missed escalation" for ok in passed],
+            }
+        )
 
     crit = [True] + [False] * 19
     a = scores([True] * 20, crit)
@@ -419,9 +437,18 @@ def test_a_critical_case_that_newly_fails_makes_b_worse():
 def test_compare_is_pure_over_score_frames():
     def scores(passed: list[bool]) -> pd.DataFrame:
         n = len(passed)
-        return pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], "repeat": 0, "passed": passed,
-                             "error": False, "critical": False, "decision": "tn", "routing_ok": pd.NA,
-                             "why": None})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "case_id": [f"c{i}" for i in range(n)],
+                "repeat": 0,
+                "passed": passed,
+                "error": False,
+                "critical": False,
+                "decision": "tn",
+                "routing_ok": pd.NA,
+                "why": None,
+            }
+        )
 
     a = scores([True, True, False])
     b = scores([True, False, True]).iloc[1:]  # c0 only in A
@@ -484,13 +511,19 @@ def test_only_ai_right_excuses_a_regression_on_hand_built_scores():
     ids = ["c-ai", "c-human", "c-unclear", "c-none", "c-older"]
     base = pd.DataFrame({"case_id": ids, "repeat": 0, "passed": True})
     now = pd.DataFrame({"case_id": ids, "repeat": 0, "passed": False})
-    rulings = pd.DataFrame({"case_id": ["c-ai", "c-human", "c-unclear", "c-older"],
-                            "ruling": ["ai_right", "human_right", "unclear", "ai_right"],
-                            "run_id": ["B", "B", "B", "A"]})  # fmt: skip
+    rulings = pd.DataFrame(
+        {
+            "case_id": ["c-ai", "c-human", "c-unclear", "c-older"],
+            "ruling": ["ai_right", "human_right", "unclear", "ai_right"],
+            "run_id": ["B", "B", "B", "A"],
+        }
+    )
     check = regression_check(base, now, "A", "B", rulings)
     assert not check.passed
-    assert check.detail.startswith("4 cases passed on A and fail now: c-human (ruled: human was right), "
-                                   "c-unclear (ruled: unclear), c-none, c-older")  # fmt: skip
+    assert check.detail.startswith(
+        "4 cases passed on A and fail now: c-human (ruled: human was right), "
+        "c-unclear (ruled: unclear), c-none, c-older"
+    )
     assert regression_check(base, now.iloc[:1], "A", "B", rulings).passed  # only c-ai: excused
 
 

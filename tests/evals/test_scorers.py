@@ -120,8 +120,15 @@ def test_handoff_needs_summary_sentiment_attributes_and_few_hops() -> None:
         good("ok"),
         good("blank", summary="   "),
         good("no-sentiment", sentiment=None),
-        case("no-skill", human=True, human_turn=1, agent=True, agent_turn=1, expected=ROUTE,
-             got={k: v for k, v in ROUTE.items() if k != "skill"}),
+        case(
+            "no-skill",
+            human=True,
+            human_turn=1,
+            agent=True,
+            agent_turn=1,
+            expected=ROUTE,
+            got={k: v for k, v in ROUTE.items() if k != "skill"},
+        ),
         good("hops", hops=3),
         quiet("not-escalated"),
     )
@@ -150,8 +157,10 @@ def test_the_handoff_check_is_off_unless_asked_for() -> None:
 def reply_turns(*rows: tuple[str, int, int, int, int, int]) -> pd.DataFrame:
     """(case_id, hits, edits, ref_words, char_edits, ref_chars) per scored turn, repeat 0."""
     return pd.DataFrame(
-        [{"case_id": c, "repeat": 0, "hits": h, "edits": e, "ref_words": r, "char_edits": ce, "ref_chars": rc}
-         for c, h, e, r, ce, rc in rows]
+        [
+            {"case_id": c, "repeat": 0, "hits": h, "edits": e, "ref_words": r, "char_edits": ce, "ref_chars": rc}
+            for c, h, e, r, ce, rc in rows
+        ]
     )
 
 
@@ -197,8 +206,13 @@ def test_latency_p95_against_the_budgets() -> None:
     [c] = share.checks
     assert not c.passed
     assert c.detail == "p95 first token 810 ms (budget 800 ms), p95 full reply 955 ms (budget 1400 ms)"
-    roomy = gate_of(LatencyScorer(), scored(quiet("a")), GateConfig(check_latency=True), timings=t,
-                    budgets=Budgets(first_token_ms=900))
+    roomy = gate_of(
+        LatencyScorer(),
+        scored(quiet("a")),
+        GateConfig(check_latency=True),
+        timings=t,
+        budgets=Budgets(first_token_ms=900),
+    )
     assert roomy.checks[0].passed
 
 
@@ -222,8 +236,9 @@ def test_cost_per_call_against_the_budget_and_the_saving() -> None:
 
 
 def test_cost_not_measured_or_without_a_budget_fails_its_check() -> None:
-    unmeasured = gate_of(CostScorer(), scored(quiet("a")), GateConfig(check_cost=True),
-                         budgets=Budgets(cost_per_call_usd=0.05))
+    unmeasured = gate_of(
+        CostScorer(), scored(quiet("a")), GateConfig(check_cost=True), budgets=Budgets(cost_per_call_usd=0.05)
+    )
     assert unmeasured.summary.per_call_mean is None  # type: ignore[attr-defined]
     assert unmeasured.checks[0].detail == "the agent reported no cost: not measured"
     no_budget = gate_of(CostScorer(), scored(quiet("a", cost=0.01)), GateConfig(check_cost=True))
@@ -236,10 +251,12 @@ def test_cost_not_measured_or_without_a_budget_fails_its_check() -> None:
 
 def test_penalties_weigh_each_kind_of_failure() -> None:
     w = Weights()  # missed 5, unnecessary 1, late 2, early 1, routing 1, error 5; worst 5
-    late_and_wrong = case("lw", human=True, human_turn=1, agent=True, agent_turn=3, expected=ROUTE,
-                          got={**ROUTE, "queue": "x"})
-    s = scored(good("ok"), missed("m"), case("u", agent=True, agent_turn=0), late_and_wrong,
-               quiet("e", error="timeout"))
+    late_and_wrong = case(
+        "lw", human=True, human_turn=1, agent=True, agent_turn=3, expected=ROUTE, got={**ROUTE, "queue": "x"}
+    )
+    s = scored(
+        good("ok"), missed("m"), case("u", agent=True, agent_turn=0), late_and_wrong, quiet("e", error="timeout")
+    )
     assert s["penalty"].tolist() == [0.0, w.missed, w.unnecessary, w.late + w.routing, w.error]
     summary = gate_of(WeightedScorer(), s).summary
     assert summary.score == round(1 - 14 / 25, 4)  # type: ignore[attr-defined]
@@ -257,8 +274,17 @@ def test_the_weighted_check_compares_the_exact_score() -> None:
 
 
 def judged(score: float | None, turns: int, errors: int) -> JudgeSummary:
-    return JudgeSummary(model="m", rubric_hash="h", turns=turns, cases=1, errors=errors, correctness=None,
-                        policy=None, tone=None, score=score)
+    return JudgeSummary(
+        model="m",
+        rubric_hash="h",
+        turns=turns,
+        cases=1,
+        errors=errors,
+        correctness=None,
+        policy=None,
+        tone=None,
+        score=score,
+    )
 
 
 @pytest.mark.parametrize(
@@ -266,8 +292,12 @@ def judged(score: float | None, turns: int, errors: int) -> JudgeSummary:
     [
         (None, False, "run run-x has not been judged: run `shadowpilot judge --run run-x`"),
         (judged(None, 0, 2), False, "the judge scored no reply (2 errors); at least 0.700 required"),
-        (judged(0.8, 3, 1), False, "mean judge score 0.800 over 3 replies, at least 0.700 required; "
-                                   "1 reply could not be judged: run `shadowpilot judge` again"),
+        (
+            judged(0.8, 3, 1),
+            False,
+            "mean judge score 0.800 over 3 replies, at least 0.700 required; "
+            "1 reply could not be judged: run `shadowpilot judge` again",
+        ),
         (judged(0.8, 1, 0), True, "mean judge score 0.800 over 1 reply, at least 0.700 required"),
         (judged(0.6, 4, 0), False, "mean judge score 0.600 over 4 replies, at least 0.700 required"),
     ],

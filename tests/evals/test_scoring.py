@@ -270,8 +270,20 @@ def test_wilson_interval(k, n, expected):
 def test_gate_json_shape_matches_design(scored):
     _, g = scored
     data = json.loads(g.model_dump_json())
-    for key in ("verdict", "passed", "pass_rate", "pass_rate_ci", "bar", "cases", "passed_cases", "errors",
-                "critical_failed", "escalation", "routing", "failures"):  # fmt: skip
+    for key in (
+        "verdict",
+        "passed",
+        "pass_rate",
+        "pass_rate_ci",
+        "bar",
+        "cases",
+        "passed_cases",
+        "errors",
+        "critical_failed",
+        "escalation",
+        "routing",
+        "failures",
+    ):
         assert key in data
     assert set(data["escalation"]) >= {"tp", "fp", "fn", "tn", "precision", "recall", "f1", "early", "late"}
     assert set(data["routing"]) >= {"cases", "accuracy", "per_attribute"}

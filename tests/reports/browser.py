@@ -39,11 +39,17 @@ class Browser:
             raise RuntimeError("chromium is not installed")
         self.timeout_s = timeout_s
         self.proc = subprocess.Popen(
-            [exe, *headless_args(profile), "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-             "--hide-scrollbars", "about:blank"],
+            [
+                exe,
+                *headless_args(profile),
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--hide-scrollbars",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + timeout_s
         while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
@@ -101,8 +107,10 @@ class Browser:
         self.log = PageLog()
         for domain in ("Page", "Runtime", "Log", "Network"):
             self._send(f"{domain}.enable")
-        self._send("Emulation.setDeviceMetricsOverride",
-                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})  # fmt: skip
+        self._send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        )
         start = time.monotonic()
         self._send("Page.navigate", {"url": url})
         deadline = start + self.timeout_s
@@ -135,8 +143,10 @@ class Browser:
             w = self.evaluate("document.documentElement.scrollWidth")
             h = min(max_height, self.evaluate("document.documentElement.scrollHeight"))
             mobile = bool(self.evaluate("window.innerWidth < 600"))
-            self._send("Emulation.setDeviceMetricsOverride",
-                       {"width": w, "height": h, "deviceScaleFactor": 1, "mobile": mobile})  # fmt: skip
+            self._send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": w, "height": h, "deviceScaleFactor": 1, "mobile": mobile},
+            )
             self.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", await_promise=True)
             params["clip"] = {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}
         data = self._send("Page.captureScreenshot", params)["data"]

@@ -160,8 +160,11 @@ def test_500_cases_stay_small_and_show_every_case(
         ".map(a => a.querySelector('h3').textContent)"
     )
     assert sorted(ids) == [f"case-{i:04d}" for i in range(1, 501)]
-    say(capsys, f"500-case report: {size / 1e6:.2f} MB; in Chromium, load event after {log.load_s:.2f} s, "
-                f"first frames drawn after {log.painted_s:.2f} s")  # fmt: skip
+    say(
+        capsys,
+        f"500-case report: {size / 1e6:.2f} MB; in Chromium, load event after {log.load_s:.2f} s, "
+        f"first frames drawn after {log.painted_s:.2f} s",
+    )
 
 
 @pytest.mark.timing

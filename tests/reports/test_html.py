@@ -170,9 +170,15 @@ def test_timeline_marks_replays_and_shadow_runs_by_day(own_sample: Pilot) -> Non
     with Store.open(p.settings.store_path) as store:
         cases = store.current_cases()
         after = store.manifest(later.run_id).created_at + timedelta(seconds=1)  # runs order by creation
-        manifest = RunManifest(run_id=new_run_id(), created_at=after,
-                               tenant="harbourview-clinic", mode="shadow", agent={"kind": "baseline"},
-                               cases={c.id: c.fingerprint() for c in cases}, versions={})  # fmt: skip
+        manifest = RunManifest(
+            run_id=new_run_id(),
+            created_at=after,
+            tenant="harbourview-clinic",
+            mode="shadow",
+            agent={"kind": "baseline"},
+            cases={c.id: c.fingerprint() for c in cases},
+            versions={},
+        )
         store.create_run(manifest)
         runs = asyncio.run(replay(cases, build_agent(later.settings)))
         store.add_call_runs(manifest.run_id, runs, ())

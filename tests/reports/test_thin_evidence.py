@@ -19,8 +19,10 @@ import pytest
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.reports.test_html import parse, text_of
 
-THIN = ("Thin evidence: on 10 cases the 95% lower bound of the pass rate is 72.2%, under the 90% bar; "
-        "25 more passing cases in a row would lift it over")  # fmt: skip
+THIN = (
+    "Thin evidence: on 10 cases the 95% lower bound of the pass rate is 72.2%, under the 90% bar; "
+    "25 more passing cases in a row would lift it over"
+)
 
 
 def flat(text: str) -> str:
@@ -101,8 +103,11 @@ def test_nothing_is_said_when_the_lower_bound_clears(ten_passing: Path, cli):
 def test_one_lower_bound_reads_the_same_in_every_sentence(tenant_dir: Path, cli, use_lower_bound: bool):
     """1/1 passing: Wilson's lower bound is 0.20654, stored as 0.2065. Formatted from two sources it
     once read 20.6% in the interval and 20.7% in the caution of the same output; one figure now."""
-    write_config(tenant_dir, '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 1\n'
-                 f"use_lower_bound = {str(use_lower_bound).lower()}\n")  # fmt: skip
+    write_config(
+        tenant_dir,
+        '[agent]\nkind = "recorded"\npath = "recs.jsonl"\n\n[gate]\nmin_cases = 1\n'
+        f"use_lower_bound = {str(use_lower_bound).lower()}\n",
+    )
     write_jsonl(tenant_dir / "cases.jsonl", [make_case("c0", ["a"])])
     write_jsonl(tenant_dir / "recs.jsonl", [{"case_id": "c0", "turn": 0, "escalate": False}])
     assert invoke(cli, "import", "cases.jsonl").exit_code == 0

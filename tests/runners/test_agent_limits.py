@@ -263,8 +263,11 @@ def test_run_keeps_replies_cut_at_agent_max_reply_chars(tenant_dir: Path, monkey
     cli = CliRunner()
     write_jsonl(tenant_dir / "cases.jsonl", [make_case("v1", ["Hello", "bye"])])
     assert invoke(cli, "import", "cases.jsonl").exit_code == 0
-    write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "verbose_agent:recommend"\nmax_reply_chars = 1000\n'
-                 '\n[gate]\nmin_cases = 1\n')  # fmt: skip
+    write_config(
+        tenant_dir,
+        '[agent]\nkind = "python"\ntarget = "verbose_agent:recommend"\nmax_reply_chars = 1000\n'
+        "\n[gate]\nmin_cases = 1\n",
+    )
     out = invoke(cli, "run")
     assert out.exit_code == 0, out.output
     text = store_text(tenant_dir)
@@ -305,8 +308,16 @@ def test_a_retry_after_past_the_deadline_ends_the_turn_instead_of_sleeping() -> 
 
     policy = RetryPolicy(max_retries=2, base_s=0.5, cap_s=1.0)
     with pytest.raises(AgentError, match=r"^HTTP 429: the server asked to retry after 30 s, more than the 3\.5 s left"):
-        asyncio.run(retry(attempt, lambda e: getattr(e, "failure", None), policy, sleep=sleep,
-                          deadline_s=policy.deadline_s(1.0), clock=lambda: now[0]))  # fmt: skip
+        asyncio.run(
+            retry(
+                attempt,
+                lambda e: getattr(e, "failure", None),
+                policy,
+                sleep=sleep,
+                deadline_s=policy.deadline_s(1.0),
+                clock=lambda: now[0],
+            )
+        )
     assert slept == []
 
 
@@ -330,8 +341,19 @@ def test_a_retry_after_that_fits_is_waited_out_of_the_deadline() -> None:
         return "ok"
 
     policy = RetryPolicy(max_retries=4, base_s=0.5, cap_s=1.0)  # deadline 5 x 1 + 3.5 = 8.5 s
-    assert asyncio.run(retry(attempt, lambda e: getattr(e, "failure", None), policy, sleep=sleep,
-                             deadline_s=policy.deadline_s(1.0), clock=lambda: now[0])) == "ok"  # fmt: skip
+    assert (
+        asyncio.run(
+            retry(
+                attempt,
+                lambda e: getattr(e, "failure", None),
+                policy,
+                sleep=sleep,
+                deadline_s=policy.deadline_s(1.0),
+                clock=lambda: now[0],
+            )
+        )
+        == "ok"
+    )
     assert slept == [2.0, 2.0]
 
 

@@ -116,5 +116,14 @@ def test_redaction_auto_leaves_loopback_alone_and_redacts_remote_endpoints(tenan
     write_config(tenant_dir, '[agent]\nkind = "http"\nurl = "https://agent.example.com/recommend"\n')
     remote = build_agent(load_settings(tenant_dir / "shadowpilot.toml", environ={}))
     assert "redaction" not in local.describe()
-    assert remote.describe()["redaction"] == ["phone", "email", "card", "dob", "address", "postcode", "ssn",
-                                              "member_id", "name"]
+    assert remote.describe()["redaction"] == [
+        "phone",
+        "email",
+        "card",
+        "dob",
+        "address",
+        "postcode",
+        "ssn",
+        "member_id",
+        "name",
+    ]

@@ -13,15 +13,23 @@ from typer.testing import CliRunner
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.servers.openai_server import OpenAIServer, Reply, last_user_text
 
-ROUTING = {"reason": "requested_human", "urgency": "normal", "skill": "general", "priority": "normal",
-           "vip": False, "summary": "Caller asked for a person", "sentiment": "neutral"}  # fmt: skip
+ROUTING = {
+    "reason": "requested_human",
+    "urgency": "normal",
+    "skill": "general",
+    "priority": "normal",
+    "vip": False,
+    "summary": "Caller asked for a person",
+    "sentiment": "neutral",
+}
 
 
 def policy(body: dict) -> Reply:
     """Escalates on 'supervisor'; exact usage so cost is checkable: 1000 in, 100 out per request."""
     if "supervisor" in last_user_text(body).lower():
-        return Reply(content="Connecting you now.", calls=[("escalate", ROUTING)], prompt_tokens=1000,
-                     completion_tokens=100)  # fmt: skip
+        return Reply(
+            content="Connecting you now.", calls=[("escalate", ROUTING)], prompt_tokens=1000, completion_tokens=100
+        )
     return Reply(content="Happy to help with that.", prompt_tokens=1000, completion_tokens=100)
 
 

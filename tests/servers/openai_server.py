@@ -174,8 +174,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route {self.path}", "invalid_request_error")
             return
         if state.api_key is not None and self.headers.get("Authorization") != f"Bearer {state.api_key}":
-            error = {"message": "Incorrect API key provided.", "type": "invalid_request_error", "param": None,
-                     "code": "invalid_api_key"}  # fmt: skip
+            error = {
+                "message": "Incorrect API key provided.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
             with state.lock:
                 state.rejected += 1
             self._send_json(401, {"error": error})
@@ -247,8 +251,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         base = {**self._ids(body), "object": "chat.completion.chunk"}
         if not streamed:
-            head = {**self._ids(body), "object": "chat.completion", "choices": [{"index": 0, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": "@@"}}]}  # fmt: skip
+            head = {
+                **self._ids(body),
+                "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "@@"}}],
+            }
             before, after = json.dumps(head).split('"@@"')
             self._write_chunk(before.encode() + b'"')
         sent = 0
@@ -440,7 +447,7 @@ class OpenAIServer:
 
     @property
     def cut_off(self) -> int:
-        """"huge" answers whose reader closed the connection before they ended."""
+        """ "huge" answers whose reader closed the connection before they ended."""
         with self._state.lock:
             return self._state.cut_off
 

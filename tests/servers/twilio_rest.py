@@ -152,8 +152,12 @@ class FakeTwilio:
 
     def _error(self, status: int, message: str, code: int | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
         code = code or 20000 + status
-        body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                "status": status}  # fmt: skip
+        body = {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
         return status, body, {}
 
     def _route(
@@ -203,8 +207,10 @@ class FakeTwilio:
             if m[2] == "TaskQueues":
                 return self._page(path, q, "task_queues", self.queues.get(m[1], []))
             if m[2] == "Tasks":
-                rows = [{**t, "attributes": None} if t["sid"] in self.list_hides_attributes else t
-                        for t in self.tasks.get(m[1], [])]  # fmt: skip
+                rows = [
+                    {**t, "attributes": None} if t["sid"] in self.list_hides_attributes else t
+                    for t in self.tasks.get(m[1], [])
+                ]
                 return self._page(path, q, "tasks", rows)
             rows = [e for e in self.events.get(m[1], []) if self._event_matches(e, q)]
             return self._page(path, q, "events", rows)
@@ -316,57 +322,109 @@ class CallSpec:
 
 
 def add_workspace(fake: FakeTwilio) -> None:
-    links = {k: f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/{v}" for k, v in
-             (("task_queues", "TaskQueues"), ("tasks", "Tasks"), ("events", "Events"))}  # fmt: skip
-    fake.workspaces.append({
-        "sid": WS, "account_sid": fake.account_sid, "friendly_name": "Support",
-        "date_created": "2026-01-05T10:00:00Z", "date_updated": "2026-01-05T10:00:00Z",
-        "default_activity_name": "Offline", "default_activity_sid": "WA" + "1" * 32, "event_callback_url": "",
-        "events_filter": None, "multi_task_enabled": True, "prioritize_queue_order": "FIFO",
-        "timeout_activity_name": "Offline", "timeout_activity_sid": "WA" + "1" * 32,
-        "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}", "links": links,
-    })  # fmt: skip
+    links = {
+        k: f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/{v}"
+        for k, v in (("task_queues", "TaskQueues"), ("tasks", "Tasks"), ("events", "Events"))
+    }
+    fake.workspaces.append(
+        {
+            "sid": WS,
+            "account_sid": fake.account_sid,
+            "friendly_name": "Support",
+            "date_created": "2026-01-05T10:00:00Z",
+            "date_updated": "2026-01-05T10:00:00Z",
+            "default_activity_name": "Offline",
+            "default_activity_sid": "WA" + "1" * 32,
+            "event_callback_url": "",
+            "events_filter": None,
+            "multi_task_enabled": True,
+            "prioritize_queue_order": "FIFO",
+            "timeout_activity_name": "Offline",
+            "timeout_activity_sid": "WA" + "1" * 32,
+            "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}",
+            "links": links,
+        }
+    )
     fake.queues[WS] = [
-        {"sid": s, "account_sid": fake.account_sid, "friendly_name": n, "workspace_sid": WS,
-         "assignment_activity_name": None, "assignment_activity_sid": None, "max_reserved_workers": 1,
-         "reservation_activity_name": None, "reservation_activity_sid": None, "target_workers": None,
-         "task_order": "FIFO", "date_created": "2026-01-05T10:00:00Z", "date_updated": "2026-01-05T10:00:00Z",
-         "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/TaskQueues/{s}", "links": {}}
+        {
+            "sid": s,
+            "account_sid": fake.account_sid,
+            "friendly_name": n,
+            "workspace_sid": WS,
+            "assignment_activity_name": None,
+            "assignment_activity_sid": None,
+            "max_reserved_workers": 1,
+            "reservation_activity_name": None,
+            "reservation_activity_sid": None,
+            "target_workers": None,
+            "task_order": "FIFO",
+            "date_created": "2026-01-05T10:00:00Z",
+            "date_updated": "2026-01-05T10:00:00Z",
+            "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/TaskQueues/{s}",
+            "links": {},
+        }
         for s, n in QUEUES.items()
-    ]  # fmt: skip
+    ]
     fake.tasks.setdefault(WS, [])
     fake.events.setdefault(WS, [])
 
 
 def _event(fake: FakeTwilio, n: int, etype: str, at: datetime, data: dict[str, Any]) -> None:
     ev = sid("EV", len(fake.events[WS]) + 1 + n * 10)
-    fake.events[WS].append({
-        "sid": ev, "account_sid": fake.account_sid, "workspace_sid": WS,
-        "actor_sid": WS, "actor_type": "workspace", "actor_url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}",
-        "description": f"Task {data['task_sid']} {etype}",
-        "event_type": etype, "event_date": iso(at), "event_date_ms": int(at.timestamp() * 1000),
-        "event_data": data,
-        "resource_type": "task", "resource_sid": data["task_sid"],
-        "resource_url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Tasks/{data['task_sid']}",
-        "source": "twilio", "source_ip_address": "127.0.0.1",
-        "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Events/{ev}",
-    })  # fmt: skip
+    fake.events[WS].append(
+        {
+            "sid": ev,
+            "account_sid": fake.account_sid,
+            "workspace_sid": WS,
+            "actor_sid": WS,
+            "actor_type": "workspace",
+            "actor_url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}",
+            "description": f"Task {data['task_sid']} {etype}",
+            "event_type": etype,
+            "event_date": iso(at),
+            "event_date_ms": int(at.timestamp() * 1000),
+            "event_data": data,
+            "resource_type": "task",
+            "resource_sid": data["task_sid"],
+            "resource_url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Tasks/{data['task_sid']}",
+            "source": "twilio",
+            "source_ip_address": "127.0.0.1",
+            "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Events/{ev}",
+        }
+    )
 
 
-def _task(fake: FakeTwilio, task: str, attrs: dict[str, Any], at: datetime, channel: str, *,
-          list_attributes: bool = True) -> None:  # fmt: skip
-    fake.tasks[WS].append({
-        "sid": task, "account_sid": fake.account_sid, "workspace_sid": WS,
-        "age": 25200, "assignment_status": "completed", "attributes": json.dumps(attrs),
-        "date_created": iso(at), "date_updated": iso(at + timedelta(minutes=5)),
-        "task_queue_entered_date": iso(at), "virtual_start_time": iso(at),
-        "priority": 0, "reason": "completed", "timeout": 86400,
-        "task_queue_sid": FRONT, "task_queue_friendly_name": QUEUES[FRONT],
-        "task_channel_sid": "TC" + "2" * 32, "task_channel_unique_name": channel,
-        "workflow_sid": "WW" + "3" * 32, "workflow_friendly_name": "Default",
-        "ignore_capacity": False, "routing_target": None, "addons": "{}",
-        "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Tasks/{task}", "links": {},
-    })  # fmt: skip
+def _task(
+    fake: FakeTwilio, task: str, attrs: dict[str, Any], at: datetime, channel: str, *, list_attributes: bool = True
+) -> None:
+    fake.tasks[WS].append(
+        {
+            "sid": task,
+            "account_sid": fake.account_sid,
+            "workspace_sid": WS,
+            "age": 25200,
+            "assignment_status": "completed",
+            "attributes": json.dumps(attrs),
+            "date_created": iso(at),
+            "date_updated": iso(at + timedelta(minutes=5)),
+            "task_queue_entered_date": iso(at),
+            "virtual_start_time": iso(at),
+            "priority": 0,
+            "reason": "completed",
+            "timeout": 86400,
+            "task_queue_sid": FRONT,
+            "task_queue_friendly_name": QUEUES[FRONT],
+            "task_channel_sid": "TC" + "2" * 32,
+            "task_channel_unique_name": channel,
+            "workflow_sid": "WW" + "3" * 32,
+            "workflow_friendly_name": "Default",
+            "ignore_capacity": False,
+            "routing_target": None,
+            "addons": "{}",
+            "url": f"https://taskrouter.twilio.com/v1/Workspaces/{WS}/Tasks/{task}",
+            "links": {},
+        }
+    )
     if not list_attributes:
         fake.list_hides_attributes.add(task)
 
@@ -380,30 +438,59 @@ def add_call(fake: FakeTwilio, spec: CallSpec) -> dict[str, str]:
     channel: dict[str, Any] = {"media_properties": {"source_sid": rec}} if spec.media else {}
     if spec.participants:
         channel["participants"] = [
-            {"channel_participant": customer_channel, "role": "Customer", "user_id": f"cust-{spec.n}",
-             "media_participant_id": f"+1555{spec.n:07d}"},
+            {
+                "channel_participant": customer_channel,
+                "role": "Customer",
+                "user_id": f"cust-{spec.n}",
+                "media_participant_id": f"+1555{spec.n:07d}",
+            },
             {"channel_participant": agent_channel, "role": "Agent", "user_id": "agent-7", "full_name": "A. Agent"},
-        ]  # fmt: skip
+        ]
     url = f"https://intelligence.twilio.com/v2/Transcripts/{transcript}"
-    fake.transcripts.append({
-        "account_sid": fake.account_sid, "service_sid": SERVICE, "sid": transcript,
-        "date_created": iso(spec.start + timedelta(minutes=10)),
-        "date_updated": iso(spec.start + timedelta(minutes=11)),
-        "status": "completed", "channel": channel, "data_logging": False, "language_code": "en-US",
-        "customer_key": call if spec.call_sid_in_key else (None if spec.n % 2 else f"crm-{spec.n}"),
-        "media_start_time": iso(spec.start), "duration": 3 * len(spec.lines),
-        "url": url, "redaction": False, "encryption_credential_sid": None,
-        "links": {k: f"{url}/{v}" for k, v in (("sentences", "Sentences"), ("media", "Media"),
-                                               ("operator_results", "OperatorResults"))},
-    })  # fmt: skip
+    fake.transcripts.append(
+        {
+            "account_sid": fake.account_sid,
+            "service_sid": SERVICE,
+            "sid": transcript,
+            "date_created": iso(spec.start + timedelta(minutes=10)),
+            "date_updated": iso(spec.start + timedelta(minutes=11)),
+            "status": "completed",
+            "channel": channel,
+            "data_logging": False,
+            "language_code": "en-US",
+            "customer_key": call if spec.call_sid_in_key else (None if spec.n % 2 else f"crm-{spec.n}"),
+            "media_start_time": iso(spec.start),
+            "duration": 3 * len(spec.lines),
+            "url": url,
+            "redaction": False,
+            "encryption_credential_sid": None,
+            "links": {
+                k: f"{url}/{v}"
+                for k, v in (("sentences", "Sentences"), ("media", "Media"), ("operator_results", "OperatorResults"))
+            },
+        }
+    )
     fake.recordings[rec] = {
-        "account_sid": fake.account_sid, "api_version": "2010-04-01", "call_sid": call, "conference_sid": None,
-        "channels": 2, "date_created": rfc2822(spec.start), "date_updated": rfc2822(spec.start),
-        "start_time": rfc2822(spec.start), "price": "-0.00250", "price_unit": "USD",
-        "duration": str(3 * len(spec.lines)), "sid": rec, "source": "DialVerb", "status": "completed",
-        "error_code": None, "encryption_details": None, "media_url": f"https://api.twilio.com/2010-04-01/Accounts/{fake.account_sid}/Recordings/{rec}",
-        "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Recordings/{rec}.json", "subresource_uris": {},
-    }  # fmt: skip
+        "account_sid": fake.account_sid,
+        "api_version": "2010-04-01",
+        "call_sid": call,
+        "conference_sid": None,
+        "channels": 2,
+        "date_created": rfc2822(spec.start),
+        "date_updated": rfc2822(spec.start),
+        "start_time": rfc2822(spec.start),
+        "price": "-0.00250",
+        "price_unit": "USD",
+        "duration": str(3 * len(spec.lines)),
+        "sid": rec,
+        "source": "DialVerb",
+        "status": "completed",
+        "error_code": None,
+        "encryption_details": None,
+        "media_url": f"https://api.twilio.com/2010-04-01/Accounts/{fake.account_sid}/Recordings/{rec}",
+        "uri": f"/2010-04-01/Accounts/{fake.account_sid}/Recordings/{rec}.json",
+        "subresource_uris": {},
+    }
     fake.sentences[transcript] = [
         {
             "media_channel": customer_channel if who == "customer" else agent_channel,
@@ -474,8 +561,18 @@ def roleless_tenant(n_calls: int = 3, *, customer_channel: int | None = None) ->
     f = FakeTwilio()
     add_workspace(f)
     for n in range(1, n_calls + 1):
-        add_call(f, CallSpec(n, phone_call(f"topic {n}"), DAY + timedelta(hours=n), participants=False,
-                             media=n % 2 == 1, customer_channel=customer_channel, list_attributes=n != 2))  # fmt: skip
+        add_call(
+            f,
+            CallSpec(
+                n,
+                phone_call(f"topic {n}"),
+                DAY + timedelta(hours=n),
+                participants=False,
+                media=n % 2 == 1,
+                customer_channel=customer_channel,
+                list_attributes=n != 2,
+            ),
+        )
     return f
 
 
@@ -541,15 +638,31 @@ class ChatSpec:
         out = []
         for m in self.members:
             psid = self.participant_sid(m.key)
-            binding = {"type": m.binding, "address": m.address, "proxy_address": BUSINESS_NUMBER if m.binding == "sms"
-                       else f"whatsapp:{BUSINESS_NUMBER}"} if m.binding else None  # fmt: skip
-            out.append({
-                "account_sid": account_sid, "conversation_sid": conv, "sid": psid, "identity": m.identity,
-                "attributes": json.dumps(m.attributes), "messaging_binding": binding, "role_sid": "RL" + "7" * 32,
-                "date_created": iso(self.start), "date_updated": iso(self.start),
-                "url": f"https://conversations.twilio.com/v1/Conversations/{conv}/Participants/{psid}",
-                "last_read_message_index": None, "last_read_timestamp": None,
-            })  # fmt: skip
+            binding = (
+                {
+                    "type": m.binding,
+                    "address": m.address,
+                    "proxy_address": BUSINESS_NUMBER if m.binding == "sms" else f"whatsapp:{BUSINESS_NUMBER}",
+                }
+                if m.binding
+                else None
+            )
+            out.append(
+                {
+                    "account_sid": account_sid,
+                    "conversation_sid": conv,
+                    "sid": psid,
+                    "identity": m.identity,
+                    "attributes": json.dumps(m.attributes),
+                    "messaging_binding": binding,
+                    "role_sid": "RL" + "7" * 32,
+                    "date_created": iso(self.start),
+                    "date_updated": iso(self.start),
+                    "url": f"https://conversations.twilio.com/v1/Conversations/{conv}/Participants/{psid}",
+                    "last_read_message_index": None,
+                    "last_read_timestamp": None,
+                }
+            )
         return out
 
     def messages(self, account_sid: str) -> list[dict[str, Any]]:
@@ -558,59 +671,106 @@ class ChatSpec:
         for i, (who, text) in enumerate(self.lines):
             m = self.member(who)
             msid = sid("IM", self.n * 100 + i)
-            out.append({
-                "sid": msid, "account_sid": account_sid, "conversation_sid": conv, "body": text, "media": None,
-                "author": m.author, "participant_sid": self.participant_sid(who), "attributes": "{}",
-                "date_created": iso(self.at(i)), "date_updated": iso(self.at(i)), "index": i,
-                "delivery": None, "content_sid": None,
-                "url": f"https://conversations.twilio.com/v1/Conversations/{conv}/Messages/{msid}", "links": {},
-            })  # fmt: skip
+            out.append(
+                {
+                    "sid": msid,
+                    "account_sid": account_sid,
+                    "conversation_sid": conv,
+                    "body": text,
+                    "media": None,
+                    "author": m.author,
+                    "participant_sid": self.participant_sid(who),
+                    "attributes": "{}",
+                    "date_created": iso(self.at(i)),
+                    "date_updated": iso(self.at(i)),
+                    "index": i,
+                    "delivery": None,
+                    "content_sid": None,
+                    "url": f"https://conversations.twilio.com/v1/Conversations/{conv}/Messages/{msid}",
+                    "links": {},
+                }
+            )
         return out
 
     def conversation(self, account_sid: str) -> dict[str, Any]:
         conv = self.conversation_sid
         url = f"https://conversations.twilio.com/v1/Conversations/{conv}"
         return {
-            "sid": conv, "account_sid": account_sid, "chat_service_sid": CHAT_SERVICE,
-            "messaging_service_sid": MESSAGING_SERVICE, "friendly_name": f"chat {self.n}", "unique_name": None,
-            "attributes": "{}", "state": "closed", "date_created": iso(self.start),
+            "sid": conv,
+            "account_sid": account_sid,
+            "chat_service_sid": CHAT_SERVICE,
+            "messaging_service_sid": MESSAGING_SERVICE,
+            "friendly_name": f"chat {self.n}",
+            "unique_name": None,
+            "attributes": "{}",
+            "state": "closed",
+            "date_created": iso(self.start),
             "date_updated": iso(self.start + timedelta(minutes=5)),
             "timers": {"date_inactive": None, "date_closed": iso(self.start + timedelta(minutes=5))},
-            "bindings": {}, "url": url,
+            "bindings": {},
+            "url": url,
             "links": {k: f"{url}/{k.title()}" for k in ("participants", "messages", "webhooks")},
-        }  # fmt: skip
+        }
 
     def webhooks(self, account_sid: str, *, participants: bool = True) -> list[dict[str, str]]:
         """The post-event webhooks (form fields) Twilio sends for this conversation, in order:
         onParticipantAdded per member (when subscribed), onMessageAdded per line, then closed."""
         conv = self.conversation_sid
-        common = {"AccountSid": account_sid, "ChatServiceSid": CHAT_SERVICE, "ConversationSid": conv,
-                  "RetryCount": "0"}  # fmt: skip
+        common = {"AccountSid": account_sid, "ChatServiceSid": CHAT_SERVICE, "ConversationSid": conv, "RetryCount": "0"}
         out: list[dict[str, str]] = []
         if participants:
             for p, m in zip(self.participants(account_sid), self.members, strict=True):
-                ev = {**common, "EventType": "onParticipantAdded", "ParticipantSid": p["sid"],
-                      "DateCreated": iso(self.start), "Attributes": p["attributes"], "RoleSid": p["role_sid"],
-                      "Source": m.message_source}  # fmt: skip
+                ev = {
+                    **common,
+                    "EventType": "onParticipantAdded",
+                    "ParticipantSid": p["sid"],
+                    "DateCreated": iso(self.start),
+                    "Attributes": p["attributes"],
+                    "RoleSid": p["role_sid"],
+                    "Source": m.message_source,
+                }
                 if p["messaging_binding"]:
                     b = p["messaging_binding"]
-                    ev.update({"MessagingBinding.Type": b["type"], "MessagingBinding.Address": b["address"],
-                               "MessagingBinding.ProxyAddress": b["proxy_address"]})  # fmt: skip
+                    ev.update(
+                        {
+                            "MessagingBinding.Type": b["type"],
+                            "MessagingBinding.Address": b["address"],
+                            "MessagingBinding.ProxyAddress": b["proxy_address"],
+                        }
+                    )
                 else:
                     ev["Identity"] = p["identity"]
                 out.append(ev)
         for msg, (who, _text) in zip(self.messages(account_sid), self.lines, strict=True):
             m = self.member(who)
-            ev = {**common, "EventType": "onMessageAdded", "MessageSid": msg["sid"], "Index": str(msg["index"]),
-                  "Author": msg["author"], "Body": msg["body"], "Attributes": "{}",
-                  "ParticipantSid": msg["participant_sid"], "DateCreated": msg["date_created"].replace("Z", ".000Z"),
-                  "MessagingServiceSid": MESSAGING_SERVICE, "Source": m.message_source}  # fmt: skip
+            ev = {
+                **common,
+                "EventType": "onMessageAdded",
+                "MessageSid": msg["sid"],
+                "Index": str(msg["index"]),
+                "Author": msg["author"],
+                "Body": msg["body"],
+                "Attributes": "{}",
+                "ParticipantSid": msg["participant_sid"],
+                "DateCreated": msg["date_created"].replace("Z", ".000Z"),
+                "MessagingServiceSid": MESSAGING_SERVICE,
+                "Source": m.message_source,
+            }
             if m.message_source == "SDK":
                 ev["ClientIdentity"] = m.author
             out.append(ev)
-        out.append({**common, "EventType": "onConversationStateUpdated", "StateFrom": "active", "StateTo": "closed",
-                    "Reason": "API", "Source": "API", "MessagingServiceSid": MESSAGING_SERVICE,
-                    "StateUpdated": iso(self.start + timedelta(minutes=5))})  # fmt: skip
+        out.append(
+            {
+                **common,
+                "EventType": "onConversationStateUpdated",
+                "StateFrom": "active",
+                "StateTo": "closed",
+                "Reason": "API",
+                "Source": "API",
+                "MessagingServiceSid": MESSAGING_SERVICE,
+                "StateUpdated": iso(self.start + timedelta(minutes=5)),
+            }
+        )
         return out
 
 
@@ -675,7 +835,11 @@ def add_orphan_task(fake: FakeTwilio, n: int, at: datetime) -> str:
         20_000 + n,
         "task-queue.entered",
         at,
-        {"task_sid": task, "task_attributes": json.dumps(attrs), "task_queue_sid": FRONT,
-         "task_queue_name": QUEUES[FRONT]},
-    )  # fmt: skip
+        {
+            "task_sid": task,
+            "task_attributes": json.dumps(attrs),
+            "task_queue_sid": FRONT,
+            "task_queue_name": QUEUES[FRONT],
+        },
+    )
     return call

@@ -10,8 +10,10 @@ from shadowpilot.store.db import lock_holder
 
 def duckdb_says(exe: str, pid: int) -> str:
     # the text DuckDB 1.x/2.x raises when another process holds the file
-    return (f'IO Error: Could not set lock on file "/t/acme.duckdb": Conflicting lock is held in {exe} (PID {pid}). '
-            "See also https://duckdb.org/docs/current/connect/concurrency")  # fmt: skip
+    return (
+        f'IO Error: Could not set lock on file "/t/acme.duckdb": Conflicting lock is held in {exe} (PID {pid}). '
+        "See also https://duckdb.org/docs/current/connect/concurrency"
+    )
 
 
 def test_the_holder_is_named_by_pid_and_command():

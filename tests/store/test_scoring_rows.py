@@ -19,21 +19,57 @@ from tests.conftest import make_case
 
 # Routing values of every scalar type a model holds, and JSON documents beyond them.
 VALUES: dict[str, Any] = {
-    "s": "Billing", "empty": "", "nl": "a\nb\u0001é", "i": 3, "neg": -7, "big": 10**25, "f": 1.5, "tiny": 1e-7,
-    "small": 0.000001, "huge": 1.5e20, "huger": 1e21, "e16": 1e16, "nz": -0.0, "t": True, "no": False, "null": None,
+    "s": "Billing",
+    "empty": "",
+    "nl": "a\nb\u0001é",
+    "i": 3,
+    "neg": -7,
+    "big": 10**25,
+    "f": 1.5,
+    "tiny": 1e-7,
+    "small": 0.000001,
+    "huge": 1.5e20,
+    "huger": 1e21,
+    "e16": 1e16,
+    "nz": -0.0,
+    "t": True,
+    "no": False,
+    "null": None,
     "inf": float("inf"),
 }
 DOCUMENTS = [
-    '{"k": {"b": [1, 2.50, "x\\u001f\\\\u001f", null, true], "a": {}}}', '{"k": [1,  "x", 1e-7, -0, 1E400]}',
-    '{"k": "\\u00e9\\/"}', '{"k": 1e-400}', '{"k": -1e-9}', '{"k": 123e-10}', '[1]', '"k"', "null", "{}",
+    '{"k": {"b": [1, 2.50, "x\\u001f\\\\u001f", null, true], "a": {}}}',
+    '{"k": [1,  "x", 1e-7, -0, 1E400]}',
+    '{"k": "\\u00e9\\/"}',
+    '{"k": 1e-400}',
+    '{"k": -1e-9}',
+    '{"k": 123e-10}',
+    "[1]",
+    '"k"',
+    "null",
+    "{}",
 ]
 
 
-def _run(store: Store, run_id: str, cases: list[Transcript], steps: dict[tuple[str, int], list[AgentStep]],
-         mode: str = "replay") -> None:
+def _run(
+    store: Store,
+    run_id: str,
+    cases: list[Transcript],
+    steps: dict[tuple[str, int], list[AgentStep]],
+    mode: str = "replay",
+) -> None:
     fps = {c.id: c.fingerprint() for c in cases}
-    store.create_run(RunManifest(run_id=run_id, created_at=datetime(2026, 11, 2, 9, tzinfo=UTC), tenant="acme",
-                                 mode=mode, agent={"kind": "recorded"}, cases=fps, versions={}))
+    store.create_run(
+        RunManifest(
+            run_id=run_id,
+            created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+            tenant="acme",
+            mode=mode,
+            agent={"kind": "recorded"},
+            cases=fps,
+            versions={},
+        )
+    )
     calls = [CallRun(case_id=c, repeat=r, fingerprint=fps[c], steps=s) for (c, r), s in steps.items()]
     store.add_call_runs(run_id, calls)
     store.finish_run(run_id, "complete")
@@ -69,8 +105,11 @@ def test_scoring_rows_are_the_run_s_calls_steps_and_turns(tmp_path: Path):
     b = Transcript.model_validate(make_case("b", ["only"]))
     with Store.open(tmp_path / "t.duckdb") as store:
         store.add_cases([(b, None), (a, None)])
-        steps = {("b", 0): [_step("b", 0)], ("a", 1): [_step("a", 0), _step("a", 1, True, queue="Q")],
-                 ("a", 0): [_step("a", 0)]}
+        steps = {
+            ("b", 0): [_step("b", 0)],
+            ("a", 1): [_step("a", 0), _step("a", 1, True, queue="Q")],
+            ("a", 0): [_step("a", 0)],
+        }
         _run(store, "r", [a, b], steps, mode="shadow")
         cases = store.scoring_cases("r")
         calls = list(zip(cases["case_id"], cases["repeat"], strict=True))
@@ -81,7 +120,9 @@ def test_scoring_rows_are_the_run_s_calls_steps_and_turns(tmp_path: Path):
         every, agent = store.scoring_turns("r"), store.scoring_turns("r", ["agent"])
         assert len(every) == 6 and set(agent["speaker"]) == {"agent"} and len(agent) == 3
         assert agent.loc[agent["seq"] == cases["seq"].iloc[1], ["turn", "text"]].values.tolist() == [
-            [1, "agent reply 0"], [3, "agent reply 1"]]
+            [1, "agent reply 0"],
+            [3, "agent reply 1"],
+        ]
 
         frame = build_frame(cases, s, [])
         assert frame["agent_escalated"].tolist() == [False, False, True]
@@ -95,9 +136,15 @@ def test_rulings_for_run_are_the_current_rulings_as_stored(tmp_path: Path):
     with Store.open(tmp_path / "t.duckdb") as store:
         store.add_cases([(a, None)])
         _run(store, "r", [a], {("a", 0): [_step("a", 0)]})
-        ruling = {"case_id": "a", "fingerprint": a.fingerprint(), "run_id": "r", "ruled_by": "ana",
-                  "ruled_at": datetime(2026, 11, 3, tzinfo=UTC), "ai_escalated": True,
-                  "ai_routing": {"skill": "x"}}
+        ruling = {
+            "case_id": "a",
+            "fingerprint": a.fingerprint(),
+            "run_id": "r",
+            "ruled_by": "ana",
+            "ruled_at": datetime(2026, 11, 3, tzinfo=UTC),
+            "ai_escalated": True,
+            "ai_routing": {"skill": "x"},
+        }
         store.add_ruling(Ruling.from_columns({**ruling, "ruling": "unclear"}))
         store.add_ruling(Ruling.from_columns({**ruling, "ruling": "ai_right"}))
         rulings = store.rulings_for_run("r")

@@ -178,8 +178,13 @@ def test_reads_work_on_a_read_only_store_and_writes_say_so(imported: Path, cli) 
 @contextlib.contextmanager
 def _tmpfs(where: Path, size: str) -> Iterator[Path]:
     where.mkdir()
-    if not ROOT or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                                  capture_output=True).returncode != 0:  # fmt: skip
+    if (
+        not ROOT
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("needs root to mount a small tmpfs")
     try:
         yield where

@@ -25,9 +25,15 @@ def rule(parties: list[Party], customers: set[str] | None = None):
 def test_rest_and_webhook_describe_the_same_participant() -> None:
     binding = {"type": "sms", "address": "+15558675310", "proxy_address": "+15017122661"}
     rest = {"sid": "MB1", "identity": None, "attributes": '{ "role": "driver" }', "messaging_binding": binding}
-    hook = {"EventType": "onParticipantAdded", "ParticipantSid": "MB1", "Attributes": '{ "role": "driver" }',
-            "MessagingBinding.Type": "sms", "MessagingBinding.Address": "+15558675310",
-            "MessagingBinding.ProxyAddress": "+15017122661", "Source": "SMS"}  # fmt: skip
+    hook = {
+        "EventType": "onParticipantAdded",
+        "ParticipantSid": "MB1",
+        "Attributes": '{ "role": "driver" }',
+        "MessagingBinding.Type": "sms",
+        "MessagingBinding.Address": "+15558675310",
+        "MessagingBinding.ProxyAddress": "+15017122661",
+        "Source": "SMS",
+    }
     assert (
         party_from_rest(rest)
         == party_from_webhook(hook)

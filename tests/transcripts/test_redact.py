@@ -299,8 +299,10 @@ def test_should_redact_follows_the_mode():
         # emails read out
         ("it's jane dot doe at gmail dot com", "it's [EMAIL_1]"),
         # names where the call gives them
-        ("Harbourview Family Clinic, this is Margaret Hale speaking.",
-         "Harbourview Family Clinic, this is [NAME_1] speaking."),
+        (
+            "Harbourview Family Clinic, this is Margaret Hale speaking.",
+            "Harbourview Family Clinic, this is [NAME_1] speaking.",
+        ),
         ("Hi, my name is Tom O'Neil-Smith.", "Hi, my name is [NAME_1]."),
         ("You're speaking with Priya from the front desk", "You're speaking with [NAME_1] from the front desk"),
         ("my name is margaret hale and i need a refill", "my name is [NAME_1] and i need a refill"),

@@ -89,8 +89,10 @@ def test_top_n_never_keeps_more_than_n_even_when_critical_cases_exceed_it():
     assert {reason(p.case) for p in sel.picks[:5]} == {reason(t) for t in pool if t.critical}
     assert all(p.why.startswith("critical; ") for p in sel.picks)
     assert sel.note is not None
-    assert sel.note.say(CLI_TERMS) == ("300 cases are critical, more than --top 20: kept the 20 of them that cover "
-                                       "the most outcomes, queues and tags (--all-critical keeps them all)")
+    assert sel.note.say(CLI_TERMS) == (
+        "300 cases are critical, more than --top 20: kept the 20 of them that cover "
+        "the most outcomes, queues and tags (--all-critical keeps them all)"
+    )
     assert str(sel.note).endswith("(all_critical=True keeps them all)")  # a library caller reads its own names
 
 

@@ -69,19 +69,42 @@ def tenant_records() -> FakeTwilio:
     f = FakeTwilio()
     add_workspace(f)
     add_call(f, CallSpec(1, dialogue("address change"), DAY))
-    add_call(f, CallSpec(2, BILLING_CALL, DAY + timedelta(hours=1), transfer_after=4, transfer_queue=BILLING,
-                         attributes={"skill": "billing", "priority": "high", "vip": True,
-                                     "escalation_reason": "billing_dispute"}))  # fmt: skip
-    add_call(f, CallSpec(3, dialogue("chest pain"), DAY + timedelta(hours=2), transfer_after=2,
-                         transfer_queue=CLINICAL, customer_channel=2,
-                         attributes={"skill": "clinical", "priority": "urgent", "vip": False}))  # fmt: skip
+    add_call(
+        f,
+        CallSpec(
+            2,
+            BILLING_CALL,
+            DAY + timedelta(hours=1),
+            transfer_after=4,
+            transfer_queue=BILLING,
+            attributes={"skill": "billing", "priority": "high", "vip": True, "escalation_reason": "billing_dispute"},
+        ),
+    )
+    add_call(
+        f,
+        CallSpec(
+            3,
+            dialogue("chest pain"),
+            DAY + timedelta(hours=2),
+            transfer_after=2,
+            transfer_queue=CLINICAL,
+            customer_channel=2,
+            attributes={"skill": "clinical", "priority": "urgent", "vip": False},
+        ),
+    )
     add_call(f, CallSpec(4, dialogue("opening hours"), DAY + timedelta(hours=3), call_sid_in_key=False))
     add_call(f, CallSpec(5, dialogue("parking"), DAY + timedelta(hours=4), with_task=False))
     add_call(f, CallSpec(6, dialogue("lost sentences"), DAY + timedelta(hours=5)))
     add_call(f, CallSpec(7, dialogue("too early"), datetime(2026, 10, 30, 9, tzinfo=UTC)))
     add_call(f, CallSpec(8, dialogue("too late"), datetime(2026, 12, 3, 9, tzinfo=UTC)))
-    add_chat(f, 1, dialogue("sms rash question", 3), DAY + timedelta(hours=6), transfer_after=2,
-             attributes={"skill": "clinical", "priority": "high", "vip": False})  # fmt: skip
+    add_chat(
+        f,
+        1,
+        dialogue("sms rash question", 3),
+        DAY + timedelta(hours=6),
+        transfer_after=2,
+        attributes={"skill": "clinical", "priority": "high", "vip": False},
+    )
     add_orphan_task(f, 1, DAY + timedelta(hours=7))
     f.fail(f"/v2/Transcripts/{sid('GT', 6)}/Sentences", 404, times=None)
     f.fail("/v2/Transcripts", 429, page=1, Retry_After="1")
@@ -130,9 +153,14 @@ def test_import_pulls_calls_chats_and_their_human_outcomes(api: FakeTwilio, tena
     # the human outcome: the transfer's time as the customer turn, its target queue, the task's routing
     billing = cases[calls[2]]
     assert billing["outcome"] == {
-        "escalated": True, "at_turn": 4, "at_clock": "twilio", "reason": "billing_dispute", "urgency": None,
-        "queue": "billing-tier2", "routing": {"skill": "billing", "priority": "high", "vip": True},
-    }  # fmt: skip
+        "escalated": True,
+        "at_turn": 4,
+        "at_clock": "twilio",
+        "reason": "billing_dispute",
+        "urgency": None,
+        "queue": "billing-tier2",
+        "routing": {"skill": "billing", "priority": "high", "vip": True},
+    }
     assert billing["customer"] == {"vip": True}
     assert billing["tags"] == ["front-desk"]  # the queue the call was first routed to
     clinical = cases[calls[3]]["outcome"]
@@ -237,8 +265,9 @@ def test_library_import_with_an_injected_client(fake: FakeTwilio, tenant_dir: Pa
     try:
         client = build_client(fake.account_sid, fake.auth_token, api_base=base)
         settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
-        rep = import_twilio(settings, client, since=datetime(2026, 11, 1, tzinfo=UTC),
-                            until=datetime(2026, 12, 1, tzinfo=UTC))  # fmt: skip
+        rep = import_twilio(
+            settings, client, since=datetime(2026, 11, 1, tzinfo=UTC), until=datetime(2026, 12, 1, tzinfo=UTC)
+        )
     finally:
         fake.stop()
     assert len(rep.summary.added) == 6 and len(rep.failed) == 1
@@ -275,10 +304,16 @@ def test_a_chat_whose_customer_cannot_be_told_is_a_bad_record() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["2026-11-02T09:00:00Z", "2026-11-02T10:00:00+01:00", 1793610000, "1793610000", 1793610000000,
-     datetime(2026, 11, 2, 9)],
+    [
+        "2026-11-02T09:00:00Z",
+        "2026-11-02T10:00:00+01:00",
+        1793610000,
+        "1793610000",
+        1793610000000,
+        datetime(2026, 11, 2, 9),
+    ],
     ids=["iso-z", "iso-offset", "epoch-s", "epoch-s-str", "epoch-ms", "naive-datetime"],
-)  # fmt: skip
+)
 def test_taskrouter_times_parse_as_iso_or_epoch(raw: object) -> None:
     assert parse_when(raw) == DAY  # 2026-11-02 09:00 UTC, whichever way Twilio spells it
 

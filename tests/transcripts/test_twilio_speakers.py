@@ -141,8 +141,15 @@ def test_one_odd_call_is_named_without_blaming_the_rule(serve, cli) -> None:
 def test_channel_rules_in_order_of_precedence() -> None:
     empty = {"sid": "GT1", "channel": {}}
     media_only = {"sid": "GT2", "channel": {"media_properties": {"source_sid": "RE" + "0" * 32}}}
-    roles = {"sid": "GT3", "channel": {"participants": [{"channel_participant": 1, "role": "Customer"},
-                                                        {"channel_participant": "2", "role": "agent"}]}}  # fmt: skip
+    roles = {
+        "sid": "GT3",
+        "channel": {
+            "participants": [
+                {"channel_participant": 1, "role": "Customer"},
+                {"channel_participant": "2", "role": "agent"},
+            ]
+        },
+    }
     default = TwilioSettings()
     for t in (empty, media_only):
         m = call_speakers(t, default)

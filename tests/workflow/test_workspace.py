@@ -44,8 +44,15 @@ def test_the_run_a_step_works_on_is_complete_or_named_plainly(settings: Settings
     with Workspace.creating(settings) as ws:
         with pytest.raises(NotFoundError, match="no finished run"):
             ws.complete_run(None)
-        manifest = RunManifest(run_id=new_run_id(), created_at=datetime.now(UTC), tenant="acme", mode="replay",
-                               agent={"kind": "baseline"}, cases={}, versions={})
+        manifest = RunManifest(
+            run_id=new_run_id(),
+            created_at=datetime.now(UTC),
+            tenant="acme",
+            mode="replay",
+            agent={"kind": "baseline"},
+            cases={},
+            versions={},
+        )
         ws.store.create_run(manifest)
         with pytest.raises(UsageError, match=f"run {manifest.run_id} is running, not complete"):
             ws.complete_run(manifest.run_id)

@@ -152,8 +152,9 @@ def guarded(fn: F) -> F:
 
                 from .safe import safe_text
 
-                console(stderr=True).print(Text("error: ", style="bold red") + safe_text(failure, one_line=True),
-                                           soft_wrap=True)  # fmt: skip
+                console(stderr=True).print(
+                    Text("error: ", style="bold red") + safe_text(failure, one_line=True), soft_wrap=True
+                )
                 raise typer.Exit(EXIT_USAGE) from None
 
             from rich.text import Text
@@ -162,8 +163,10 @@ def guarded(fn: F) -> F:
             from .safe import safe_text
 
             err = console(stderr=True)
-            err.print(Text("shadowpilot failed (this is a bug in the harness, not your agent): ", style="bold red")
-                      + safe_text(mask_credentials(f"{type(exc).__name__}: {exc}")))  # fmt: skip
+            err.print(
+                Text("shadowpilot failed (this is a bug in the harness, not your agent): ", style="bold red")
+                + safe_text(mask_credentials(f"{type(exc).__name__}: {exc}"))
+            )
             err.print(_traceback_text())
             raise typer.Exit(EXIT_HARNESS) from None
 

@@ -69,9 +69,12 @@ def _print(c: Comparison) -> None:
     table.add_column("B", justify="right")
     table.add_column(f"B - A ({percent(1 - c.alpha, 0)} CI)", justify="right")
     for name, m in c.metrics.items():
-        table.add_row(NAMES.get(name, name), f"{percent(m.a.value)} ({m.a.k}/{m.a.n}){ci(m.a.ci)}",
-                      f"{percent(m.b.value)} ({m.b.k}/{m.b.n}){ci(m.b.ci)}",
-                      delta(m))  # fmt: skip
+        table.add_row(
+            NAMES.get(name, name),
+            f"{percent(m.a.value)} ({m.a.k}/{m.a.n}){ci(m.a.ci)}",
+            f"{percent(m.b.value)} ({m.b.k}/{m.b.n}){ci(m.b.ci)}",
+            delta(m),
+        )
     con.print(table)
     mc = c.mcnemar
     share = ""
@@ -83,9 +86,14 @@ def _print(c: Comparison) -> None:
         f"{mc.pass_to_fail} pass→fail, {mc.fail_to_pass} fail→pass, p = {mc.p_value:.3g}{share}",
         soft_wrap=True,
     )
-    con.print(Text("The pass-rate and agent-error intervals are exact given the cases that changed, the ones "
-                   "McNemar's test inverts; the others are Newcombe's and do not decide the verdict.",
-                   style="dim"), soft_wrap=True)  # fmt: skip
+    con.print(
+        Text(
+            "The pass-rate and agent-error intervals are exact given the cases that changed, the ones "
+            "McNemar's test inverts; the others are Newcombe's and do not decide the verdict.",
+            style="dim",
+        ),
+        soft_wrap=True,
+    )
     for title, rows, colour in (("Newly failing", c.newly_failing, "red"), ("Newly passing", c.newly_passing, "green")):
         if not rows:
             continue

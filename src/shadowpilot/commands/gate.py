@@ -31,9 +31,13 @@ def command(
     """
     from ..workflow import gate
 
-    overrides = {"gate": {k: v for k, v in
-                          {"pass_rate": pass_rate, "min_cases": min_cases, "use_lower_bound": use_lower_bound}.items()
-                          if v is not None}}  # fmt: skip
+    overrides = {
+        "gate": {
+            k: v
+            for k, v in {"pass_rate": pass_rate, "min_cases": min_cases, "use_lower_bound": use_lower_bound}.items()
+            if v is not None
+        }
+    }
     s = settings(ctx, overrides)
     result = gate(s, run_id, baseline=baseline)
     if as_json:

@@ -77,8 +77,16 @@ def command(
             raise UsageError("--format is for files; Twilio records have one format")
         if since is None:
             raise UsageError("`import twilio` needs --since (e.g. --since 2026-11-01)")
-        rep = _import_twilio(s, parse_day(since, "--since"), parse_day(until, "--until") if until else None,
-                             limit, top, all_critical, skip_bad, show_progress=not as_json)  # fmt: skip
+        rep = _import_twilio(
+            s,
+            parse_day(since, "--since"),
+            parse_day(until, "--until") if until else None,
+            limit,
+            top,
+            all_critical,
+            skip_bad,
+            show_progress=not as_json,
+        )
     else:
         for name, value in (("--since", since), ("--until", until), ("--limit", limit)):
             if value is not None:
@@ -90,9 +98,15 @@ def command(
 
 
 def _import_twilio(
-    s: Any, since: datetime, until: datetime | None, limit: int | None, top: int | None, all_critical: bool,
-    skip_bad: bool, show_progress: bool,
-) -> ImportReport:  # fmt: skip
+    s: Any,
+    since: datetime,
+    until: datetime | None,
+    limit: int | None,
+    top: int | None,
+    all_critical: bool,
+    skip_bad: bool,
+    show_progress: bool,
+) -> ImportReport:
     missing = [name for name in CREDENTIALS if not os.environ.get(name)]
     if missing:
         raise UsageError(f"set {' and '.join(missing)} in the environment to import from Twilio")
@@ -102,14 +116,24 @@ def _import_twilio(
     from ..workflow import import_twilio
 
     cfg = s.twilio
-    client = build_client(os.environ["TWILIO_ACCOUNT_SID"], os.environ["TWILIO_AUTH_TOKEN"], api_base=cfg.api_base,
-                          max_retries=cfg.max_retries, max_backoff_s=cfg.max_backoff_s)  # fmt: skip
+    client = build_client(
+        os.environ["TWILIO_ACCOUNT_SID"],
+        os.environ["TWILIO_AUTH_TOKEN"],
+        api_base=cfg.api_base,
+        max_retries=cfg.max_retries,
+        max_backoff_s=cfg.max_backoff_s,
+    )
     err = console(stderr=True)
     labels = {"calls": "calls (transcripts)", "chats": "chats (conversations)", "outcomes": "outcomes (TaskRouter)"}
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=not show_progress or not err.is_terminal,
-    ) as bar:  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress or not err.is_terminal,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int | None) -> None:
@@ -117,8 +141,17 @@ def _import_twilio(
                 tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        return import_twilio(s, client, since=since, until=until, limit=limit, top=top, all_critical=all_critical,
-                             skip_bad=skip_bad, progress=progress)  # fmt: skip
+        return import_twilio(
+            s,
+            client,
+            since=since,
+            until=until,
+            limit=limit,
+            top=top,
+            all_critical=all_critical,
+            skip_bad=skip_bad,
+            progress=progress,
+        )
 
 
 def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -> None:
@@ -126,12 +159,16 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
     if as_json:
         payload: dict[str, Any] = {
             "store": str(store_path),
-            "added": sm.added, "updated": sm.updated, "unchanged": sm.unchanged,
-            "skipped": [{"file": p.file, "line": p.line, "field": p.field, "message": say(p.message, CLI_TERMS)}
-                        for p in rep.skipped],
+            "added": sm.added,
+            "updated": sm.updated,
+            "unchanged": sm.unchanged,
+            "skipped": [
+                {"file": p.file, "line": p.line, "field": p.field, "message": say(p.message, CLI_TERMS)}
+                for p in rep.skipped
+            ],
             "kept": None if rep.picks is None else [{"case_id": p.case.id, "why": p.why} for p in rep.picks],
             "kept_note": None if rep.pick_note is None else say(rep.pick_note, CLI_TERMS),
-        }  # fmt: skip
+        }
         if not rep.files:  # a Twilio import
             payload["failed"] = [{"kind": f.kind, "sid": f.sid, "key": f.key, "error": f.error} for f in rep.failed]
             payload["unjoined"] = [{"kind": u.kind, "sid": u.sid, "key": u.key, "note": u.note} for u in rep.unjoined]
@@ -157,8 +194,12 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         if rep.pick_note:
             con.print(safe_text(say(rep.pick_note, CLI_TERMS), "yellow"), soft_wrap=True)
     con.print(
-        Text("imported into ") + safe_text(store_path, "bold") + Text(f": {len(sm.added)} new, "
-        f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged"),
+        Text("imported into ")
+        + safe_text(store_path, "bold")
+        + Text(
+            f": {len(sm.added)} new, "
+            f"{len(sm.updated)} changed (new version kept beside the old), {len(sm.unchanged)} unchanged"
+        ),
         soft_wrap=True,
     )
     err = console(stderr=True)
@@ -171,13 +212,17 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
     if rep.failed:
         err.print(Text(f"not imported: {len(rep.failed)} could not be fetched from Twilio:", style="yellow"))
         for f in rep.failed:
-            err.print(safe_text(f"  {f.kind} {f.sid}{f' ({f.key})' if f.key and f.key != f.sid else ''}: {f.error}"),
-                      soft_wrap=True)  # fmt: skip
+            err.print(
+                safe_text(f"  {f.kind} {f.sid}{f' ({f.key})' if f.key and f.key != f.sid else ''}: {f.error}"),
+                soft_wrap=True,
+            )
     if rep.unjoined:
         err.print(Text(f"{plural(len(rep.unjoined), 'record')} did not join:", style="yellow"))
         for u in rep.unjoined:
-            err.print(safe_text(f"  {u.kind} {u.sid}{f' ({u.key})' if u.key and u.key != u.sid else ''}: {u.note}"),
-                      soft_wrap=True)  # fmt: skip
+            err.print(
+                safe_text(f"  {u.kind} {u.sid}{f' ({u.key})' if u.key and u.key != u.sid else ''}: {u.note}"),
+                soft_wrap=True,
+            )
 
 
 def _show_speakers(sp: SpeakerReport, con: Console, err: Console) -> None:
@@ -193,8 +238,14 @@ def _show_speakers(sp: SpeakerReport, con: Console, err: Console) -> None:
         con.print(Text(f"speakers of {calls}: {', '.join(parts)}"), soft_wrap=True)
     if sp.swapped:
         look = noun(len(sp.swapped), "looks", "look")
-        err.print(Text(f"warning: {plural(len(sp.swapped), 'call')} {look} swapped (the customer side opens with "
-                       "the business's greeting); check them:", style="yellow"), soft_wrap=True)  # fmt: skip
+        err.print(
+            Text(
+                f"warning: {plural(len(sp.swapped), 'call')} {look} swapped (the customer side opens with "
+                "the business's greeting); check them:",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
         for case_id, rule in sp.swapped.items():
             err.print(safe_text(f"  {case_id} (mapped by {SPEAKER_RULES.get(rule, rule)})"), soft_wrap=True)
         for hint in sp.hints:

@@ -71,9 +71,14 @@ def _print(rep: JudgeReport) -> None:
 
     con = console()
     rubric = rep.rubric or "built-in rubric"
-    con.print(Text("judge ") + safe_text(rep.model, "bold")
-              + safe_text(f" · {rubric} ({rep.rubric_hash[:12]}) · run {rep.run_id}"
-                          + (" · personal data redacted" if rep.redacted else "")))  # fmt: skip
+    con.print(
+        Text("judge ")
+        + safe_text(rep.model, "bold")
+        + safe_text(
+            f" · {rubric} ({rep.rubric_hash[:12]}) · run {rep.run_id}"
+            + (" · personal data redacted" if rep.redacted else "")
+        )
+    )
     j = rep.summary
     if j is None:
         con.print("nothing to judge: no agent reply in this run has a human reply to compare with")
@@ -83,15 +88,22 @@ def _print(rep: JudgeReport) -> None:
         figures.add_column()
         if j.score is not None:
             over = f"{plural(j.turns, 'reply', 'replies')} in {plural(j.cases, 'case')}"
-            figures.add_row("Score", Text(f"{j.score:.3f} (mean of (average of the three - 1) / 4, in [0, 1]) over "
-                                          f"{over}"))  # fmt: skip
+            figures.add_row(
+                "Score", Text(f"{j.score:.3f} (mean of (average of the three - 1) / 4, in [0, 1]) over {over}")
+            )
             for name in ("correctness", "policy", "tone"):
                 figures.add_row(name.capitalize(), Text(f"{getattr(j, name):.2f} / 5"))
         else:
             figures.add_row("Score", Text("no reply could be scored"))
         if j.errors:
-            figures.add_row("Errors", Text(f"{plural(j.errors, 'reply', 'replies')} could not be judged (not scored; "
-                                           "judge again to retry them)", style="yellow"))  # fmt: skip
+            figures.add_row(
+                "Errors",
+                Text(
+                    f"{plural(j.errors, 'reply', 'replies')} could not be judged (not scored; "
+                    "judge again to retry them)",
+                    style="yellow",
+                ),
+            )
         con.print(figures)
         if j.worst:
             worst = Table(title="Lowest-scored replies", title_justify="left", pad_edge=False)
@@ -100,13 +112,19 @@ def _print(rep: JudgeReport) -> None:
             for t in j.worst:
                 reasons = "\n".join(f"{k}: {v}" for k, v in t.reasons.items())
                 turn = "?" if t.customer_turn is None else str(t.customer_turn)
-                worst.add_row(safe_text(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), one_line=True),
-                              turn, f"{t.score:.2f}", f"{t.correctness}/{t.policy}/{t.tone}",
-                              safe_text(reasons))  # fmt: skip
+                worst.add_row(
+                    safe_text(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), one_line=True),
+                    turn,
+                    f"{t.score:.2f}",
+                    f"{t.correctness}/{t.policy}/{t.tone}",
+                    safe_text(reasons),
+                )
             con.print(worst)
         for t in j.failed:
             where = customer_turn_label(t.customer_turn)
             con.print(safe_text(f"judge error on {t.case_id} {where}: {t.error}", "yellow"))
-    con.print(f"{plural(rep.requests, 'request')} made ({plural(rep.retries, 'retry', 'retries')}), "
-              f"{plural(rep.cache_hits, 'cache hit')}, "
-              f"{usd(rep.spent_usd, grouped=False)} spent")  # fmt: skip
+    con.print(
+        f"{plural(rep.requests, 'request')} made ({plural(rep.retries, 'retry', 'retries')}), "
+        f"{plural(rep.cache_hits, 'cache hit')}, "
+        f"{usd(rep.spent_usd, grouped=False)} spent"
+    )

@@ -36,9 +36,14 @@ class Tally:
 def tally(verb: str, unit_and_fields: str, totals: dict[str, float], *, transient: bool) -> Iterator[Tally]:
     """E.g. tally("replaying", "calls · {task.fields[errors]} errors", {"errors": 0}, transient=as_json)."""
     progress = Progress(
-        TextColumn(verb), BarColumn(), MofNCompleteColumn(), TextColumn(unit_and_fields),
-        TimeElapsedColumn(), console=console(stderr=True), transient=transient,
-    )  # fmt: skip
+        TextColumn(verb),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit_and_fields),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=transient,
+    )
     with progress:
         try:
             yield Tally(progress, totals)

@@ -52,11 +52,13 @@ def _disagreement_json(d: Disagreement) -> dict[str, Any]:
         "timing": d.timing,
         "why": d.why,
         # at_turn is the transcript index, as imported; at_customer_turn the number people read
-        "human": {**o.model_dump(mode="json"),
-                  "at_customer_turn": customer_turn_number(d.transcript.turns, o.at_turn) if o.escalated else None},
+        "human": {
+            **o.model_dump(mode="json"),
+            "at_customer_turn": customer_turn_number(d.transcript.turns, o.at_turn) if o.escalated else None,
+        },
         "ai": DecisionView.of(d.ai, d.ai_reply).model_dump(mode="json"),
         "ruling": _ruling_json(d.ruling),
-    }  # fmt: skip
+    }
 
 
 @guarded
@@ -122,8 +124,10 @@ def command(
     todo = items if (all_cases or case is not None) else [d for d in items if d.ruling is None]
     if not todo:
         ruled = len(items) - len(todo)
-        con.print(f"run {rid}: no disagreement left to review ({len(items)} in all, {ruled} already ruled on; "
-                  "--all to review those again)")  # fmt: skip
+        con.print(
+            f"run {rid}: no disagreement left to review ({len(items)} in all, {ruled} already ruled on; "
+            "--all to review those again)"
+        )
         return
     recorded = skipped = 0
     for i, d in enumerate(todo, start=1):
@@ -176,8 +180,13 @@ def _print_list(con: Console, rid: str, items: list[Disagreement]) -> None:
     for d in items:
         r = d.ruling
         shown = Text("not ruled", style="dim") if r is None else safe_text(f"{RULING_LABEL[r.ruling]} ({r.ruled_by})")
-        table.add_row(safe_text(d.case_id + (" (critical)" if d.critical else ""), "bold red" if d.critical else "",
-                                one_line=True), safe_text(d.why), shown)  # fmt: skip
+        table.add_row(
+            safe_text(
+                d.case_id + (" (critical)" if d.critical else ""), "bold red" if d.critical else "", one_line=True
+            ),
+            safe_text(d.why),
+            shown,
+        )
     con.print(table)
 
 
@@ -243,8 +252,11 @@ def show_disagreement(con: Console, d: Disagreement) -> None:
         rows.append((name, o.routing.get(name), routing_ai.get(name)))
     for label, h, a in rows:
         differs = _value(h).lower() != _value(a).lower()
-        side.add_row(safe_text(label, "bold red" if differs else "bold", one_line=True), safe_text(_value(h)),
-                     safe_text(_value(a)))  # fmt: skip
+        side.add_row(
+            safe_text(label, "bold red" if differs else "bold", one_line=True),
+            safe_text(_value(h)),
+            safe_text(_value(a)),
+        )
     if d.ai_reply:
         side.add_row("AI reply", "", safe_text(d.ai_reply))
     con.print(side)

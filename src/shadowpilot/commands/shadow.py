@@ -186,9 +186,19 @@ def _list_calls(s: Settings, state: str | None, as_json: bool) -> None:
         if not human["routing_known"]:
             did += " (routing not known yet)"
         table.add_row(
-            *(safe_text(v, one_line=True) for v in (c["call_id"], c["state"], c["started_at"][:19],
-                                                    str(len(c["utterances"])), said, did, c["run_id"] or "-"))
-        )  # fmt: skip
+            *(
+                safe_text(v, one_line=True)
+                for v in (
+                    c["call_id"],
+                    c["state"],
+                    c["started_at"][:19],
+                    str(len(c["utterances"])),
+                    said,
+                    did,
+                    c["run_id"] or "-",
+                )
+            )
+        )
     console().print(table)
 
 

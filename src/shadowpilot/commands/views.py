@@ -26,53 +26,106 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
         k = g.pass_k
         lo, hi = k.pass_k_ci
         flips = f"{plural(len(k.flips), 'flip')}: {', '.join(k.flips[:8])}{' ...' if len(k.flips) > 8 else ''}"
-        figures.add_row(f"pass^{k.k}", safe_text(
-            f"{percent(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
-            f"95% CI {percent(lo)} to {percent(hi)}) · " + (flips if k.flips else "no flips")
-            + (" · gated on pass^k" if g.config.require_pass_k else "")))  # fmt: skip
+        figures.add_row(
+            f"pass^{k.k}",
+            safe_text(
+                f"{percent(k.pass_k_rate)} ({k.pass_k}/{k.cases} passed all {k.k} repeats; "
+                f"95% CI {percent(lo)} to {percent(hi)}) · "
+                + (flips if k.flips else "no flips")
+                + (" · gated on pass^k" if g.config.require_pass_k else "")
+            ),
+        )
     if g.weighted_score is not None:
         w = g.config.weights
-        figures.add_row("Weighted", Text(f"{g.weighted_score:.3f} (missed {w.missed:g}, unnecessary {w.unnecessary:g}, "
-                                         f"late {w.late:g}, early {w.early:g}, routing {w.routing:g}, "
-                                         f"error {w.error:g})"))  # fmt: skip
+        figures.add_row(
+            "Weighted",
+            Text(
+                f"{g.weighted_score:.3f} (missed {w.missed:g}, unnecessary {w.unnecessary:g}, "
+                f"late {w.late:g}, early {w.early:g}, routing {w.routing:g}, "
+                f"error {w.error:g})"
+            ),
+        )
     r = g.reply
-    figures.add_row("Replies", Text(NOT_MEASURED + " (no agent reply had a human reply to compare with)" if r is None
-                                    else f"similarity {r.similarity:.3f} (1 - MER) · WER {r.wer:.3f} · "
-                                         f"CER {r.cer:.3f} · {plural(r.turns, 'turn')} in "
-                                         f"{plural(r.cases, 'case')}"))  # fmt: skip
+    figures.add_row(
+        "Replies",
+        Text(
+            NOT_MEASURED + " (no agent reply had a human reply to compare with)"
+            if r is None
+            else f"similarity {r.similarity:.3f} (1 - MER) · WER {r.wer:.3f} · "
+            f"CER {r.cer:.3f} · {plural(r.turns, 'turn')} in "
+            f"{plural(r.cases, 'case')}"
+        ),
+    )
     j = g.judge
     if j is not None:
-        figures.add_row("Judge", Text(
-            (f"score {j.score:.3f} · correctness {j.correctness:.2f} · policy {j.policy:.2f} · tone {j.tone:.2f} "
-             f"(1-5) · {plural(j.turns, 'reply', 'replies')} judged by {j.model}" if j.score is not None
-             else f"no reply scored by {j.model}")
-            + (f" · {plural(j.errors, 'judge error')}" if j.errors else "")))  # fmt: skip
+        figures.add_row(
+            "Judge",
+            Text(
+                (
+                    f"score {j.score:.3f} · correctness {j.correctness:.2f} · policy {j.policy:.2f} · "
+                    f"tone {j.tone:.2f} (1-5) · {plural(j.turns, 'reply', 'replies')} judged by {j.model}"
+                    if j.score is not None
+                    else f"no reply scored by {j.model}"
+                )
+                + (f" · {plural(j.errors, 'judge error')}" if j.errors else "")
+            ),
+        )
     lat = g.latency
     if lat is not None:
-        figures.add_row("Latency", Text(
-            NOT_MEASURED if lat.turns == 0 else
-            f"first token p50 {ms_as_kept(lat.first_token_p50)} · p95 {ms_as_kept(lat.first_token_p95)} "
-            f"(budget {lat.first_token_budget:g}) · full reply p50 {ms_as_kept(lat.full_reply_p50)} · "
-            f"p95 {ms_as_kept(lat.full_reply_p95)} (budget {lat.full_reply_budget:g})"
-            + (f" · {lat.cached_turns} cached" if lat.cached_turns else "")))  # fmt: skip
+        figures.add_row(
+            "Latency",
+            Text(
+                NOT_MEASURED
+                if lat.turns == 0
+                else f"first token p50 {ms_as_kept(lat.first_token_p50)} · p95 {ms_as_kept(lat.first_token_p95)} "
+                f"(budget {lat.first_token_budget:g}) · full reply p50 {ms_as_kept(lat.full_reply_p50)} · "
+                f"p95 {ms_as_kept(lat.full_reply_p95)} (budget {lat.full_reply_budget:g})"
+                + (f" · {lat.cached_turns} cached" if lat.cached_turns else "")
+            ),
+        )
     c = g.cost
     if c is not None:
-        mean, p95, top, budget, saving, human = (usd(x, grouped=False) for x in (
-            c.per_call_mean, c.per_call_p95, c.per_call_max, c.budget, c.saving_per_call, c.human_cost_per_call))
-        text = NOT_MEASURED if c.per_call_mean is None else (
-            f"{mean} per call (p95 {p95}, max {top})"
-            + (f" · budget {budget}, {plural(c.over_budget_calls or 0, 'call')} over"
-               if c.budget is not None else "")
-            + (f" · saving {saving} per call against a human at {human} ({percent(c.escalation_share, 0)} "
-               "still escalated)" if c.saving_per_call is not None else ""))  # fmt: skip
+        mean, p95, top, budget, saving, human = (
+            usd(x, grouped=False)
+            for x in (
+                c.per_call_mean,
+                c.per_call_p95,
+                c.per_call_max,
+                c.budget,
+                c.saving_per_call,
+                c.human_cost_per_call,
+            )
+        )
+        text = (
+            NOT_MEASURED
+            if c.per_call_mean is None
+            else (
+                f"{mean} per call (p95 {p95}, max {top})"
+                + (
+                    f" · budget {budget}, {plural(c.over_budget_calls or 0, 'call')} over"
+                    if c.budget is not None
+                    else ""
+                )
+                + (
+                    f" · saving {saving} per call against a human at {human} ({percent(c.escalation_share, 0)} "
+                    "still escalated)"
+                    if c.saving_per_call is not None
+                    else ""
+                )
+            )
+        )
         figures.add_row("Cost", Text(text))
     h = g.handoff
     if h is not None and h.escalations:
-        figures.add_row("Handoff", safe_text(
-            f"{h.ok}/{plural(h.escalations, 'escalation')} usable: summary {h.with_summary} · "
-            f"sentiment {h.with_sentiment} · "
-            f"required attributes {h.with_attributes} · most hops in a call {h.max_hops}"
-            + (f" (over {g.config.max_hops}: {', '.join(h.over_hops[:8])})" if h.over_hops else "")))  # fmt: skip
+        figures.add_row(
+            "Handoff",
+            safe_text(
+                f"{h.ok}/{plural(h.escalations, 'escalation')} usable: summary {h.with_summary} · "
+                f"sentiment {h.with_sentiment} · "
+                f"required attributes {h.with_attributes} · most hops in a call {h.max_hops}"
+                + (f" (over {g.config.max_hops}: {', '.join(h.over_hops[:8])})" if h.over_hops else "")
+            ),
+        )
 
 
 BREAKDOWN_ROWS = 10  # groups shown in the terminal; `gate --json` has them all
@@ -86,22 +139,35 @@ def _breakdowns(g: GateResult) -> Table | Text | None:
     if not every:
         return None
     if not below:
-        return Text(f"Every group by tag, channel, reason and day ({plural(len(every), 'group')}) is at or above "
-                    "the bar; --json lists them.", style="dim")  # fmt: skip
+        return Text(
+            f"Every group by tag, channel, reason and day ({plural(len(every), 'group')}) is at or above "
+            "the bar; --json lists them.",
+            style="dim",
+        )
     rows = below[:BREAKDOWN_ROWS]
     hidden = len(every) - len(rows)
     caption = f"{plural(hidden, 'more group')} not shown" if hidden else "every group is shown"
     caption += " (at or above the bar)" if hidden and len(below) == len(rows) else ""
-    t = Table(title="Groups below the bar (by tag, channel, reason, day)", title_justify="left", pad_edge=False,
-              box=None, caption=caption + "; --json lists all", caption_justify="left")  # fmt: skip
+    t = Table(
+        title="Groups below the bar (by tag, channel, reason, day)",
+        title_justify="left",
+        pad_edge=False,
+        box=None,
+        caption=caption + "; --json lists all",
+        caption_justify="left",
+    )
     for col in ("by", "group", "passed", "rate", "95% CI"):
         t.add_column(col)
     for dim, row in rows:
         lo, hi = row.ci
         style = "red" if row.pass_rate < g.bar else ""
-        t.add_row(safe_text(dim), safe_text(row.key, one_line=True), f"{row.passed}/{row.cases}",
-                  Text(percent(row.pass_rate), style=style),
-                  f"{percent(lo)} to {percent(hi)}")  # fmt: skip
+        t.add_row(
+            safe_text(dim),
+            safe_text(row.key, one_line=True),
+            f"{row.passed}/{row.cases}",
+            Text(percent(row.pass_rate), style=style),
+            f"{percent(lo)} to {percent(hi)}",
+        )
     return t
 
 
@@ -123,12 +189,15 @@ def gate_view(g: GateResult) -> Group:
     figures.add_row(
         "Escalation",
         Text.assemble(
-            f"{e.tp} correct · ", (f"{e.fn} missed", "red" if e.fn else ""), " · ",
-            (f"{e.fp} unnecessary", "yellow" if e.fp else ""), f" · {e.tn} correctly kept · ",
+            f"{e.tp} correct · ",
+            (f"{e.fn} missed", "red" if e.fn else ""),
+            " · ",
+            (f"{e.fp} unnecessary", "yellow" if e.fp else ""),
+            f" · {e.tn} correctly kept · ",
             f"{e.early} early · {e.late} late\n",
             f"precision {percent(e.precision)} · recall {percent(e.recall)} · F1 {percent(e.f1)}",
         ),
-    )  # fmt: skip
+    )
     figures.add_row(
         "Routing",
         Text(
@@ -140,8 +209,10 @@ def gate_view(g: GateResult) -> Group:
     checks.add_column()
     checks.add_column()
     for c in g.checks:
-        checks.add_row(Text("pass" if c.passed else "FAIL", style="green" if c.passed else "bold red"),
-                       safe_text(f"{c.name}: {c.detail}"))  # fmt: skip
+        checks.add_row(
+            Text("pass" if c.passed else "FAIL", style="green" if c.passed else "bold red"),
+            safe_text(f"{c.name}: {c.detail}"),
+        )
 
     _extra_rows(g, figures)
     parts: list = [head, explanation]
@@ -167,5 +238,11 @@ def gate_view(g: GateResult) -> Group:
 
 def print_gate(con: Console, g: GateResult, title: str) -> None:
     """The gate's panel; `title` is shown as written (a tenant name is data, not markup)."""
-    con.print(Panel(gate_view(g), title=safe_text(title, one_line=True), title_align="left",
-                    border_style=STYLE[g.verdict].split()[-1]))  # fmt: skip
+    con.print(
+        Panel(
+            gate_view(g),
+            title=safe_text(title, one_line=True),
+            title_align="left",
+            border_style=STYLE[g.verdict].split()[-1],
+        )
+    )

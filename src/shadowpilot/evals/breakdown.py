@@ -18,10 +18,15 @@ def _rows(keys: pd.Series, passed: pd.Series, by_key: bool = False) -> list[Brea
     if not by_key:
         agg = agg.sort_values(["rate", "size"], ascending=[True, False], kind="stable")
     return [
-        BreakdownRow(key=str(k), cases=int(n), passed=int(p), pass_rate=round(float(r), 4),
-                     ci=(round(float(a), 4), round(float(b), 4)))
+        BreakdownRow(
+            key=str(k),
+            cases=int(n),
+            passed=int(p),
+            pass_rate=round(float(r), 4),
+            ci=(round(float(a), 4), round(float(b), 4)),
+        )
         for k, n, p, r, a, b in zip(agg.index, agg["size"], agg["sum"], agg["rate"], agg["lo"], agg["hi"], strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def breakdowns(s: pd.DataFrame) -> dict[str, list[BreakdownRow]]:
@@ -49,5 +54,11 @@ def pass_k(scores: pd.DataFrame) -> PassKSummary | None:
     n, all_passed = len(per_case), int(per_case["all"].sum())
     lo, hi = wilson_interval(all_passed, n)
     flips = per_case.index[per_case["any"] & ~per_case["all"]].tolist()
-    return PassKSummary(k=k, cases=n, pass_k=all_passed, pass_k_rate=round(all_passed / n, 4),
-                        pass_k_ci=(round(lo, 4), round(hi, 4)), flips=flips)  # fmt: skip
+    return PassKSummary(
+        k=k,
+        cases=n,
+        pass_k=all_passed,
+        pass_k_rate=round(all_passed / n, 4),
+        pass_k_ci=(round(lo, 4), round(hi, 4)),
+        flips=flips,
+    )

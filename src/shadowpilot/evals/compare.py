@@ -186,8 +186,13 @@ def _paired(a: pd.Series, b: pd.Series) -> tuple[int, int, int, int]:
     return int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum())
 
 
-NAMES = {"pass_rate": "pass rate", "precision": "precision", "recall": "recall",
-         "routing_accuracy": "routing accuracy", "error_rate": "agent errors"}  # fmt: skip
+NAMES = {
+    "pass_rate": "pass rate",
+    "precision": "precision",
+    "recall": "recall",
+    "routing_accuracy": "routing accuracy",
+    "error_rate": "agent errors",
+}
 
 
 def verdict_of(b: int, c: int, n: int, alpha: float = 0.05) -> tuple[Literal["worse", "better", "within-noise"], str]:
@@ -199,20 +204,29 @@ def verdict_of(b: int, c: int, n: int, alpha: float = 0.05) -> tuple[Literal["wo
     if ci is None:
         change += ", no case changed"
     else:
-        change += (f", {percent(1 - alpha, 0)} exact interval [{points(ci[0])}, {points(ci[1])}] pts given the "
-                   f"{plural(b + c, 'case')} that changed")  # fmt: skip
+        change += (
+            f", {percent(1 - alpha, 0)} exact interval [{points(ci[0])}, {points(ci[1])}] pts given the "
+            f"{plural(b + c, 'case')} that changed"
+        )
     if b > c and p < alpha:
-        return "worse", (f"B is worse beyond noise: {plural(b, 'case')} newly failing and {c} newly passing "
-                         f"(McNemar exact p = {p:.3g} < {alpha}; {change}).")  # fmt: skip
+        return "worse", (
+            f"B is worse beyond noise: {plural(b, 'case')} newly failing and {c} newly passing "
+            f"(McNemar exact p = {p:.3g} < {alpha}; {change})."
+        )
     if c > b and p < alpha:
-        return "better", (f"B is better beyond noise: {plural(c, 'case')} newly passing and {b} newly failing "
-                          f"(McNemar exact p = {p:.3g} < {alpha}; {change}).")  # fmt: skip
-    return "within-noise", (f"No difference beyond noise: {plural(b, 'case')} newly failing and {c} newly passing "
-                            f"(McNemar exact p = {p:.3g}, needs < {alpha}; {change}).")  # fmt: skip
+        return "better", (
+            f"B is better beyond noise: {plural(c, 'case')} newly passing and {b} newly failing "
+            f"(McNemar exact p = {p:.3g} < {alpha}; {change})."
+        )
+    return "within-noise", (
+        f"No difference beyond noise: {plural(b, 'case')} newly failing and {c} newly passing "
+        f"(McNemar exact p = {p:.3g}, needs < {alpha}; {change})."
+    )
 
 
-def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, run_b: str,
-                   alpha: float = 0.05) -> Comparison:  # fmt: skip
+def compare_scores(
+    scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, run_b: str, alpha: float = 0.05
+) -> Comparison:
     """What changed from run A to run B, case by case, and whether B is worse beyond noise."""
     a, b = first_repeat(scores_a), first_repeat(scores_b)
     joined = a.merge(b, on="case_id", suffixes=("_a", "_b"))  # B's order within A's: both are import order
@@ -220,9 +234,10 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
 
     def changes(mask: pd.Series, side: str) -> list[CaseChange]:
         rows = joined[mask]
-        return [CaseChange(case_id=r["case_id"], critical=bool(r[f"critical_{side}"]),
-                           why=na_to_none(r[f"why_{side}"]))
-                for r in rows.to_dict("records")]  # fmt: skip
+        return [
+            CaseChange(case_id=r["case_id"], critical=bool(r[f"critical_{side}"]), why=na_to_none(r[f"why_{side}"]))
+            for r in rows.to_dict("records")
+        ]
 
     newly_failing, newly_passing = changes(pa & ~pb, "b"), changes(~pa & pb, "a")
     ca, cb = _counts(a), _counts(b)
@@ -236,8 +251,10 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
             _, only_a, only_b, _ = _paired(joined[f"{col}_a"], joined[f"{col}_b"])
             delta: float | None
             delta, ci = paired_exact(only_a, only_b, len(joined), alpha) if len(joined) else (None, None)
-            method = (f"exact conditional {level} interval (Clopper-Pearson on the {only_a + only_b} of "
-                      f"{len(joined)} paired cases that changed; the interval McNemar's exact test inverts)")
+            method = (
+                f"exact conditional {level} interval (Clopper-Pearson on the {only_a + only_b} of "
+                f"{len(joined)} paired cases that changed; the interval McNemar's exact test inverts)"
+            )
             if len(joined) and ci is None:
                 method = f"no case of the {len(joined)} both runs scored changed: no interval"
         else:
@@ -256,22 +273,30 @@ def compare_scores(scores_a: pd.DataFrame, scores_b: pd.DataFrame, run_a: str, r
     verdict, explanation = verdict_of(b_n, c_n, len(joined), alpha)
     p = mcnemar_exact(b_n, c_n)
     share = clopper_pearson(b_n, b_n + c_n, alpha)
-    mc = McNemar(pass_to_fail=b_n, fail_to_pass=c_n, p_value=round(p, 6),
-                 worse_share=round(b_n / (b_n + c_n), 4) if b_n + c_n else None,
-                 worse_share_ci=None if share is None else _round(share))  # fmt: skip
+    mc = McNemar(
+        pass_to_fail=b_n,
+        fail_to_pass=c_n,
+        p_value=round(p, 6),
+        worse_share=round(b_n / (b_n + c_n), 4) if b_n + c_n else None,
+        worse_share_ci=None if share is None else _round(share),
+    )
     critical = [ch.case_id for ch in newly_failing if ch.critical]
     if critical:
-        head = (f"B is worse: critical {noun(len(critical), 'case')} {', '.join(critical)} passed on A and "
-                f"{noun(len(critical), 'fails', 'fail')} on B, and a critical case that fails blocks go-live "
-                "whatever the statistics.")  # fmt: skip
+        head = (
+            f"B is worse: critical {noun(len(critical), 'case')} {', '.join(critical)} passed on A and "
+            f"{noun(len(critical), 'fails', 'fail')} on B, and a critical case that fails blocks go-live "
+            "whatever the statistics."
+        )
         explanation = f"{head} By the statistics alone: {explanation[:1].lower()}{explanation[1:]}"
         verdict = "worse"
     elif verdict == "within-noise":
         moved = [NAMES[k] for k, m in metrics.items() if k != "pass_rate" and _excludes_zero(m.delta_ci)]
         if moved:
-            explanation += (f" The change in {' and '.join(moved)} is beyond its own {percent(1 - alpha, 0)} interval, "
-                            "but the verdict is on pass/fail alone: a case can trade one kind of failure for "
-                            "another.")  # fmt: skip
+            explanation += (
+                f" The change in {' and '.join(moved)} is beyond its own {percent(1 - alpha, 0)} interval, "
+                "but the verdict is on pass/fail alone: a case can trade one kind of failure for "
+                "another."
+            )
     ids_a, ids_b = set(a["case_id"]), set(b["case_id"])
     return Comparison(
         run_a=run_a,

@@ -106,6 +106,7 @@ def agent_decisions(steps: pd.DataFrame) -> dict[str, AgentDecision]:
         )
     return out
 
+
 def hops(steps: pd.DataFrame, calls: np.ndarray | None = None) -> pd.DataFrame:
     """Per call that escalated: its KEYS and `hops`, its escalations to a new destination. A
     destination is the queue (lower-cased) with the routing's JSON text; an escalating step is
@@ -245,7 +246,7 @@ def _double(x: float) -> str:
     sign = "-" if t.sign else ""
     if -6 <= e10 < 21:
         if e10 >= 0:
-            return f"{sign}{digits[: e10 + 1].ljust(e10 + 1, '0')}.{digits[e10 + 1:] or '0'}"
+            return f"{sign}{digits[: e10 + 1].ljust(e10 + 1, '0')}.{digits[e10 + 1 :] or '0'}"
         return f"{sign}0.{'0' * (-e10 - 1)}{digits}"
     return f"{sign}{digits[0]}{'.' + digits[1:] if len(digits) > 1 else ''}e{e10}"
 

@@ -69,8 +69,14 @@ COLUMNS: tuple[Column, ...] = (
 # Read from the store's case rows as they are.
 _CASE = [c.name for c in COLUMNS[:13]]
 # From the first escalating step: frame column -> step column.
-_FIRST = {"agent_turn": "turn", "agent_customer_turn": "customer_turn", "agent_reason": "reason",
-          "agent_queue": "queue", "agent_summary": "summary", "agent_sentiment": "sentiment"}
+_FIRST = {
+    "agent_turn": "turn",
+    "agent_customer_turn": "customer_turn",
+    "agent_reason": "reason",
+    "agent_queue": "queue",
+    "agent_summary": "summary",
+    "agent_sentiment": "sentiment",
+}
 _TOTALS = ["cost_usd", "cost_steps", "spent_usd", "latency_ms_max", "first_token_ms_max", "cached_steps"]
 _KINDS = {c.name: c.kind for c in COLUMNS}
 _NULLABLE = {"int32": pd.Int32Dtype(), "int64": pd.Int64Dtype()}

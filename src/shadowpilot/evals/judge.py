@@ -198,11 +198,16 @@ def _turn(row: Mapping[str, Any]) -> JudgedTurn:
     ints = {c: None if na_to_none(row.get(c)) is None else int(row[c]) for c in CRITERIA}
     score = na_to_none(row.get("score"))
     ordinal = na_to_none(row.get("customer_turn"))
-    return JudgedTurn(case_id=row["case_id"], repeat=int(row["repeat"]), turn=int(row["turn"]),
-                      score=None if score is None else round(float(score), 4), reasons=reasons,
-                      error=na_to_none(row.get("error")),
-                      customer_turn=None if ordinal is None else customer_turn_from_ordinal(int(ordinal)),
-                      **ints)  # fmt: skip
+    return JudgedTurn(
+        case_id=row["case_id"],
+        repeat=int(row["repeat"]),
+        turn=int(row["turn"]),
+        score=None if score is None else round(float(score), 4),
+        reasons=reasons,
+        error=na_to_none(row.get("error")),
+        customer_turn=None if ordinal is None else customer_turn_from_ordinal(int(ordinal)),
+        **ints,
+    )
 
 
 def summarise(judgements: pd.DataFrame, shown: int = SHOWN) -> JudgeSummary | None:

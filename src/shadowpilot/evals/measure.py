@@ -40,8 +40,16 @@ def pass_rate(s: pd.DataFrame) -> Measure:
     n, passed = len(s), int(s["passed"].sum())
     lo, hi = wilson_interval(passed, n)
     failed = s[~s["passed"]]
-    return Measure("pass rate", n, passed, passed / n if n else 0.0, lo, hi,
-                   failed.loc[failed["critical"], "case_id"].tolist(), int(s["error"].sum()))
+    return Measure(
+        "pass rate",
+        n,
+        passed,
+        passed / n if n else 0.0,
+        lo,
+        hi,
+        failed.loc[failed["critical"], "case_id"].tolist(),
+        int(s["error"].sum()),
+    )
 
 
 def gated(first: Measure, all_repeats: pd.DataFrame, pk: PassKSummary | None, config: GateConfig) -> Measure:

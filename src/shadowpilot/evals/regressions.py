@@ -57,9 +57,11 @@ def regression_check(
         from .rulings import RULING_LABEL
 
         named = [f"{c} (ruled: {RULING_LABEL.get(by_case[c], by_case[c])})" if c in by_case else c for c in hit]
-        detail = (f"{plural(len(hit), 'case')} passed on {baseline_run} and {noun(len(hit), 'fails', 'fail')} now: "
-                  f"{', '.join(named)}; only "
-                  "a ruling that the AI was right clears one ('human was right' and 'unclear' keep it)")  # fmt: skip
+        detail = (
+            f"{plural(len(hit), 'case')} passed on {baseline_run} and {noun(len(hit), 'fails', 'fail')} now: "
+            f"{', '.join(named)}; only "
+            "a ruling that the AI was right clears one ('human was right' and 'unclear' keep it)"
+        )
     return GateCheck(name=CHECK_NAME, passed=not hit, detail=detail)
 
 

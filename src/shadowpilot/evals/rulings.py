@@ -18,7 +18,14 @@ from ..types import AgentDecision, Ruling, RulingKind, Transcript
 from .missing import na_to_none
 
 __all__ = [
-    "RULINGS", "RULING_LABEL", "Disagreement", "Ruling", "RulingKind", "apply_rulings", "ruling_text", "show_rulings",
+    "RULINGS",
+    "RULING_LABEL",
+    "Disagreement",
+    "Ruling",
+    "RulingKind",
+    "apply_rulings",
+    "ruling_text",
+    "show_rulings",
 ]
 
 RULINGS: tuple[str, ...] = ("human_right", "ai_right", "unclear")
@@ -32,8 +39,13 @@ _OVERRIDES = {
     "expected_reason": "ai_reason",
     "expected_queue": "ai_queue",
 }
-_SHOWN = {"ruling": "ruling", "note": "ruling_note", "ruled_by": "ruled_by", "ruled_at": "ruled_at",
-          "run_id": "ruled_from"}  # fmt: skip
+_SHOWN = {
+    "ruling": "ruling",
+    "note": "ruling_note",
+    "ruled_by": "ruled_by",
+    "ruled_at": "ruled_at",
+    "run_id": "ruled_from",
+}
 
 
 class Disagreement(BaseModel):

@@ -21,10 +21,27 @@ from .scorer import CaseInputs, Scorer, missing_columns
 from .scorers import SCORERS
 
 STORED_COLUMNS = [
-    "case_id", "repeat", "decision", "timing", "turn_delta", "routing_ok", "attributes",
-    "passed", "error", "critical", "why",
-    "reply_turns", "reply_wer", "reply_mer", "reply_cer", "cost_usd", "latency_ms_max", "first_token_ms_max",
-    "hops", "handoff_ok", "penalty",
+    "case_id",
+    "repeat",
+    "decision",
+    "timing",
+    "turn_delta",
+    "routing_ok",
+    "attributes",
+    "passed",
+    "error",
+    "critical",
+    "why",
+    "reply_turns",
+    "reply_wer",
+    "reply_mer",
+    "reply_cer",
+    "cost_usd",
+    "latency_ms_max",
+    "first_token_ms_max",
+    "hops",
+    "handoff_ok",
+    "penalty",
 ]
 
 # Carried from the scoring frame for the gate's breakdowns (evals/breakdown.py).
@@ -59,10 +76,10 @@ def _why(rows: pd.DataFrame, esc: pd.DataFrame, attrs: list[str]) -> pd.Series:
     parts = [
         ("agent error: " + rows["error"].astype(object)).where(errored, na),
         na.mask(d.eq("fn").fillna(False) & ~errored, "missed escalation"),
-        ("unnecessary escalation at customer turn "
-         + customer_turn_from_ordinal(rows["agent_customer_turn"].astype("Int64")).astype(str)).where(
-            d.eq("fp").fillna(False) & ~errored, na
-        ),
+        (
+            "unnecessary escalation at customer turn "
+            + customer_turn_from_ordinal(rows["agent_customer_turn"].astype("Int64")).astype(str)
+        ).where(d.eq("fp").fillna(False) & ~errored, na),
     ]
     timing = esc["timing"]
     off = timing.isin(["early", "late"])
@@ -100,8 +117,9 @@ def scorer_columns(inputs: CaseInputs, scorers: Sequence[Scorer]) -> pd.DataFram
     """Every scorer's per-case columns, in list order (a column already made is kept, not repeated)."""
     missing = missing_columns(scorers, inputs.config, inputs.frame.columns)
     if missing:
-        raise ValueError("the scoring frame lacks columns: "
-                         + "; ".join(f"{k} needs {', '.join(v)}" for k, v in missing.items()))
+        raise ValueError(
+            "the scoring frame lacks columns: " + "; ".join(f"{k} needs {', '.join(v)}" for k, v in missing.items())
+        )
     scored = pd.DataFrame(index=inputs.frame.index)
     for scorer in scorers:
         new = scorer.columns(inputs, scored)

@@ -17,8 +17,10 @@ def min_cases_detail(m: Measure, config: GateConfig) -> str:
 
 def pass_rate_detail(m: Measure, config: GateConfig) -> str:
     measure, shown = (f"{m.what} lower bound", m.shown_lo) if config.use_lower_bound else (m.what, m.rate)
-    return (f"{measure} {shown:.1%} against the bar {config.pass_rate:.0%} "
-            f"({m.passed}/{m.cases} passed; 95% interval {m.shown_lo:.1%}-{m.shown_hi:.1%})")
+    return (
+        f"{measure} {shown:.1%} against the bar {config.pass_rate:.0%} "
+        f"({m.passed}/{m.cases} passed; 95% interval {m.shown_lo:.1%}-{m.shown_hi:.1%})"
+    )
 
 
 def critical_detail(critical_failed: list[str]) -> str:
@@ -32,16 +34,20 @@ def errors_detail(errors: int, config: GateConfig) -> str:
 
 
 def too_few(m: Measure, config: GateConfig) -> str:
-    return (f"Only {plural(m.cases, 'case')}; the gate needs at least {config.min_cases} to decide. "
-            "Import or replay more calls.")
+    return (
+        f"Only {plural(m.cases, 'case')}; the gate needs at least {config.min_cases} to decide. "
+        "Import or replay more calls."
+    )
 
 
 def not_ready(m: Measure, config: GateConfig, *, below_bar: bool, errors_over: bool, failed: list[GateCheck]) -> str:
     """No-go: the reasons in a fixed order (the bar, critical cases, errors, then the failed optional checks)."""
     reasons = []
     if below_bar:
-        reasons.append(f"{m.passed}/{plural(m.cases, 'case')} passed ({m.what} {m.rate:.1%}), "
-                       f"below the bar of {config.pass_rate:.0%}")
+        reasons.append(
+            f"{m.passed}/{plural(m.cases, 'case')} passed ({m.what} {m.rate:.1%}), "
+            f"below the bar of {config.pass_rate:.0%}"
+        )
     if m.critical_failed:
         reasons.append(critical_detail(m.critical_failed))
     if errors_over:
@@ -67,12 +73,20 @@ def caution(m: Measure, config: GateConfig, lower: int | None) -> str | None:
     """The sentence beside the verdict when the 95% lower bound is under the bar (None when it clears)."""
     if lower == 0:
         return None
-    need = (f"{plural(lower, 'more passing case')} in a row would lift it over" if lower is not None
-            else "no number of passing cases lifts it over a bar of 100%")
-    uses = ("use_lower_bound is on: the gate requires it" if config.use_lower_bound
-            else "the gate decides on the point estimate; use_lower_bound would require the bound")
-    return (f"Thin evidence: on {plural(m.cases, 'case')} the 95% lower bound of the {m.what} is {m.shown_lo:.1%}, "
-            f"under the {config.pass_rate:.0%} bar; {need} ({uses}).")
+    need = (
+        f"{plural(lower, 'more passing case')} in a row would lift it over"
+        if lower is not None
+        else "no number of passing cases lifts it over a bar of 100%"
+    )
+    uses = (
+        "use_lower_bound is on: the gate requires it"
+        if config.use_lower_bound
+        else "the gate decides on the point estimate; use_lower_bound would require the bound"
+    )
+    return (
+        f"Thin evidence: on {plural(m.cases, 'case')} the 95% lower bound of the {m.what} is {m.shown_lo:.1%}, "
+        f"under the {config.pass_rate:.0%} bar; {need} ({uses})."
+    )
 
 
 def evidence_note(m: Measure, config: GateConfig, short: int, point: int | None, lower: int | None) -> str:

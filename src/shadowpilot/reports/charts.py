@@ -123,9 +123,15 @@ def latency_bars(lat: LatencySummary) -> Markup:
         if p95 is not None:
             cls = "ok" if p95 <= budget else "bad"
             body.append(f'<rect x="{lx}" y="{y + 6}" width="{_f(x(p95) - lx)}" height="22" rx="3" class="fill {cls}"/>')
-            body.append(_text(x(p95) + 6 if x(p95) < lx + span - 90 else x(p95) - 6, y + 22, f"p95 {ms(p95)}",
-                              "lbl inv" if x(p95) >= lx + span - 90 else "lbl strong",
-                              "start" if x(p95) < lx + span - 90 else "end"))  # fmt: skip
+            body.append(
+                _text(
+                    x(p95) + 6 if x(p95) < lx + span - 90 else x(p95) - 6,
+                    y + 22,
+                    f"p95 {ms(p95)}",
+                    "lbl inv" if x(p95) >= lx + span - 90 else "lbl strong",
+                    "start" if x(p95) < lx + span - 90 else "end",
+                )
+            )
         if p50 is not None:
             body.append(f'<rect x="{lx}" y="{y + 12}" width="{_f(x(p50) - lx)}" height="10" rx="2" class="fill p50"/>')
         bx = x(budget)
@@ -210,13 +216,17 @@ def timeline(points: Sequence[TimelinePoint], bar: float) -> Markup:
         body.append(f'<path d="{path}" class="trend"/>')
     for x, yy, p in xy:
         cls = f"mark {VERDICT_CLASS.get(p.verdict, 'ink')}{' current' if p.current else ''}"
-        tip = escape(f"{p.run_id} ({p.mode}, {p.at:%Y-%m-%d %H:%M} UTC): {p.passed_cases}/{p.cases} = "
-                     f"{percent(p.pass_rate)}, {p.verdict}")  # fmt: skip
+        tip = escape(
+            f"{p.run_id} ({p.mode}, {p.at:%Y-%m-%d %H:%M} UTC): {p.passed_cases}/{p.cases} = "
+            f"{percent(p.pass_rate)}, {p.verdict}"
+        )
         if p.mode == "shadow":
             pts = f"{_f(x)},{_f(yy - 7)} {_f(x + 7)},{_f(yy)} {_f(x)},{_f(yy + 7)} {_f(x - 7)},{_f(yy)}"
             body.append(f'<polygon points="{pts}" class="{cls}"><title>{tip}</title></polygon>')
         else:
             body.append(f'<circle cx="{_f(x)}" cy="{_f(yy)}" r="6" class="{cls}"><title>{tip}</title></circle>')
-    title = (f"Pass rate of {plural(len(points), 'gated run')} over {plural(len(days), 'day')} "
-             f"against the bar {percent(bar, 0)}")
+    title = (
+        f"Pass rate of {plural(len(points), 'gated run')} over {plural(len(days), 'day')} "
+        f"against the bar {percent(bar, 0)}"
+    )
     return _svg(w, by + 26, title, body, "chart timeline")

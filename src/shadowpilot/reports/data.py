@@ -103,8 +103,11 @@ class ReportData(BaseModel):
         in this report, then the kinds looked for; never a claim beyond what was done."""
         if not self.redacted:
             return "This report shows personal data as recorded: share it only with people allowed to see it."
-        found = (f"Redacted in this report: {kind_list(self.redacted_kinds)}." if self.redacted_kinds
-                 else "No personal data of the kinds looked for was found to redact.")  # fmt: skip
+        found = (
+            f"Redacted in this report: {kind_list(self.redacted_kinds)}."
+            if self.redacted_kinds
+            else "No personal data of the kinds looked for was found to redact."
+        )
         looked = kind_list(self.checked_kinds) if self.checked_kinds else "nothing ([redaction] kinds is empty)"
         return f"{found} Looked for: {looked}."
 
@@ -199,8 +202,11 @@ def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in col.records(steps):
         rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")}
-        rec = {"transcript_index": int(row["turn"]),
-               "customer_turn": customer_turn_from_ordinal(int(row["customer_turn"])), **rec}  # fmt: skip
+        rec = {
+            "transcript_index": int(row["turn"]),
+            "customer_turn": customer_turn_from_ordinal(int(row["customer_turn"])),
+            **rec,
+        }
         if rec.get("routing"):
             rec["routing"] = json.loads(rec["routing"])
         by_case.setdefault(row["case_id"], []).append(rec)
@@ -385,8 +391,8 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
     failed_checks = {c.name: c for c in gate.checks if not c.passed}
     if "min_cases" in failed_checks and gate.evidence is not None:
         short = gate.evidence.min_cases_short
-        need = f"the gate needs at least {gate.config.min_cases} for a verdict"
-        out.append(f"Score {plural(short, 'more case')}: {need}.")
+        at_least = f"the gate needs at least {gate.config.min_cases} for a verdict"
+        out.append(f"Score {plural(short, 'more case')}: {at_least}.")
     if gate.critical_failed:
         out.append(
             f"Pass the {noun(len(gate.critical_failed), 'critical case')} {_ids(gate.critical_failed)}: "
@@ -416,10 +422,15 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
                 if ok is False:
                     wrong[attr] = wrong.get(attr, 0) + 1
         what = ", ".join(f"{a} {n}x" for a, n in sorted(wrong.items(), key=lambda kv: -kv[1]))
-        out.append(f"Route escalations where the humans sent them: {plural(len(routed), 'case')} went to the "
-                   f"wrong place ({_ids(routed)}; wrong {what}).")  # fmt: skip
-    out += [f"{c.name.replace('_', ' ').capitalize()}: {c.detail}." for c in gate.checks
-            if not c.passed and c.kind == "optional"]
+        out.append(
+            f"Route escalations where the humans sent them: {plural(len(routed), 'case')} went to the "
+            f"wrong place ({_ids(routed)}; wrong {what})."
+        )
+    out += [
+        f"{c.name.replace('_', ' ').capitalize()}: {c.detail}."
+        for c in gate.checks
+        if not c.passed and c.kind == "optional"
+    ]
     ev = gate.evidence
     if ev is not None and "pass_rate" in failed_checks:
         k = gate.pass_k if gate.config.require_pass_k and gate.pass_k is not None else None

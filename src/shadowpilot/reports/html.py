@@ -128,12 +128,10 @@ def passing_line(case: CaseReport) -> PassingLine:
         channel=case.channel,
         started_at=case.started_at.strftime("%Y-%m-%d %H:%M") if case.started_at else "",
         tags=", ".join(case.tags),
-        human=_decision(case.human.escalated, case.human_at_customer_turn, case.human.queue,
-                        "kept the call"),
-        ai=_decision(case.agent.escalated, case.agent.at_customer_turn, case.agent.queue,
-                     "keep the call"),
+        human=_decision(case.human.escalated, case.human_at_customer_turn, case.human.queue, "kept the call"),
+        ai=_decision(case.agent.escalated, case.agent.at_customer_turn, case.agent.queue, "keep the call"),
         critical=case.critical,
-    )  # fmt: skip
+    )
 
 
 def _value(v: Any) -> str:

@@ -89,9 +89,11 @@ def _evidence(g: GateResult) -> list[tuple[str, str]]:
     if ev is None:
         return []
     need = "" if ev.passes_needed_lower_bound is None else str(ev.passes_needed_lower_bound)
-    out = [("lower_bound", fixed(ev.lower_bound or 0.0, 4)),
-           ("lower_bound_clears_bar", "true" if ev.lower_bound_clears_bar else "false"),
-           ("passes_needed_lower_bound", need)]  # fmt: skip
+    out = [
+        ("lower_bound", fixed(ev.lower_bound or 0.0, 4)),
+        ("lower_bound_clears_bar", "true" if ev.lower_bound_clears_bar else "false"),
+        ("passes_needed_lower_bound", need),
+    ]
     if ev.caution:
         out.append(("evidence", ev.caution))
     return out

@@ -144,8 +144,11 @@ def _comparison(cmp: Comparison) -> list[str]:
         "",
     ]
     if pr is not None and pr.delta is not None:
-        lines += [f"Pass rate {percent(pr.a.value)} → {percent(pr.b.value)} ({points(pr.delta)} pts on the "
-                  f"{cmp.common} cases both runs scored).", ""]  # fmt: skip
+        lines += [
+            f"Pass rate {percent(pr.a.value)} → {percent(pr.b.value)} ({points(pr.delta)} pts on the "
+            f"{cmp.common} cases both runs scored).",
+            "",
+        ]
     for title, changes in (("Newly failing", cmp.newly_failing), ("Newly passing", cmp.newly_passing)):
         lines.append(f"**{title}** ({len(changes)})" + (":" if changes else ": none"))
         if changes:

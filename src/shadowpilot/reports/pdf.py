@@ -31,8 +31,10 @@ CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-st
 FALLBACK = Path("/usr/bin/chromium")
 PDF, HTML = Term("format_pdf", '`fmt="pdf"`'), Term("format_html", '`fmt="html"`')
 INSTALL_HINT = Worded(
-    PDF, " needs Chromium, which is not installed: on Debian or Ubuntu `sudo apt-get install chromium`; or write ",
-    HTML, " and print that to PDF from a browser",
+    PDF,
+    " needs Chromium, which is not installed: on Debian or Ubuntu `sudo apt-get install chromium`; or write ",
+    HTML,
+    " and print that to PDF from a browser",
 )
 # Territories whose locales print on US Letter (glibc's LC_PAPER data); everywhere else A4.
 LETTER_TERRITORIES = frozenset({"US", "CA", "MX", "PR", "PH", "CL", "CO", "CR", "GT", "NI", "PA", "SV", "VE", "BO"})
@@ -98,9 +100,13 @@ def _last_line(stderr: str) -> str:
 def _run(cmd: list[str], timeout_s: float) -> tuple[int, str]:
     """Run Chromium in its own process group, so a timeout ends its helpers too."""
     with subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
-    ) as proc:  # fmt: skip
+    ) as proc:
         try:
             _, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -147,7 +153,8 @@ def html_to_pdf(
             code, stderr = _run(cmd, timeout_s)
         except subprocess.TimeoutExpired:
             raise ChromiumError.worded(
-                f"Chromium ({exe}) did not finish printing the PDF within {seconds(timeout_s)}; try ", HTML,
+                f"Chromium ({exe}) did not finish printing the PDF within {seconds(timeout_s)}; try ",
+                HTML,
                 " and print it from a browser",
             ) from None
         except OSError as exc:

@@ -33,10 +33,27 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 STEP_COLUMNS = [
-    "run_id", "case_id", "repeat", "turn", "customer_turn", "escalate", "reply", "reason",
-    "urgency", "routing", "queue", "summary", "sentiment", "latency_ms", "first_token_ms",
-    "tokens_in", "tokens_out", "cost_usd", "error", "cached",
-]  # fmt: skip
+    "run_id",
+    "case_id",
+    "repeat",
+    "turn",
+    "customer_turn",
+    "escalate",
+    "reply",
+    "reason",
+    "urgency",
+    "routing",
+    "queue",
+    "summary",
+    "sentiment",
+    "latency_ms",
+    "first_token_ms",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "error",
+    "cached",
+]
 
 
 LOCK_TIMEOUT_S = 10.0  # how long a command waits for another process (a run, the shadow server) to release the store
@@ -213,8 +230,9 @@ class Store:
             )
         row = self._one(
             "SELECT coalesce(max(version), 0) FROM schema_migrations"
-            if self._has_table("schema_migrations") else "SELECT 0"
-        )  # fmt: skip
+            if self._has_table("schema_migrations")
+            else "SELECT 0"
+        )
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
             raise StoreError(f"{self.path} was written by a newer shadowpilot (schema {current}); upgrade shadowpilot")
@@ -439,9 +457,15 @@ class Store:
                         body = members[0][1].model_copy(update={"cases": fps})
                         con.execute(
                             "INSERT INTO runs VALUES (?, ?, ?, ?, 'complete', ?, ?)",
-                            [body.run_id, body.created_at, _now(), body.mode, str(body.agent.get("kind", "?")),
-                             body.model_dump_json()],
-                        )  # fmt: skip
+                            [
+                                body.run_id,
+                                body.created_at,
+                                _now(),
+                                body.mode,
+                                str(body.agent.get("kind", "?")),
+                                body.model_dump_json(),
+                            ],
+                        )
                         created.append(run_id)
                     else:
                         body = RunManifest.model_validate_json(found[0][0])
@@ -653,9 +677,21 @@ class Store:
     # -- rulings (adjudication) -----------------------------------------------------------
 
     RULING_COLUMNS = (
-        "case_id", "fingerprint", "run_id", "ruling", "note", "ruled_by", "ruled_at", "ai_escalated",
-        "ai_at_turn", "ai_at_customer_turn", "ai_reason", "ai_urgency", "ai_queue", "ai_routing",
-    )  # fmt: skip
+        "case_id",
+        "fingerprint",
+        "run_id",
+        "ruling",
+        "note",
+        "ruled_by",
+        "ruled_at",
+        "ai_escalated",
+        "ai_at_turn",
+        "ai_at_customer_turn",
+        "ai_reason",
+        "ai_urgency",
+        "ai_queue",
+        "ai_routing",
+    )
 
     def run_case_versions(self, run_id: str) -> dict[str, str]:
         """case_id -> the case version (fingerprint) a run used."""
@@ -663,7 +699,6 @@ class Store:
             "SELECT case_id, fingerprint FROM run_cases WHERE run_id = ? AND repeat = 0", [run_id]
         ).fetchall()
         return dict(rows)
-
 
     def replies_at(self, run_id: str, turns: Mapping[str, int]) -> dict[str, str | None]:
         """case_id -> the agent's reply at the given transcript index (first repeat)."""
@@ -744,9 +779,20 @@ class Store:
     # -- the LLM judge --------------------------------------------------------------------
 
     JUDGEMENT_COLUMNS = (
-        "case_id", "repeat", "turn", "model", "rubric_hash", "correctness", "policy", "tone", "score",
-        "reasons", "error", "cost_usd", "cached",
-    )  # fmt: skip
+        "case_id",
+        "repeat",
+        "turn",
+        "model",
+        "rubric_hash",
+        "correctness",
+        "policy",
+        "tone",
+        "score",
+        "reasons",
+        "error",
+        "cost_usd",
+        "cached",
+    )
 
     def save_judgements(
         self, run_id: str, judgements: Sequence[Judgement], cache_entries: Sequence[tuple[str, str, str]] = ()
@@ -827,15 +873,32 @@ def _case_row(t: Transcript, fp: str, seq: int, now: datetime, source: str | Non
 def _step_row(run_id: str, cr: CallRun, step: Any) -> dict[str, Any]:
     rec = step.recommendation
     row: dict[str, Any] = dict.fromkeys(STEP_COLUMNS)
-    row.update(cached=False, run_id=run_id, case_id=cr.case_id, repeat=cr.repeat, turn=step.turn,
-               customer_turn=step.customer_turn, error=step.error)  # fmt: skip
+    row.update(
+        cached=False,
+        run_id=run_id,
+        case_id=cr.case_id,
+        repeat=cr.repeat,
+        turn=step.turn,
+        customer_turn=step.customer_turn,
+        error=step.error,
+    )
     if rec is not None:
         row.update(
-            escalate=rec.escalate, reply=rec.reply, reason=rec.reason, urgency=rec.urgency,
-            routing=json.dumps(rec.routing), queue=rec.queue, summary=rec.summary,
-            sentiment=rec.sentiment, latency_ms=rec.latency_ms, first_token_ms=rec.first_token_ms,
-            tokens_in=rec.tokens_in, tokens_out=rec.tokens_out, cost_usd=rec.cost_usd, cached=rec.cached,
-        )  # fmt: skip
+            escalate=rec.escalate,
+            reply=rec.reply,
+            reason=rec.reason,
+            urgency=rec.urgency,
+            routing=json.dumps(rec.routing),
+            queue=rec.queue,
+            summary=rec.summary,
+            sentiment=rec.sentiment,
+            latency_ms=rec.latency_ms,
+            first_token_ms=rec.first_token_ms,
+            tokens_in=rec.tokens_in,
+            tokens_out=rec.tokens_out,
+            cost_usd=rec.cost_usd,
+            cached=rec.cached,
+        )
     return row
 
 
@@ -848,6 +911,8 @@ def open_store(
     path = settings.store_path
     older = path.with_name(f"{plain_slug(settings.tenant.name) or 'tenant'}.duckdb")  # before slugs were one per name
     if older != path and older.exists() and not path.exists():
-        sys.stderr.write(f"note: {older} was named by an older shadowpilot and may be this tenant's store; "
-                         f"if it is, move it: mv {older} {path}\n")  # fmt: skip
+        sys.stderr.write(
+            f"note: {older} was named by an older shadowpilot and may be this tenant's store; "
+            f"if it is, move it: mv {older} {path}\n"
+        )
     return Store.open(settings.store_path, create, lock_timeout_s, tenant=settings.tenant.name, writes=writes)

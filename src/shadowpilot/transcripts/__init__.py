@@ -63,8 +63,12 @@ def load_transcripts(paths: list[Path] | list[str], format: str | None = None) -
         kind = format or detect(path, content)
         if kind is None:
             result.problems.append(
-                Problem(str(path), None, None,
-                        Worded("cannot tell the format from the name or content; use ", Term("format")))
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    Worded("cannot tell the format from the name or content; use ", Term("format")),
+                )
             )
             continue
         read = validate(READERS[kind](path, content), str(path))

@@ -44,16 +44,23 @@ _PRIORITY = {kind: i for i, kind in enumerate(_ORDER)}
 PLACEHOLDER = re.compile(r"\[(PHONE|EMAIL|CARD|DOB|ADDRESS|POSTCODE|SSN|MEMBER_ID|NAME)_(\d+)\]")
 # What a report header calls each kind.
 KIND_LABEL = {
-    "phone": "phone numbers", "email": "emails", "card": "card numbers", "dob": "dates of birth",
-    "address": "street addresses", "postcode": "postcodes", "ssn": "social security numbers",
-    "member_id": "member and account ids", "name": "names",
-}  # fmt: skip
+    "phone": "phone numbers",
+    "email": "emails",
+    "card": "card numbers",
+    "dob": "dates of birth",
+    "address": "street addresses",
+    "postcode": "postcodes",
+    "ssn": "social security numbers",
+    "member_id": "member and account ids",
+    "name": "names",
+}
 
 
 def kinds_in(texts: Iterable[str | None]) -> list[str]:
     """The kinds whose placeholders appear in the texts (what a redaction actually replaced), in KINDS order."""
     found = {m.group(1).lower() for t in texts if t for m in PLACEHOLDER.finditer(t)}
     return [k for k in KINDS if k in found]
+
 
 # ---------------------------------------------------------------- number words (voice transcripts)
 

@@ -87,8 +87,10 @@ def select_top(cases: list[Transcript], n: int, *, all_critical: bool = False) -
             if new:
                 why = "covers " + ", ".join(describe(f) for f in new)
             else:
-                why = (f"fills: {_reason(best)} is {pool_reasons[_reason(best)]} of {len(cases)} calls "
-                       f"({picked_reasons[_reason(best)]} kept so far)")  # fmt: skip
+                why = (
+                    f"fills: {_reason(best)} is {pool_reasons[_reason(best)]} of {len(cases)} calls "
+                    f"({picked_reasons[_reason(best)]} kept so far)"
+                )
             take(best, prefix + why)
             rest.remove(best)
 
@@ -98,13 +100,21 @@ def select_top(cases: list[Transcript], n: int, *, all_critical: bool = False) -
         for t in critical:
             take(t, CRITICAL_WHY)
         if len(critical) > n:
-            note = Worded(Term("all_critical", "all_critical=True"), f": kept all {len(critical)} critical cases, "
-                          "more than ", Term("top"), f" {n}")
+            note = Worded(
+                Term("all_critical", "all_critical=True"),
+                f": kept all {len(critical)} critical cases, more than ",
+                Term("top"),
+                f" {n}",
+            )
     else:
         greedy(critical, n, prefix="critical; ")
-        note = Worded(f"{len(critical)} cases are critical, more than ", Term("top"), f" {n}: kept the {n} of "
-                      "them that cover the most outcomes, queues and tags (", Term("all_critical", "all_critical=True"),
-                      " keeps them all)")
+        note = Worded(
+            f"{len(critical)} cases are critical, more than ",
+            Term("top"),
+            f" {n}: kept the {n} of them that cover the most outcomes, queues and tags (",
+            Term("all_critical", "all_critical=True"),
+            " keeps them all)",
+        )
     chosen = {p.case.id for p in picks}
     greedy([t for t in cases if t.id not in chosen], n)
     return Selection(picks, note)

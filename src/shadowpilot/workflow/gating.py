@@ -23,7 +23,15 @@ from ..types import GateConfig, GateResult
 from .workspace import Workspace, resolve_run_id
 
 __all__ = [
-    "Gated", "compare_runs", "evaluate", "gate", "gated", "history", "reply_pairs", "resolve_run_id", "score_run",
+    "Gated",
+    "compare_runs",
+    "evaluate",
+    "gate",
+    "gated",
+    "history",
+    "reply_pairs",
+    "resolve_run_id",
+    "score_run",
     "scoring_frame",
 ]
 
@@ -59,8 +67,15 @@ def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFram
     scores = score_run(store, run_id, settings.gate)
     timings = store.step_timings(run_id)
     judged = judge_summary(store.judgements(run_id))
-    result = evaluate_gate(scores, settings.gate, run_id, budgets=settings.budgets, timings=timings,
-                           judge=judged, judge_min_score=settings.judge.min_score)  # fmt: skip
+    result = evaluate_gate(
+        scores,
+        settings.gate,
+        run_id,
+        budgets=settings.budgets,
+        timings=timings,
+        judge=judged,
+        judge_min_score=settings.judge.min_score,
+    )
     return scores, result
 
 

@@ -1,6 +1,5 @@
 """Imports: transcripts from files or Twilio into the tenant store, all or nothing, with top-N selection."""
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -48,8 +47,7 @@ def import_files(
 ) -> ImportReport:
     """Read transcripts into the tenant store: all or nothing unless `skip_bad`."""
     loaded = load_transcripts(paths, format=format)
-    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top,
-                      all_critical=all_critical)  # fmt: skip
+    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top, all_critical=all_critical)
     rep.files = loaded.files
     return rep
 
@@ -83,8 +81,11 @@ def store_cases(
     if problems and not skip_bad:
         raise InputError(
             problems,
-            Worded(f"{len(problems)} bad record(s); nothing was imported (", Term("skip_bad", "skip_bad=True"),
-                   " imports the good ones)"),
+            Worded(
+                f"{len(problems)} bad record(s); nothing was imported (",
+                Term("skip_bad", "skip_bad=True"),
+                " imports the good ones)",
+            ),
         )
     if not good:
         raise InputError(problems, "no good records to import") if problems else UsageError("no cases found")
@@ -125,8 +126,9 @@ def import_twilio(
     if until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
     if until <= since:
-        raise UsageError.worded(Term("until"), f" ({until:%Y-%m-%d %H:%M}) must be after ", Term("since"),
-                                f" ({since:%Y-%m-%d %H:%M})")
+        raise UsageError.worded(
+            Term("until"), f" ({until:%Y-%m-%d %H:%M}) must be after ", Term("since"), f" ({since:%Y-%m-%d %H:%M})"
+        )
     fetched = fetch_all(client, settings.twilio, since, until, limit, progress)
     mapped = map_fetched(fetched, settings.twilio, since, until)
     dupes = check_duplicates([(src, None, t) for t, src in mapped.cases])
@@ -141,4 +143,3 @@ def import_twilio(
     rep.unjoined = mapped.unjoined
     rep.speakers = mapped.speakers
     return rep
-

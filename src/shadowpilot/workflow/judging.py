@@ -1,6 +1,5 @@
 """Judging: have the LLM judge score a run's replies and store the judgements."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -59,8 +58,10 @@ def judge(
 
     cfg = settings.judge
     if not cfg.enabled:
-        raise UsageError("the LLM judge is off: set `enabled = true` and a `model` in the [judge] section of "
-                         "shadowpilot.toml (conversations are sent to the judge model)")  # fmt: skip
+        raise UsageError(
+            "the LLM judge is off: set `enabled = true` and a `model` in the [judge] section of "
+            "shadowpilot.toml (conversations are sent to the judge model)"
+        )
     if not cfg.model:
         raise ConfigError("field judge.model: the judge needs a model name (for example gpt-4o-mini)", settings.source)
     model = cfg.model
@@ -81,9 +82,19 @@ def judge(
 
     async def ask() -> tuple[list[Judgement], JudgeTotals]:
         try:
-            return await judge_items(items, client, model, sha, cached=cached, concurrency=cfg.concurrency,
-                                     timeout_s=cfg.timeout_s, retry_policy=RetryPolicy(max_retries=cfg.max_retries),
-                                     prices=settings.prices, on_result=on_result, endpoint=where)  # fmt: skip
+            return await judge_items(
+                items,
+                client,
+                model,
+                sha,
+                cached=cached,
+                concurrency=cfg.concurrency,
+                timeout_s=cfg.timeout_s,
+                retry_policy=RetryPolicy(max_retries=cfg.max_retries),
+                prices=settings.prices,
+                on_result=on_result,
+                endpoint=where,
+            )
         finally:
             await client.close()
 
@@ -93,13 +104,24 @@ def judge(
         raise RunAborted(f"judging run {rid} stopped, nothing stored: {exc}") from None
     failed = [r.error for r in rows if r.error is not None]
     if rows and len(failed) == len(rows):  # no verdict came back: the judge's setup, not the replies
-        raise RunAborted(f"judging run {rid} stored nothing: all {plural(len(rows), 'judgement')} failed; "
-                         f"{where.who} at {where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "
-                         "OPENAI_API_KEY")  # fmt: skip
+        raise RunAborted(
+            f"judging run {rid} stored nothing: all {plural(len(rows), 'judgement')} failed; "
+            f"{where.who} at {where.url}, first error: {failed[0]}; check judge.base_url, judge.model and "
+            "OPENAI_API_KEY"
+        )
     with Workspace.writing(settings) as ws:
         ws.store.save_judgements(rid, rows, totals.new_cache)
         summary = judge_summary(ws.store.judgements(rid))
-    return JudgeReport(run_id=rid, model=model, rubric=rubric_file, rubric_hash=sha, replies=len(items),
-                       requests=totals.requests, retries=totals.retries, cache_hits=totals.cache_hits,
-                       spent_usd=totals.spent_usd, redacted=redacted, summary=summary)  # fmt: skip
-
+    return JudgeReport(
+        run_id=rid,
+        model=model,
+        rubric=rubric_file,
+        rubric_hash=sha,
+        replies=len(items),
+        requests=totals.requests,
+        retries=totals.retries,
+        cache_hits=totals.cache_hits,
+        spent_usd=totals.spent_usd,
+        redacted=redacted,
+        summary=summary,
+    )

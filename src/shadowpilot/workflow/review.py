@@ -1,6 +1,5 @@
 """Review: a run's disagreements between the AI and the human, and the rulings made on them."""
 
-
 from __future__ import annotations
 
 import getpass
@@ -62,11 +61,18 @@ def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagr
     for row in s.to_dict("records"):
         cid = str(row["case_id"])
         d = Disagreement(
-            run_id=run_id, case_id=cid, fingerprint=versions[cid], critical=bool(row["critical"]),
-            decision=_none(row["decision"]), timing=_none(row["timing"]), why=_none(row["why"]),
-            transcript=transcripts[cid], ai=escalations.get(cid, NO_ESCALATION), ai_reply=replies.get(cid),
+            run_id=run_id,
+            case_id=cid,
+            fingerprint=versions[cid],
+            critical=bool(row["critical"]),
+            decision=_none(row["decision"]),
+            timing=_none(row["timing"]),
+            why=_none(row["why"]),
+            transcript=transcripts[cid],
+            ai=escalations.get(cid, NO_ESCALATION),
+            ai_reply=replies.get(cid),
             ruling=current.get(cid),
-        )  # fmt: skip
+        )
         out.append(d)
     return out
 
@@ -82,15 +88,22 @@ def _save_ruling(store: Store, d: Disagreement, ruling: str, note: str | None, b
     if ruling not in RULINGS:
         raise UsageError(f"unknown ruling {ruling!r}; use one of: {', '.join(RULINGS)}")
     r = Ruling(
-        case_id=d.case_id, fingerprint=d.fingerprint, run_id=d.run_id, ruling=ruling,  # type: ignore[arg-type]
-        note=(note or "").strip() or None, ruled_by=by, ruled_at=datetime.now(UTC), ai=d.ai,
-    )  # fmt: skip
+        case_id=d.case_id,
+        fingerprint=d.fingerprint,
+        run_id=d.run_id,
+        ruling=ruling,  # type: ignore[arg-type]
+        note=(note or "").strip() or None,
+        ruled_by=by,
+        ruled_at=datetime.now(UTC),
+        ai=d.ai,
+    )
     store.add_ruling(r)
     return r
 
 
-def save_ruling(settings: Settings, d: Disagreement, ruling: str, note: str | None = None, *,
-                by: str | None = None) -> Ruling:  # fmt: skip
+def save_ruling(
+    settings: Settings, d: Disagreement, ruling: str, note: str | None = None, *, by: str | None = None
+) -> Ruling:
     """Store a ruling on a disagreement found by `disagreements` (the interactive review)."""
     with Workspace.writing(settings) as ws:
         return _save_ruling(ws.store, d, ruling, note, reviewer(by))
@@ -121,4 +134,3 @@ def record_ruling(
                 "or the agent failed on it; there is nothing to rule on"
             )
         return _save_ruling(ws.store, found[0], ruling, note, reviewer(by))
-

@@ -1,6 +1,5 @@
 """Runs: replay the stored cases through the agent and store what it did, batch by batch, resumable."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -34,7 +33,6 @@ class RunReport:
     cache: CacheStats | None = None
     resumed: int = 0  # calls already stored before a resume
     elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
-
 
 
 def run(
@@ -237,4 +235,3 @@ async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any
         return await replay(cases, agent, **kwargs)
     finally:
         await agent.aclose()
-

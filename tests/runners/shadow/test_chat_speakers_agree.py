@@ -27,29 +27,51 @@ START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 # The business writes first: an appointment reminder posted through the API by a front-desk
 # identity; the customer answers by SMS; an agent takes over. (Live webhooks include participants.)
-REMINDER = ChatSpec(31, [
-    ("frontdesk", "Reminder: your appointment is tomorrow at 10:00. Reply C to confirm."),
-    ("customer", "Can I move it to Friday instead?"),
-    ("agent", "Sure, Friday at 9:00 works. Shall I book it?"),
-    ("customer", "Yes please, thank you."),
-], START, [Member("customer", binding="sms", address="+15550000031"),
-           Member("frontdesk", identity="frontdesk", source="API"), Member("agent", identity="agent.kim")])  # fmt: skip
+REMINDER = ChatSpec(
+    31,
+    [
+        ("frontdesk", "Reminder: your appointment is tomorrow at 10:00. Reply C to confirm."),
+        ("customer", "Can I move it to Friday instead?"),
+        ("agent", "Sure, Friday at 9:00 works. Shall I book it?"),
+        ("customer", "Yes please, thank you."),
+    ],
+    START,
+    [
+        Member("customer", binding="sms", address="+15550000031"),
+        Member("frontdesk", identity="frontdesk", source="API"),
+        Member("agent", identity="agent.kim"),
+    ],
+)
 # The customer writes first on WhatsApp. (Live: messages only, no participant webhooks.)
-WHATSAPP = ChatSpec(32, [
-    ("customer", "Hi, do you have a slot for a blood test this week?"),
-    ("agent", "We have Thursday at 8:30."),
-    ("customer", "Perfect, book me in."),
-], START + timedelta(hours=1), [Member("customer", binding="whatsapp", address="whatsapp:+15550000032"),
-                                Member("agent", identity="agent.lee")])  # fmt: skip
+WHATSAPP = ChatSpec(
+    32,
+    [
+        ("customer", "Hi, do you have a slot for a blood test this week?"),
+        ("agent", "We have Thursday at 8:30."),
+        ("customer", "Perfect, book me in."),
+    ],
+    START + timedelta(hours=1),
+    [Member("customer", binding="whatsapp", address="whatsapp:+15550000032"), Member("agent", identity="agent.lee")],
+)
 # A web chat: both sides are chat identities; the customer's role is in its attributes.
-WEBCHAT = ChatSpec(33, [
-    ("agent", "Hello! How can I help you today?"),
-    ("customer", "My prescription renewal is stuck."),
-    ("agent", "Let me check that for you."),
-], START + timedelta(hours=2), [Member("customer", identity="visitor-8f2c", attributes={"member_type": "guest"}),
-                                Member("agent", identity="agent.kim")])  # fmt: skip
-CHATS = {"business-started sms": (REMINDER, True), "customer-started whatsapp": (WHATSAPP, False),
-         "web chat": (WEBCHAT, True)}  # fmt: skip
+WEBCHAT = ChatSpec(
+    33,
+    [
+        ("agent", "Hello! How can I help you today?"),
+        ("customer", "My prescription renewal is stuck."),
+        ("agent", "Let me check that for you."),
+    ],
+    START + timedelta(hours=2),
+    [
+        Member("customer", identity="visitor-8f2c", attributes={"member_type": "guest"}),
+        Member("agent", identity="agent.kim"),
+    ],
+)
+CHATS = {
+    "business-started sms": (REMINDER, True),
+    "customer-started whatsapp": (WHATSAPP, False),
+    "web chat": (WEBCHAT, True),
+}
 EXPECTED = {
     REMINDER.conversation_sid: ("sms", ["agent", "customer", "agent", "customer"]),
     WHATSAPP.conversation_sid: ("whatsapp", ["customer", "agent", "customer"]),
@@ -67,8 +89,11 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, l
     folder = tmp_path_factory.mktemp("import")
     (folder / "shadowpilot.toml").write_text('[tenant]\nname = "acme"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHADOWPILOT_")}
-    env |= {"TWILIO_ACCOUNT_SID": fake.account_sid, "TWILIO_AUTH_TOKEN": fake.auth_token,
-            "SHADOWPILOT_TWILIO_API_BASE": fake.start()}  # fmt: skip
+    env |= {
+        "TWILIO_ACCOUNT_SID": fake.account_sid,
+        "TWILIO_AUTH_TOKEN": fake.auth_token,
+        "SHADOWPILOT_TWILIO_API_BASE": fake.start(),
+    }
     try:
         script = Path(sys.executable).parent / "shadowpilot"
         args = [str(script), "import", "twilio", "--since", "2026-11-01", "--until", "2026-11-03", "--json"]

@@ -151,4 +151,3 @@ def test_pruning_never_deletes_an_archive_that_is_still_the_live_log(tmp_path: P
     gone = checkpoint.prune_archives(log, 0)
     assert [p.name for p in gone] == ["events.jsonl.1", "events.jsonl.2"]
     assert [p.name for p in checkpoint.archives(log)] == ["events.jsonl.3"] and log.read_text() == '{"k":"live"}\n'
-

@@ -83,9 +83,7 @@ def test_a_signed_form_repeating_a_name_is_a_400_naming_it(http: httpx.Client) -
     assert r.status_code == 400 and "Timestamp" in r.text
 
 
-def test_a_parameter_folded_into_the_callsid_is_a_400_naming_it_and_counted(
-    http: httpx.Client, folder: Path
-) -> None:
+def test_a_parameter_folded_into_the_callsid_is_a_400_naming_it_and_counted(http: httpx.Client, folder: Path) -> None:
     """`...&CallSid=CA<32 hex>&Final=true&...` re-split as `CallSid=CA<32 hex>Finaltrue` (Final
     gone) has the same signature; it made a bogus call before SIDs were checked."""
     c = Call(304)

@@ -46,8 +46,10 @@ CASES: list[tuple[LogEntry, type, bytes]] = [
     (
         AgentAnswer(call="CA1", utterance_key="rtt:CA1:1", recommendation=REC, error=None, ms=12.5),
         AgentRecord,
-        ('{"k":"rec","call":"CA1","ukey":"rtt:CA1:1","rec":{"case_id":"CA1","turn":0,"escalate":true,'
-         '"reply":"One moment, héllo","cost_usd":1.2e-05},"error":null,"ms":12.5,"rx":1764600000.125}\n').encode(),
+        (
+            '{"k":"rec","call":"CA1","ukey":"rtt:CA1:1","rec":{"case_id":"CA1","turn":0,"escalate":true,'
+            '"reply":"One moment, héllo","cost_usd":1.2e-05},"error":null,"ms":12.5,"rx":1764600000.125}\n'
+        ).encode(),
     ),
     (
         AgentAnswer(call="CA1", utterance_key="rtt:CA1:2", recommendation=None, error="timeout after 5 s", ms=5000.0),
@@ -55,16 +57,22 @@ CASES: list[tuple[LogEntry, type, bytes]] = [
         b'{"k":"rec","call":"CA1","ukey":"rtt:CA1:2","rec":null,"error":"timeout after 5 s","ms":5000.0,'
         b'"rx":1764600000.125}\n',
     ),
-    (Ended(call="CA1", why="no event for 60 s"), EndedRecord,
-     b'{"k":"ended","call":"CA1","why":"no event for 60 s","rx":1764600000.125}\n'),
+    (
+        Ended(call="CA1", why="no event for 60 s"),
+        EndedRecord,
+        b'{"k":"ended","call":"CA1","why":"no event for 60 s","rx":1764600000.125}\n',
+    ),
     (
         Scored(call="CA1", run_id="shadow-20261201", summary=Summary(call="CA1", first_rx=1764599990.5, view=VIEW)),
         ScoredRecord,
         b'{"k":"scored","call":"CA1","run_id":"shadow-20261201","summary":{"call":"CA1","first_rx":1764599990.5,'
         b'"view":{"call_id":"CA1","state":"scored","run_id":"shadow-20261201"}},"rx":1764600000.125}\n',
     ),
-    (Scored(call="CA1", run_id="shadow-20261201"), ScoredRecord,  # a call no longer in memory: no summary key
-     b'{"k":"scored","call":"CA1","run_id":"shadow-20261201","rx":1764600000.125}\n'),
+    (
+        Scored(call="CA1", run_id="shadow-20261201"),
+        ScoredRecord,  # a call no longer in memory: no summary key
+        b'{"k":"scored","call":"CA1","run_id":"shadow-20261201","rx":1764600000.125}\n',
+    ),
     (
         Closed(call="CA1", why="the customer said nothing", summary=Summary(call="CA1", first_rx=1.5, view=VIEW)),
         ClosedRecord,
@@ -88,8 +96,13 @@ def test_a_line_in_todays_format_reads_with_readable_names() -> None:
     assert isinstance(ev, EventRecord) and ev.params == {"A": "1"} and ev.call is None  # before compaction: no call
     rec = read_record(json.loads(b'{"k":"rec","call":"CA9","ukey":"u1","rec":{"escalate":false},"rx":7}'))
     assert isinstance(rec, AgentRecord)
-    assert (rec.utterance_key, rec.recommendation, rec.error, rec.ms, rec.received) == ("u1", {"escalate": False},
-                                                                                          None, 0.0, 7.0)
+    assert (rec.utterance_key, rec.recommendation, rec.error, rec.ms, rec.received) == (
+        "u1",
+        {"escalate": False},
+        None,
+        0.0,
+        7.0,
+    )
 
 
 def test_a_line_is_read_by_its_on_disk_keys_only() -> None:

@@ -51,8 +51,14 @@ def test_sigkill_after_acknowledgements_loses_nothing_and_the_live_call_resumes(
             assert send(second.base, event) == 204
         call = wait_until(lambda: (x := call_of(tenant, c.call_sid)) and x["state"] == "scored" and x)
         assert [u["text"] for u in call["utterances"]] == [
-            "one", "two", "three", "four", "five", "six", "get me a supervisor"
-        ]  # fmt: skip
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "get me a supervisor",
+        ]
         assert call["human"]["escalated"] and call["human"]["at_turn"] == 6
         assert call["agent"]["escalated_at_turn"] == 6
 

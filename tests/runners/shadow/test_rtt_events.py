@@ -55,8 +55,12 @@ def test_each_documented_event_type_parses_with_its_documented_fields() -> None:
 
 
 def test_transcription_error_needs_no_sequence_id_nor_transcription_sid() -> None:
-    params = {"CallSid": "CA1", "TranscriptionEvent": "transcription-error", "ErrorMessage": "stream lost",
-              "Timestamp": "2026-11-20T14:03:00Z"}  # fmt: skip
+    params = {
+        "CallSid": "CA1",
+        "TranscriptionEvent": "transcription-error",
+        "ErrorMessage": "stream lost",
+        "Timestamp": "2026-11-20T14:03:00Z",
+    }
     parsed = parse_transcription(params)
     assert (parsed.event.stream, parsed.event.error, parsed.event.at) == ("CA1", "stream lost", T0)
     assert parse_transcription(dict(params)).key == parsed.key  # a redelivery is the same event
@@ -73,9 +77,15 @@ def test_content_without_final_is_taken_as_final_and_content_without_sequence_is
 
 @pytest.mark.parametrize(
     "raw",
-    ["2026-11-20T14:03:00Z", "2026-11-20T14:03:00.000Z", "2026-11-20T14:03:00+00:00", str(int(T0)),
-     str(int(T0 * 1000)), int(T0)],
-)  # fmt: skip
+    [
+        "2026-11-20T14:03:00Z",
+        "2026-11-20T14:03:00.000Z",
+        "2026-11-20T14:03:00+00:00",
+        str(int(T0)),
+        str(int(T0 * 1000)),
+        int(T0),
+    ],
+)
 def test_timestamp_is_read_as_iso_or_epoch_seconds_or_milliseconds(raw: object) -> None:
     assert epoch_of(raw) == T0
     assert parse_when(raw) == datetime.fromtimestamp(T0, UTC)

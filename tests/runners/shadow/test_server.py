@@ -219,13 +219,26 @@ def test_a_chat_is_ordered_by_message_index_and_scored(http: httpx.Client, folde
 
     def added(i: int, author: str, body: str) -> tuple[str, dict[str, str]]:
         source = "SMS" if author.startswith("+") else "SDK"  # the customer texts in; the agent writes in Flex
-        return CONV, {"EventType": "onMessageAdded", "ConversationSid": conv, "MessageSid": f"IM{i:032x}",
-                      "Index": str(i), "Author": author, "Body": body, "Source": source, "RetryCount": "0"}  # fmt: skip
+        return CONV, {
+            "EventType": "onMessageAdded",
+            "ConversationSid": conv,
+            "MessageSid": f"IM{i:032x}",
+            "Index": str(i),
+            "Author": author,
+            "Body": body,
+            "Source": source,
+            "RetryCount": "0",
+        }
 
     for i in (1, 0, 2):
         assert send(http, added(i, *msgs[i])) == 204
-    closed = {"EventType": "onConversationStateUpdated", "ConversationSid": conv, "StateFrom": "active",
-              "StateTo": "closed", "Reason": "API"}  # fmt: skip
+    closed = {
+        "EventType": "onConversationStateUpdated",
+        "ConversationSid": conv,
+        "StateFrom": "active",
+        "StateTo": "closed",
+        "Reason": "API",
+    }
     assert send(http, (CONV, closed)) == 204
     call = wait_until(lambda: scored(folder, conv))
     assert call["channel"] == "sms"  # the binding the customer wrote over (Source), as the importer labels it

@@ -91,8 +91,13 @@ def test_transcription_keys_are_callsid_transcriptionsid_and_sequenceid_all_requ
 
 
 def test_a_chat_message_needs_its_message_sid() -> None:
-    params = {"EventType": "onMessageAdded", "ConversationSid": "CH" + "1" * 32, "Index": "0", "Body": "hi",
-              "Author": "+15550100"}  # fmt: skip
+    params = {
+        "EventType": "onMessageAdded",
+        "ConversationSid": "CH" + "1" * 32,
+        "Index": "0",
+        "Body": "hi",
+        "Author": "+15550100",
+    }
     with pytest.raises(BadPayload, match="field MessageSid is missing"):
         parse_conversation(params)
     assert parse_conversation({**params, "MessageSid": "IM" + "2" * 32}) is not None
@@ -106,8 +111,13 @@ def test_sequence_ids_are_digits_only(raw: str) -> None:
 
 
 def test_message_index_is_digits_only() -> None:
-    params = {"EventType": "onMessageAdded", "ConversationSid": "CH" + "1" * 32, "MessageSid": "IM" + "2" * 32,
-              "Index": "1_0", "Body": "hi"}  # fmt: skip
+    params = {
+        "EventType": "onMessageAdded",
+        "ConversationSid": "CH" + "1" * 32,
+        "MessageSid": "IM" + "2" * 32,
+        "Index": "1_0",
+        "Body": "hi",
+    }
     with pytest.raises(BadPayload, match="field Index"):
         parse_conversation(params)
 
@@ -137,11 +147,21 @@ def _every_event_twilio_sends() -> list[tuple[str, dict[str, str]]]:
     c = Call(10)
     sim = [c.started(), c.said("customer", "hi"), c.stopped(), c.error(), c.task_event("task.created", "support")]
     selftest = [(d.route, d.params) for d in synthetic_call(new_call_sid(), "call_sid", 1_763_647_380.0)]
-    chat = ("/twilio/conversations", {
-        "EventType": "onMessageAdded", "AccountSid": "AC" + "0" * 32, "ConversationSid": "CH" + "a1" * 16,
-        "MessageSid": "IM" + "F0" * 16, "ParticipantSid": "MB" + "3" * 32, "ChatServiceSid": "IS" + "4" * 32,
-        "Index": "0", "Body": "hi", "Author": "+15550100", "Source": "SMS",
-    })
+    chat = (
+        "/twilio/conversations",
+        {
+            "EventType": "onMessageAdded",
+            "AccountSid": "AC" + "0" * 32,
+            "ConversationSid": "CH" + "a1" * 16,
+            "MessageSid": "IM" + "F0" * 16,
+            "ParticipantSid": "MB" + "3" * 32,
+            "ChatServiceSid": "IS" + "4" * 32,
+            "Index": "0",
+            "Body": "hi",
+            "Author": "+15550100",
+            "Source": "SMS",
+        },
+    )
     system = ("/twilio/conversations", {**chat[1], "ParticipantSid": "", "Author": "system", "Source": "API"})
     return [*sim, *selftest, chat, system]
 

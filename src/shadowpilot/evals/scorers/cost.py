@@ -33,9 +33,21 @@ def cost_summary(scores: pd.DataFrame, budgets: Budgets) -> CostSummary:
     cost = scores.loc[measured, "cost_usd"].astype(float) if n else pd.Series(dtype=float)
     human, budget = budgets.human_cost_per_call_usd, budgets.cost_per_call_usd
     if cost.empty:
-        return CostSummary(calls=0, per_call_mean=None, per_call_p95=None, per_call_max=None, total=None, spent=None,
-                           budget=budget, over_budget_calls=None, within_budget=None, human_cost_per_call=human,
-                           escalation_share=round(share, 4), saving_per_call=None, saving_total=None)
+        return CostSummary(
+            calls=0,
+            per_call_mean=None,
+            per_call_p95=None,
+            per_call_max=None,
+            total=None,
+            spent=None,
+            budget=budget,
+            over_budget_calls=None,
+            within_budget=None,
+            human_cost_per_call=human,
+            escalation_share=round(share, 4),
+            saving_per_call=None,
+            saving_total=None,
+        )
     mean = float(cost.mean())
     saving = None if human is None else human - (mean + share * human)
     return CostSummary(
@@ -60,8 +72,10 @@ def cost_check(cost: CostSummary | None) -> GateCheck:
         return check("cost", False, "the agent reported no cost: not measured")
     if cost.budget is None:
         return check("cost", False, "check_cost is on but [budgets] cost_per_call_usd is not set")
-    detail = (f"mean cost per call ${cost.per_call_mean:.4f} against the budget ${cost.budget:.4f} "
-              f"({plural(cost.over_budget_calls or 0, 'call')} over)")
+    detail = (
+        f"mean cost per call ${cost.per_call_mean:.4f} against the budget ${cost.budget:.4f} "
+        f"({plural(cost.over_budget_calls or 0, 'call')} over)"
+    )
     return check("cost", bool(cost.within_budget), detail)
 
 

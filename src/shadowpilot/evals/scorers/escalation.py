@@ -45,9 +45,15 @@ def escalation_summary(s: pd.DataFrame) -> EscalationSummary:
     tp, fp, fn, tn = (int((d == k).sum()) for k in ("tp", "fp", "fn", "tn"))
     precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
     return EscalationSummary(
-        tp=tp, fp=fp, fn=fn, tn=tn,
-        precision=rounded(precision), recall=rounded(recall), f1=rounded(f1(precision, recall)),
-        early=int((s["timing"] == "early").sum()), late=int((s["timing"] == "late").sum()),
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
+        precision=rounded(precision),
+        recall=rounded(recall),
+        f1=rounded(f1(precision, recall)),
+        early=int((s["timing"] == "early").sum()),
+        late=int((s["timing"] == "late").sum()),
     )
 
 

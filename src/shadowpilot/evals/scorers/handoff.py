@@ -58,16 +58,24 @@ def handoff_summary(s: pd.DataFrame) -> HandoffSummary | None:
 def _detail(h: HandoffSummary, max_hops: int) -> str:
     bad = h.failed
     failing = f"; failing: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}" if bad else ""
-    return (f"{h.ok}/{plural(h.escalations, 'escalation')} with summary, sentiment, the required "
-            f"attributes and at most {plural(max_hops, 'hop')}{failing}")
+    return (
+        f"{h.ok}/{plural(h.escalations, 'escalation')} with summary, sentiment, the required "
+        f"attributes and at most {plural(max_hops, 'hop')}{failing}"
+    )
 
 
 class HandoffScorer:
     name = "handoff"
 
     def needs(self, config: GateConfig) -> list[str]:
-        return ["agent_escalated", "error", "agent_summary", "agent_sentiment", "hops",
-                *(col.agent(a) for a in config.required_attributes)]
+        return [
+            "agent_escalated",
+            "error",
+            "agent_summary",
+            "agent_sentiment",
+            "hops",
+            *(col.agent(a) for a in config.required_attributes),
+        ]
 
     def columns(self, inputs: CaseInputs, scored: pd.DataFrame) -> pd.DataFrame:
         c = inputs.config

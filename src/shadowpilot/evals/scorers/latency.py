@@ -48,8 +48,10 @@ def _ms(x: float | None) -> str:
 def _detail(lat: LatencySummary) -> str:
     if lat.within_budget is None:
         return "the agent reported no times: not measured"
-    return (f"p95 first token {_ms(lat.first_token_p95)} (budget {lat.first_token_budget:g} ms), "
-            f"p95 full reply {_ms(lat.full_reply_p95)} (budget {lat.full_reply_budget:g} ms)")
+    return (
+        f"p95 first token {_ms(lat.first_token_p95)} (budget {lat.first_token_budget:g} ms), "
+        f"p95 full reply {_ms(lat.full_reply_p95)} (budget {lat.full_reply_budget:g} ms)"
+    )
 
 
 class LatencyScorer:

@@ -34,15 +34,20 @@ def reply_summary(s: pd.DataFrame) -> ReplySummary | None:
         return None
     totals = s[REPLY_COUNT_COLUMNS].sum()
     r = rates(*(totals[c] for c in REPLY_COUNT_COLUMNS[1:]))
-    return ReplySummary(turns=int(totals["reply_turns"]), cases=int((s["reply_turns"] > 0).sum()),
-                        **{k: rounded(float(v), 4) for k, v in r.items()})
+    return ReplySummary(
+        turns=int(totals["reply_turns"]),
+        cases=int((s["reply_turns"] > 0).sum()),
+        **{k: rounded(float(v), 4) for k, v in r.items()},
+    )
 
 
 def _detail(reply: ReplySummary | None, least: float) -> str:
     if reply is None or reply.similarity is None:
         return "no reply could be compared with a human reply: not measured"
-    return (f"reply similarity (1 - MER) {reply.similarity:.3f} over {plural(reply.turns, 'turn')}, at least "
-            f"{least:.3f} required")
+    return (
+        f"reply similarity (1 - MER) {reply.similarity:.3f} over {plural(reply.turns, 'turn')}, at least "
+        f"{least:.3f} required"
+    )
 
 
 class ReplyScorer:

@@ -27,8 +27,11 @@ def penalties(scores: pd.DataFrame, w: Weights) -> pd.Series:
     kind = np.select(
         [error, (d == "fn").to_numpy(), (d == "fp").to_numpy()], [w.error, w.missed, w.unnecessary], default=0.0
     )
-    timing = np.select([(scores["timing"] == "late").to_numpy(), (scores["timing"] == "early").to_numpy()],
-                       [w.late, w.early], default=0.0)
+    timing = np.select(
+        [(scores["timing"] == "late").to_numpy(), (scores["timing"] == "early").to_numpy()],
+        [w.late, w.early],
+        default=0.0,
+    )
     wrong_route = scores["routing_ok"].eq(False).fillna(False).to_numpy(dtype=bool)
     total = kind + np.where(error, 0.0, timing + np.where(wrong_route, w.routing, 0.0))
     return pd.Series(total, index=scores.index, dtype="float64")

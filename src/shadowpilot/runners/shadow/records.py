@@ -117,9 +117,7 @@ class ClosedRecord(Closed):
     received: FiniteFloat = Field(alias="rx")
 
 
-LogRecord = Annotated[
-    EventRecord | AgentRecord | EndedRecord | ScoredRecord | ClosedRecord, Field(discriminator="k")
-]
+LogRecord = Annotated[EventRecord | AgentRecord | EndedRecord | ScoredRecord | ClosedRecord, Field(discriminator="k")]
 _ADAPTER: TypeAdapter[LogRecord] = TypeAdapter(LogRecord)
 
 

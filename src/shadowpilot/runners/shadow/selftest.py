@@ -243,7 +243,9 @@ class Selftest:
         waiting = "" if human.get("routing_known") else "; TaskRouter's outcome is not complete yet"
         raise SelftestFailed.worded(
             f"call {call_id} was not scored within {timeout_s:g} s: it is {view.get('state')}"
-            f"{waiting} (see the server's log; raise ", Term("timeout_s"), " if the agent is slow)"
+            f"{waiting} (see the server's log; raise ",
+            Term("timeout_s"),
+            " if the agent is slow)",
         )
 
     def run(self, call_key: str, timeout_s: float, call_id: str | None = None) -> tuple[Scored, int]:

@@ -128,8 +128,10 @@ class ShadowService:
                 log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
             else:
                 if skipped and self.compactions[-1].archive is not None:  # the lines named are there now
-                    log.warning("the log as it was, with the lines skipped above, is kept as %s",
-                                self.compactions[-1].archive.name)  # fmt: skip
+                    log.warning(
+                        "the log as it was, with the lines skipped above, is kept as %s",
+                        self.compactions[-1].archive.name,
+                    )
         self.log.open()
         self.resumed = [cid for cid, call in self.book.calls.items() if not call.done]
         for cid in self.resumed:

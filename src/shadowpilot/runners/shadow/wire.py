@@ -38,46 +38,145 @@ SELFTEST_FIELD = "ShadowpilotSelftest"  # our own marker on `shadow selftest` ev
 # The fields each route reads: content keys are made of these only (so RetryCount, which a
 # redelivery changes, and every field not read are left out).
 READS: dict[Route, frozenset[str]] = {
-    "transcriptions": frozenset({
-        "CallSid", "TranscriptionSid", "TranscriptionEvent", "SequenceId", "Timestamp", "Track",
-        "TranscriptionData", "Final", "ErrorCode", "ErrorMessage", "TranscriptionErrorCode",
-        "TranscriptionError", SELFTEST_FIELD,
-    }),
-    "conversations": frozenset({
-        "EventType", "ConversationSid", "MessageSid", "Index", "Author", "Body", "ParticipantSid", "Source",
-        "StateTo", "Identity", "Attributes", "MessagingBinding.Type", "MessagingBinding.Address", SELFTEST_FIELD,
-    }),
-    "taskrouter": frozenset({
-        "EventType", "TaskSid", "ResourceType", "ResourceSid", "TaskAttributes", "TimestampMs", "Timestamp",
-        "TaskQueueSid", "TaskQueueName", "TaskPriority", "TaskChannelUniqueName", "TransferTo",
-        "TransferTargetSid", "TransferType", SELFTEST_FIELD,
-    }),
-}  # fmt: skip
+    "transcriptions": frozenset(
+        {
+            "CallSid",
+            "TranscriptionSid",
+            "TranscriptionEvent",
+            "SequenceId",
+            "Timestamp",
+            "Track",
+            "TranscriptionData",
+            "Final",
+            "ErrorCode",
+            "ErrorMessage",
+            "TranscriptionErrorCode",
+            "TranscriptionError",
+            SELFTEST_FIELD,
+        }
+    ),
+    "conversations": frozenset(
+        {
+            "EventType",
+            "ConversationSid",
+            "MessageSid",
+            "Index",
+            "Author",
+            "Body",
+            "ParticipantSid",
+            "Source",
+            "StateTo",
+            "Identity",
+            "Attributes",
+            "MessagingBinding.Type",
+            "MessagingBinding.Address",
+            SELFTEST_FIELD,
+        }
+    ),
+    "taskrouter": frozenset(
+        {
+            "EventType",
+            "TaskSid",
+            "ResourceType",
+            "ResourceSid",
+            "TaskAttributes",
+            "TimestampMs",
+            "Timestamp",
+            "TaskQueueSid",
+            "TaskQueueName",
+            "TaskPriority",
+            "TaskChannelUniqueName",
+            "TransferTo",
+            "TransferTargetSid",
+            "TransferType",
+            SELFTEST_FIELD,
+        }
+    ),
+}
 # Every name Twilio documents for the route (wire-format reference 1.3, 4.1, 5.2): the ones read,
 # and the others, which are ignored but must not be mistaken for a tampered name.
 KNOWN: dict[Route, frozenset[str]] = {
-    "transcriptions": READS["transcriptions"] | {
-        "AccountSid", "LanguageCode", "Stability", "ProviderConfiguration", "RetryCount",
+    "transcriptions": READS["transcriptions"]
+    | {
+        "AccountSid",
+        "LanguageCode",
+        "Stability",
+        "ProviderConfiguration",
+        "RetryCount",
     },
-    "conversations": READS["conversations"] | {
-        "AccountSid", "ChatServiceSid", "ClientIdentity", "RetryCount", "WebhookSid", "WebhookType",
-        "DateCreated", "DateUpdated", "Media", "MessagingServiceSid", "StateFrom", "StateUpdated", "Reason",
-        "RoleSid", "MessagingBinding.ProxyAddress", "MessagingBinding.ProjectedAddress",
-        "MessagingBinding.AuthorAddress", "MessagingBinding.Level", "MessagingBinding.Name",
-        "LastReadMessageIndex", "LastReadTimestamp", "FriendlyName", "UniqueName", "State", "MessageBody",
+    "conversations": READS["conversations"]
+    | {
+        "AccountSid",
+        "ChatServiceSid",
+        "ClientIdentity",
+        "RetryCount",
+        "WebhookSid",
+        "WebhookType",
+        "DateCreated",
+        "DateUpdated",
+        "Media",
+        "MessagingServiceSid",
+        "StateFrom",
+        "StateUpdated",
+        "Reason",
+        "RoleSid",
+        "MessagingBinding.ProxyAddress",
+        "MessagingBinding.ProjectedAddress",
+        "MessagingBinding.AuthorAddress",
+        "MessagingBinding.Level",
+        "MessagingBinding.Name",
+        "LastReadMessageIndex",
+        "LastReadTimestamp",
+        "FriendlyName",
+        "UniqueName",
+        "State",
+        "MessageBody",
     },
-    "taskrouter": READS["taskrouter"] | {
-        "AccountSid", "WorkspaceSid", "WorkspaceName", "EventDescription", "TaskAge", "TaskAssignmentStatus",
-        "TaskChannelSid", "TaskQueueTargetExpression", "TaskQueueEnteredDate", "TaskDateCreated",
-        "TaskCanceledReason", "TaskCompletedReason", "TaskVersion", "TaskTimeout", "WorkflowSid",
-        "WorkflowName", "WorkerSid", "WorkerName", "WorkerAttributes", "WorkerActivitySid",
-        "WorkerActivityName", "WorkerPreviousActivitySid", "WorkerPreviousActivityName",
-        "WorkerTimeInPreviousActivity", "WorkerTimeInPreviousActivityMs", "WorkerVersion", "ReservationSid",
-        "ReservationTimeout", "ReservationVersion", "TransferMode", "TransferStatus", "TransferSid", "TransferStarted",
-        "TransferInitiatingWorkerSid", "TransferInitiatingReservationSid", "TransferFailedReason",
-        "ActivitySid", "ActivityName", "ActivityAvailable", "TargetChangedReason", "RetryCount",
+    "taskrouter": READS["taskrouter"]
+    | {
+        "AccountSid",
+        "WorkspaceSid",
+        "WorkspaceName",
+        "EventDescription",
+        "TaskAge",
+        "TaskAssignmentStatus",
+        "TaskChannelSid",
+        "TaskQueueTargetExpression",
+        "TaskQueueEnteredDate",
+        "TaskDateCreated",
+        "TaskCanceledReason",
+        "TaskCompletedReason",
+        "TaskVersion",
+        "TaskTimeout",
+        "WorkflowSid",
+        "WorkflowName",
+        "WorkerSid",
+        "WorkerName",
+        "WorkerAttributes",
+        "WorkerActivitySid",
+        "WorkerActivityName",
+        "WorkerPreviousActivitySid",
+        "WorkerPreviousActivityName",
+        "WorkerTimeInPreviousActivity",
+        "WorkerTimeInPreviousActivityMs",
+        "WorkerVersion",
+        "ReservationSid",
+        "ReservationTimeout",
+        "ReservationVersion",
+        "TransferMode",
+        "TransferStatus",
+        "TransferSid",
+        "TransferStarted",
+        "TransferInitiatingWorkerSid",
+        "TransferInitiatingReservationSid",
+        "TransferFailedReason",
+        "ActivitySid",
+        "ActivityName",
+        "ActivityAvailable",
+        "TargetChangedReason",
+        "RetryCount",
     },
-}  # fmt: skip
+}
 # Twilio's SID formats, from its OpenAPI specs (twilio-oai: each Sid property's `pattern`, e.g.
 # `^CA[0-9a-fA-F]{32}$`): two capital letters naming the resource, then 32 hex digits. The fields
 # checked are the ids each route reads or that say whose event it is; a value of another shape is
@@ -86,12 +185,23 @@ KNOWN: dict[Route, frozenset[str]] = {
 SID_PREFIXES: dict[Route, dict[str, str]] = {
     "transcriptions": {"AccountSid": "AC", "CallSid": "CA", "TranscriptionSid": "GT"},
     "conversations": {
-        "AccountSid": "AC", "ConversationSid": "CH", "MessageSid": "IM", "ParticipantSid": "MB",
-        "ChatServiceSid": "IS", "MessagingServiceSid": "MG", "WebhookSid": "WH",
+        "AccountSid": "AC",
+        "ConversationSid": "CH",
+        "MessageSid": "IM",
+        "ParticipantSid": "MB",
+        "ChatServiceSid": "IS",
+        "MessagingServiceSid": "MG",
+        "WebhookSid": "WH",
     },
     "taskrouter": {
-        "AccountSid": "AC", "WorkspaceSid": "WS", "TaskSid": "WT", "TaskQueueSid": "WQ", "WorkerSid": "WK",
-        "ReservationSid": "WR", "WorkflowSid": "WW", "TaskChannelSid": "TC",
+        "AccountSid": "AC",
+        "WorkspaceSid": "WS",
+        "TaskSid": "WT",
+        "TaskQueueSid": "WQ",
+        "WorkerSid": "WK",
+        "ReservationSid": "WR",
+        "WorkflowSid": "WW",
+        "TaskChannelSid": "TC",
     },
 }
 _SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
@@ -345,8 +455,17 @@ def parse_conversation(params: dict[str, Any]) -> Parsed | None:
         index = _int(params.get("Index"), "Index")
         body = (_s(params.get("Body")) or "").strip()
         kind: SpokenKind = "utterance" if body else "other"  # a media-only message carries no words to judge
-        spoken = Spoken(conv, "chat", conv, index, kind, author=_s(params.get("Author")) or "system", text=body,
-                        participant=_s(params.get("ParticipantSid")), source=_s(params.get("Source")))  # fmt: skip
+        spoken = Spoken(
+            conv,
+            "chat",
+            conv,
+            index,
+            kind,
+            author=_s(params.get("Author")) or "system",
+            text=body,
+            participant=_s(params.get("ParticipantSid")),
+            source=_s(params.get("Source")),
+        )
         return Parsed(f"chat:{conv}:{message}", spoken)
     if event in ("onParticipantAdded", "onParticipantUpdated"):
         conv = _required(params, "ConversationSid")

@@ -30,14 +30,31 @@ CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 # TaskRouter events of a transfer can come a while after the call started; look this far past --until.
 EVENT_MARGIN = timedelta(days=1)
 
-TRANSCRIPT_FIELDS = ("sid", "service_sid", "status", "channel", "customer_key", "media_start_time", "date_created",
-                     "duration", "language_code")  # fmt: skip
+TRANSCRIPT_FIELDS = (
+    "sid",
+    "service_sid",
+    "status",
+    "channel",
+    "customer_key",
+    "media_start_time",
+    "date_created",
+    "duration",
+    "language_code",
+)
 SENTENCE_FIELDS = ("sid", "media_channel", "sentence_index", "start_time", "end_time", "transcript", "confidence")
 CONVERSATION_FIELDS = ("sid", "friendly_name", "unique_name", "attributes", "state", "date_created", "date_updated")
 MESSAGE_FIELDS = ("sid", "index", "author", "body", "participant_sid", "date_created", "attributes")
 PARTICIPANT_FIELDS = ("sid", "identity", "attributes", "messaging_binding")
-TASK_FIELDS = ("sid", "attributes", "date_created", "priority", "task_queue_sid", "task_queue_friendly_name",
-               "task_channel_unique_name", "assignment_status")  # fmt: skip
+TASK_FIELDS = (
+    "sid",
+    "attributes",
+    "date_created",
+    "priority",
+    "task_queue_sid",
+    "task_queue_friendly_name",
+    "task_channel_unique_name",
+    "assignment_status",
+)
 EVENT_FIELDS = ("sid", "event_type", "event_date", "event_date_ms", "event_data", "resource_type", "resource_sid")
 
 
@@ -102,9 +119,11 @@ def _in_window(when: datetime | None, since: datetime, until: datetime) -> bool:
 def _no_workspace(cfg: TwilioSettings) -> str | None:
     if not cfg.workspace_sid:
         return None
-    return (f"[twilio] workspace_sid = {cfg.workspace_sid!r}: this Twilio account has no such TaskRouter "
-            "workspace (HTTP 404); check the WS... sid in shadowpilot.toml, or remove it to use the account's "
-            "only workspace")  # fmt: skip
+    return (
+        f"[twilio] workspace_sid = {cfg.workspace_sid!r}: this Twilio account has no such TaskRouter "
+        "workspace (HTTP 404); check the WS... sid in shadowpilot.toml, or remove it to use the account's "
+        "only workspace"
+    )
 
 
 def resolve_workspace(client: Client, cfg: TwilioSettings) -> str:
@@ -184,11 +203,19 @@ def _each(
 
 
 def fetch_calls(
-    client: Client, cfg: TwilioSettings, since: datetime, until: datetime, limit: int | None,
+    client: Client,
+    cfg: TwilioSettings,
+    since: datetime,
+    until: datetime,
+    limit: int | None,
     progress: ProgressFn | None = None,
-) -> tuple[list[CallRecord], list[Failure], bool]:  # fmt: skip
-    kwargs: dict[str, Any] = {"after_start_time": iso(since), "before_start_time": iso(until), "status": "completed",
-                              "page_size": cfg.page_size}  # fmt: skip
+) -> tuple[list[CallRecord], list[Failure], bool]:
+    kwargs: dict[str, Any] = {
+        "after_start_time": iso(since),
+        "before_start_time": iso(until),
+        "status": "completed",
+        "page_size": cfg.page_size,
+    }
     if cfg.intelligence_service_sid:
         kwargs["service_sid"] = cfg.intelligence_service_sid
 
@@ -209,9 +236,11 @@ def fetch_calls(
 
     missing = None
     if cfg.intelligence_service_sid:
-        missing = (f"[twilio] intelligence_service_sid = {cfg.intelligence_service_sid!r}: Twilio has no such "
-                   "Intelligence service on this account (HTTP 404); check the GA... sid in shadowpilot.toml, or "
-                   "remove it to import every service's transcripts")  # fmt: skip
+        missing = (
+            f"[twilio] intelligence_service_sid = {cfg.intelligence_service_sid!r}: Twilio has no such "
+            "Intelligence service on this account (HTTP 404); check the GA... sid in shadowpilot.toml, or "
+            "remove it to import every service's transcripts"
+        )
     transcripts, truncated = _limited(_listing("Intelligence transcripts", listing, missing), limit)
     results = _each(transcripts, lambda t: _fetch_call(client, cfg, t), cfg.concurrency, "calls", progress)
     return (
@@ -222,9 +251,13 @@ def fetch_calls(
 
 
 def fetch_chats(
-    client: Client, cfg: TwilioSettings, since: datetime, until: datetime, limit: int | None,
+    client: Client,
+    cfg: TwilioSettings,
+    since: datetime,
+    until: datetime,
+    limit: int | None,
     progress: ProgressFn | None = None,
-) -> tuple[list[ChatRecord], list[Failure], bool]:  # fmt: skip
+) -> tuple[list[ChatRecord], list[Failure], bool]:
     kwargs: dict[str, Any] = {"start_date": iso(since), "end_date": iso(until), "page_size": cfg.page_size}
     if len(cfg.conversation_states) == 1:
         kwargs["state"] = cfg.conversation_states[0]
@@ -251,9 +284,13 @@ def fetch_chats(
 
 
 def fetch_tasks(
-    client: Client, cfg: TwilioSettings, workspace_sid: str, since: datetime, until: datetime,
+    client: Client,
+    cfg: TwilioSettings,
+    workspace_sid: str,
+    since: datetime,
+    until: datetime,
     progress: ProgressFn | None = None,
-) -> list[TaskInfo]:  # fmt: skip
+) -> list[TaskInfo]:
     """Tasks as the Task resource (while it still exists) and the workspace's Events tell them.
 
     TaskRouter deletes finished tasks after a while; its Events are kept ~30 days and carry the
@@ -269,8 +306,10 @@ def fetch_tasks(
             "TaskRouter task queues", lambda: list(ws.task_queues.stream(page_size=cfg.page_size)), missing
         )
     }
-    tasks = [dump(t, TASK_FIELDS) for t in _listing("TaskRouter tasks", lambda: list(ws.tasks.stream(
-        page_size=cfg.page_size)), missing)]  # fmt: skip
+    tasks = [
+        dump(t, TASK_FIELDS)
+        for t in _listing("TaskRouter tasks", lambda: list(ws.tasks.stream(page_size=cfg.page_size)), missing)
+    ]
     if progress:
         progress("outcomes", 1, None)
     end = until + EVENT_MARGIN
@@ -294,9 +333,13 @@ def fetch_tasks(
 
 
 def fetch_all(
-    client: Client, cfg: TwilioSettings, since: datetime, until: datetime, limit: int | None = None,
+    client: Client,
+    cfg: TwilioSettings,
+    since: datetime,
+    until: datetime,
+    limit: int | None = None,
     progress: ProgressFn | None = None,
-) -> Fetched:  # fmt: skip
+) -> Fetched:
     """Everything `import twilio` needs, for calls and chats that started in [since, until)."""
     out = Fetched()
     workspace = resolve_workspace(client, cfg)
