@@ -70,8 +70,3 @@ def passes_needed(passed: int, n: int, bar: float, lower_bound: bool, limit: int
     # (passed + m) / (n + m) >= bar  <=>  m >= (bar * n - passed) / (1 - bar)
     m = math.ceil((bar * n - passed) / (1 - bar) - 1e-9)
     return max(m, 0 if n else 1)
-
-
-def rounded(x: float | None, nd: int = 3) -> float | None:
-    """A figure as a summary stores it (None stays None)."""
-    return None if x is None else round(x, nd)

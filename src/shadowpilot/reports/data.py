@@ -15,6 +15,7 @@ from ..config import Settings
 from ..evals import columns as col
 from ..evals.compare import Comparison
 from ..evals.derive import agent_decisions
+from ..evals.missing import na_to_none
 from ..store import Store
 from ..types import NO_ESCALATION, AgentDecision, DecisionView, GateResult, Outcome, RunManifest, Transcript, Turn
 from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
@@ -120,14 +121,8 @@ def kind_list(kinds: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _clean(v: Any) -> Any:
-    if v is None or isinstance(v, list | dict | str | bool):
-        return v
-    return None if pd.isna(v) else v
-
-
 def _num(v: Any) -> float | None:
-    v = _clean(v)
+    v = na_to_none(v)
     return None if v is None else float(v)
 
 
@@ -201,7 +196,9 @@ def _steps_by_case(steps: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     steps = col.first_repeat(steps)
     by_case: dict[str, list[dict[str, Any]]] = {}
     for row in col.records(steps):
-        rec = {k: _clean(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")}
+        rec: dict[str, Any] = {
+            k: na_to_none(v) for k, v in row.items() if k not in ("case_id", "repeat", "turn", "customer_turn")
+        }
         rec = {
             "transcript_index": int(row["turn"]),
             "customer_turn": customer_turn_from_ordinal(int(row["customer_turn"])),
@@ -218,12 +215,12 @@ def _rulings(rulings: pd.DataFrame) -> dict[str, RulingNote]:
 
     out = {}
     for r in rulings.to_dict("records"):
-        at = _clean(r.get("ruled_at"))
+        at = na_to_none(r.get("ruled_at"))
         out[r["case_id"]] = RulingNote(
             ruling=r["ruling"],
             label=RULING_LABEL.get(r["ruling"], r["ruling"]),
-            note=_clean(r.get("note")),
-            ruled_by=_clean(r.get("ruled_by")),
+            note=na_to_none(r.get("note")),
+            ruled_by=na_to_none(r.get("ruled_by")),
             ruled_at=None if at is None else pd.Timestamp(at).to_pydatetime(),
         )
     return out
@@ -239,7 +236,7 @@ def _problems(s: dict[str, Any], attributes: dict[str, bool | None]) -> list[str
         out.append("missed")
     elif s["decision"] == "fp":
         out.append("unnecessary")
-    if _clean(s.get("timing")) in ("early", "late"):
+    if na_to_none(s.get("timing")) in ("early", "late"):
         out.append(s["timing"])
     if any(v is False for v in attributes.values()):
         out.append("routing")
@@ -269,7 +266,7 @@ def _cases(
         t = transcripts[s["case_id"]]
         case_steps = by_case.get(t.id, [])
         ruling = ruling_by_case.get(t.id)
-        why, error = _clean(s["why"]), _clean(errors.get(t.id))
+        why, error = na_to_none(s["why"]), na_to_none(errors.get(t.id))
         if redactor is not None:
             # every free text about the case shares the call's placeholders: the agent's replies,
             # summaries and errors, the failure reason, the reviewer's note
@@ -287,7 +284,7 @@ def _cases(
             reply = case_steps[-1].get("reply") if case_steps else None
         agent = DecisionView.of(decision, reply)
         human_at = customer_turn_number(t.turns, t.outcome.at_turn) if t.outcome.escalated else None
-        attributes = {a: _clean(s[col.match(a)]) for a in matched}
+        attributes = {a: na_to_none(s[col.match(a)]) for a in matched}
         attributes = {k: None if v is None else bool(v) for k, v in attributes.items()}
         cases.append(
             CaseReport(
@@ -298,8 +295,8 @@ def _cases(
                 started_at=t.started_at,
                 passed=bool(s["passed"]),
                 why=why,
-                decision=_clean(s["decision"]),
-                timing=_clean(s["timing"]),
+                decision=na_to_none(s["decision"]),
+                timing=na_to_none(s["timing"]),
                 error=error,
                 human=t.outcome,
                 human_at_customer_turn=human_at,
@@ -350,7 +347,7 @@ def _timeline(history: pd.DataFrame, manifest: RunManifest, gate: GateResult) ->
     verdict: str
     for r in col.records(history):
         current = r["run_id"] == manifest.run_id
-        if not current and (r["status"] != "complete" or _clean(r["verdict"]) is None):
+        if not current and (r["status"] != "complete" or na_to_none(r["verdict"]) is None):
             continue  # never gated: no verdict to plot
         at = pd.Timestamp(r["created_at"]).to_pydatetime()
         if at.tzinfo is None:
@@ -359,7 +356,7 @@ def _timeline(history: pd.DataFrame, manifest: RunManifest, gate: GateResult) ->
         if current:
             cases, passed, rate, verdict = gate.cases, gate.passed_cases, gate.pass_rate, gate.verdict
         else:
-            cases, passed = int(r["cases"]), int(_clean(r["passed_cases"]) or 0)
+            cases, passed = int(r["cases"]), int(na_to_none(r["passed_cases"]) or 0)
             rate, verdict = float(r["pass_rate"]), str(r["verdict"])
         points.append(
             TimelinePoint(

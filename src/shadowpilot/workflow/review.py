@@ -6,14 +6,12 @@ import getpass
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
 
 from ..config import Settings
 from ..errors import NotFoundError, UsageError
 from ..evals import score_frame
 from ..evals.derive import agent_decisions
+from ..evals.missing import na_to_none
 from ..evals.rulings import RULINGS, Disagreement, Ruling
 from ..store import Store
 from ..terms import Term
@@ -33,10 +31,6 @@ def reviewer(by: str | None = None, environ: Mapping[str, str] | None = None) ->
         return getpass.getuser()
     except Exception:  # no user name in this environment (some containers)
         return "unknown"
-
-
-def _none(v: Any) -> Any:
-    return None if v is None or (not isinstance(v, list | dict) and pd.isna(v)) else v
 
 
 def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagreement]:
@@ -65,9 +59,9 @@ def _disagreements(store: Store, run_id: str, config: GateConfig) -> list[Disagr
             case_id=cid,
             fingerprint=versions[cid],
             critical=bool(row["critical"]),
-            decision=_none(row["decision"]),
-            timing=_none(row["timing"]),
-            why=_none(row["why"]),
+            decision=na_to_none(row["decision"]),
+            timing=na_to_none(row["timing"]),
+            why=na_to_none(row["why"]),
             transcript=transcripts[cid],
             ai=escalations.get(cid, NO_ESCALATION),
             ai_reply=replies.get(cid),

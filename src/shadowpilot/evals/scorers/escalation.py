@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...formatting import rounded
 from ...types import EscalationSummary, GateConfig
-from ..metrics import f1, ratio, rounded
+from ..metrics import f1, ratio
 from ..scorer import CaseInputs, GateInputs, ScorerResult
 
 NEEDS = ["expected_escalated", "agent_escalated", "error", "agent_customer_turn", "expected_at_customer_turn"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...formatting import ms_as_kept
 from ...types import Budgets, GateConfig, LatencySummary
 from ..scorer import CaseInputs, GateInputs, ScorerResult, check
 
@@ -41,16 +42,12 @@ def latency_summary(timings: pd.DataFrame | None, budgets: Budgets) -> LatencySu
     )
 
 
-def _ms(x: float | None) -> str:
-    return "not measured" if x is None else f"{x:g} ms"
-
-
 def _detail(lat: LatencySummary) -> str:
     if lat.within_budget is None:
         return "the agent reported no times: not measured"
     return (
-        f"p95 first token {_ms(lat.first_token_p95)} (budget {lat.first_token_budget:g} ms), "
-        f"p95 full reply {_ms(lat.full_reply_p95)} (budget {lat.full_reply_budget:g} ms)"
+        f"p95 first token {ms_as_kept(lat.first_token_p95)} (budget {lat.first_token_budget:g} ms), "
+        f"p95 full reply {ms_as_kept(lat.full_reply_p95)} (budget {lat.full_reply_budget:g} ms)"
     )
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...formatting import rounded
 from ...types import GateConfig, ReplySummary
 from ...wording import plural
-from ..metrics import rounded
 from ..reply import REPLY_COUNT_COLUMNS, rates, reply_counts
 from ..scorer import CaseInputs, GateInputs, ScorerResult, check
 

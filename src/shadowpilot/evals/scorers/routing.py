@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...formatting import rounded
 from ...types import GateConfig, RoutingSummary
 from .. import columns as col
-from ..metrics import ratio, rounded
+from ..metrics import ratio
 from ..scorer import CaseInputs, GateInputs, ScorerResult
 
 
