@@ -729,20 +729,7 @@ class Store:
     def current_rulings(self, run_id: str) -> dict[str, Ruling]:
         """case_id -> the current ruling on the case version a run used (a ruling on another
         version of the case does not apply), typed; rulings_for_run is the frame scoring reads."""
-        cols = ", ".join(f"r.{c}" for c in self.RULING_COLUMNS)
-        cur = self.con.execute(
-            f"""
-            WITH r AS (
-                SELECT * FROM rulings
-                QUALIFY row_number() OVER (PARTITION BY case_id, fingerprint ORDER BY ruling_id DESC) = 1
-            )
-            SELECT {cols}
-            FROM r JOIN (SELECT case_id, fingerprint FROM run_cases WHERE run_id = ? AND repeat = 0) rc
-                 USING (case_id, fingerprint)
-            ORDER BY r.case_id
-            """,
-            [run_id],
-        )
+        cur = self.con.execute(self._current_rulings_sql(), [run_id])
         out: dict[str, Ruling] = {}
         for values in cur.fetchall():
             row = dict(zip(self.RULING_COLUMNS, values, strict=True))
@@ -761,9 +748,13 @@ class Store:
     def rulings_for_run(self, run_id: str) -> pd.DataFrame:
         """The current ruling on each case version a run used (a ruling on another version of
         the case does not apply), in case order."""
+        return self.con.execute(self._current_rulings_sql(), [run_id]).df()
+
+    def _current_rulings_sql(self) -> str:
+        """The newest ruling on each case version one run (the parameter) used: one query for the
+        typed reader and the frame, so both see the same rulings."""
         cols = ", ".join(f"r.{c}" for c in self.RULING_COLUMNS)
-        return self.con.execute(
-            f"""
+        return f"""
             WITH r AS (
                 SELECT * FROM rulings
                 QUALIFY row_number() OVER (PARTITION BY case_id, fingerprint ORDER BY ruling_id DESC) = 1
@@ -772,9 +763,7 @@ class Store:
             FROM r JOIN (SELECT case_id, fingerprint FROM run_cases WHERE run_id = ? AND repeat = 0) rc
                  USING (case_id, fingerprint)
             ORDER BY r.case_id
-            """,
-            [run_id],
-        ).df()
+            """
 
     # -- the LLM judge --------------------------------------------------------------------
 
