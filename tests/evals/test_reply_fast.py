@@ -24,7 +24,7 @@ MARKS += "|\u2014|\u2013|\u2026|...|?!|\u00bfqu\u00e9?|\u00a1hola!|\u00ab\u00bb|
 LETTERS = "caf\u00e9|stra\u00dfe|\u0130stanbul|\u00d1and\u00fa|\u4e2d\u6587|\U0001f600|e\u0301"
 LETTERS += "|\u212b|a|I|OK|ok|book|hours"
 FILLER = "you know|You Know|you  know|you\tknow|you\nknow|know|you|um,|Uh.|HMM|mhm?|er-um"
-SPACES = " |  |\t|\n|\r\n|\xa0|\u2009|\u2028|\x0b|\x0c|\x1c|\x85|\u3000|\x00|\x07|\x7f|\x1b|"
+SPACES = " |  |\t|\n|\r\n|\xa0|\u2009|\u2028|\x0b|\x0c|\x1c|\x1e|\x85|\u3000|\x00|\x07|\x7f|\x1b|"
 PIECES = [*_UNITS, *_TENS, *FILLERS, *"|".join([NUMBERS, DIGITS, MARKS, LETTERS, FILLER, SPACES]).split("|")]
 ASCII_PIECES = [p for p in PIECES if p.isascii()]
 SEPARATORS = [" ", " ", " ", "  ", "", "\t", "\n", ", ", "-", ".", "\xa0"]
@@ -74,6 +74,7 @@ def test_the_fast_normalisation_equals_normalise(seed: int, pieces: list[str]) -
 def test_the_fast_normalisation_on_edge_batches() -> None:
     edge = [[], [""], ["", ""], [" "], ["\n"], ["um"], ["you know", ""], ["Twenty-one", "twenty"], ["twenty", "one"]]
     edge += [["\x07one\x07"], ["one\ttwo", "twenty one"], ["caf\u00e9 one", "\x07"], ["a\xa0b"], ["you", "know"]]
+    edge += [["a\x1eb", "c\nd"], ["\x1e"]]
     for batch in edge:
         normalised, encoded, counts = _normalise_batch(list(batch))
         assert normalised == NORMALISE(list(batch)), batch

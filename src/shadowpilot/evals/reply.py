@@ -151,13 +151,24 @@ def normalise(texts: list[str]) -> list[str]:
 Words = str | list[int]  # a text's words for rapidfuzz: one character per word, or word ids
 _NUMBER_WORDS: dict[str, int] = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w in enumerate(_TENS)}
 _SINGLE_FILLERS = frozenset(f for f in FILLERS if " " not in f)
-_NOT_WORD_SPACE_OR_NEWLINE = re.compile(r"[^\w \n]")
+_SEPARATOR = "\x1e"  # joins the texts when none holds it (checked), so their own newlines go in one pass
+_WORD_RUN = re.compile(r"\w+")
+# step 2's digit separators, as `DigitSeparators` (tests check it) in two passes that start
+# with a literal, which the regex engine finds fast
+_THOUSANDS_COMMA = re.compile(r",(?<=\d,)(?=\d{3}\b)")
+_DECIMAL_POINT = re.compile(r"\.(?<=\d\.)(?=\d)")
 _MARK = "\x00"  # prefixes the words of lines normalised by the regex path (never in a \w run)
 
 
 def _numbers_fillers_regex(line: str) -> str:
     """Steps 4-6 for one line with the `NORMALISE` regex (lines the token path does not take)."""
     return " ".join(_NUMBER_OR_FILLER.sub(_number_or_filler, line).split())
+
+
+def _tokenise(text: str) -> tuple[np.ndarray, list[str]]:
+    """The text's tokens between single spaces, a newline its own token: codes and the distinct tokens."""
+    codes, uniques = pd.factorize(np.asarray(text.replace("\n", " \n ").split(" "), dtype=object))
+    return codes, uniques.tolist()
 
 
 def _alone(token: str) -> str:
@@ -184,17 +195,21 @@ def _normalise_batch(texts: list[str]) -> tuple[list[str], list[Words], np.ndarr
     n = len(texts)
     if n == 0:
         return [], [], np.zeros(0, dtype=np.int64)
-    big = Punctuation().fn(DigitSeparators().fn(Lower().fn("\n".join(NoNewlines().process_list(texts)))))
-    if not big.replace(" ", "").replace("\n", "").isalnum() and _NOT_WORD_SPACE_OR_NEWLINE.search(big):
+    big = _SEPARATOR.join(texts)
+    if big.count(_SEPARATOR) == n - 1:  # step 1 on the joined text: newlines to spaces, then separators
+        big = big.replace("\n", " ").replace(_SEPARATOR, "\n").lower()
+    else:
+        big = "\n".join(NoNewlines().process_list(texts)).lower()
+    big = _DECIMAL_POINT.sub(" point ", _THOUSANDS_COMMA.sub("", big))
+    big = Punctuation().fn(big)
+    codes, vocab = _tokenise(big)
+    other = np.array([w != "" and w != "\n" and _WORD_RUN.fullmatch(w) is None for w in vocab])
+    if other.any():  # lines for the regex: their words come back marked, as final
         lines = big.split("\n")
-        starts = np.cumsum([0] + [len(x) + 1 for x in lines[:-1]])
-        at = [m.start() for m in _NOT_WORD_SPACE_OR_NEWLINE.finditer(big)]
-        for i in np.unique(np.searchsorted(starts, at, side="right") - 1).tolist():
+        line = np.cumsum(codes == vocab.index("\n")) if "\n" in vocab else np.zeros(len(codes), dtype=np.int64)
+        for i in np.unique(line[other[codes]]).tolist():
             lines[i] = " ".join(_MARK + w for w in _numbers_fillers_regex(lines[i]).split())
-        big = "\n".join(lines)
-    tokens = np.asarray(big.replace("\n", " \n ").split(" "), dtype=object)
-    codes, uniques = pd.factorize(tokens)
-    vocab: list[str] = uniques.tolist()
+        codes, vocab = _tokenise("\n".join(lines))
     u = len(vocab)
     # per distinct token: its number value (-1: none), whether it is a unit 1-9, a tens word,
     # "you", "know", and what it becomes alone (a marked token: itself, unmarked)
@@ -205,8 +220,8 @@ def _normalise_batch(texts: list[str]) -> tuple[list[str], list[Words], np.ndarr
     know = np.array([w == "know" for w in vocab])
     newline = vocab.index("\n") if "\n" in vocab else -1
     alone = [_alone(w) for w in vocab]
-    # final vocabulary: the tokens alone, then "20".."99" for the compounds (code u + value)
-    words_out = np.asarray(alone + [str(v) for v in range(100)], dtype=object)
+    # final vocabulary: the tokens alone, then "0".."99" for the compounds (code u + value), "\n"
+    canon, distinct = pd.factorize(np.asarray(alone + [str(v) for v in range(100)], dtype=object))
     out = codes.astype(np.int64)
     first, second = codes[:-1], codes[1:]
     compound = np.flatnonzero(tens[first] & unit[second])
@@ -216,24 +231,22 @@ def _normalise_batch(texts: list[str]) -> tuple[list[str], list[Words], np.ndarr
     you_know = np.flatnonzero(you[first] & know[second])
     gone[you_know] = True
     gone[you_know + 1] = True
-    canon, distinct = pd.factorize(words_out)
     empty = canon[alone.index("")] if "" in alone else -1
     is_newline = codes == newline
-    keep = ~gone & ~is_newline & (canon[out] != empty)
-    line = np.cumsum(is_newline)
-    counts = np.bincount(line[keep], minlength=n).astype(np.int64)
-    final = canon[out[keep]]
-    # the normalised texts: words joined by spaces, lines by newlines (no word holds either)
-    seq = keep | is_newline
-    joined = " ".join(np.where(is_newline[seq], "\n", distinct[canon[out[seq]]]).tolist())
+    out = canon[out]
+    keep = ~gone & ~is_newline & (out != empty)
+    counts = np.bincount(np.cumsum(is_newline)[keep], minlength=n).astype(np.int64)
+    # the texts' words and newlines between texts; joined by spaces (no word holds a space or a
+    # newline), then the spaces beside the newlines go
+    nl = len(distinct)
+    seq = np.where(is_newline, nl, out)[keep | is_newline]
+    joined = " ".join(np.append(distinct, "\n")[seq].tolist())
     normalised = joined.replace(" \n", "\n").replace("\n ", "\n").split("\n")
-    ends = np.cumsum(counts)
-    bounds = zip((ends - counts).tolist(), ends.tolist(), strict=True)
-    if len(distinct) > 0x10FFFF - 0x10000:
-        flat = final.tolist()
-        return normalised, [flat[a:b] for a, b in bounds], counts
-    text = (final.astype(np.uint32) + 0x10000).tobytes().decode("utf-32-le")
-    return normalised, [text[a:b] for a, b in bounds], counts
+    if nl > 0x10FFFF - 0x10000:
+        flat, ends = out[keep].tolist(), np.cumsum(counts)
+        return normalised, [flat[a:b] for a, b in zip((ends - counts).tolist(), ends.tolist(), strict=True)], counts
+    text = np.where(seq == nl, ord("\n"), seq + 0x10000).astype(np.uint32).tobytes().decode("utf-32-le")
+    return normalised, list(text.split("\n")), counts
 
 
 def score_replies(pairs: pd.DataFrame) -> pd.DataFrame:
