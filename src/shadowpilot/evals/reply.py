@@ -36,11 +36,37 @@ import jiwer
 import numpy as np
 import pandas as pd
 
-REPLY_COUNT_COLUMNS = ["reply_turns", "reply_hits", "reply_edits", "reply_ref_words", "reply_char_edits",
-                       "reply_ref_chars"]  # fmt: skip
+REPLY_COUNT_COLUMNS = [
+    "reply_turns",
+    "reply_hits",
+    "reply_edits",
+    "reply_ref_words",
+    "reply_char_edits",
+    "reply_ref_chars",
+]
 
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-          "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]  # fmt: skip
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 FILLERS = ("um", "umm", "uh", "uhh", "erm", "er", "hmm", "mhm", "you know")
 _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _NUMBER_OR_FILLER = re.compile(
@@ -137,8 +163,9 @@ class Normalise(jiwer.Compose):
     hypothesis transform (followed by jiwer.ReduceToListOfListOfWords)."""
 
     def __init__(self) -> None:
-        super().__init__([NoNewlines(), Lower(), DigitSeparators(), Punctuation(), NumbersAndFillers(),
-                          CollapseSpaces()])  # fmt: skip
+        super().__init__(
+            [NoNewlines(), Lower(), DigitSeparators(), Punctuation(), NumbersAndFillers(), CollapseSpaces()]
+        )
 
 
 NORMALISE = Normalise()
