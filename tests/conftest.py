@@ -88,3 +88,20 @@ def cli() -> CliRunner:
 def invoke(runner: CliRunner, *args: str):
     """Run the real CLI in-process; returns the click Result (exit_code, stdout, stderr)."""
     return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+# The keys every gate JSON carries (DESIGN's gate contract), checked by the CLI and the library tests.
+GATE_KEYS = {
+    "verdict",
+    "passed",
+    "pass_rate",
+    "pass_rate_ci",
+    "bar",
+    "cases",
+    "passed_cases",
+    "errors",
+    "critical_failed",
+    "escalation",
+    "routing",
+    "failures",
+}

@@ -15,24 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, invoke, make_case, write_config, write_jsonl
+from tests.conftest import GATE_KEYS, SAMPLE, invoke, make_case, write_config, write_jsonl
 
 SAMPLE_TENANT = "harbourview-clinic"
 SAMPLE_FAILURES = ["hv-005", "hv-008", "hv-018"]
-GATE_KEYS = {
-    "verdict",
-    "passed",
-    "pass_rate",
-    "pass_rate_ci",
-    "bar",
-    "cases",
-    "passed_cases",
-    "errors",
-    "critical_failed",
-    "escalation",
-    "routing",
-    "failures",
-}
 COMMANDS = ("demo", "init", "import", "run", "gate", "report", "history", "schema")
 
 
