@@ -27,6 +27,9 @@ EXIT_OK, EXIT_HARNESS, EXIT_USAGE, EXIT_NOT_READY = 0, 1, 2, 3
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
+# How a run is named wherever one is taken (workflow/refs.py reads it).
+RUN_REF = "its id, a unique prefix or suffix of the id, latest, latest~N or latest-shadow"
+
 # The CLI's words for what library messages name (terms.Term keys): its flags and commands.
 CLI_TERMS = {
     "repeats": "--repeats",
