@@ -4,6 +4,7 @@ a unique prefix or suffix, and says which runs an ambiguous one could mean (exit
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from shadowpilot.config import load_settings
 from shadowpilot.store import Store
+from shadowpilot.types import AgentStep, CallRun, Recommendation, RunManifest, Transcript
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.servers.openai_server import OpenAIServer, Reply
 
@@ -143,3 +145,32 @@ def test_latest_names_the_newest_replay_run_even_when_it_did_not_finish(runs: li
     assert gated_run(cli, "--run", "latest") == third
     done = invoke(cli, "run", "--resume", "--run", "latest~2")
     assert done.exit_code == 2 and f"run {first} is already complete" in done.stderr
+
+
+def test_latest_shadow_names_the_newest_shadow_day(runs: list[str], cli, tenant_dir: Path) -> None:
+    """Two shadow days stored as the shadow server stores its calls (Store.add_shadow_calls)."""
+    with Store.open(load_settings(tenant_dir / "shadowpilot.toml", environ={}).store_path) as store:
+        for day in (1, 2):
+            case = Transcript.model_validate(make_case(f"live-{day}", ["hello there"]))
+            rec = Recommendation(case_id=case.id, turn=0, escalate=False, reply="hi")
+            call = CallRun(
+                case_id=case.id,
+                fingerprint=case.fingerprint(),
+                steps=[AgentStep(turn=0, customer_turn=0, recommendation=rec)],
+            )
+            manifest = RunManifest(
+                run_id=f"shadow-2030010{day}",
+                created_at=datetime(2030, 1, day, tzinfo=UTC),
+                tenant="acme",
+                mode="shadow",
+                agent={"kind": "baseline"},
+                cases={},
+                versions={},
+            )
+            store.add_shadow_calls([(case, call, manifest)], "twilio")
+    assert gated_run(cli, "--run", "latest-shadow") == "shadow-20300102"
+    assert gated_run(cli, "--run", "latest-shadow~1") == "shadow-20300101"
+    assert gated_run(cli, "--run", "latest") == runs[-1]  # replay runs are counted apart
+    # a shadow day is named by its date too; a part both days share is ambiguous
+    assert gated_run(cli, "--run", "20300101") == "shadow-20300101"
+    assert invoke(cli, "gate", "--run", "2030010").exit_code == 2
