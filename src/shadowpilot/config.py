@@ -332,9 +332,23 @@ def slug(name: str) -> str:
 
 
 def find_config(start: Path | None = None) -> Path | None:
-    """shadowpilot.toml in the working directory (the store lives beside it)."""
-    candidate = (start or Path.cwd()) / CONFIG_NAME
-    return candidate if candidate.is_file() else None
+    """The shadowpilot.toml a command uses (the store lives beside it): in `start` (default: the
+    working directory) or the nearest folder above it that has one, as git, ruff and pytest find
+    theirs. The search does not climb out of the git repository `start` is in (its top is the
+    last folder looked in), nor above the home directory, so a stray file there or higher up is
+    not picked up by accident; elsewhere it stops at the filesystem root."""
+    here = (start or Path.cwd()).absolute()
+    try:
+        home: Path | None = Path.home().absolute()
+    except RuntimeError:  # no $HOME and no user entry: search to the root
+        home = None
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if folder == home or (folder / ".git").exists():
+            return None
+    return None
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
@@ -405,7 +419,9 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}", path) from None
     elif require:
-        raise ConfigError(f"no {CONFIG_NAME} in {Path.cwd()}; run `shadowpilot init` first (or `shadowpilot demo`)")
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {Path.cwd()} or above it; run `shadowpilot init` first (or `shadowpilot demo`)"
+        )
     env, env_names = _env_overrides(dict(os.environ if environ is None else environ))
     flags = {k: v for k, v in (overrides or {}).items() if v}
     data = _merge(_merge(data, env), flags)

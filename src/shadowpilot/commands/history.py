@@ -9,7 +9,11 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 @guarded
 def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-    """List the runs of this tenant's pilot, oldest first, with their latest verdict."""
+    """List the runs of this tenant's pilot, oldest first, with their latest verdict.
+
+    "changed": what differs from the previous run of the same mode (agent, model, prompt, rules,
+    config, cases); `first` for the first one.
+    """
     from ..workflow import history
     from .safe import safe_text
 
@@ -39,6 +43,7 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     table.add_column("cases", justify="right")
     table.add_column("verdict", no_wrap=True)
     table.add_column("pass rate", justify="right", no_wrap=True)
+    table.add_column("changed", no_wrap=True)
     for r in records:
         verdict = r["verdict"]
         if r["status"] != "complete":
@@ -54,5 +59,13 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             str(r["cases"]),
             shown,
             percent(r["pass_rate"]) if r["pass_rate"] is not None else "",
+            _changed(r["changed"]),
         )
     console().print(table)
+
+
+def _changed(fields: list[str] | None) -> str:
+    """The changed fields in a few words: `first` for the first run of its mode, `—` for none."""
+    if fields is None:
+        return "first"
+    return ", ".join(fields) or "—"

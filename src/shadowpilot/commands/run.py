@@ -8,7 +8,7 @@ import typer
 
 from ..formatting import usd
 from ..wording import plural
-from .common import JSON_OPTION, console, emit_json, guarded, settings
+from .common import JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
     from ..types import CallRun
@@ -21,7 +21,7 @@ def command(
     repeats: int = typer.Option(1, "--repeats", "-k", min=1, help="Run every case K times (pass^k, flaky cases)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ask the agent even where the cache has its answer."),
     resume: bool = typer.Option(False, "--resume", help="Finish the newest interrupted run instead of starting one."),
-    run_id: str | None = typer.Option(None, "--run", help="With --resume: the run to finish."),
+    run_id: str | None = typer.Option(None, "--run", help=f"With --resume: the run to finish ({RUN_REF})."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Replay every stored case, turn by turn, through the agent; store the run and print its id on stdout.

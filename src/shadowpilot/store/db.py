@@ -144,6 +144,16 @@ class ImportSummary:
     unchanged: list[str]
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """A stored run as a reference names it: its id, when it started, its mode and status."""
+
+    run_id: str
+    created_at: datetime
+    mode: str  # replay | shadow | selftest
+    status: str  # running | complete | interrupted | failed | aborted
+
+
 def new_run_id(now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"run-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -550,6 +560,18 @@ class Store:
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {self.path}; see `shadowpilot history`")
         return str(row[0])
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first in the order `history` lists them: what a run reference names."""
+        rows = self.con.execute(
+            "SELECT run_id, created_at, mode, status FROM runs ORDER BY created_at, run_id"
+        ).fetchall()
+        return [RunInfo(str(i), t.astimezone(UTC), str(m), str(s)) for i, t, m, s in rows]
+
+    def manifests(self) -> list[RunManifest]:
+        """Every run's manifest, in the order of `runs` (what `history`'s changes compare)."""
+        rows = self.con.execute("SELECT manifest FROM runs ORDER BY created_at, run_id").fetchall()
+        return [RunManifest.model_validate_json(r[0]) for r in rows]
 
     def latest_run_id(self) -> str:
         row = self._one(

@@ -19,7 +19,7 @@ from ..store import Store, new_run_id
 from ..terms import Term
 from ..types import CacheStats, CallRun, RunManifest, Transcript
 from ..versions import package_versions
-from .workspace import Workspace
+from .workspace import Workspace, find_run
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run
 
@@ -94,7 +94,7 @@ def resume(
     agent = agent or build_agent(settings)
     with Workspace.writing(settings) as ws:
         store = ws.store
-        rid = run_id or store.unfinished_run_id()
+        rid = store.unfinished_run_id() if run_id is None else find_run(store, run_id).run_id
         status = store.run_status(rid)
         if status == "complete":
             raise UsageError(f"run {rid} is already complete; nothing to resume")
