@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
@@ -53,6 +53,9 @@ class Problem:
     @property
     def record_key(self) -> str:
         return self.record if self.record is not None else f"{self.file}:{self.line}"
+
+    def of_record(self, record: str) -> Problem:
+        return replace(self, record=record)
 
     def say(self, terms: Mapping[str, str]) -> str:
         """The problem in the caller's terms (see terms.py)."""

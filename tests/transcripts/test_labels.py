@@ -316,3 +316,11 @@ def test_errors_are_listed_by_file_then_line(tenant_dir, cli):
         ("b.jsonl", 3, "tenant"),
     ]
     assert out["bad_records"] == 4
+
+
+def test_repeats_and_other_tenants_in_a_json_array_count_one_each(tenant_dir, cli):
+    items = [make_case("dup", ["x"]), make_case("dup", ["y"]), make_case("dup", ["z"])]
+    items += [make_case("g-1", ["x"], tenant="globex"), make_case("g-2", ["x"], tenant="globex")]
+    (tenant_dir / "calls.json").write_text(json.dumps(items, indent=2))
+    r = invoke(cli, "import", "calls.json")
+    assert r.exit_code == 2 and "4 bad record(s)" in r.stderr

@@ -141,7 +141,7 @@ def check_duplicates(items: list[tuple[str, int | None, Transcript]]) -> dict[in
         if t.id in seen:
             f0, l0 = seen[t.id]
             first = f"{f0}:{l0}" if l0 else f0
-            problems[i] = Problem(file, line, "id", f"duplicate case id {t.id!r} (first at {first})")
+            problems[i] = Problem(file, line, "id", f"duplicate case id {t.id!r} (first at {first})", f"duplicate {i}")
         else:
             seen[t.id] = (file, line)
     return problems

@@ -86,7 +86,13 @@ def store_cases(
         t = c.transcript
         if t.tenant is not None and t.tenant != tenant:
             problems.append(
-                Problem(c.file, c.line, "tenant", f"belongs to tenant {t.tenant!r}; this store is {tenant!r}")
+                Problem(
+                    c.file,
+                    c.line,
+                    "tenant",
+                    f"belongs to tenant {t.tenant!r}; this store is {tenant!r}",
+                    f"{c.file}:{c.line}:{t.id}",  # a JSON array's items have no line of their own
+                )
             )
             continue
         if t.tenant is None:

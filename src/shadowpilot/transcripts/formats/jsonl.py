@@ -55,7 +55,7 @@ def from_object(
     except ValidationError as exc:
         rename = (lambda p: f"{prefix}.{p}" if p else prefix) if prefix else None
         problems = problems_from_validation(exc, file, line, rename=rename)
-        return None, [Problem(p.file, p.line, p.field, p.message, record) for p in problems]
+        return None, [p.of_record(record) for p in problems] if record else problems
 
 
 def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResult:

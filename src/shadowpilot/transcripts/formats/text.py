@@ -95,7 +95,7 @@ def _read_block(
             problems.append(Problem(file, n, "speaker", "a dialogue line needs a 'Speaker:' prefix"))
     record = f"{file}:{first_line}"  # the block's problems, on whatever lines, are one record
     if problems:
-        return None, first_line, [Problem(p.file, p.line, p.field, p.message, record) for p in problems]
+        return None, first_line, [p.of_record(record) for p in problems]
 
     case, errors = build_case(header)
     if errors:
@@ -112,7 +112,7 @@ def _read_block(
         return Transcript.model_validate(case), first_line, []
     except ValidationError as exc:
         problems = problems_from_validation(exc, file, first_line, line_of=line_of)
-        return None, first_line, [Problem(p.file, p.line, p.field, p.message, record) for p in problems]
+        return None, first_line, [p.of_record(record) for p in problems]
 
 
 def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResult:
