@@ -60,7 +60,7 @@ class SpeakerLabels:
 
     def turns(self, obj: object) -> object:
         """A case object (parsed JSON) with each turn's speaker made canonical; `obj` itself when
-        nothing changed (so the reader can validate the raw line it already has)."""
+        nothing changed (a reader that validated `obj` as it was need not validate it again)."""
         if not isinstance(obj, dict) or not isinstance(obj.get("turns"), list):
             return obj
         turns = obj["turns"]
@@ -68,7 +68,7 @@ class SpeakerLabels:
             {**t, "speaker": self.canonical(t["speaker"])} if isinstance(t, dict) and "speaker" in t else t
             for t in turns
         ]
-        if all(a is b or a == b for a, b in zip(fixed, turns, strict=True)):
+        if fixed == turns:
             return obj
         return {**obj, "turns": fixed}
 

@@ -46,16 +46,21 @@ def from_object(
     if not isinstance(obj, dict):
         kind = type(obj).__name__
         return None, [Problem(file, line, prefix or None, f"expected a JSON object, got {kind}", record)]
-    canonical = labels.turns(obj)  # "Customer", or a tenant's "Caller", as "customer"
+    # strict JSON mode: a number where text belongs, or "yes" for a boolean, is a
+    # bad record rather than coerced; ISO dates still parse.
     try:
-        # strict JSON mode: a number where text belongs, or "yes" for a boolean, is a
-        # bad record rather than coerced; ISO dates still parse.
-        body = raw if raw is not None and canonical is obj else json.dumps(canonical)
-        return Transcript.model_validate_json(body, strict=True), []
-    except ValidationError as exc:
-        rename = (lambda p: f"{prefix}.{p}" if p else prefix) if prefix else None
-        problems = problems_from_validation(exc, file, line, rename=rename)
-        return None, [p.of_record(record) for p in problems] if record else problems
+        return Transcript.model_validate_json(raw if raw is not None else json.dumps(obj), strict=True), []
+    except ValidationError as first:
+        exc = first
+    canonical = labels.turns(obj)  # "Customer", or a tenant's "Caller", as "customer": read again
+    if canonical is not obj:
+        try:
+            return Transcript.model_validate_json(json.dumps(canonical), strict=True), []
+        except ValidationError as again:
+            exc = again
+    rename = (lambda p: f"{prefix}.{p}" if p else prefix) if prefix else None
+    problems = problems_from_validation(exc, file, line, rename=rename)
+    return None, [p.of_record(record) for p in problems] if record else problems
 
 
 def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResult:
