@@ -14,7 +14,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -315,9 +315,13 @@ class Store:
 
     # -- cases ----------------------------------------------------------------------------
 
-    def add_cases(self, cases: Sequence[tuple[Transcript, str | None]]) -> ImportSummary:
+    def add_cases(
+        self,
+        cases: Sequence[tuple[Transcript, str | None]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportSummary:
         """Store cases (with their source file). A changed case becomes a new version;
-        an identical one is left alone. All or nothing."""
+        an identical one is left alone. All or nothing. `progress(done, total)` as each is ready."""
         latest = self._latest_fingerprints()
         rows: list[dict[str, Any]] = []
         added: list[str] = []
@@ -325,7 +329,9 @@ class Store:
         unchanged: list[str] = []
         seq = self._next_seq()
         now = _now()
-        for t, source in cases:
+        for done, (t, source) in enumerate(cases):
+            if progress is not None:
+                progress(done, len(cases))
             fp = t.fingerprint()
             if latest.get(t.id) == fp:
                 unchanged.append(t.id)
@@ -341,6 +347,8 @@ class Store:
                     self._insert_df("cases", df, CASE_CASTS)
             except duckdb.Error as exc:
                 raise StoreError(f"could not store the cases; the store is unchanged: {exc}") from exc
+        if progress is not None:
+            progress(len(cases), len(cases))
         return ImportSummary(added, updated, unchanged)
 
     def _latest_fingerprints(self) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..errors import InputError, Problem, UsageError
+from ..errors import InputError, Problem, UsageError, bad_records, in_file_order
 from ..store import ImportSummary
 from ..terms import Term, Worded
 from ..transcripts import Sourced, load_transcripts
@@ -44,10 +44,23 @@ def import_files(
     skip_bad: bool = False,
     top: int | None = None,
     all_critical: bool = False,
+    progress: ProgressFn | None = None,
 ) -> ImportReport:
-    """Read transcripts into the tenant store: all or nothing unless `skip_bad`."""
-    loaded = load_transcripts(paths, format=format)
-    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top, all_critical=all_critical)
+    """Read transcripts into the tenant store: all or nothing unless `skip_bad`.
+
+    Speaker labels are mapped by `[import] speakers`. `progress(stage, done, total)` is called as
+    records are read ("read", total unknown) and as cases are stored ("store")."""
+    read = None if progress is None else (lambda done: progress("read", done, None))
+    loaded = load_transcripts(paths, format=format, speakers=settings.import_.speakers, progress=read)
+    rep = store_cases(
+        settings,
+        loaded.cases,
+        loaded.problems,
+        skip_bad=skip_bad,
+        top=top,
+        all_critical=all_critical,
+        progress=progress,
+    )
     rep.files = loaded.files
     return rep
 
@@ -60,9 +73,10 @@ def store_cases(
     skip_bad: bool = False,
     top: int | None = None,
     all_critical: bool = False,
+    progress: ProgressFn | None = None,
 ) -> ImportReport:
     """The import path every source shares: tenant check, all-or-nothing, top-N (at most N
-    unless `all_critical`), one store write."""
+    unless `all_critical`), one store write. Problems come back in file and line order."""
     if all_critical and top is None:
         raise UsageError.worded(Term("all_critical"), " goes with ", Term("top_n", "top"))
     problems = list(problems)
@@ -72,17 +86,24 @@ def store_cases(
         t = c.transcript
         if t.tenant is not None and t.tenant != tenant:
             problems.append(
-                Problem(c.file, c.line, "tenant", f"belongs to tenant {t.tenant!r}; this store is {tenant!r}")
+                Problem(
+                    c.file,
+                    c.line,
+                    "tenant",
+                    f"belongs to tenant {t.tenant!r}; this store is {tenant!r}",
+                    f"{c.file}:{c.line}:{t.id}",  # a JSON array's items have no line of their own
+                )
             )
             continue
         if t.tenant is None:
             t = t.model_copy(update={"tenant": tenant})
         good.append(Sourced(t, c.file, c.line))
+    problems = in_file_order(problems)
     if problems and not skip_bad:
         raise InputError(
             problems,
             Worded(
-                f"{len(problems)} bad record(s); nothing was imported (",
+                f"{bad_records(problems)} bad record(s); nothing was imported (",
                 Term("skip_bad", "skip_bad=True"),
                 " imports the good ones)",
             ),
@@ -95,8 +116,9 @@ def store_cases(
         picks, note = sel.picks, sel.note
         keep = {p.case.id for p in picks}
         good = [c for c in good if c.transcript.id in keep]
+    stored = None if progress is None else (lambda done, total: progress("store", done, total))
     with Workspace.creating(settings) as ws:
-        summary = ws.store.add_cases([(c.transcript, c.file) for c in good])
+        summary = ws.store.add_cases([(c.transcript, c.file) for c in good], progress=stored)
     return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note)
 
 
@@ -138,7 +160,9 @@ def import_twilio(
         what = " and ".join(settings.twilio.sources)
         failed = f"; {len(fetched.failures)} could not be fetched" if fetched.failures else ""
         raise UsageError(f"no finished {what} between {since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC{failed}")
-    rep = store_cases(settings, cases, problems, skip_bad=skip_bad, top=top, all_critical=all_critical)
+    rep = store_cases(
+        settings, cases, problems, skip_bad=skip_bad, top=top, all_critical=all_critical, progress=progress
+    )
     rep.failed = fetched.failures
     rep.unjoined = mapped.unjoined
     rep.speakers = mapped.speakers
