@@ -42,6 +42,8 @@ CLI_TERMS = {
     "timeout_s": "--timeout",
     "resume": "`shadowpilot run --resume`",
     "disagreements": "`shadowpilot review --list`",
+    "case_set": "--cases",
+    "replace": "--replace",
 }
 
 

@@ -1,5 +1,15 @@
 """The tenant store (DuckDB). Nothing outside this package imports duckdb."""
 
 from .db import ImportSummary, Store, new_run_id, open_store
+from .records import CaseRemoval, Restored, RunRemoval, StoredCase
 
-__all__ = ["ImportSummary", "Store", "new_run_id", "open_store"]
+__all__ = [
+    "CaseRemoval",
+    "ImportSummary",
+    "Restored",
+    "RunRemoval",
+    "Store",
+    "StoredCase",
+    "new_run_id",
+    "open_store",
+]
