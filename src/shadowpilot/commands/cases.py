@@ -116,7 +116,7 @@ def listing(
 @guarded
 def rm(
     ctx: typer.Context,
-    case_ids: list[str] = typer.Argument(..., metavar="ID...", help="The cases to remove."),
+    case_ids: list[str] = typer.Argument(..., metavar="ID", help="The cases to remove."),
     yes: bool = YES_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -155,7 +155,7 @@ def rm(
 @guarded
 def restore(
     ctx: typer.Context,
-    case_ids: list[str] = typer.Argument(None, metavar="[ID...]", help="The archived cases to bring back."),
+    case_ids: list[str] = typer.Argument(None, metavar="ID", help="The archived cases to bring back."),
     all_archived: bool = typer.Option(False, "--all", help="Bring back every archived case."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -181,7 +181,7 @@ def restore(
 @guarded
 def runs_rm(
     ctx: typer.Context,
-    run_ids: list[str] = typer.Argument(..., metavar="RUN...", help="The runs to remove (full ids, see `history`)."),
+    run_ids: list[str] = typer.Argument(..., metavar="RUN", help="The runs to remove (full ids, see `history`)."),
     yes: bool = YES_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
