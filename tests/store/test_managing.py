@@ -178,7 +178,7 @@ def test_removing_a_run_takes_what_it_stored_and_its_rulings_stay_and_apply(clin
     assert list(workflow.history(clinic)["run_id"]) == [second]  # all or nothing
 
 
-def test_a_running_run_is_not_removed(acme: Settings, tenant_dir: Path):
+def test_a_running_run_and_its_cases_are_not_removed(acme: Settings, tenant_dir: Path):
     workflow.import_files(acme, [write_jsonl(tenant_dir / "c.jsonl", [make_case("a", ["hi"])])])
     run_id = workflow.run(acme).run_id
     with Store.open(acme.store_path) as store:
@@ -186,6 +186,9 @@ def test_a_running_run_is_not_removed(acme: Settings, tenant_dir: Path):
     with pytest.raises(UsageError, match="running"):
         workflow.remove_runs(acme, [run_id])
     assert run_id in list(workflow.history(acme)["run_id"])
+    with pytest.raises(UsageError, match=f"run {run_id} is replaying these cases"):
+        workflow.remove_cases(acme, ["a"])  # its process would go on writing results for it
+    assert ids(acme) == ["a"]
 
 
 # -- tenants ---------------------------------------------------------------------------------

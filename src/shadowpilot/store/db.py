@@ -456,11 +456,25 @@ class Store:
         """Remove cases for good: every version, and their results (calls, steps, scores,
         judgements) in every run that replayed them; the runs' recorded verdicts stay as they were
         given. Their rulings stay in the history, noted `case removed <time>`. One transaction;
-        an unknown id removes nothing (NotFoundError). `dry_run`: only say what it would take."""
+        an unknown id removes nothing (NotFoundError), nor does a case a run still `running` is
+        replaying (UsageError). `dry_run`: only say what it would take."""
         ids = _unique(case_ids)
         missing = self._missing_cases(ids)
         if missing:
             raise NotFoundError(f"no case {', '.join(map(repr, missing))} in {self.path}; nothing was removed")
+        running = [
+            str(r[0])
+            for r in self.con.execute(
+                "SELECT DISTINCT r.run_id FROM runs r JOIN run_cases rc USING (run_id) "
+                "WHERE r.status = 'running' AND list_contains(?::VARCHAR[], rc.case_id) ORDER BY r.run_id",
+                [ids],
+            ).fetchall()
+        ]
+        if running:
+            raise UsageError(
+                f"run {', '.join(running)} is replaying these cases (or was killed while running); nothing was "
+                "removed: let it finish or stop it first"
+            )
         now = _now()
         try:
             with self.transaction() as con:
