@@ -101,6 +101,9 @@ def test_reports_say_which_set_the_run_replayed(stored: Path, cli) -> None:
     assert "4 cases (the all set)" in md.stdout
     data = json.loads(invoke(cli, "report", "--format", "json").stdout)
     assert data["case_set"] == "all"
+    html = invoke(cli, "report", "--format", "html", "-o", str(stored / "report.html"))
+    assert html.exit_code == 0, html.stderr
+    assert "replay · all cases" in (stored / "report.html").read_text(encoding="utf-8")
 
 
 def test_cases_rm_asks_and_without_a_terminal_needs_yes(stored: Path, cli) -> None:
