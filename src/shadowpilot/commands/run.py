@@ -22,8 +22,8 @@ def command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Ask the agent even where the cache has its answer."),
     resume: bool = typer.Option(False, "--resume", help="Finish the newest interrupted run instead of starting one."),
     run_id: str | None = typer.Option(None, "--run", help="With --resume: the run to finish."),
-    case_set: str = typer.Option(
-        "imported",
+    case_set: str | None = typer.Option(
+        None,
         "--cases",
         metavar="SET",
         help="Which stored cases to replay: imported (files and Twilio, the default) · files · twilio · "
@@ -39,12 +39,13 @@ def command(
     Ctrl-C keeps the finished calls; `shadowpilot run --resume` finishes the run.
     """
     from .. import workflow
+    from ..case_sets import DEFAULT_CASE_SET
     from ..errors import UsageError
     from .progress import tally
 
     if run_id is not None and not resume:
         raise UsageError("--run only goes with --resume (to choose the run to finish)")
-    if resume and case_set != "imported":
+    if resume and case_set is not None:
         raise UsageError("--cases is for a new run; --resume replays the cases the run started with")
     s = settings(ctx)
     fields = "calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"
@@ -66,7 +67,7 @@ def command(
                 all_turns=all_turns,
                 repeats=repeats,
                 use_cache=not no_cache,
-                cases=case_set,  # type: ignore[arg-type]  # checked by the workflow, named in its terms
+                cases=case_set or DEFAULT_CASE_SET,  # checked by the workflow, named in its terms
                 on_start=bar.start,
                 on_result=done,
             )

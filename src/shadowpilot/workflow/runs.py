@@ -34,7 +34,7 @@ class RunReport:
     cache: CacheStats | None = None
     resumed: int = 0  # calls already stored before a resume
     elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
-    case_set: CaseSet | None = None  # the stored cases it replayed (None: a resumed run from before sets)
+    case_set: str | None = None  # the case set it replayed (case_sets; None: not recorded)
     left_out: dict[Origin, int] | None = None  # stored cases outside the set, by origin (archive aside)
 
 
@@ -45,7 +45,7 @@ def run(
     all_turns: bool = False,
     repeats: int = 1,
     use_cache: bool = True,
-    cases: CaseSet = DEFAULT_CASE_SET,
+    cases: CaseSet | str = DEFAULT_CASE_SET,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
 ) -> RunReport:
@@ -61,9 +61,10 @@ def run(
     """
     if repeats < 1:
         raise UsageError.worded(Term("repeats"), " must be at least 1")
-    if cases not in CASE_SETS:
+    chosen_set = next((name for name in CASE_SETS if name == cases), None)  # a name a caller typed
+    if chosen_set is None:
         raise UsageError.worded(Term("case_set", "cases"), f" {cases!r}: one of {', '.join(CASE_SETS)}")
-    origins = CASE_SETS[cases]
+    origins = CASE_SETS[chosen_set]
     agent = agent or build_agent(settings)
     with Workspace.creating(settings) as ws:
         store = ws.store
@@ -71,7 +72,7 @@ def run(
         left_out = {o: n for o, n in tally.items() if o not in origins and n}
         chosen = store.current_cases(origins)
         if not chosen:
-            raise UsageError.worded(_no_cases(settings, cases, left_out))
+            raise UsageError.worded(_no_cases(settings, chosen_set, left_out))
         manifest = RunManifest(
             run_id=new_run_id(),
             created_at=datetime.now(UTC),
@@ -85,9 +86,9 @@ def run(
             repeats=repeats,
         )
         cached = _cache(store, settings, agent, chosen, repeats, set(), use_cache)
-        store.create_run(manifest, cases)
+        store.create_run(manifest, chosen_set)
     rep = _replay_into(settings, manifest, chosen, agent, cached, set(), on_start, on_result)
-    rep.case_set, rep.left_out = cases, left_out
+    rep.case_set, rep.left_out = chosen_set, left_out
     return rep
 
 
@@ -136,8 +137,11 @@ def resume(
             raise NotFoundError(f"run {rid} used case versions that are no longer in {settings.store_path}")
         done = store.finished_calls(rid)
         cached = _cache(store, settings, agent, cases, manifest.repeats, done, use_cache)
+        case_set = store.run_case_set(rid)
         store.reopen_run(rid)
-    return _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result)
+    rep = _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result)
+    rep.case_set = case_set
+    return rep
 
 
 def _cache(
