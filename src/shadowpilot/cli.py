@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .commands import compare, demo, gate, history, import_, init, judge, report, review, run, schema, shadow
+from .commands import cases, compare, demo, gate, history, import_, init, judge, report, review, run, schema, shadow
 from .commands.common import State
 
 app = typer.Typer(
@@ -57,6 +57,9 @@ app.command("compare")(compare.command)
 app.command("report")(report.command)
 app.add_typer(shadow.app, name="shadow")
 app.command("history")(history.command)
+# Managing the store: list, remove and restore cases; remove runs.
+app.add_typer(cases.app, name="cases")
+app.add_typer(cases.runs_app, name="runs")
 # Reference, not a pilot step: the JSON Schema of the file formats (docs/contract.md describes them).
 app.command("schema")(schema.command)
 

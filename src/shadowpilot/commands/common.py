@@ -47,6 +47,8 @@ CLI_TERMS = {
     "resume": "`shadowpilot run --resume`",
     "disagreements": "`shadowpilot review --list`",
     "history": "`shadowpilot history`",
+    "case_set": "--cases",
+    "replace": "--replace",
 }
 
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from .common import JSON_OPTION, console, emit_json, guarded, settings
+
+
+def _cases_cell(run: dict[Any, Any]) -> str:
+    """A run's case count, with its case set when it is not the default (the imported cases)."""
+    from ..case_sets import DEFAULT_CASE_SET
+
+    shown = run.get("case_set")
+    return str(run["cases"]) if shown in (None, DEFAULT_CASE_SET) else f"{run['cases']} {shown}"
 
 
 @guarded
@@ -56,7 +66,7 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             safe_text(r["run_id"], one_line=True),
             f"{r['created_at']:%m-%d %H:%M}",
             safe_text(r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})", one_line=True),
-            str(r["cases"]),
+            _cases_cell(r),
             shown,
             percent(r["pass_rate"]) if r["pass_rate"] is not None else "",
             _changed(r["changed"]),

@@ -55,6 +55,12 @@ def command(
     all_critical: bool = typer.Option(
         False, "--all-critical", help="With --top N: keep every critical case, even when they alone are more than N."
     ),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="Make the stored imported cases exactly this import's; the others are archived "
+        "(`shadowpilot cases restore` brings them back).",
+    ),
     since: str | None = typer.Option(
         None, "--since", help="twilio: calls and chats that started on or after this date (UTC), e.g. 2026-11-01."
     ),
@@ -85,6 +91,7 @@ def command(
             top,
             all_critical,
             skip_bad,
+            replace,
             show_progress=not as_json,
         )
     else:
@@ -95,7 +102,14 @@ def command(
 
         with LargeImport(show=not as_json) as progress:
             rep = import_files(
-                s, paths, format=fmt, skip_bad=skip_bad, top=top, all_critical=all_critical, progress=progress
+                s,
+                paths,
+                format=fmt,
+                skip_bad=skip_bad,
+                top=top,
+                all_critical=all_critical,
+                progress=progress,
+                replace=replace,
             )
     _show(s.store_path, rep, top, as_json)
 
@@ -146,6 +160,7 @@ def _import_twilio(
     top: int | None,
     all_critical: bool,
     skip_bad: bool,
+    replace: bool,
     show_progress: bool,
 ) -> ImportReport:
     missing = [name for name in CREDENTIALS if not os.environ.get(name)]
@@ -196,6 +211,7 @@ def _import_twilio(
             top=top,
             all_critical=all_critical,
             skip_bad=skip_bad,
+            replace=replace,
             progress=progress,
         )
 
@@ -215,6 +231,10 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
             "bad_records": bad_records(rep.skipped),
             "kept": None if rep.picks is None else [{"case_id": p.case.id, "why": p.why} for p in rep.picks],
             "kept_note": None if rep.pick_note is None else say(rep.pick_note, CLI_TERMS),
+            "archived": sm.archived,
+            "restored": sm.restored,
+            "stored": sm.stored,
+            "stored_note": None if rep.stored_note is None else say(rep.stored_note, CLI_TERMS),
         }
         if not rep.files:  # a Twilio import
             payload["failed"] = [{"kind": f.kind, "sid": f.sid, "key": f.key, "error": f.error} for f in rep.failed]
@@ -249,7 +269,19 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         ),
         soft_wrap=True,
     )
+    if sm.restored:
+        con.print(safe_text(f"brought back from the archive: {', '.join(sm.restored)}"), soft_wrap=True)
+    if sm.archived:
+        con.print(
+            safe_text(
+                f"archived {plural(len(sm.archived), 'earlier imported case')} (`shadowpilot cases restore ID...` "
+                f"or `--all` brings them back): {', '.join(sm.archived)}"
+            ),
+            soft_wrap=True,
+        )
     err = console(stderr=True)
+    if rep.stored_note:
+        err.print(safe_text(f"note: {say(rep.stored_note, CLI_TERMS)}", "yellow"), soft_wrap=True)
     if rep.speakers is not None:
         _show_speakers(rep.speakers, con, err)
     if rep.skipped:
