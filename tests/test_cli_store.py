@@ -155,6 +155,15 @@ def test_runs_rm(stored: Path, cli) -> None:
     assert gone.exit_code == 2 and first in gone.stderr
 
 
+def test_runs_rm_takes_run_references(stored: Path, cli) -> None:
+    """`runs rm` reads a run as every other step does: `latest`, a unique suffix."""
+    first = as_json(invoke(cli, "run", "--json"))["run_id"]
+    second = as_json(invoke(cli, "run", "--json"))["run_id"]
+    assert as_json(invoke(cli, "runs", "rm", "latest", "--yes", "--json"))["removed"] == [second]
+    assert as_json(invoke(cli, "runs", "rm", first[-6:], "--yes", "--json"))["removed"] == [first]
+    assert as_json(invoke(cli, "history", "--json"))["runs"] == []
+
+
 def _answer_on_a_terminal(folder: Path, answer: str, *args: str) -> tuple[int, str]:
     """Run the CLI with a pseudo-terminal as its stdin and stderr, answer its question, and return
     its exit code and what the terminal showed."""

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..wording import plural
-from .common import JSON_OPTION, console, emit_json, guarded, settings
+from .common import JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
     from ..store import StoredCase
@@ -181,7 +181,7 @@ def restore(
 @guarded
 def runs_rm(
     ctx: typer.Context,
-    run_ids: list[str] = typer.Argument(..., metavar="RUN", help="The runs to remove (full ids, see `history`)."),
+    run_ids: list[str] = typer.Argument(..., metavar="RUN", help=f"The runs to remove, each named by {RUN_REF}."),
     yes: bool = YES_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..config import Settings
 from ..errors import UsageError
 from ..store import CaseRemoval, Restored, RunRemoval, Store, StoredCase
-from .workspace import Workspace
+from .workspace import Workspace, find_run
 
 
 def list_cases(settings: Settings, *, archived: bool = False) -> list[StoredCase]:
@@ -37,10 +37,9 @@ def restore_cases(settings: Settings, case_ids: Sequence[str] | None = None) -> 
 
 
 def run_refs(store: Store, refs: Sequence[str]) -> list[str]:
-    """The runs `refs` name, for removal: full run ids as given (the one place it is read, to become
-    the run-reference resolver's call); the store checks they exist."""
-    del store  # a resolver reads it (prefixes, `latest`)
-    return [r.strip() for r in refs if r.strip()]
+    """The runs `refs` name, for removal: each read as every step reads a run reference (refs.py:
+    an id, a unique prefix or suffix, latest...), whatever its status."""
+    return [find_run(store, r).run_id for r in refs if r.strip()]
 
 
 def remove_runs(settings: Settings, runs: Sequence[str], *, dry_run: bool = False) -> RunRemoval:
