@@ -12,8 +12,10 @@ import typer
 
 from .commands import compare, demo, gate, history, import_, init, judge, report, review, run, schema, shadow
 from .commands.common import State
+from .commands.group import Group
 
 app = typer.Typer(
+    cls=Group,  # plain --help metavars, and --json errors for usage mistakes (commands/group.py)
     name="shadowpilot",
     help="Decide, with evidence, whether an AI contact-centre agent is ready to take a tenant's calls.",
     no_args_is_help=True,

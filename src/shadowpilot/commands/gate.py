@@ -13,8 +13,8 @@ GATE_JSON_EXCLUDE = {"config": True}
 def command(
     ctx: typer.Context,
     run_id: str | None = typer.Option(None, "--run", help="The run to score (default: the latest complete run)."),
-    pass_rate: float | None = typer.Option(None, "--pass-rate", min=0, max=1, help="Override [gate] pass_rate."),
-    min_cases: int | None = typer.Option(None, "--min-cases", min=0, help="Override [gate] min_cases."),
+    pass_rate: float | None = typer.Option(None, "--pass-rate", min=0, max=1, help="Override \\[gate] pass_rate."),
+    min_cases: int | None = typer.Option(None, "--min-cases", min=0, help="Override \\[gate] min_cases."),
     use_lower_bound: bool | None = typer.Option(
         None, "--use-lower-bound/--point-estimate", help="Require the Wilson 95% lower bound to clear the bar."
     ),
