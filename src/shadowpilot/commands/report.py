@@ -77,8 +77,11 @@ def command(
     data = build_report_data(s, run_id, show_pii=show_pii, baseline=baseline)
     if output is None:
         text = render_report(data, fmt.value)
-        if as_json:
-            emit_json({"run_id": data.manifest.run_id, "format": fmt.value, "report": text})
+        if as_json:  # the json report is an object in the envelope, every other format its text
+            import json
+
+            report = json.loads(text) if fmt is Format.json else text
+            emit_json({"run_id": data.manifest.run_id, "format": fmt.value, "report": report})
         else:
             typer.echo(text, nl=False)
         return

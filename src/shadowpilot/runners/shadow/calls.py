@@ -37,6 +37,7 @@ from ...config import ShadowSettings, TwilioSettings
 from ...transcripts.twilio import chat_parties
 from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
 from ...types import AgentStep, CallRun, Clock, Outcome, Speaker, Transcript, Turn
+from ...when import utc_text
 from ...wording import customer_turn_number
 from .eventlog import LogReader, Record, Skipped
 from .records import (
@@ -580,7 +581,7 @@ class CallBook:
             "call_id": call.call_id,
             "channel": self.label(call),
             "state": call.state,
-            "started_at": datetime.fromtimestamp(call.started, UTC).isoformat(),
+            "started_at": utc_text(datetime.fromtimestamp(call.started, UTC)),
             "ended": call.ended_why,
             "selftest": call.selftest,
             "transcription_error": call.error,
