@@ -51,7 +51,7 @@ def command(
         "md (a pull request or step summary), junit (for CI), or json.",
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write to this file (default: stdout; required for pdf)."
+        None, "--output", "-o", metavar="FILE", help="Write to this file (default: stdout; required for pdf)."
     ),
     run_id: str | None = typer.Option(None, "--run", help="The run (default: the latest complete run)."),
     baseline: str | None = typer.Option(
