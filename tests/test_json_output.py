@@ -266,3 +266,17 @@ def test_shadow_calls_json_writes_times_one_way(tenant_dir: Path, cli) -> None:
     listing = parsed(invoke(cli, "shadow", "calls", "--json"))
     assert [c["call_id"] for c in listing["calls"]] == [call.call_sid]
     assert_one_time_format(listing, "started_at")
+
+
+def test_a_call_kept_by_an_earlier_version_is_listed_with_the_one_format(tenant_dir: Path, cli) -> None:
+    from shadowpilot.config import load_settings
+    from shadowpilot.runners.shadow.checkpoint import summaries_path
+    from shadowpilot.runners.shadow.service import log_path
+
+    settings = load_settings(write_config(tenant_dir, SHADOW), environ={})
+    kept = summaries_path(log_path(settings))
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    view = {"call_id": "CA1", "state": "scored", "started_at": "2026-11-30T09:15:02.123456+00:00", "utterances": []}
+    kept.write_text(json.dumps({"call": "CA1", "first_rx": 1.0, "view": view}) + "\n", encoding="utf-8")
+    listing = parsed(invoke(cli, "shadow", "calls", "--json"))
+    assert [c["started_at"] for c in listing["calls"]] == ["2026-11-30T09:15:02.123Z"]
