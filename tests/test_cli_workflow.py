@@ -19,7 +19,7 @@ from tests.conftest import GATE_KEYS, SAMPLE, invoke, make_case, write_config, w
 
 SAMPLE_TENANT = "harbourview-clinic"
 SAMPLE_FAILURES = ["hv-005", "hv-008", "hv-018"]
-COMMANDS = ("demo", "init", "import", "run", "gate", "report", "history", "schema")
+COMMANDS = ("demo", "init", "import", "run", "gate", "report", "history", "schema", "cases")
 
 
 # -- helpers ---------------------------------------------------------------------------------

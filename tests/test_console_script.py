@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 # In the order `--help` lists them: a pilot's steps, then the reference `schema`; typer puts
-# the `shadow` group after the plain commands.
+# the groups (`shadow`, then the store's `cases` and `runs`) after the plain commands.
 COMMANDS = (
     "demo",
     "init",
@@ -31,6 +31,8 @@ COMMANDS = (
     "history",
     "schema",
     "shadow",
+    "cases",
+    "runs",
 )
 HEAVY = ("pandas", "duckdb", "openai", "numpy", "httpx", "twilio", "starlette", "uvicorn", "jiwer", "jinja2")
 TIMEOUT = 60

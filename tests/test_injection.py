@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from shadowpilot.config import load_settings
 from shadowpilot.controls import visible
 from shadowpilot.reports.markdown import _cell, _code
+from shadowpilot.types import Transcript
+from shadowpilot.workflow.workspace import Workspace
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 
 OSC_LINK = "\x1b]8;;http://evil\x07"  # a terminal hyperlink: the text that follows opens http://evil
@@ -43,7 +46,13 @@ def evil_store(tenant_dir: Path, cli) -> Path:
         ),
         make_case("plain-1", ["what are your hours"], tags=[EVIL_TAG], tenant=None),
     ]
-    write_jsonl(tenant_dir / "cases.jsonl", cases)
+    # `import` refuses such an id (tests/transcripts/test_labels.py); a store may still hold one,
+    # written by an older shadowpilot or by the live shadow server from the call id it was sent
+    settings = load_settings(tenant_dir / "shadowpilot.toml")
+    evil = Transcript.model_validate({**cases[0], "tenant": settings.tenant.name})
+    with Workspace.creating(settings) as ws:
+        ws.store.add_cases([(evil, "older.jsonl")])
+    write_jsonl(tenant_dir / "cases.jsonl", cases[1:])
     assert invoke(cli, "import", "cases.jsonl").exit_code == 0
     ran = invoke(cli, "run")
     assert ran.exit_code == 0, ran.stderr

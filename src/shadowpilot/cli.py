@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .commands import compare, demo, gate, history, import_, init, judge, report, review, run, schema, shadow
+from .commands import cases, compare, demo, gate, history, import_, init, judge, report, review, run, schema, shadow
 from .commands.common import State
 from .commands.group import Group
 
@@ -37,7 +37,7 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="The tenant's shadowpilot.toml (default: ./shadowpilot.toml)."
+        None, "--config", "-c", help="The tenant's shadowpilot.toml (default: the nearest one here or above)."
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     debug: bool = typer.Option(False, "--debug", help="Print the traceback behind an error (for a bug report)."),
@@ -59,6 +59,9 @@ app.command("compare")(compare.command)
 app.command("report")(report.command)
 app.add_typer(shadow.app, name="shadow")
 app.command("history")(history.command)
+# Managing the store: list, remove and restore cases; remove runs.
+app.add_typer(cases.app, name="cases")
+app.add_typer(cases.runs_app, name="runs")
 # Reference, not a pilot step: the JSON Schema of the file formats (docs/contract.md describes them).
 app.command("schema")(schema.command)
 

@@ -112,6 +112,29 @@ class ReportSettings(_Section):
         return value
 
 
+class ImportSettings(_Section):
+    """[import]: how transcript files are read."""
+
+    # The tenant's own speaker labels in transcript files (any case) -> speakers, e.g.
+    # { Caller = "customer", Receptionist = "agent" }; customer, agent, bot, system always work.
+    speakers: dict[str, Speaker] = Field(default_factory=dict)
+
+    @field_validator("speakers")
+    @classmethod
+    def _labels_any_case(cls, value: dict[str, Speaker]) -> dict[str, Speaker]:
+        """Keys are matched case-insensitively, so they are kept lower-case; two spellings of one
+        label that name different speakers are a mistake, not a choice."""
+        out: dict[str, Speaker] = {}
+        for key, speaker in value.items():
+            label = key.strip().lower()
+            if not label:
+                raise ValueError("a speaker label cannot be empty")
+            if out.get(label, speaker) != speaker:
+                raise ValueError(f"label {key!r} is mapped twice (to {out[label]!r} and {speaker!r})")
+            out[label] = speaker
+        return out
+
+
 # [budgets]: defined beside GateConfig (types.py) because the gate, a pure function, checks them.
 BudgetSettings = Budgets
 
@@ -276,6 +299,8 @@ DEFAULT_RULES: tuple[BaselineRule, ...] = (
 
 
 class Settings(_Section):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True)
+
     tenant: TenantSettings = Field(default_factory=TenantSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     gate: GateConfig = Field(default_factory=GateConfig)
@@ -286,6 +311,8 @@ class Settings(_Section):
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    # `import` is a Python keyword: the field is import_, the TOML section [import].
+    import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")
     # Per-model prices override the built-in table: [prices."gpt-4o-mini"] input = 0.15, output = 0.6
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     # Where the config was read from; relative paths in it are relative to this folder.
@@ -332,16 +359,30 @@ def slug(name: str) -> str:
 
 
 def find_config(start: Path | None = None) -> Path | None:
-    """shadowpilot.toml in the working directory (the store lives beside it)."""
-    candidate = (start or Path.cwd()) / CONFIG_NAME
-    return candidate if candidate.is_file() else None
+    """The shadowpilot.toml a command uses (the store lives beside it): in `start` (default: the
+    working directory) or the nearest folder above it that has one, as git, ruff and pytest find
+    theirs. The search does not climb out of the git repository `start` is in (its top is the
+    last folder looked in), nor above the home directory, so a stray file there or higher up is
+    not picked up by accident; elsewhere it stops at the filesystem root."""
+    here = (start or Path.cwd()).absolute()
+    try:
+        home: Path | None = Path.home().absolute()
+    except RuntimeError:  # no $HOME and no user entry: search to the root
+        home = None
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if folder == home or (folder / ".git").exists():
+            return None
+    return None
 
 
 def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
     """SHADOWPILOT_<SECTION>_<KEY> values by section, and which variable set each key."""
     out: dict[str, dict[str, Any]] = {}
     names: dict[tuple[str, str], str] = {}
-    sections = {name for name in Settings.model_fields if name not in ("root", "source")}
+    sections = {f.alias or name for name, f in Settings.model_fields.items() if name not in ("root", "source")}
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX):
             continue
@@ -389,7 +430,9 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"invalid TOML: {exc}", path) from None
     elif require:
-        raise ConfigError(f"no {CONFIG_NAME} in {Path.cwd()}; run `shadowpilot init` first (or `shadowpilot demo`)")
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {Path.cwd()} or above it; run `shadowpilot init` first (or `shadowpilot demo`)"
+        )
     env, env_names = _env_overrides(dict(os.environ if environ is None else environ))
     flags = {k: v for k, v in (overrides or {}).items() if v}
     data = _merge(_merge(data, env), flags)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
@@ -49,6 +49,16 @@ class Problem:
     line: int | None
     field: str | None
     message: str | Worded
+    # The record it is about, when its file and line do not tell (an item of a JSON array, a CSV
+    # case whose rows are on several lines): the problems of one record count as one bad record.
+    record: str | None = None
+
+    @property
+    def record_key(self) -> str:
+        return self.record if self.record is not None else f"{self.file}:{self.line}"
+
+    def of_record(self, record: str) -> Problem:
+        return replace(self, record=record)
 
     def say(self, terms: Mapping[str, str]) -> str:
         """The problem in the caller's terms (see terms.py)."""
@@ -64,12 +74,22 @@ class Problem:
         return self.say({})
 
 
+def bad_records(problems: list[Problem]) -> int:
+    """How many records the problems are about: a record with three problems is one bad record."""
+    return len({p.record_key for p in problems})
+
+
+def in_file_order(problems: list[Problem]) -> list[Problem]:
+    """Problems sorted by file, then line (a file's own problems, with no line, first)."""
+    return sorted(problems, key=lambda p: (p.file, -1 if p.line is None else p.line))
+
+
 class InputError(UsageError):
     """Bad input data; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem], summary: str | Worded | None = None):
         self.problems = list(problems)
-        self.summary = summary or f"{len(self.problems)} bad record(s); nothing was imported"
+        self.summary = summary or f"{bad_records(self.problems)} bad record(s); nothing was imported"
         super().__init__(self.say({}))
 
     def say(self, terms: Mapping[str, str]) -> str:

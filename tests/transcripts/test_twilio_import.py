@@ -185,6 +185,30 @@ def test_import_pulls_calls_chats_and_their_human_outcomes(api: FakeTwilio, tena
     assert calls[7] not in cases and calls[8] not in cases
 
 
+def test_twilio_cases_are_imported_cases_of_their_own_origin(api: FakeTwilio, tenant_dir: Path, cli) -> None:
+    """A Twilio import and a file import are both the imported set `run` replays by default;
+    `run --cases twilio` or `files` replays one of them and counts the other as left out."""
+    out = run_import(cli, "--since", "2026-11-01", "--until", "2026-12-01")
+    f = write_jsonl(tenant_dir / "more.jsonl", [make_case("from-a-file", ["hi"])])
+    assert invoke(cli, "import", str(f)).exit_code == 0
+    listed = json.loads(invoke(cli, "cases", "--json").stdout)["cases"]
+    origins = {c["case_id"]: c["origin"] for c in listed}
+    assert origins.pop("from-a-file") == "file"
+    assert sorted(origins) == sorted(out["added"]) and set(origins.values()) == {"twilio"}
+    assert all(c["source"].startswith("twilio:") for c in listed if c["case_id"] != "from-a-file")
+
+    def ran(*args: str) -> dict:
+        result = invoke(cli, "run", "--json", *args)
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert ran()["cases"] == len(origins) + 1
+    twilio = ran("--cases", "twilio")
+    assert twilio["cases"] == len(origins) and twilio["left_out"] == {"file": 1}
+    files = ran("--cases", "files")
+    assert files["cases"] == 1 and files["left_out"] == {"twilio": len(origins)}
+
+
 def test_paging_and_the_429_are_followed_through_the_sdk(api: FakeTwilio, cli) -> None:
     run_import(cli, "--since", "2026-11-01", "--until", "2026-12-01")
     listing = api.requests_to("/v2/Transcripts")

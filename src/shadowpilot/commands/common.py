@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -40,6 +41,9 @@ def _json_wanted(ctx: typer.Context, value: bool) -> bool:
 # Every command's --json. With it, a command that fails prints the error object too (guarded).
 JSON_OPTION = typer.Option(False, "--json", callback=_json_wanted, help="Print machine-readable JSON on stdout.")
 
+# How a run is named wherever one is taken (workflow/refs.py reads it).
+RUN_REF = "its id, a unique prefix or suffix of the id, latest, latest~N or latest-shadow"
+
 # The CLI's words for what library messages name (terms.Term keys): its flags and commands.
 CLI_TERMS = {
     "repeats": "--repeats",
@@ -56,6 +60,9 @@ CLI_TERMS = {
     "timeout_s": "--timeout",
     "resume": "`shadowpilot run --resume`",
     "disagreements": "`shadowpilot review --list`",
+    "history": "`shadowpilot history`",
+    "case_set": "--cases",
+    "replace": "--replace",
 }
 
 
@@ -79,10 +86,16 @@ def console(stderr: bool = False) -> Console:
 
 
 def settings(ctx: typer.Context, overrides: dict[str, dict[str, Any]] | None = None, require: bool = True) -> Settings:
-    from ..config import load_settings
+    from ..config import find_config, load_settings
 
     state: State = ctx.obj or State()
-    return load_settings(state.config, overrides=overrides, require=require)
+    path = state.config
+    if path is None:
+        path = find_config()
+        if path is not None and path.parent != Path.cwd().absolute() and not ctx.meta.get("config_said"):
+            ctx.meta["config_said"] = True  # once per command, however often it asks
+            sys.stderr.write(f"using {os.path.relpath(path)}\n")
+    return load_settings(path, overrides=overrides, require=require)
 
 
 def json_default(value: Any) -> Any:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .common import EXIT_NOT_READY, EXIT_OK, JSON_OPTION, console, emit_json, guarded, settings
+from .common import EXIT_NOT_READY, EXIT_OK, JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
     from ..evals.compare import Comparison
@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 @guarded
 def command(
     ctx: typer.Context,
-    run_a: str = typer.Argument(..., metavar="A", help="The earlier run (the reference)."),
-    run_b: str = typer.Argument(..., metavar="B", help="The later run, compared against A."),
+    run_a: str = typer.Argument(..., metavar="A", help=f"The earlier run (the reference): {RUN_REF}."),
+    run_b: str = typer.Argument(..., metavar="B", help=f"The later run, compared against A: {RUN_REF}."),
     alpha: float = typer.Option(0.05, "--alpha", min=0.0001, max=0.5, help="Significance level of the verdict."),
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import EXIT_NOT_READY, EXIT_OK, JSON_OPTION, console, emit_json, guarded, settings
+from .common import EXIT_NOT_READY, EXIT_OK, JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
 
 GATE_JSON_EXCLUDE = {"config": True}
 
@@ -12,7 +12,9 @@ GATE_JSON_EXCLUDE = {"config": True}
 @guarded
 def command(
     ctx: typer.Context,
-    run_id: str | None = typer.Option(None, "--run", help="The run to score (default: the latest complete run)."),
+    run_id: str | None = typer.Option(
+        None, "--run", help=f"The run to score: {RUN_REF} (default: the latest complete run)."
+    ),
     pass_rate: float | None = typer.Option(None, "--pass-rate", min=0, max=1, help="Override \\[gate] pass_rate."),
     min_cases: int | None = typer.Option(None, "--min-cases", min=0, help="Override \\[gate] min_cases."),
     use_lower_bound: bool | None = typer.Option(
@@ -21,7 +23,8 @@ def command(
     baseline: str | None = typer.Option(
         None,
         "--baseline",
-        help="Also fail on any case that passed on this run and fails now, unless the AI was ruled right on it.",
+        help="Also fail on any case that passed on this run (as for --run) and fails now, "
+        "unless the AI was ruled right on it.",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from .common import JSON_OPTION, console, emit_json, guarded, settings
 
 
+def _cases_cell(run: dict[Any, Any]) -> str:
+    """A run's case count, with its case set when it is not the default (the imported cases)."""
+    from ..case_sets import DEFAULT_CASE_SET
+
+    shown = run.get("case_set")
+    return str(run["cases"]) if shown in (None, DEFAULT_CASE_SET) else f"{run['cases']} {shown}"
+
+
 @guarded
 def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-    """List the runs of this tenant's pilot, oldest first, with their latest verdict."""
+    """List the runs of this tenant's pilot, oldest first, with their latest verdict.
+
+    "changed": what differs from the previous run of the same mode (agent, model, prompt, rules,
+    config, cases); `first` for the first one.
+    """
     from ..workflow import history
     from .safe import safe_text
 
@@ -39,6 +53,7 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     table.add_column("cases", justify="right")
     table.add_column("verdict", no_wrap=True)
     table.add_column("pass rate", justify="right", no_wrap=True)
+    table.add_column("changed", no_wrap=True)
     for r in records:
         verdict = r["verdict"]
         if r["status"] != "complete":
@@ -51,8 +66,16 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             safe_text(r["run_id"], one_line=True),
             f"{r['created_at']:%m-%d %H:%M}",
             safe_text(r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})", one_line=True),
-            str(r["cases"]),
+            _cases_cell(r),
             shown,
             percent(r["pass_rate"]) if r["pass_rate"] is not None else "",
+            _changed(r["changed"]),
         )
     console().print(table)
+
+
+def _changed(fields: list[str] | None) -> str:
+    """The changed fields in a few words: `first` for the first run of its mode, `—` for none."""
+    if fields is None:
+        return "first"
+    return ", ".join(fields) or "—"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, bad_records
 from ..terms import say
 from ..wording import noun, plural
 from .common import CLI_TERMS, JSON_OPTION, console, emit_json, guarded, settings
@@ -56,6 +56,12 @@ def command(
     all_critical: bool = typer.Option(
         False, "--all-critical", help="With --top N: keep every critical case, even when they alone are more than N."
     ),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="Make the stored imported cases exactly this import's; the others are archived "
+        "(`shadowpilot cases restore` brings them back).",
+    ),
     since: str | None = typer.Option(
         None, "--since", help="twilio: calls and chats that started on or after this date (UTC), e.g. 2026-11-01."
     ),
@@ -86,6 +92,7 @@ def command(
             top,
             all_critical,
             skip_bad,
+            replace,
             show_progress=not as_json,
         )
     else:
@@ -94,8 +101,56 @@ def command(
                 raise UsageError(f"{name} is for `import twilio`, not for files")
         from ..workflow import import_files
 
-        rep = import_files(s, paths, format=fmt, skip_bad=skip_bad, top=top, all_critical=all_critical)
+        with LargeImport(show=not as_json) as progress:
+            rep = import_files(
+                s,
+                paths,
+                format=fmt,
+                skip_bad=skip_bad,
+                top=top,
+                all_critical=all_critical,
+                progress=progress,
+                replace=replace,
+            )
     _show(s.store_path, rep, top, as_json)
+
+
+LARGE_IMPORT = 1000  # records: an import of more shows its progress, as `run` does
+STAGES = {"read": "reading", "store": "storing"}
+
+
+class LargeImport:
+    """The file import's progress bar on stderr, drawn once an import passes LARGE_IMPORT records
+    and only on a terminal (nothing for a pipe, a log or --json); one bar per stage."""
+
+    def __init__(self, show: bool) -> None:
+        from contextlib import ExitStack
+
+        self._show = show and console(stderr=True).is_terminal
+        self._stack = ExitStack()
+        self._stage: str | None = None
+        self._bar: Any = None
+
+    def __enter__(self) -> LargeImport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()  # the bar is transient: it goes, however the import ended
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if not self._show:
+            return
+        if stage != self._stage:
+            if max(done, total or 0) <= LARGE_IMPORT:
+                return
+            from .progress import tally
+
+            self._stack.close()  # the previous stage's bar
+            self._bar = self._stack.enter_context(tally(STAGES.get(stage, stage), "records", {}, transient=True))
+            self._stage = stage
+            if total is not None:
+                self._bar.start(total)
+        self._bar.at(done)
 
 
 def _import_twilio(
@@ -106,6 +161,7 @@ def _import_twilio(
     top: int | None,
     all_critical: bool,
     skip_bad: bool,
+    replace: bool,
     show_progress: bool,
 ) -> ImportReport:
     missing = [name for name in CREDENTIALS if not os.environ.get(name)]
@@ -125,7 +181,12 @@ def _import_twilio(
         max_backoff_s=cfg.max_backoff_s,
     )
     err = console(stderr=True)
-    labels = {"calls": "calls (transcripts)", "chats": "chats (conversations)", "outcomes": "outcomes (TaskRouter)"}
+    labels = {
+        "calls": "calls (transcripts)",
+        "chats": "chats (conversations)",
+        "outcomes": "outcomes (TaskRouter)",
+        "store": "storing cases",
+    }
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -151,6 +212,7 @@ def _import_twilio(
             top=top,
             all_critical=all_critical,
             skip_bad=skip_bad,
+            replace=replace,
             progress=progress,
         )
 
@@ -167,8 +229,13 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
                 {"file": p.file, "line": p.line, "field": p.field, "message": say(p.message, CLI_TERMS)}
                 for p in rep.skipped
             ],
+            "bad_records": bad_records(rep.skipped),
             "kept": None if rep.picks is None else [{"case_id": p.case.id, "why": p.why} for p in rep.picks],
             "kept_note": None if rep.pick_note is None else say(rep.pick_note, CLI_TERMS),
+            "archived": sm.archived,
+            "restored": sm.restored,
+            "stored": sm.stored,
+            "stored_note": None if rep.stored_note is None else say(rep.stored_note, CLI_TERMS),
         }
         if not rep.files:  # a Twilio import
             payload["failed"] = [{"kind": f.kind, "sid": f.sid, "key": f.key, "error": f.error} for f in rep.failed]
@@ -203,11 +270,23 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         ),
         soft_wrap=True,
     )
+    if sm.restored:
+        con.print(safe_text(f"brought back from the archive: {', '.join(sm.restored)}"), soft_wrap=True)
+    if sm.archived:
+        con.print(
+            safe_text(
+                f"archived {plural(len(sm.archived), 'earlier imported case')} (`shadowpilot cases restore ID...` "
+                f"or `--all` brings them back): {', '.join(sm.archived)}"
+            ),
+            soft_wrap=True,
+        )
     err = console(stderr=True)
+    if rep.stored_note:
+        err.print(safe_text(f"note: {say(rep.stored_note, CLI_TERMS)}", "yellow"), soft_wrap=True)
     if rep.speakers is not None:
         _show_speakers(rep.speakers, con, err)
     if rep.skipped:
-        err.print(Text(f"skipped {plural(len(rep.skipped), 'bad record')}:", style="yellow"))
+        err.print(Text(f"skipped {plural(bad_records(rep.skipped), 'bad record')}:", style="yellow"))
         for problem in rep.skipped:
             err.print(safe_text(f"  {problem.say(CLI_TERMS)}"), soft_wrap=True)
     if rep.failed:

@@ -8,7 +8,7 @@ import typer
 
 from ..formatting import usd
 from ..wording import customer_turn_label, plural
-from .common import JSON_OPTION, console, emit_json, guarded, settings
+from .common import JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
     from ..types import Judgement
@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 @guarded
 def command(
     ctx: typer.Context,
-    run_id: str | None = typer.Option(None, "--run", help="The run to judge (default: the latest complete run)."),
+    run_id: str | None = typer.Option(
+        None, "--run", help=f"The run to judge: {RUN_REF} (default: the latest complete run)."
+    ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ask the judge even where the cache has its answer."),
     as_json: bool = JSON_OPTION,
 ) -> None:

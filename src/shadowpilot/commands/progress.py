@@ -25,6 +25,10 @@ class Tally:
     def start(self, total: int) -> None:
         self._progress.update(self._task, total=total)
 
+    def at(self, done: int) -> None:
+        """`done` items done, for work that counts itself (import's records)."""
+        self._progress.update(self._task, completed=done, **self._fields)
+
     def add(self, **deltas: float) -> None:
         """One item done, adding `deltas` to the totals."""
         for key, value in deltas.items():

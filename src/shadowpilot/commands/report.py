@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from ..formatting import count
-from .common import JSON_OPTION, console, emit_json, guarded, settings, write_output
+from .common import JSON_OPTION, RUN_REF, console, emit_json, guarded, settings, write_output
 
 
 class Format(StrEnum):
@@ -53,9 +53,11 @@ def command(
     output: Path | None = typer.Option(
         None, "--output", "-o", metavar="FILE", help="Write to this file (default: stdout; required for pdf)."
     ),
-    run_id: str | None = typer.Option(None, "--run", help="The run (default: the latest complete run)."),
+    run_id: str | None = typer.Option(None, "--run", help=f"The run: {RUN_REF} (default: the latest complete run)."),
     baseline: str | None = typer.Option(
-        None, "--baseline", help="Compare with this run: newly failing and passing cases; a regression makes it no-go."
+        None,
+        "--baseline",
+        help="Compare with this run (as for --run): newly failing and passing cases; a regression makes it no-go.",
     ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Keep personal data (redacted by default)."),
     as_json: bool = JSON_OPTION,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..wording import plural
-from .common import JSON_OPTION, console, emit_json, guarded, settings
+from .common import JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,7 +64,9 @@ def _disagreement_json(d: Disagreement) -> dict[str, Any]:
 @guarded
 def command(
     ctx: typer.Context,
-    run_id: str | None = typer.Option(None, "--run", help="The run to review (default: the latest complete run)."),
+    run_id: str | None = typer.Option(
+        None, "--run", help=f"The run to review: {RUN_REF} (default: the latest complete run)."
+    ),
     case: str | None = typer.Option(None, "--case", help="Only this case (with --ruling: rule on it, no prompt)."),
     ruling: RulingChoice | None = typer.Option(None, "--ruling", help="Record this ruling on --case, no prompt."),
     note: str | None = typer.Option(None, "--note", help="Why (with --ruling)."),

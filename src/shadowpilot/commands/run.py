@@ -8,7 +8,7 @@ import typer
 
 from ..formatting import usd
 from ..wording import plural
-from .common import JSON_OPTION, console, emit_json, guarded, settings
+from .common import JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
     from ..types import CallRun
@@ -21,7 +21,14 @@ def command(
     repeats: int = typer.Option(1, "--repeats", "-k", min=1, help="Run every case K times (pass^k, flaky cases)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Ask the agent even where the cache has its answer."),
     resume: bool = typer.Option(False, "--resume", help="Finish the newest interrupted run instead of starting one."),
-    run_id: str | None = typer.Option(None, "--run", help="With --resume: the run to finish."),
+    run_id: str | None = typer.Option(None, "--run", help=f"With --resume: the run to finish ({RUN_REF})."),
+    case_set: str | None = typer.Option(
+        None,
+        "--cases",
+        metavar="SET",
+        help="Which stored cases to replay: imported (files and Twilio, the default) · files · twilio · "
+        "shadow (live shadow calls) · all.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Replay every stored case, turn by turn, through the agent; store the run and print its id on stdout.
@@ -32,12 +39,14 @@ def command(
     Ctrl-C keeps the finished calls; `shadowpilot run --resume` finishes the run.
     """
     from .. import workflow
+    from ..case_sets import DEFAULT_CASE_SET
+    from ..errors import UsageError
     from .progress import tally
 
     if run_id is not None and not resume:
-        from ..errors import UsageError
-
         raise UsageError("--run only goes with --resume (to choose the run to finish)")
+    if resume and case_set is not None:
+        raise UsageError("--cases is for a new run; --resume replays the cases the run started with")
     s = settings(ctx)
     fields = "calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"
     with tally("replaying", fields, {"turns": 0, "errors": 0, "spend": 0.0}, transient=as_json) as bar:
@@ -54,7 +63,13 @@ def command(
             rep = workflow.resume(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
         else:
             rep = workflow.run(
-                s, all_turns=all_turns, repeats=repeats, use_cache=not no_cache, on_start=bar.start, on_result=done
+                s,
+                all_turns=all_turns,
+                repeats=repeats,
+                use_cache=not no_cache,
+                cases=case_set or DEFAULT_CASE_SET,  # checked by the workflow, named in its terms
+                on_start=bar.start,
+                on_result=done,
             )
     totals = bar.totals
     cache = rep.cache
@@ -70,6 +85,8 @@ def command(
                 "cache": cache.model_dump() if cache is not None else {},
                 "resumed": rep.resumed,
                 "elapsed_s": round(rep.elapsed_s, 3),
+                "case_set": rep.case_set,
+                "left_out": rep.left_out or {},
             }
         )
         return
@@ -82,6 +99,13 @@ def command(
     spent = usd(totals["spend"], grouped=False)
     line += f", {plural(int(totals['turns']), 'turn')}, {plural(rep.errors, 'agent error')}, {spent} spent"
     con.print(line)
+    if rep.left_out:
+        from ..case_sets import counted
+
+        con.print(
+            f"left out: {counted(rep.left_out)} (not in the {rep.case_set} set; --cases all replays every case)",
+            soft_wrap=True,
+        )
     if cache is not None and cache.enabled:
         con.print(f"response cache: {plural(cache.hits, 'hit')}, {plural(cache.misses, 'request')} made")
     con.print("next: [bold]shadowpilot gate[/] to score it")

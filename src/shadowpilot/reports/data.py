@@ -107,6 +107,7 @@ class ReportData(BaseModel):
     timeline: list[TimelinePoint] = Field(default_factory=list)
     to_go_live: list[str] = Field(default_factory=list)  # what must change to go live (empty: go)
     comparison: Comparison | None = None  # against --baseline RUN
+    case_set: str | None = None  # which stored cases the run replayed (case_sets; None: a live shadow run)
 
     @property
     def redaction_note(self) -> str:
@@ -147,6 +148,7 @@ class RunRecords:
     errors: dict[str, str | None]
     rulings: pd.DataFrame
     history: pd.DataFrame
+    case_set: str | None = None
 
 
 def read_records(store: Store, run_id: str) -> RunRecords:
@@ -159,6 +161,7 @@ def read_records(store: Store, run_id: str) -> RunRecords:
         errors=store.case_errors(run_id),
         rulings=store.rulings_for_run(run_id),
         history=store.history(),
+        case_set=store.run_case_set(run_id),
     )
 
 
@@ -199,6 +202,7 @@ def report_data(
         timeline=_timeline(records.history, manifest, gate),
         to_go_live=to_go_live(gate, cases),
         comparison=comparison,
+        case_set=records.case_set,
     )
 
 

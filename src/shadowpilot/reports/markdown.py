@@ -171,7 +171,8 @@ def render_markdown(data: ReportData) -> str:
         "",
         f"Run {_code(m.run_id)} ({m.mode}, {m.created_at:%Y-%m-%d %H:%M} UTC) · {agent}"
         + (f" · prompt {_code(m.prompt_hash)}" if m.prompt_hash else "")
-        + f" · {plural(len(m.cases), 'case')}",
+        + f" · {plural(len(m.cases), 'case')}"
+        + (f" (the {data.case_set} set)" if data.case_set else ""),
         "",
         data.redaction_note,
         "",

@@ -1,5 +1,16 @@
 """The tenant store (DuckDB). Nothing outside this package imports duckdb."""
 
-from .db import ImportSummary, Store, new_run_id, open_store
+from .db import ImportSummary, RunInfo, Store, new_run_id, open_store
+from .records import CaseRemoval, Restored, RunRemoval, StoredCase
 
-__all__ = ["ImportSummary", "Store", "new_run_id", "open_store"]
+__all__ = [
+    "CaseRemoval",
+    "ImportSummary",
+    "Restored",
+    "RunInfo",
+    "RunRemoval",
+    "Store",
+    "StoredCase",
+    "new_run_id",
+    "open_store",
+]

@@ -14,9 +14,9 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError
+from ..case_sets import IMPORTED, Origin, origin_of
+from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError, UsageError
 from ..private import private_dir, private_file
 from ..types import CallRun, GateResult, Judgement, Ruling, RunManifest, Transcript
+from .records import CaseRemoval, Restored, RunRemoval, StoredCase
 from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -142,6 +144,19 @@ class ImportSummary:
     added: list[str]
     updated: list[str]
     unchanged: list[str]
+    archived: list[str] = field(default_factory=list)  # `replace`: the imported cases left out, archived
+    restored: list[str] = field(default_factory=list)  # archived cases this import brought back
+    stored: int = 0  # imported (file and Twilio) cases in the store after the import, archive aside
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A stored run as a reference names it: its id, when it started, its mode and status."""
+
+    run_id: str
+    created_at: datetime
+    mode: str  # replay | shadow | selftest
+    status: str  # running | complete | interrupted | failed | aborted
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -151,6 +166,15 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _stamp(when: datetime) -> str:
+    """A time as the audit notes say it: ISO 8601, UTC, to the second."""
+    return f"{when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _unique(ids: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
 
 
 class Store:
@@ -305,9 +329,17 @@ class Store:
 
     # -- cases ----------------------------------------------------------------------------
 
-    def add_cases(self, cases: Sequence[tuple[Transcript, str | None]]) -> ImportSummary:
+    def add_cases(
+        self,
+        cases: Sequence[tuple[Transcript, str | None]],
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        replace: bool = False,
+    ) -> ImportSummary:
         """Store cases (with their source file). A changed case becomes a new version;
-        an identical one is left alone. All or nothing."""
+        an identical one is left alone; an archived one is brought back. `replace`: every other
+        imported (file or Twilio) case is archived, so the imported set is exactly these cases.
+        All or nothing, in one transaction. `progress(done, total)` as each is ready."""
         latest = self._latest_fingerprints()
         rows: list[dict[str, Any]] = []
         added: list[str] = []
@@ -315,7 +347,9 @@ class Store:
         unchanged: list[str] = []
         seq = self._next_seq()
         now = _now()
-        for t, source in cases:
+        for done, (t, source) in enumerate(cases):
+            if progress is not None:
+                progress(done, len(cases))
             fp = t.fingerprint()
             if latest.get(t.id) == fp:
                 unchanged.append(t.id)
@@ -324,14 +358,51 @@ class Store:
             latest[t.id] = fp
             rows.append(_case_row(t, fp, seq, now, source))
             seq += 1
-        if rows:
-            df = pd.DataFrame(rows)
+        ids = _unique([t.id for t, _ in cases])
+        newest = self._newest()
+        restored = [i for i in ids if i in newest and newest[i][1] is not None]
+        wanted = set(ids)
+        archived = (
+            [i for i, (origin, at) in newest.items() if at is None and origin in IMPORTED and i not in wanted]
+            if replace
+            else []
+        )
+        if rows or restored or archived:
             try:
-                with self.transaction():
-                    self._insert_df("cases", df, CASE_CASTS)
+                with self.transaction() as con:
+                    if rows:
+                        self._insert_df("cases", pd.DataFrame(rows), CASE_CASTS)
+                    if restored:
+                        con.execute(
+                            "UPDATE cases SET archived_at = NULL WHERE list_contains(?::VARCHAR[], case_id)", [restored]
+                        )
+                    if archived:
+                        con.execute(
+                            "UPDATE cases SET archived_at = ? WHERE list_contains(?::VARCHAR[], case_id)",
+                            [now, archived],
+                        )
             except duckdb.Error as exc:
                 raise StoreError(f"could not store the cases; the store is unchanged: {exc}") from exc
-        return ImportSummary(added, updated, unchanged)
+        if progress is not None:
+            progress(len(cases), len(cases))
+        stored = sum(1 for origin, at in self._newest().values() if at is None and origin in IMPORTED)
+        return ImportSummary(added, updated, unchanged, archived=archived, restored=restored, stored=stored)
+
+    def _newest(self) -> dict[str, tuple[Origin, datetime | None]]:
+        """case_id -> the origin of its newest version and when it was archived (None: it is not)."""
+        rows = self.con.execute(
+            "SELECT case_id, source, archived_at FROM cases "
+            "QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1"
+        ).fetchall()
+        return {str(c): (origin_of(src), at) for c, src, at in rows}
+
+    def case_tally(self) -> dict[Origin, int]:
+        """How many stored cases (archive aside) came from each origin."""
+        tally: dict[Origin, int] = {"file": 0, "twilio": 0, "shadow": 0}
+        for origin, at in self._newest().values():
+            if at is None:
+                tally[origin] += 1
+        return tally
 
     def _latest_fingerprints(self) -> dict[str, str]:
         rows = self.con.execute("SELECT case_id, arg_max(fingerprint, seq) FROM cases GROUP BY case_id").fetchall()
@@ -341,12 +412,139 @@ class Store:
         row = self._one("SELECT coalesce(max(seq), 0) + 1 FROM cases")
         return int(row[0]) if row else 1
 
-    def current_cases(self) -> list[Transcript]:
-        """The newest version of every case, in import order."""
+    def current_cases(self, origins: Collection[Origin] | None = None) -> list[Transcript]:
+        """The newest version of every case not archived, in import order; only the cases whose
+        newest version came from `origins` when given (see case_sets)."""
         rows = self.con.execute(
-            "SELECT body FROM cases QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1 ORDER BY seq"
+            "SELECT source, body FROM (SELECT seq, source, archived_at, body FROM cases "
+            "QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1) "
+            "WHERE archived_at IS NULL ORDER BY seq"
         ).fetchall()
-        return [Transcript.model_validate_json(r[0]) for r in rows]
+        return [
+            Transcript.model_validate_json(body)
+            for source, body in rows
+            if origins is None or origin_of(source) in origins
+        ]
+
+    def stored_cases(self, *, archived: bool = False) -> list[StoredCase]:
+        """The stored cases (`archived`: the archive instead), newest version each, in import
+        order, with the runs that replayed any version of them."""
+        rows = self.con.execute(
+            """
+            WITH newest AS (
+                SELECT *, count(*) OVER (PARTITION BY case_id) AS versions FROM cases
+                QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1
+            )
+            SELECT n.case_id, n.versions, n.source, n.channel, n.expected_escalated, n.expected_reason,
+                   n.tags, n.critical, n.imported_at, n.archived_at,
+                   (SELECT list(DISTINCT rc.run_id) FROM run_cases rc WHERE rc.case_id = n.case_id) AS runs
+            FROM newest n
+            WHERE (n.archived_at IS NOT NULL) = ?
+            ORDER BY n.seq
+            """,
+            [archived],
+        ).fetchall()
+        cases = []
+        for case_id, versions, source, channel, escalated, reason, tags, critical, imported, archived_at, runs in rows:
+            cases.append(
+                StoredCase(
+                    case_id=str(case_id),
+                    version=int(versions),
+                    source=source,
+                    origin=origin_of(source),
+                    channel=channel,
+                    escalated=bool(escalated),
+                    reason=reason,
+                    tags=list(tags or []),
+                    critical=bool(critical),
+                    imported_at=imported,
+                    archived_at=archived_at,
+                    runs=sorted(runs or []),
+                )
+            )
+        return cases
+
+    def _missing_cases(self, ids: Sequence[str]) -> list[str]:
+        known = {
+            str(r[0])
+            for r in self.con.execute(
+                "SELECT DISTINCT case_id FROM cases WHERE list_contains(?::VARCHAR[], case_id)", [list(ids)]
+            ).fetchall()
+        }
+        return [i for i in ids if i not in known]
+
+    def remove_cases(self, case_ids: Sequence[str], *, dry_run: bool = False) -> CaseRemoval:
+        """Remove cases for good: every version, and their results (calls, steps, scores,
+        judgements) in every run that replayed them; the runs' recorded verdicts stay as they were
+        given. Their rulings stay in the history, noted `case removed <time>`. One transaction;
+        an unknown id removes nothing (NotFoundError), nor does a case a run still `running` is
+        replaying (UsageError). `dry_run`: only say what it would take."""
+        ids = _unique(case_ids)
+        missing = self._missing_cases(ids)
+        if missing:
+            raise NotFoundError(f"no case {', '.join(map(repr, missing))} in {self.path}; nothing was removed")
+        running = [
+            str(r[0])
+            for r in self.con.execute(
+                "SELECT DISTINCT r.run_id FROM runs r JOIN run_cases rc USING (run_id) "
+                "WHERE r.status = 'running' AND list_contains(?::VARCHAR[], rc.case_id) ORDER BY r.run_id",
+                [ids],
+            ).fetchall()
+        ]
+        if running:
+            raise UsageError(
+                f"run {', '.join(running)} is replaying these cases (or was killed while running); nothing was "
+                "removed: let it finish or stop it first"
+            )
+        now = _now()
+        try:
+            with self.transaction() as con:
+                (versions,) = con.execute(
+                    "SELECT count(*) FROM cases WHERE list_contains(?::VARCHAR[], case_id)", [ids]
+                ).fetchall()[0]
+                runs: dict[str, list[str]] = {}
+                for case_id, run_id in con.execute(
+                    "SELECT DISTINCT case_id, run_id FROM run_cases WHERE list_contains(?::VARCHAR[], case_id) "
+                    "ORDER BY run_id",
+                    [ids],
+                ).fetchall():
+                    runs.setdefault(str(case_id), []).append(str(run_id))
+                (rulings,) = con.execute(
+                    "SELECT count(*) FROM rulings WHERE list_contains(?::VARCHAR[], case_id)", [ids]
+                ).fetchall()[0]
+                if not dry_run:
+                    for table in ("cases", "run_cases", "steps", "scores", "judgements"):
+                        con.execute(f"DELETE FROM {table} WHERE list_contains(?::VARCHAR[], case_id)", [ids])
+                    self._note_rulings("case_id", ids, f"case removed {_stamp(now)}")
+        except duckdb.Error as exc:
+            raise StoreError(f"could not remove the cases; the store is unchanged: {_one_line(exc)}") from exc
+        return CaseRemoval(ids, int(versions), runs, int(rulings), None if dry_run else now)
+
+    def _note_rulings(self, column: str, ids: list[str], note: str) -> None:
+        """Append an audit note to the rulings on these cases or from these runs."""
+        self.con.execute(
+            f"UPDATE rulings SET audit_note = CASE WHEN audit_note IS NULL THEN ? ELSE audit_note || '; ' || ? END "
+            f"WHERE list_contains(?::VARCHAR[], {column})",
+            [note, note, ids],
+        )
+
+    def restore_cases(self, case_ids: Sequence[str] | None = None) -> Restored:
+        """Bring archived cases back into the stored selection (None: every archived case)."""
+        newest = self._newest()
+        if case_ids is None:
+            ids = [i for i, (_, at) in newest.items() if at is not None]
+        else:
+            ids = _unique(case_ids)
+            missing = [i for i in ids if i not in newest]
+            if missing:
+                raise NotFoundError(f"no case {', '.join(map(repr, missing))} in {self.path}; nothing was restored")
+        restored = [i for i in ids if newest[i][1] is not None]
+        if restored:
+            with self.transaction() as con:
+                con.execute(
+                    "UPDATE cases SET archived_at = NULL WHERE list_contains(?::VARCHAR[], case_id)", [restored]
+                )
+        return Restored(restored, [i for i in ids if i not in set(restored)])
 
     def case_versions(self, case_id: str) -> pd.DataFrame:
         return self.con.execute(
@@ -365,18 +563,68 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------
 
-    def create_run(self, manifest: RunManifest) -> None:
+    def create_run(self, manifest: RunManifest, case_set: str | None = None) -> None:
+        """Record a new run, `running`, with the case set it replays (see case_sets)."""
         with self.transaction() as con:
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, NULL, ?, 'running', ?, ?)",
+                "INSERT INTO runs (run_id, created_at, finished_at, mode, status, agent_kind, manifest, case_set) "
+                "VALUES (?, ?, NULL, ?, 'running', ?, ?, ?)",
                 [
                     manifest.run_id,
                     manifest.created_at,
                     manifest.mode,
                     str(manifest.agent.get("kind", "?")),
                     manifest.model_dump_json(),
+                    case_set,
                 ],
             )
+
+    def run_case_set(self, run_id: str) -> str | None:
+        """The case set a replay run was given (None: a live shadow run, or no such run)."""
+        row = self._one("SELECT case_set FROM runs WHERE run_id = ?", [run_id])
+        return None if row is None or row[0] is None else str(row[0])
+
+    def remove_runs(self, run_ids: Sequence[str], *, dry_run: bool = False) -> RunRemoval:
+        """Remove runs with everything they stored (calls, steps, scores, judgements, gate results).
+        The rulings made from them stay in the history, noted `run removed <time>`, and keep
+        applying to the case versions they ruled on. A run still `running` is refused: its process
+        may still be writing it. One transaction; an unknown id removes nothing (NotFoundError)."""
+        ids = _unique(run_ids)
+        status = dict(
+            self.con.execute(
+                "SELECT run_id, status FROM runs WHERE list_contains(?::VARCHAR[], run_id)", [ids]
+            ).fetchall()
+        )
+        missing = [i for i in ids if i not in status]
+        if missing:
+            raise NotFoundError(
+                f"no run {', '.join(map(repr, missing))} in {self.path}; nothing was removed "
+                "(see `shadowpilot history`)"
+            )
+        running = [i for i in ids if status[i] == "running"]
+        if running:
+            raise UsageError(
+                f"run {', '.join(running)} is running (or was killed while running); nothing was removed: "
+                "let it finish or stop it, then remove it"
+            )
+        now = _now()
+        try:
+            with self.transaction() as con:
+
+                def count(table: str, column: str = "run_id") -> int:
+                    sql = f"SELECT count(*) FROM {table} WHERE list_contains(?::VARCHAR[], {column})"
+                    return int(con.execute(sql, [ids]).fetchall()[0][0])
+
+                removal = RunRemoval(
+                    ids, count("run_cases"), count("gate_results"), count("rulings"), None if dry_run else now
+                )
+                if not dry_run:
+                    for table in ("runs", "run_cases", "steps", "scores", "judgements", "gate_results"):
+                        con.execute(f"DELETE FROM {table} WHERE list_contains(?::VARCHAR[], run_id)", [ids])
+                    self._note_rulings("run_id", ids, f"run removed {_stamp(now)}")
+        except duckdb.Error as exc:
+            raise StoreError(f"could not remove the runs; the store is unchanged: {_one_line(exc)}") from exc
+        return removal
 
     def add_call_runs(
         self, run_id: str, call_runs: Sequence[CallRun], cache_entries: Sequence[tuple[str, str, str]] = ()
@@ -456,7 +704,8 @@ class Store:
                     if not found:
                         body = members[0][1].model_copy(update={"cases": fps})
                         con.execute(
-                            "INSERT INTO runs VALUES (?, ?, ?, ?, 'complete', ?, ?)",
+                            "INSERT INTO runs (run_id, created_at, finished_at, mode, status, agent_kind, manifest) "
+                            "VALUES (?, ?, ?, ?, 'complete', ?, ?)",
                             [
                                 body.run_id,
                                 body.created_at,
@@ -550,6 +799,18 @@ class Store:
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {self.path}; see `shadowpilot history`")
         return str(row[0])
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first in the order `history` lists them: what a run reference names."""
+        rows = self.con.execute(
+            "SELECT run_id, created_at, mode, status FROM runs ORDER BY created_at, run_id"
+        ).fetchall()
+        return [RunInfo(str(i), t.astimezone(UTC), str(m), str(s)) for i, t, m, s in rows]
+
+    def manifests(self) -> list[RunManifest]:
+        """Every run's manifest, in the order of `runs` (what `history`'s changes compare)."""
+        rows = self.con.execute("SELECT manifest FROM runs ORDER BY created_at, run_id").fetchall()
+        return [RunManifest.model_validate_json(r[0]) for r in rows]
 
     def latest_run_id(self) -> str:
         row = self._one(
@@ -659,10 +920,11 @@ class Store:
             )
 
     def history(self) -> pd.DataFrame:
-        """Every run with its case count and latest verdict, oldest first."""
+        """Every run with its case count, the case set it replayed (`case_set`; None for live
+        shadow runs) and its latest verdict, oldest first."""
         return self.con.execute(
             """
-            SELECT r.run_id, r.created_at, r.mode, r.status, r.agent_kind,
+            SELECT r.run_id, r.created_at, r.mode, r.status, r.agent_kind, r.case_set,
                    (SELECT count(*) FROM run_cases rc WHERE rc.run_id = r.run_id AND rc.repeat = 0) AS cases,
                    g.verdict, g.pass_rate, g.passed_cases
             FROM runs r
@@ -739,10 +1001,12 @@ class Store:
 
     def rulings(self, case_id: str | None = None) -> pd.DataFrame:
         """Every ruling ever recorded (superseded ones included), oldest first, as a frame (the
-        AI's decision in its ai_* columns; ai_routing as JSON text)."""
+        AI's decision in its ai_* columns; ai_routing as JSON text; `audit_note`: its case or run
+        removed since, and when)."""
         where, params = ("WHERE case_id = ?", [case_id]) if case_id is not None else ("", [])
         return self.con.execute(
-            f"SELECT ruling_id, {', '.join(self.RULING_COLUMNS)} FROM rulings {where} ORDER BY ruling_id", params
+            f"SELECT ruling_id, {', '.join(self.RULING_COLUMNS)}, audit_note FROM rulings {where} ORDER BY ruling_id",
+            params,
         ).df()
 
     def rulings_for_run(self, run_id: str) -> pd.DataFrame:

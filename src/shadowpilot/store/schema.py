@@ -174,4 +174,15 @@ MIGRATIONS: list[str] = [
         value VARCHAR NOT NULL
     );
     """,
+    # 7: managing the store. `archived_at`: a case left out of the stored selection by `import
+    #    --replace` (every version of it; restorable, never replayed by default while set). `case_set`:
+    #    which stored cases a replay run was given (imported | files | twilio | shadow | all; runs
+    #    before this replayed every case: all). `audit_note`: what happened since a ruling was made
+    #    (its case or its run removed, when), so the history of rulings stays whole.
+    """
+    ALTER TABLE cases ADD COLUMN archived_at TIMESTAMPTZ;
+    ALTER TABLE runs ADD COLUMN case_set VARCHAR;
+    UPDATE runs SET case_set = 'all' WHERE mode = 'replay';
+    ALTER TABLE rulings ADD COLUMN audit_note VARCHAR;
+    """,
 ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Problem, UsageError
 from ..terms import Term, Worded
-from ..types import Transcript
+from ..types import Speaker, Transcript
 from .formats import EXTENSIONS, READERS, detect
 from .formats.csv import is_sidecar
-from .validate import check_duplicates, read_text_file, validate
+from .labels import SpeakerLabels
+from .validate import Reading, check_duplicates, read_text_file, validate
 
 __all__ = ["LoadResult", "Sourced", "load_transcripts"]
 
@@ -45,10 +47,28 @@ def _expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def load_transcripts(paths: list[Path] | list[str], format: str | None = None) -> LoadResult:
-    """Read every file; collect all good cases and every problem (file, line, field)."""
+def load_transcripts(
+    paths: list[Path] | list[str],
+    format: str | None = None,
+    speakers: Mapping[str, Speaker] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LoadResult:
+    """Read every file; collect all good cases and every problem (file, line, field).
+
+    `speakers` maps the tenant's own speaker labels (any case) to speakers, as `[import] speakers`
+    does; `progress` is called with the number of records read so far, as they are read."""
     if format is not None and format not in READERS:
         raise UsageError(f"unknown format {format!r} (choose from {', '.join(READERS)})")
+    labels = SpeakerLabels(speakers)
+    count = 0
+
+    def tick() -> None:
+        nonlocal count
+        count += 1
+        if progress is not None:
+            progress(count)
+
+    reading = Reading(labels=labels, tick=tick)
     result = LoadResult()
     files = _expand([Path(p) for p in paths])
     if not files:
@@ -60,7 +80,7 @@ def load_transcripts(paths: list[Path] | list[str], format: str | None = None) -
             result.problems.append(problem)
             continue
         assert content is not None
-        kind = format or detect(path, content)
+        kind = format or detect(path, content, labels)
         if kind is None:
             result.problems.append(
                 Problem(
@@ -71,7 +91,7 @@ def load_transcripts(paths: list[Path] | list[str], format: str | None = None) -
                 )
             )
             continue
-        read = validate(READERS[kind](path, content), str(path))
+        read = validate(READERS[kind](path, content, reading), str(path))
         result.problems.extend(read.problems)
         result.cases.extend(Sourced(t, str(path), line) for line, t in read.transcripts)
     dupes = check_duplicates([(c.file, c.line, c.transcript) for c in result.cases])

@@ -15,10 +15,27 @@ from pydantic import ValidationError
 
 from ..errors import Problem
 from ..types import Transcript
+from .labels import DEFAULT_LABELS, SpeakerLabels, case_id_problem, channel_problem, unknown_speaker
 
 # Where a user reads the format: a file of the repository and a command that works wherever
 # shadowpilot is installed (tests check that both exist).
 FORMAT_HINT = "see the Transcript format in docs/contract.md#transcript, or `shadowpilot schema transcript`"
+
+
+def _no_tick() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What every reader is given beside the file: the tenant's speaker labels, and `tick`,
+    called once per record read (good or bad) so a long import can show its progress."""
+
+    labels: SpeakerLabels = DEFAULT_LABELS
+    tick: Callable[[], None] = _no_tick
+
+
+DEFAULT_READING = Reading()
 
 
 @dataclass
@@ -60,7 +77,7 @@ def problems_from_validation(
         elif err["type"] == "extra_forbidden":
             msg = f"unknown field ({FORMAT_HINT})"
         elif loc and loc[-1] == "speaker" and err["type"] == "literal_error":
-            msg = f"unknown speaker {err['input']!r} (expected customer, agent, bot or system)"
+            msg = unknown_speaker(err["input"])
         elif "input" in err and err["type"] != "json_invalid":
             shown = repr(err["input"])
             if len(shown) > 60:
@@ -74,8 +91,14 @@ def problems_from_validation(
 def check_transcript(t: Transcript) -> list[tuple[str, str]]:
     """Semantic checks a type cannot express: (field, message) pairs."""
     out: list[tuple[str, str]] = []
+    id_problem = case_id_problem(t.id)
+    if id_problem:
+        out.append(("id", id_problem))
+    channel = channel_problem(t.channel)
+    if channel:
+        out.append(("channel", channel))
     if not t.turns:
-        return [("turns", "a case needs at least one turn")]
+        return [*out, ("turns", "a case needs at least one turn")]
     if not t.customer_turns():
         out.append(("turns", "no customer turn: nothing for the agent to answer"))
     o = t.outcome
@@ -101,7 +124,8 @@ def validate(result: ReadResult, file: str) -> ReadResult:
     for line, t in result.transcripts:
         issues = check_transcript(t)
         if issues:
-            good.problems.extend(Problem(file, line, f, m) for f, m in issues)
+            record = f"{file}:{line}:{t.id}"  # one record, however many of its fields are wrong
+            good.problems.extend(Problem(file, line, f, m, record) for f, m in issues)
         else:
             good.transcripts.append((line, t))
     return good
@@ -117,7 +141,7 @@ def check_duplicates(items: list[tuple[str, int | None, Transcript]]) -> dict[in
         if t.id in seen:
             f0, l0 = seen[t.id]
             first = f"{f0}:{l0}" if l0 else f0
-            problems[i] = Problem(file, line, "id", f"duplicate case id {t.id!r} (first at {first})")
+            problems[i] = Problem(file, line, "id", f"duplicate case id {t.id!r} (first at {first})", f"duplicate {i}")
         else:
             seen[t.id] = (file, line)
     return problems

@@ -6,6 +6,7 @@ the store in between. Nothing below this layer imports it: it hands what it comp
 """
 
 from ..versions import package_versions
+from .cases import list_cases, remove_cases, remove_runs, restore_cases
 from .gating import Gated, compare_runs, evaluate, gate, gated, history, score_run
 from .imports import ImportReport, import_files, import_twilio, store_cases
 from .judging import JudgeReport, judge
@@ -30,9 +31,13 @@ __all__ = [
     "import_files",
     "import_twilio",
     "judge",
+    "list_cases",
     "package_versions",
     "record_ruling",
+    "remove_cases",
+    "remove_runs",
     "resolve_run_id",
+    "restore_cases",
     "resume",
     "reviewer",
     "run",

@@ -20,6 +20,7 @@ from ..evals.rulings import apply_rulings, show_rulings
 from ..evals.score import STORED_COLUMNS
 from ..store import Store
 from ..types import GateConfig, GateResult
+from .changes import run_changes
 from .workspace import Workspace, resolve_run_id
 
 __all__ = [
@@ -128,8 +129,13 @@ def gate(
 
 
 def history(settings: Settings) -> pd.DataFrame:
+    """Every run, oldest first, with its latest verdict and `changed`: the fields (changes.FIELDS)
+    that differ from the previous run of its mode, None for the first of its mode."""
     with Workspace.reading(settings) as ws:
-        return ws.store.history()
+        df = ws.store.history()
+        changes = run_changes(ws.store.manifests())
+    df["changed"] = pd.Series([changes.get(rid) for rid in df["run_id"]], index=df.index, dtype=object)
+    return df
 
 
 def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0.05) -> Comparison:

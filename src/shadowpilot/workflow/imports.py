@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..errors import InputError, Problem, UsageError
+from ..errors import InputError, Problem, UsageError, bad_records, in_file_order
 from ..store import ImportSummary
 from ..terms import Term, Worded
 from ..transcripts import Sourced, load_transcripts
@@ -34,6 +34,8 @@ class ImportReport:
     failed: list[Failure] = field(default_factory=list)
     unjoined: list[Unjoined] = field(default_factory=list)
     speakers: SpeakerReport | None = None  # Twilio imports: how calls' channels became speakers
+    # `top` without `replace` that leaves more imported cases stored than N: what to do about it
+    stored_note: Worded | None = None
 
 
 def import_files(
@@ -44,10 +46,25 @@ def import_files(
     skip_bad: bool = False,
     top: int | None = None,
     all_critical: bool = False,
+    progress: ProgressFn | None = None,
+    replace: bool = False,
 ) -> ImportReport:
-    """Read transcripts into the tenant store: all or nothing unless `skip_bad`."""
-    loaded = load_transcripts(paths, format=format)
-    rep = store_cases(settings, loaded.cases, loaded.problems, skip_bad=skip_bad, top=top, all_critical=all_critical)
+    """Read transcripts into the tenant store: all or nothing unless `skip_bad`; `replace`: see store_cases.
+
+    Speaker labels are mapped by `[import] speakers`. `progress(stage, done, total)` is called as
+    records are read ("read", total unknown) and as cases are stored ("store")."""
+    read = None if progress is None else (lambda done: progress("read", done, None))
+    loaded = load_transcripts(paths, format=format, speakers=settings.import_.speakers, progress=read)
+    rep = store_cases(
+        settings,
+        loaded.cases,
+        loaded.problems,
+        skip_bad=skip_bad,
+        top=top,
+        all_critical=all_critical,
+        progress=progress,
+        replace=replace,
+    )
     rep.files = loaded.files
     return rep
 
@@ -60,9 +77,15 @@ def store_cases(
     skip_bad: bool = False,
     top: int | None = None,
     all_critical: bool = False,
+    progress: ProgressFn | None = None,
+    replace: bool = False,
 ) -> ImportReport:
     """The import path every source shares: tenant check, all-or-nothing, top-N (at most N
-    unless `all_critical`), one store write."""
+    unless `all_critical`), one store write. Problems come back in file and line order.
+
+    `replace`: the stored imported cases (files and Twilio) become exactly this import's; the
+    others are archived (restorable, see workflow.cases), never deleted. Without it, a `top`
+    import that leaves more than N imported cases stored says so in `stored_note`."""
     if all_critical and top is None:
         raise UsageError.worded(Term("all_critical"), " goes with ", Term("top_n", "top"))
     problems = list(problems)
@@ -72,17 +95,24 @@ def store_cases(
         t = c.transcript
         if t.tenant is not None and t.tenant != tenant:
             problems.append(
-                Problem(c.file, c.line, "tenant", f"belongs to tenant {t.tenant!r}; this store is {tenant!r}")
+                Problem(
+                    c.file,
+                    c.line,
+                    "tenant",
+                    f"belongs to tenant {t.tenant!r}; this store is {tenant!r}",
+                    f"{c.file}:{c.line}:{t.id}",  # a JSON array's items have no line of their own
+                )
             )
             continue
         if t.tenant is None:
             t = t.model_copy(update={"tenant": tenant})
         good.append(Sourced(t, c.file, c.line))
+    problems = in_file_order(problems)
     if problems and not skip_bad:
         raise InputError(
             problems,
             Worded(
-                f"{len(problems)} bad record(s); nothing was imported (",
+                f"{bad_records(problems)} bad record(s); nothing was imported (",
                 Term("skip_bad", "skip_bad=True"),
                 " imports the good ones)",
             ),
@@ -95,9 +125,18 @@ def store_cases(
         picks, note = sel.picks, sel.note
         keep = {p.case.id for p in picks}
         good = [c for c in good if c.transcript.id in keep]
+    stored = None if progress is None else (lambda done, total: progress("store", done, total))
     with Workspace.creating(settings) as ws:
-        summary = ws.store.add_cases([(c.transcript, c.file) for c in good])
-    return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note)
+        summary = ws.store.add_cases([(c.transcript, c.file) for c in good], progress=stored, replace=replace)
+    stored_note = None
+    if top is not None and not replace and summary.stored > max(top, len(good)):
+        stored_note = Worded(
+            f"the store now holds {summary.stored} imported cases, more than the {len(good)} kept here: "
+            "the earlier imports' cases stay; ",
+            Term("replace", "replace=True"),
+            " keeps only these (the others are archived, restorable)",
+        )
+    return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note, stored_note=stored_note)
 
 
 def import_twilio(
@@ -110,6 +149,7 @@ def import_twilio(
     top: int | None = None,
     all_critical: bool = False,
     skip_bad: bool = False,
+    replace: bool = False,
     progress: ProgressFn | None = None,
 ) -> ImportReport:
     """Pull finished calls and chats with their human outcomes from Twilio into the store.
@@ -138,7 +178,16 @@ def import_twilio(
         what = " and ".join(settings.twilio.sources)
         failed = f"; {len(fetched.failures)} could not be fetched" if fetched.failures else ""
         raise UsageError(f"no finished {what} between {since:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC{failed}")
-    rep = store_cases(settings, cases, problems, skip_bad=skip_bad, top=top, all_critical=all_critical)
+    rep = store_cases(
+        settings,
+        cases,
+        problems,
+        skip_bad=skip_bad,
+        top=top,
+        all_critical=all_critical,
+        progress=progress,
+        replace=replace,
+    )
     rep.failed = fetched.failures
     rep.unjoined = mapped.unjoined
     rep.speakers = mapped.speakers

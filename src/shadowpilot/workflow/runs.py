@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..case_sets import CASE_SETS, DEFAULT_CASE_SET, CaseSet, Origin, counted
 from ..config import Settings
 from ..errors import NotFoundError, RunAborted, StoreBusyError, UsageError
 from ..runners import Agent, build_agent, replay
 from ..runners.agent import turn_deadline_s
 from ..runners.cache import CachedAgent, replay_keys
 from ..store import Store, new_run_id
-from ..terms import Term
+from ..terms import Term, Worded
 from ..types import CacheStats, CallRun, RunManifest, Transcript
 from ..versions import package_versions
-from .workspace import Workspace
+from .workspace import Workspace, find_run
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run
 
@@ -33,6 +34,8 @@ class RunReport:
     cache: CacheStats | None = None
     resumed: int = 0  # calls already stored before a resume
     elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
+    case_set: str | None = None  # the case set it replayed (case_sets; None: not recorded)
+    left_out: dict[Origin, int] | None = None  # stored cases outside the set, by origin (archive aside)
 
 
 def run(
@@ -42,10 +45,14 @@ def run(
     all_turns: bool = False,
     repeats: int = 1,
     use_cache: bool = True,
+    cases: CaseSet | str = DEFAULT_CASE_SET,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
 ) -> RunReport:
-    """Replay the stored cases through the agent and store the run (never scores it).
+    """Replay the stored cases of the set `cases` through the agent and store the run (never
+    scores it). The default set is the imported cases (files and Twilio): live shadow calls join
+    a replay only when asked for (`shadow`, `all`); archived cases never do. The report counts
+    the stored cases left out.
 
     Results are written in batches as calls finish, and the store is open only for those
     writes, so other commands can read it while a run runs. An interrupted run is kept,
@@ -54,12 +61,18 @@ def run(
     """
     if repeats < 1:
         raise UsageError.worded(Term("repeats"), " must be at least 1")
+    chosen_set = next((name for name in CASE_SETS if name == cases), None)  # a name a caller typed
+    if chosen_set is None:
+        raise UsageError.worded(Term("case_set", "cases"), f" {cases!r}: one of {', '.join(CASE_SETS)}")
+    origins = CASE_SETS[chosen_set]
     agent = agent or build_agent(settings)
     with Workspace.creating(settings) as ws:
         store = ws.store
-        cases = store.current_cases()
-        if not cases:
-            raise UsageError(f"no cases in {settings.store_path}; run `shadowpilot import FILES` first")
+        tally = store.case_tally()
+        left_out = {o: n for o, n in tally.items() if o not in origins and n}
+        chosen = store.current_cases(origins)
+        if not chosen:
+            raise UsageError.worded(_no_cases(settings, chosen_set, left_out))
         manifest = RunManifest(
             run_id=new_run_id(),
             created_at=datetime.now(UTC),
@@ -67,14 +80,27 @@ def run(
             mode="replay",
             agent=agent.describe(),
             prompt_hash=agent.prompt_hash(),
-            cases={c.id: c.fingerprint() for c in cases},
+            cases={c.id: c.fingerprint() for c in chosen},
             versions=package_versions(),
             all_turns=all_turns,
             repeats=repeats,
         )
-        cached = _cache(store, settings, agent, cases, repeats, set(), use_cache)
-        store.create_run(manifest)
-    return _replay_into(settings, manifest, cases, agent, cached, set(), on_start, on_result)
+        cached = _cache(store, settings, agent, chosen, repeats, set(), use_cache)
+        store.create_run(manifest, chosen_set)
+    rep = _replay_into(settings, manifest, chosen, agent, cached, set(), on_start, on_result)
+    rep.case_set, rep.left_out = chosen_set, left_out
+    return rep
+
+
+def _no_cases(settings: Settings, cases: CaseSet, left_out: dict[Origin, int]) -> Worded:
+    """Why a run has nothing to replay, and what would give it cases."""
+    if not left_out:
+        return Worded(f"no cases in {settings.store_path}; run `shadowpilot import FILES` first")
+    return Worded(
+        f"no {cases} cases in {settings.store_path} to replay, only {counted(left_out)}; ",
+        Term("case_set", "cases"),
+        " chooses the set to replay",
+    )
 
 
 def resume(
@@ -94,7 +120,7 @@ def resume(
     agent = agent or build_agent(settings)
     with Workspace.writing(settings) as ws:
         store = ws.store
-        rid = run_id or store.unfinished_run_id()
+        rid = store.unfinished_run_id() if run_id is None else find_run(store, run_id).run_id
         status = store.run_status(rid)
         if status == "complete":
             raise UsageError(f"run {rid} is already complete; nothing to resume")
@@ -111,8 +137,11 @@ def resume(
             raise NotFoundError(f"run {rid} used case versions that are no longer in {settings.store_path}")
         done = store.finished_calls(rid)
         cached = _cache(store, settings, agent, cases, manifest.repeats, done, use_cache)
+        case_set = store.run_case_set(rid)
         store.reopen_run(rid)
-    return _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result)
+    rep = _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result)
+    rep.case_set = case_set
+    return rep
 
 
 def _cache(

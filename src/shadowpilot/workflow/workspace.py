@@ -14,17 +14,25 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..errors import UsageError
-from ..store import Store, open_store
+from ..store import RunInfo, Store, open_store
+from .refs import resolve_ref
+
+
+def find_run(store: Store, ref: str) -> RunInfo:
+    """The run a reference names (refs.py: an id, a unique prefix or suffix, latest...), any status."""
+    return resolve_ref(store.runs(), ref, store.path)
 
 
 def resolve_run_id(store: Store, run_id: str | None) -> str:
-    """`run_id`, which must be complete; None: the latest complete run."""
+    """The run `run_id` names (a reference, see refs.py), which must be complete; None: the latest
+    complete run (replay or shadow)."""
     if run_id is None:
         return store.latest_run_id()
-    status = store.run_status(run_id)
-    if status != "complete":
-        raise UsageError(f"run {run_id} is {status}, not complete; it cannot be gated")
-    return run_id
+    found = find_run(store, run_id)
+    if found.status != "complete":
+        named = found.run_id if found.run_id == run_id.strip() else f"{found.run_id} ({run_id.strip()})"
+        raise UsageError(f"run {named} is {found.status}, not complete; it cannot be gated")
+    return found.run_id
 
 
 @dataclass(frozen=True)

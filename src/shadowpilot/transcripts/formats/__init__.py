@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..validate import ReadResult
+from ..labels import DEFAULT_LABELS, SpeakerLabels
+from ..validate import Reading, ReadResult
 from . import csv, jsonl, text
 
-Reader = Callable[[Path, str], ReadResult]
+Reader = Callable[[Path, str, Reading], ReadResult]
 
 READERS: dict[str, Reader] = {"jsonl": jsonl.read, "csv": csv.read, "text": text.read}
 EXTENSIONS = {
@@ -22,7 +23,7 @@ EXTENSIONS = {
 }
 
 
-def detect(path: Path, content: str) -> str | None:
+def detect(path: Path, content: str, labels: SpeakerLabels = DEFAULT_LABELS) -> str | None:
     """The format from the extension, else from the content; None when neither tells."""
     by_ext = EXTENSIONS.get(path.suffix.lower())
     if by_ext:
@@ -31,8 +32,9 @@ def detect(path: Path, content: str) -> str | None:
     if head.startswith(("{", "[")):
         return "jsonl"
     first = head.splitlines()[0] if head else ""
-    if "," in first and {"case_id", "speaker", "text"} <= {c.strip() for c in first.split(",")}:
-        return "csv"
-    if any(line.split(":", 1)[0].strip().lower() in text.SPEAKERS for line in head.splitlines() if ":" in line):
+    for sep in (",", ";"):
+        if sep in first and set(csv.REQUIRED) <= {c.strip() for c in first.split(sep)}:
+            return "csv"
+    if any(labels.knows(line.split(":", 1)[0]) for line in head.splitlines() if ":" in line):
         return "text"
     return None

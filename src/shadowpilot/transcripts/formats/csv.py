@@ -6,6 +6,7 @@ started_at, critical, tags, customer_<name>, and the human outcome escalated,
 at_turn, reason, urgency, queue, skill, priority, vip, routing_<attribute>.
 Alternatively the case-level columns live in a sidecar `<name>.outcomes.csv`
 beside the file, one row per case_id; when it exists, it is the only source.
+Columns are separated by `,`, or by `;` when the header is (European spreadsheet exports).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pydantic import ValidationError
 
 from ...errors import Problem
 from ...types import Transcript
-from ..validate import ReadResult, problems_from_validation, read_text_file
+from ..validate import DEFAULT_READING, Reading, ReadResult, problems_from_validation, read_text_file
 from ._fields import build_case, known_key
 
 TURN_COLUMNS = ("case_id", "speaker", "text", "start_s", "end_s")
+REQUIRED = ("case_id", "speaker", "text")
 
 
 def sidecar_for(path: Path) -> Path:
@@ -33,8 +35,22 @@ def is_sidecar(path: Path) -> bool:
     return path.name.endswith(".outcomes.csv")
 
 
-def _rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    reader = _csv.DictReader(io.StringIO(text, newline=""))
+def _header(text: str, delimiter: str) -> list[str]:
+    first = next(_csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    return [h.strip() for h in first]
+
+
+def delimiter_of(text: str, wanted: tuple[str, ...] = REQUIRED) -> str:
+    """`;` when the header splits on it into more columns, and at least as many of the `wanted`
+    ones, than on `,` (a European spreadsheet's export); else `,`."""
+    comma, semi = _header(text, ","), _header(text, ";")
+    if len(semi) > len(comma) and sum(c in semi for c in wanted) >= sum(c in comma for c in wanted):
+        return ";"
+    return ","
+
+
+def _rows(text: str, delimiter: str = ",") -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    reader = _csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
     rows = []
@@ -49,17 +65,20 @@ def _case_fields(row: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in row.items() if k not in TURN_COLUMNS or k == "case_id"}
 
 
-def read(path: Path, text: str) -> ReadResult:
+def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResult:
     file = str(path)
     result = ReadResult()
+    delimiter = delimiter_of(text)
     try:
-        header, rows = _rows(text)
+        header, rows = _rows(text, delimiter)
     except _csv.Error as exc:
         result.problems.append(Problem(file, None, None, f"invalid CSV: {exc}"))
         return result
-    missing = [c for c in ("case_id", "speaker", "text") if c not in header]
+    missing = [c for c in REQUIRED if c not in header]
     if missing:
-        result.problems.append(Problem(file, 1, ", ".join(missing), "missing column(s) in the header"))
+        # a header that splits on ; only: say so, a comma-separated reading would name one odd column
+        looks = " (the file looks ;-separated: its header was split on ;)" if delimiter == ";" else ""
+        result.problems.append(Problem(file, 1, ", ".join(missing), f"missing column(s) in the header{looks}"))
         return result
     unknown = [h for h in header if h not in TURN_COLUMNS and not known_key(h)]
     if unknown:
@@ -74,7 +93,8 @@ def read(path: Path, text: str) -> ReadResult:
         if problem:
             result.problems.append(problem)
             return result
-        side_header, side_rows = _rows(side_text or "")
+        side_text = side_text or ""
+        side_header, side_rows = _rows(side_text, delimiter_of(side_text, ("case_id",)))
         side_unknown = [h for h in side_header if h != "case_id" and not known_key(h)]
         if side_unknown:
             result.problems.append(Problem(str(side), 1, ", ".join(side_unknown), "unknown column(s)"))
@@ -94,7 +114,8 @@ def read(path: Path, text: str) -> ReadResult:
             result.problems.append(Problem(file, line, "case_id", "required field is missing"))
             continue
         entry = cases.setdefault(cid, {"line": line, "first": row, "turns": [], "turn_lines": []})
-        turn: dict[str, Any] = {"speaker": row.get("speaker", "").strip().lower(), "text": row.get("text", "")}
+        speaker = reading.labels.canonical(row.get("speaker", "").strip())
+        turn: dict[str, Any] = {"speaker": speaker, "text": row.get("text", "")}
         for col in ("start_s", "end_s"):
             if row.get(col, "").strip():
                 turn[col] = row[col].strip()
@@ -102,15 +123,17 @@ def read(path: Path, text: str) -> ReadResult:
         entry["turn_lines"].append(line)
 
     for cid, entry in cases.items():
+        reading.tick()
+        record = f"{file}#{cid}"  # a case's rows (and its sidecar row) are one record
         src_file, src_line, fields = file, entry["line"], _case_fields(entry["first"])
         if side_fields is not None:
             if cid not in side_fields:
-                result.problems.append(Problem(str(side), None, "case_id", f"no outcome row for case {cid!r}"))
+                result.problems.append(Problem(str(side), None, "case_id", f"no outcome row for case {cid!r}", record))
                 continue
             src_file, src_line, fields = side_fields[cid]
         case, errors = build_case(fields)
         if errors:
-            result.problems.extend(Problem(src_file, src_line, k, m) for k, m in errors)
+            result.problems.extend(Problem(src_file, src_line, k, m, record) for k, m in errors)
             continue
         case["id"] = cid
         case["turns"] = entry["turns"]
@@ -127,7 +150,7 @@ def read(path: Path, text: str) -> ReadResult:
             problems = problems_from_validation(exc, src_file, src_line, line_of=line_of)
             for err, p in zip(exc.errors(), problems, strict=True):
                 where = file if err["loc"][0] == "turns" else src_file
-                result.problems.append(Problem(where, p.line, p.field, p.message))
+                result.problems.append(Problem(where, p.line, p.field, p.message, record))
             continue
         result.transcripts.append((entry["line"], t))
     return result

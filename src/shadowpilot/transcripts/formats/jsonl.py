@@ -9,10 +9,13 @@ from pydantic import ValidationError
 
 from ...errors import Problem
 from ...types import Transcript
-from ..validate import ReadResult, problems_from_validation
+from ..labels import DEFAULT_LABELS, SpeakerLabels
+from ..validate import DEFAULT_READING, Reading, ReadResult, problems_from_validation
 
 
-def parse_line(raw: str, file: str, line: int) -> tuple[Transcript | None, list[Problem]]:
+def parse_line(
+    raw: str, file: str, line: int, labels: SpeakerLabels = DEFAULT_LABELS
+) -> tuple[Transcript | None, list[Problem]]:
     """One JSONL line -> a Transcript, or the problems with it."""
     try:
         obj = json.loads(raw)
@@ -20,7 +23,7 @@ def parse_line(raw: str, file: str, line: int) -> tuple[Transcript | None, list[
         return None, [Problem(file, line, None, f"invalid JSON: {exc.msg} (column {exc.colno})")]
     except RecursionError:
         return None, [Problem(file, line, None, "invalid JSON: nested too deeply")]
-    return from_object(obj, file, line, raw=raw)
+    return from_object(obj, file, line, raw=raw, labels=labels)
 
 
 def _whole(text: str) -> object | None:
@@ -32,29 +35,44 @@ def _whole(text: str) -> object | None:
 
 
 def from_object(
-    obj: object, file: str, line: int | None, prefix: str = "", raw: str | None = None
+    obj: object,
+    file: str,
+    line: int | None,
+    prefix: str = "",
+    raw: str | None = None,
+    labels: SpeakerLabels = DEFAULT_LABELS,
 ) -> tuple[Transcript | None, list[Problem]]:
+    record = f"{file}:{prefix}" if prefix else None  # an array item: its problems are one record
     if not isinstance(obj, dict):
         kind = type(obj).__name__
-        return None, [Problem(file, line, prefix or None, f"expected a JSON object, got {kind}")]
+        return None, [Problem(file, line, prefix or None, f"expected a JSON object, got {kind}", record)]
+    # strict JSON mode: a number where text belongs, or "yes" for a boolean, is a
+    # bad record rather than coerced; ISO dates still parse.
     try:
-        # strict JSON mode: a number where text belongs, or "yes" for a boolean, is a
-        # bad record rather than coerced; ISO dates still parse.
-        body = raw if raw is not None else json.dumps(obj)
-        return Transcript.model_validate_json(body, strict=True), []
-    except ValidationError as exc:
-        rename = (lambda p: f"{prefix}.{p}" if p else prefix) if prefix else None
-        return None, problems_from_validation(exc, file, line, rename=rename)
+        return Transcript.model_validate_json(raw if raw is not None else json.dumps(obj), strict=True), []
+    except ValidationError as first:
+        exc = first
+    canonical = labels.turns(obj)  # "Customer", or a tenant's "Caller", as "customer": read again
+    if canonical is not obj:
+        try:
+            return Transcript.model_validate_json(json.dumps(canonical), strict=True), []
+        except ValidationError as again:
+            exc = again
+    rename = (lambda p: f"{prefix}.{p}" if p else prefix) if prefix else None
+    problems = problems_from_validation(exc, file, line, rename=rename)
+    return None, [p.of_record(record) for p in problems] if record else problems
 
 
-def read(path: Path, text: str) -> ReadResult:
+def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResult:
     file = str(path)
     result = ReadResult()
+    labels = reading.labels
     stripped = text.lstrip()
     if stripped.startswith("{") and len(stripped.strip().splitlines()) > 1:
         whole = _whole(text)  # one pretty-printed transcript in a .json file
         if isinstance(whole, dict):
-            t, problems = from_object(whole, file, 1)
+            t, problems = from_object(whole, file, 1, labels=labels)
+            reading.tick()
             result.problems.extend(problems)
             if t is not None:
                 result.transcripts.append((1, t))
@@ -69,7 +87,8 @@ def read(path: Path, text: str) -> ReadResult:
             result.problems.append(Problem(file, None, None, "invalid JSON: nested too deeply"))
             return result
         for i, obj in enumerate(items):
-            t, problems = from_object(obj, file, None, prefix=f"[{i}]")
+            t, problems = from_object(obj, file, None, prefix=f"[{i}]", labels=labels)
+            reading.tick()
             result.problems.extend(problems)
             if t is not None:
                 result.transcripts.append((None, t))
@@ -77,7 +96,8 @@ def read(path: Path, text: str) -> ReadResult:
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        t, problems = parse_line(raw, file, lineno)
+        t, problems = parse_line(raw, file, lineno, labels)
+        reading.tick()
         result.problems.extend(problems)
         if t is not None:
             result.transcripts.append((lineno, t))

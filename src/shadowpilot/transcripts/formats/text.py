@@ -17,6 +17,7 @@ Header keys are the flat keys of the CSV format (id, channel, customer_vip,
 escalated, at_turn, reason, urgency, queue, skill, priority, vip, critical, tags...).
 `at_turn` counts dialogue lines from 0. A line without a "Speaker:" prefix
 continues the previous turn. Several cases in one file are separated by a line `===`.
+Speakers are any case, and a tenant's own labels (`Receptionist:`) map by `[import] speakers`.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from pydantic import ValidationError
 
 from ...errors import Problem
 from ...types import Transcript
-from ..validate import ReadResult, problems_from_validation
+from ..labels import id_from_name, unknown_speaker
+from ..validate import DEFAULT_READING, Reading, ReadResult, problems_from_validation
 from ._fields import build_case, known_key
 
-SPEAKERS = {"customer", "agent", "bot", "system"}
 _TURN = re.compile(r"^\s*([A-Za-z][\w .-]{0,30}?)\s*:\s?(.*)$")
 _HEADER = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*:\s*(.*)$")
 SEPARATOR = "==="
@@ -50,10 +51,11 @@ def _blocks(lines: list[str]) -> list[tuple[int, list[tuple[int, str]]]]:
 
 
 def _read_block(
-    path: Path, index: int, many: bool, block: list[tuple[int, str]]
+    path: Path, index: int, many: bool, block: list[tuple[int, str]], reading: Reading
 ) -> tuple[Transcript | None, int | None, list[Problem]]:
     file = str(path)
     problems: list[Problem] = []
+    labels = reading.labels
     while block and not block[0][1].strip():
         block = block[1:]
     first_line = block[0][0]
@@ -79,14 +81,11 @@ def _read_block(
         if not line.strip():
             continue
         m = _TURN.match(line)
-        if m and " " not in m.group(1).strip():
-            speaker = m.group(1).strip().lower()
-            if speaker not in SPEAKERS:
-                problems.append(
-                    Problem(
-                        file, n, "speaker", f"unknown speaker {m.group(1)!r} (expected Customer, Agent, Bot or System)"
-                    )
-                )
+        # a label of two words is a speaker only when mapped ("Front Desk:"); else it is prose
+        if m and (" " not in m.group(1).strip() or labels.knows(m.group(1))):
+            speaker = labels.speaker(m.group(1))
+            if speaker is None:
+                problems.append(Problem(file, n, "speaker", unknown_speaker(m.group(1))))
                 continue
             turns.append({"speaker": speaker, "text": m.group(2).strip()})
             turn_lines.append(n)
@@ -94,13 +93,14 @@ def _read_block(
             turns[-1]["text"] = f"{turns[-1]['text']} {line.strip()}".strip()
         else:
             problems.append(Problem(file, n, "speaker", "a dialogue line needs a 'Speaker:' prefix"))
+    record = f"{file}:{first_line}"  # the block's problems, on whatever lines, are one record
     if problems:
-        return None, first_line, problems
+        return None, first_line, [p.of_record(record) for p in problems]
 
     case, errors = build_case(header)
     if errors:
-        return None, first_line, [Problem(file, first_line, k, m) for k, m in errors]
-    case.setdefault("id", f"{path.stem}-{index + 1}" if many else path.stem)
+        return None, first_line, [Problem(file, first_line, k, m, record) for k, m in errors]
+    case.setdefault("id", id_from_name(f"{path.stem}-{index + 1}" if many else path.stem))
     case["turns"] = turns
 
     def line_of(loc: tuple[Any, ...]) -> int | None:
@@ -111,14 +111,16 @@ def _read_block(
     try:
         return Transcript.model_validate(case), first_line, []
     except ValidationError as exc:
-        return None, first_line, problems_from_validation(exc, file, first_line, line_of=line_of)
+        problems = problems_from_validation(exc, file, first_line, line_of=line_of)
+        return None, first_line, [p.of_record(record) for p in problems]
 
 
-def read(path: Path, text: str) -> ReadResult:
+def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResult:
     result = ReadResult()
     blocks = _blocks(text.splitlines())
     for index, block in blocks:
-        t, line, problems = _read_block(path, index, len(blocks) > 1, block)
+        t, line, problems = _read_block(path, index, len(blocks) > 1, block, reading)
+        reading.tick()
         result.problems.extend(problems)
         if t is not None:
             result.transcripts.append((line, t))
