@@ -31,6 +31,8 @@ class NamedArgument(TyperArgument):
 
     def get_usage_pieces(self, ctx: Any) -> list[str]:
         name = self.metavar or self.name or ""
+        if self.nargs != 1 and not name.endswith("..."):  # several: ID...
+            name += "..."
         return [name if self.required else f"[{name}]"]
 
 
