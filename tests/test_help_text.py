@@ -54,6 +54,9 @@ def test_arguments_are_shown_by_their_metavar(cli) -> None:
     assert "Usage: shadowpilot import [OPTIONS] PATH..." in " ".join(help_of(cli, "import").split())
     assert "[OPTIONS] A B" in help_of(cli, "compare")
     assert "[OPTIONS] NAME" in help_of(cli, "schema")
+    assert "[OPTIONS] ID..." in help_of(cli, "cases", "rm")
+    assert re.search(r"--config\s+-c\s+FILE", help_of(cli))  # options that take a file say so
+    assert re.search(r"--output\s+-o\s+FILE", help_of(cli, "report"))
 
 
 def test_section_names_in_help_survive_rich_markup(cli) -> None:

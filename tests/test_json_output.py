@@ -85,7 +85,7 @@ def json_commands() -> list[list[str]]:
 
 def test_every_json_command_is_found() -> None:
     found = {" ".join(w) for w in json_commands()}
-    assert {"gate", "import", "history", "report", "shadow calls", "review", "compare", "run"} <= found
+    assert {"gate", "import", "history", "report", "shadow calls", "review", "compare", "run", "cases"} <= found
 
 
 @pytest.mark.parametrize("words", json_commands(), ids=" ".join)
@@ -201,6 +201,7 @@ def test_every_json_output_writes_times_one_way(pilot: tuple[str, str], cli) -> 
     assert gate.exit_code == 3
     assert_one_time_format(parsed(gate))
     assert_one_time_format(parsed(invoke(cli, "history", "--json")), "created_at")
+    assert_one_time_format(parsed(invoke(cli, "cases", "--json")), "imported_at")
     ruled = invoke(cli, "review", "--run", second, "--case", "hv-005", "--ruling", "unclear", "--json")
     assert ruled.exit_code == 0, ruled.stderr
     assert_one_time_format(parsed(ruled), "ruled_at")

@@ -37,7 +37,11 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="The tenant's shadowpilot.toml (default: the nearest one here or above)."
+        None,
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="The tenant's shadowpilot.toml (default: the nearest one here or above).",
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     debug: bool = typer.Option(False, "--debug", help="Print the traceback behind an error (for a bug report)."),
