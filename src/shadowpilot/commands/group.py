@@ -23,7 +23,7 @@ _RAW_ARGS = "shadowpilot.raw-args"
 
 
 class NamedArgument(TyperArgument):
-    """An argument with a metavar shows just that, in the usage line (`PATH...`, `RUN_A`) and in
+    """An argument with a metavar shows just that, in the usage line (`PATH...`, `ID...`) and in
     the arguments panel, never typer's `{name}` and `<type>`; its help says what it takes."""
 
     def display_type_rich(self, ctx: Any) -> str | None:
