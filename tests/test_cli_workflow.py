@@ -329,7 +329,8 @@ def test_gate_unknown_run_exits_2(sample_pilot: str, cli) -> None:
     assert result.exit_code == 2
     assert "nonexistent" in result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+    error = as_json(result)["error"]  # --json: the error object on stdout, nothing else
+    assert error["code"] == 2 and "nonexistent" in error["message"] and error["problems"] == []
 
 
 def test_gate_before_any_run_exits_2_with_clear_message(fresh_dir: Path, cli) -> None:

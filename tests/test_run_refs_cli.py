@@ -72,7 +72,10 @@ def test_an_ambiguous_prefix_is_exit_2_listing_the_candidates(runs: list[str], c
     for args in (("gate", "--run", "run-"), ("compare", "latest", "run-"), ("report", "--baseline", "run-")):
         result = invoke(cli, *args, "--json") if args[0] != "report" else invoke(cli, *args, "--format", "json")
         assert result.exit_code == 2, (args, result.stderr)
-        assert result.stdout == ""
+        if args[0] != "report":  # with --json: the error object on stdout, nothing else
+            assert "'run-' is ambiguous: 3 runs match" in json.loads(result.stdout)["error"]["message"]
+        else:
+            assert result.stdout == ""
         assert "'run-' is ambiguous: 3 runs match" in result.stderr
         assert all(run_id in result.stderr for run_id in runs)
         assert "Traceback" not in result.stderr

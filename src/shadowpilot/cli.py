@@ -12,8 +12,10 @@ import typer
 
 from .commands import cases, compare, demo, gate, history, import_, init, judge, report, review, run, schema, shadow
 from .commands.common import State
+from .commands.group import Group
 
 app = typer.Typer(
+    cls=Group,  # plain --help metavars, and --json errors for usage mistakes (commands/group.py)
     name="shadowpilot",
     help="Decide, with evidence, whether an AI contact-centre agent is ready to take a tenant's calls.",
     no_args_is_help=True,
@@ -35,7 +37,11 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="The tenant's shadowpilot.toml (default: the nearest one here or above)."
+        None,
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="The tenant's shadowpilot.toml (default: the nearest one here or above).",
     ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     debug: bool = typer.Option(False, "--debug", help="Print the traceback behind an error (for a bug report)."),

@@ -409,22 +409,6 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc)
-
-
-def _line_of(text: str, section: str, key: str) -> int | None:
-    """The line of `key = ...` inside `[section]` of a TOML text, for error messages."""
-    current = None
-    for n, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            current = stripped.strip("[]").strip()
-        elif current == section and re.match(rf"{re.escape(key)}\s*=", stripped):
-            return n
-    return None
-
-
 def load_settings(
     path: Path | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
@@ -455,18 +439,11 @@ def load_settings(
     root = path.parent.resolve() if path else Path.cwd()
     try:
         return Settings(**data, root=root, source=str(path) if path else None)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(str(p) for p in first["loc"])
-        where, msg = _field_path(first["loc"]), first["msg"]
-        key = (loc[0], loc[1]) if len(loc) >= 2 else None
-        if key and key[1] in flags.get(key[0], {}):
-            raise ConfigError(f"command-line option for {where}: {msg}") from None
-        if key and key in env_names:
-            raise ConfigError(f"environment variable {env_names[key]} (field {where}): {msg}") from None
-        line = _line_of(text, *key) if key and text else None
-        source = f"{path}:{line}" if line else (path or "settings")
-        raise ConfigError(f"field {where}: {msg}", source) from None
+    except ValidationError as exc:  # in our words, each bad key with its file and line
+        from .config_errors import config_error
+
+        source = str(path) if path else None
+        raise config_error(exc, Settings, path=source, text=text, flags=flags, env_names=env_names) from None
 
 
 def template_path() -> Path:

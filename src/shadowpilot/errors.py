@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
@@ -19,6 +19,9 @@ class ShadowpilotError(Exception):
 
     exit_code = 1
     worded_as: Worded | None = None
+    # What was wrong where (file, line, field), when the error is about input: the CLI lists them
+    # under the message and in the --json error object. Empty for every other error.
+    problems: Sequence[Problem] = ()
 
     @classmethod
     def worded(cls, *parts: str | Term | Worded) -> Self:
@@ -98,10 +101,12 @@ class InputError(UsageError):
 
 
 class ConfigError(UsageError):
-    """shadowpilot.toml (or a flag or environment variable) is wrong."""
+    """shadowpilot.toml (or a flag or environment variable) is wrong. `problems` names each bad key
+    (file, line, section.key) when the config did not validate."""
 
-    def __init__(self, message: str, path: Path | str | None = None):
+    def __init__(self, message: str, path: Path | str | None = None, problems: Sequence[Problem] = ()):
         self.path = str(path) if path else None
+        self.problems = list(problems)
         super().__init__(f"{path}: {message}" if path else message)
 
 

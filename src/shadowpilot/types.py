@@ -10,17 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     SerializeAsAny,
     SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
+
+from .when import utc_text
 
 SCHEMA_VERSION = 1
 
@@ -35,6 +38,10 @@ Clock = Literal["twilio", "received"]
 # The kinds of personal data redaction knows ([redaction] kinds; placeholders such as [PHONE_1]).
 PiiKind = Literal["phone", "email", "card", "dob", "address", "postcode", "ssn", "member_id", "name"]
 PII_KINDS: tuple[str, ...] = get_args(PiiKind)
+# A time shadowpilot itself stamps (a run's creation, a ruling, a report), written in JSON as every
+# output writes times: `2026-12-01T22:30:00.000Z` (when.utc_text). Times read from the tenant's
+# data (a Transcript's started_at) keep their own serialisation: they are part of a case's hash.
+UtcTime = Annotated[datetime, PlainSerializer(utc_text, return_type=str, when_used="json")]
 
 
 class _Frozen(BaseModel):
@@ -214,7 +221,7 @@ class RunManifest(_Frozen):
     """Everything needed to know what a run measured and to reproduce it."""
 
     run_id: str
-    created_at: datetime
+    created_at: UtcTime
     tenant: str
     mode: Literal["replay", "shadow", "selftest"] = "replay"  # selftest: `shadow selftest` calls, never a default run
     agent: dict[str, Any]
@@ -430,7 +437,7 @@ class Ruling(BaseModel):
     ruling: RulingKind
     note: str | None = None
     ruled_by: str
-    ruled_at: datetime
+    ruled_at: UtcTime
     ai: AgentDecision
 
     def columns(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:

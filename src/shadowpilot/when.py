@@ -1,4 +1,5 @@
-"""One reader for the times Twilio sends: import, TaskRouter and the live server all parse with it."""
+"""Times in and out: one reader for the times Twilio sends (import, TaskRouter and the live server
+all parse with it) and one writer for every time shadowpilot puts in a JSON document."""
 
 from __future__ import annotations
 
@@ -45,3 +46,12 @@ def epoch_of(value: Any) -> float | None:
     """`parse_when` as epoch seconds (what the live server's event log keeps)."""
     dt = parse_when(value)
     return dt.timestamp() if dt is not None else None
+
+
+def utc_text(dt: datetime) -> str:
+    """The one way a time is written in JSON (the CLI's `--json`, the report, stored manifests):
+    ISO 8601 in UTC to the millisecond with a `Z`, `2026-12-01T22:30:00.000Z`, whatever zone the
+    time came in (a naive time is UTC: DuckDB's TIMESTAMP columns hold UTC). One fixed width, so
+    the times of one document sort as text and every consumer parses one shape."""
+    aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -123,7 +123,7 @@ def test_the_mapping_is_validated_with_the_config_line(tenant_dir):
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
     assert f"{cfg}:5" in str(err.value) and "import.speakers" in str(err.value)
-    assert "'customer', 'agent', 'bot' or 'system'" in str(err.value)
+    assert 'expected "customer", "agent", "bot" or "system", got "human"' in str(err.value)
 
 
 def test_one_label_spelt_twice_for_two_speakers_is_a_config_error(tenant_dir):

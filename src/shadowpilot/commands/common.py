@@ -6,14 +6,16 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from ..errors import InputError, ShadowpilotError
+from ..errors import InputError, Problem, ShadowpilotError
+from ..terms import say
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,7 +27,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_HARNESS, EXIT_USAGE, EXIT_NOT_READY = 0, 1, 2, 3
 
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+# Where ctx.meta remembers that the command was asked for --json, so a failure is JSON too.
+JSON_WANTED = "shadowpilot.json"
+
+
+def _json_wanted(ctx: typer.Context, value: bool) -> bool:
+    """--json's callback: note it on the context (shared by every command level) for `guarded`."""
+    if value:
+        ctx.meta[JSON_WANTED] = True
+    return value
+
+
+# Every command's --json. With it, a command that fails prints the error object too (guarded).
+JSON_OPTION = typer.Option(False, "--json", callback=_json_wanted, help="Print machine-readable JSON on stdout.")
 
 # How a run is named wherever one is taken (workflow/refs.py reads it).
 RUN_REF = "its id, a unique prefix or suffix of the id, latest, latest~N or latest-shadow"
@@ -84,8 +98,73 @@ def settings(ctx: typer.Context, overrides: dict[str, dict[str, Any]] | None = N
     return load_settings(path, overrides=overrides, require=require)
 
 
+def json_default(value: Any) -> Any:
+    """What json cannot encode itself: a time as every JSON output writes one (when.utc_text),
+    anything else as its text."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        from ..when import utc_text
+
+        return utc_text(value)
+    return str(value)
+
+
 def emit_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(payload, indent=2, default=json_default) + "\n")
+
+
+@dataclass(frozen=True)
+class ErrorProblem:
+    """One thing wrong with the input, where it is: the `problems` of the error object."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ErrorObject:
+    """What a failing command prints on stdout with --json (docs/contract.md, "Errors as JSON"):
+    the exit code, the error line as stderr says it, and each bad record or key it found."""
+
+    code: int
+    message: str
+    problems: list[ErrorProblem]
+
+    def emit(self) -> None:
+        emit_json({"error": asdict(self)})
+
+
+def _error_object(code: int, text: str, problems: Sequence[Problem] = ()) -> ErrorObject:
+    """The error object of a failure whose message is `text` (in CLI terms), masked as stderr is."""
+    from ..runners.masking import mask_credentials
+
+    text = mask_credentials(text)
+    lines = text.splitlines() or [""]
+    return ErrorObject(
+        code=code,
+        # with problems, the rest of the text is their lines: `problems` holds them
+        message=lines[0] if problems else text,
+        problems=[ErrorProblem(p.file, p.line, p.field, mask_credentials(say(p.message, CLI_TERMS))) for p in problems],
+    )
+
+
+# The running command's ctx.meta (one dict for every level of a command line), set by the root
+# group while it invokes (commands/group.py): how `guarded` knows --json was given, whichever
+# arguments the command takes.
+INVOCATION: ContextVar[dict[str, Any] | None] = ContextVar("shadowpilot_invocation", default=None)
+_JSON_ERROR_SENT = "shadowpilot.json-error-sent"
+
+
+def report_failure_as_json(meta: dict[str, Any] | None, code: int, text: str, problems: Sequence[Problem] = ()) -> None:
+    """With --json, print the error object on stdout (once per command: the human text still goes
+    to stderr). Every way a command fails comes here: `guarded` and the root group's usage errors."""
+    if meta is None or not meta.get(JSON_WANTED) or meta.get(_JSON_ERROR_SENT):
+        return
+    meta[_JSON_ERROR_SENT] = True
+    _error_object(code, text, problems).emit()
 
 
 def write_output(path: Path, text: str) -> None:
@@ -143,6 +222,7 @@ def guarded(fn: F) -> F:
             from .safe import safe_text
 
             err = console(stderr=True)
+            report_failure_as_json(INVOCATION.get(), exc.exit_code, mask_credentials(exc.say(CLI_TERMS)), exc.problems)
             if isinstance(exc, InputError):
                 head, *rest = mask_credentials(exc.say(CLI_TERMS)).splitlines()
                 err.print(Text("error: ", style="bold red") + safe_text(head), soft_wrap=True)
@@ -156,6 +236,7 @@ def guarded(fn: F) -> F:
                 err.print(_traceback_text())
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
+            report_failure_as_json(INVOCATION.get(), 130, "interrupted")
             console(stderr=True).print("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:  # a bug in the harness: say so, and exit 1, not 2 or 3
@@ -165,6 +246,7 @@ def guarded(fn: F) -> F:
 
                 from .safe import safe_text
 
+                report_failure_as_json(INVOCATION.get(), EXIT_USAGE, failure)
                 console(stderr=True).print(
                     Text("error: ", style="bold red") + safe_text(failure, one_line=True), soft_wrap=True
                 )
@@ -176,10 +258,11 @@ def guarded(fn: F) -> F:
             from .safe import safe_text
 
             err = console(stderr=True)
-            err.print(
-                Text("shadowpilot failed (this is a bug in the harness, not your agent): ", style="bold red")
-                + safe_text(mask_credentials(f"{type(exc).__name__}: {exc}"))
+            bug = "shadowpilot failed (this is a bug in the harness, not your agent): "
+            report_failure_as_json(
+                INVOCATION.get(), EXIT_HARNESS, bug + mask_credentials(f"{type(exc).__name__}: {exc}")
             )
+            err.print(Text(bug, style="bold red") + safe_text(mask_credentials(f"{type(exc).__name__}: {exc}")))
             err.print(_traceback_text())
             raise typer.Exit(EXIT_HARNESS) from None
 

@@ -12,7 +12,7 @@ from .common import EXIT_NOT_READY, EXIT_OK, JSON_OPTION, console, emit_json, gu
 @guarded
 def command(
     directory: Path = typer.Option(
-        Path("shadowpilot-demo"), "--dir", help="Where the demo tenant's config, store and reports go."
+        Path("shadowpilot-demo"), "--dir", metavar="DIR", help="Where the demo tenant's config, store and reports go."
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -42,6 +42,7 @@ def command(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(
         ...,
+        metavar="PATH...",
         help="Transcript files or folders (.jsonl, .csv, .txt), or the word twilio to pull from Twilio "
         "(a file or folder named twilio is still read as one).",
     ),

@@ -51,7 +51,7 @@ def command(
         "md (a pull request or step summary), junit (for CI), or json.",
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write to this file (default: stdout; required for pdf)."
+        None, "--output", "-o", metavar="FILE", help="Write to this file (default: stdout; required for pdf)."
     ),
     run_id: str | None = typer.Option(None, "--run", help=f"The run: {RUN_REF} (default: the latest complete run)."),
     baseline: str | None = typer.Option(
@@ -79,8 +79,11 @@ def command(
     data = build_report_data(s, run_id, show_pii=show_pii, baseline=baseline)
     if output is None:
         text = render_report(data, fmt.value)
-        if as_json:
-            emit_json({"run_id": data.manifest.run_id, "format": fmt.value, "report": text})
+        if as_json:  # the json report is an object in the envelope, every other format its text
+            import json
+
+            report = json.loads(text) if fmt is Format.json else text
+            emit_json({"run_id": data.manifest.run_id, "format": fmt.value, "report": report})
         else:
             typer.echo(text, nl=False)
         return

@@ -18,9 +18,13 @@ class Name(StrEnum):
 @guarded
 def command(
     name: Name = typer.Argument(
-        ..., help="transcript (a case, one per JSONL line) or recommendation (the agent's answer at one turn)."
+        ...,
+        metavar="NAME",
+        help="transcript (a case, one per JSONL line) or recommendation (the agent's answer at one turn).",
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (default: stdout)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="Write to this file (default: stdout)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Print the JSON Schema of a file format, made from the models the readers validate with.

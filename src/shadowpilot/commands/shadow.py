@@ -208,13 +208,15 @@ def _emit_listing(calls: list[dict[str, Any]], rest: dict[str, Any] | None = Non
     over a pilot's 20,000 calls). `rest` (the few `skipped` lines) is indented as emit_json does."""
     import json
 
-    encode = json.JSONEncoder(default=str).encode  # json.dumps(call, default=str), its encoder made once
+    from .common import json_default
+
+    encode = json.JSONEncoder(default=json_default).encode  # json.dumps(call, ...), its encoder made once
     parts = ['{\n  "calls": [' if calls else '{\n  "calls": []']
     parts += [("\n    " if n == 0 else ",\n    ") + encode(call) for n, call in enumerate(calls)]
     if calls:
         parts.append("\n  ]")
     for key, value in (rest or {}).items():
-        body = json.dumps(value, indent=2, default=str).replace("\n", "\n  ")
+        body = json.dumps(value, indent=2, default=json_default).replace("\n", "\n  ")
         parts.append(f",\n  {json.dumps(key)}: {body}")
     parts.append("\n}\n")
     sys.stdout.write("".join(parts))

@@ -17,7 +17,17 @@ from ..evals.compare import Comparison
 from ..evals.derive import agent_decisions
 from ..evals.missing import na_to_none
 from ..store import Store
-from ..types import NO_ESCALATION, AgentDecision, DecisionView, GateResult, Outcome, RunManifest, Transcript, Turn
+from ..types import (
+    NO_ESCALATION,
+    AgentDecision,
+    DecisionView,
+    GateResult,
+    Outcome,
+    RunManifest,
+    Transcript,
+    Turn,
+    UtcTime,
+)
 from ..wording import customer_turn_from_ordinal, customer_turn_number, noun, plural
 
 
@@ -30,7 +40,7 @@ class RulingNote(BaseModel):
     label: str  # "AI was right"
     note: str | None = None
     ruled_by: str | None = None
-    ruled_at: datetime | None = None
+    ruled_at: UtcTime | None = None
 
 
 class CaseReport(BaseModel):
@@ -40,7 +50,7 @@ class CaseReport(BaseModel):
     channel: str
     critical: bool
     tags: list[str]
-    started_at: datetime | None
+    started_at: UtcTime | None
     passed: bool
     why: str | None
     decision: str | None  # tp | fp | fn | tn (None on an agent error)
@@ -68,7 +78,7 @@ class TimelinePoint(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     run_id: str
-    at: datetime
+    at: UtcTime
     day: date
     mode: str  # replay | shadow
     cases: int
@@ -83,7 +93,7 @@ class ReportData(BaseModel):
 
     tenant: str
     vertical: str
-    generated_at: datetime
+    generated_at: UtcTime
     manifest: RunManifest
     gate: GateResult
     cases: list[CaseReport]
@@ -92,8 +102,8 @@ class ReportData(BaseModel):
     # the kinds of personal data actually found and replaced in this report (empty with --show-pii)
     redacted_kinds: list[str] = Field(default_factory=list)
     checked_kinds: list[str] = Field(default_factory=list)  # the kinds looked for ([redaction] kinds)
-    first_call: datetime | None = None  # the span of the calls the run replayed
-    last_call: datetime | None = None
+    first_call: UtcTime | None = None  # the span of the calls the run replayed
+    last_call: UtcTime | None = None
     timeline: list[TimelinePoint] = Field(default_factory=list)
     to_go_live: list[str] = Field(default_factory=list)  # what must change to go live (empty: go)
     comparison: Comparison | None = None  # against --baseline RUN

@@ -37,6 +37,7 @@ from ...config import ShadowSettings, TwilioSettings
 from ...transcripts.twilio import chat_parties
 from ...transcripts.twilio.human import HumanReading, RoutedTask, TaskHistory, TaskRouterEvent, named, read_human
 from ...types import AgentStep, CallRun, Clock, Outcome, Speaker, Transcript, Turn
+from ...when import parse_when, utc_text
 from ...wording import customer_turn_number
 from .eventlog import LogReader, Record, Skipped
 from .records import (
@@ -580,7 +581,7 @@ class CallBook:
             "call_id": call.call_id,
             "channel": self.label(call),
             "state": call.state,
-            "started_at": datetime.fromtimestamp(call.started, UTC).isoformat(),
+            "started_at": utc_text(datetime.fromtimestamp(call.started, UTC)),
             "ended": call.ended_why,
             "selftest": call.selftest,
             "transcription_error": call.error,
@@ -618,9 +619,18 @@ class CallBook:
         for n, call in enumerate(self.calls.values()):
             rows.append((call.first_rx, n, self.describe(call)))
         for n, (first_rx, view) in enumerate(self.views.values(), start=len(rows)):
-            rows.append((first_rx, n, view))
+            rows.append((first_rx, n, _timed(view)))
         rows.sort(key=lambda r: (r[0], r[1]))
         return {"calls": [view for _, _, view in rows]}
+
+
+def _timed(view: dict[str, Any]) -> dict[str, Any]:
+    """A done call's kept view with its time as every JSON writes one: views an earlier version
+    kept (calls.jsonl) wrote `started_at` as isoformat() with `+00:00`."""
+    at = view.get("started_at")
+    if isinstance(at, str) and at.endswith("+00:00") and (when := parse_when(at)) is not None:
+        view["started_at"] = utc_text(when)
+    return view
 
 
 def load_book(records: Any, shadow: ShadowSettings, twilio: TwilioSettings) -> CallBook:
