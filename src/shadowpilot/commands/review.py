@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,12 @@ def command(
         return
     if note is not None:
         raise UsageError("--note goes with --case ID --ruling ...; in the interactive review you are asked for it")
+    if not (list_only or as_json or stdin_is_terminal()):
+        # a CI job or a pipe would otherwise see the first case, then stop at a prompt nobody answers
+        raise UsageError(
+            "review asks who was right on a terminal, and stdin is not one: use `shadowpilot review --list` "
+            "to see the disagreements, or --case ID --ruling human_right|ai_right|unclear to rule on one"
+        )
 
     rid, items = disagreements(s, run_id)
     if case is not None:
@@ -148,6 +155,11 @@ def command(
         con.print(Text("recorded ", style="green") + safe_text(ruling_text(r.ruling, r.ruled_by, r.note)))
         recorded += 1
     con.print(f"{plural(recorded, 'ruling')} recorded, {skipped} skipped; `shadowpilot gate` re-scores with them.")
+
+
+def stdin_is_terminal() -> bool:
+    """Whether the interactive review has someone to ask (tests that type the answers replace it)."""
+    return sys.stdin.isatty()
 
 
 def _ask(con: Console, prompt: str, choices: list[str] | None) -> str | None:
