@@ -40,11 +40,14 @@ def min_width(con: Console, renderable: RenderableType) -> int:
     return Measurement.get(con, con.options.update_width(BIG), renderable).minimum
 
 
-def _widest(con: Console, cells: Sequence[RenderableType]) -> int:
+def _narrowest(con: Console, col: Column, cells: Sequence[RenderableType]) -> int:
+    """How narrow a column can get: its widest cell when it may not wrap, else its longest word."""
     from rich.measure import Measurement
 
     options = con.options.update_width(BIG)
-    return max((Measurement.get(con, options, c).maximum for c in cells), default=1)
+    whole = col.id or col.no_wrap
+    sizes = (Measurement.get(con, options, c) for c in (col.header, *cells))
+    return max((m.maximum if whole else m.minimum) for m in sizes)
 
 
 def _longest_word(text: Any) -> int:
@@ -54,8 +57,12 @@ def _longest_word(text: Any) -> int:
     return max((cell_len(w) for w in plain.split()), default=0)
 
 
-def _build(
-    con: Console, columns: Sequence[Column], rows: Sequence[Sequence[RenderableType]], keep: list[int], **options: Any
+def _table(
+    columns: Sequence[Column],
+    narrowest: Sequence[int],
+    keep: list[int],
+    rows: Sequence[Sequence[RenderableType]],
+    options: dict[str, Any],
 ) -> Table:
     from rich.table import Table
 
@@ -65,13 +72,9 @@ def _build(
     for i in keep:
         col = columns[i]
         whole = col.id or col.no_wrap
+        # a column that may not wrap is as wide as its widest cell: rich never narrows it below that
         table.add_column(
-            col.header,
-            justify=col.justify,
-            style=col.style,
-            no_wrap=whole,
-            # as wide as its widest cell (header included): rich then never narrows it below that
-            min_width=_widest(con, [col.header, *(r[i] for r in rows)]) if whole else None,
+            col.header, justify=col.justify, style=col.style, no_wrap=whole, min_width=narrowest[i] if whole else None
         )
     for row in rows:
         table.add_row(*(row[i] for i in keep))
@@ -89,14 +92,24 @@ def fitted_table(
     """A rich Table of `rows` that fits `room` (default: the console's width) by dropping optional
     columns, highest `drop` first; `options` go to rich's Table (title, box...). When even the
     essential columns need more, it still has them all: `print_whole` prints it wider."""
+    from rich.measure import Measurement
+
     width = con.width if room is None else room
+    # each cell is measured once; a candidate layout is then measured on a table without rows
+    # whose columns are as narrow as those cells allow (padding and borders counted by rich)
+    narrowest = [_narrowest(con, col, [r[i] for r in rows]) for i, col in enumerate(columns)]
+
+    def need(keep: list[int]) -> int:
+        probe = _table(columns, narrowest, keep, [], options)
+        for i, column in zip(keep, probe.columns, strict=True):
+            column.min_width = narrowest[i]
+        return Measurement.get(con, con.options.update_width(BIG), probe).minimum
+
     keep = list(range(len(columns)))
-    table = _build(con, columns, rows, keep, **options)
     droppable = sorted((i for i, c in enumerate(columns) if c.drop > 0), key=lambda i: (-columns[i].drop, -i))
-    while droppable and min_width(con, table) > width:
+    while droppable and need(keep) > width:
         keep.remove(droppable.pop(0))
-        table = _build(con, columns, rows, keep, **options)
-    return table
+    return _table(columns, narrowest, keep, rows, options)
 
 
 def print_whole(con: Console, renderable: RenderableType, need: int | None = None) -> None:
