@@ -190,3 +190,19 @@ def test_shadow_calls_keeps_callsids_whole(shadow_calls, cli, width):
     assert max(len(line) for line in result.stdout.splitlines()) <= width
     wide = shown(cli, 250, "shadow", "calls")
     assert_whole(wide.stdout, [*shadow_calls, *shadow_calls.values()])  # with room, the run ids too
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_judge_keeps_case_ids_whole(tenant_dir: Path, cli, width):
+    from tests.evals.test_judge import judge_policy, setup_run
+    from tests.servers.openai_server import OpenAIServer
+
+    replies = {call_sid(): ["RUDE answer"], call_sid(): ["MEH answer"], call_sid(): ["GOOD answer"]}
+    with OpenAIServer(judge_policy) as server:
+        setup_run(tenant_dir, cli, server, replies)
+        result = shown(cli, width, "judge")
+    assert result.exit_code == 0, result.stderr
+    assert "Lowest-scored replies" in result.stdout
+    worst = [cid for cid, (reply,) in replies.items() if not reply.startswith("GOOD")]
+    assert_whole(result.stdout, worst)
+    assert max(len(line) for line in result.stdout.splitlines()) <= width
