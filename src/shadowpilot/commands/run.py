@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -94,7 +94,7 @@ def command(
     typer.echo(rep.run_id)
 
 
-def _interrupted(ctx: typer.Context, stop: RunInterrupted) -> None:
+def _interrupted(ctx: typer.Context, stop: RunInterrupted) -> NoReturn:
     """Ctrl-C: what was kept and the exact command that finishes the run (with the -c it was given)."""
     import shlex
 
