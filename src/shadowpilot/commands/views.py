@@ -260,10 +260,8 @@ def print_gate(con: Console, g: GateResult, title: str) -> None:
     """The gate's panel; `title` is shown as written (a tenant name is data, not markup). A panel
     whose ids need more than the console's width is printed wider, never cut (tables.py)."""
     view = gate_view(g, con, con.width - PANEL_EDGES)
-    panel = Panel(
-        view,
-        title=safe_text(title, one_line=True),
-        title_align="left",
-        border_style=STYLE[g.verdict].split()[-1],
-    )
-    print_whole(con, panel, min_width(con, view) + PANEL_EDGES)  # a Panel measures at its widest
+    heading = safe_text(title, one_line=True)
+    panel = Panel(view, title=heading, title_align="left", border_style=STYLE[g.verdict].split()[-1])
+    # a Panel measures at its widest, and cuts a title longer than its top edge (the run id is in it):
+    # as wide as the view's narrowest layout and the title padded by a space each side
+    print_whole(con, panel, max(min_width(con, view), heading.cell_len + 2) + PANEL_EDGES)
