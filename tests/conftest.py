@@ -85,6 +85,13 @@ def cli() -> CliRunner:
     return CliRunner()
 
 
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interactive review's answers typed through CliRunner's input: its stdin stands in for a
+    terminal (a real one is tested on a pty in tests/test_review_compare_cli.py)."""
+    monkeypatch.setattr("shadowpilot.commands.review.stdin_is_terminal", lambda: True)
+
+
 def invoke(runner: CliRunner, *args: str):
     """Run the real CLI in-process; returns the click Result (exit_code, stdout, stderr)."""
     return runner.invoke(app, list(args), catch_exceptions=False)

@@ -77,7 +77,7 @@ def test_gate_shows_ids_tags_and_tenant_as_text(evil_store: Path, cli, wide) -> 
     assert "[link=http://x]corp[/link]" in result.stdout  # the tenant name in the title too
 
 
-def test_review_shows_the_conversation_as_text(evil_store: Path, cli, wide) -> None:
+def test_review_shows_the_conversation_as_text(evil_store: Path, cli, wide, terminal) -> None:
     invoke(cli, "gate")
     listed = invoke(cli, "review", "--list")
     assert listed.exit_code == 0, listed.stderr

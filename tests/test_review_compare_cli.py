@@ -49,7 +49,7 @@ def _listed(cli) -> dict[str, dict]:
     return {d["case_id"]: d for d in json.loads(result.stdout)["disagreements"]}
 
 
-def test_interactive_review_shows_both_sides_and_records_rulings(cli, review_run, monkeypatch):
+def test_interactive_review_shows_both_sides_and_records_rulings(cli, review_run, monkeypatch, terminal):
     monkeypatch.setenv("SHADOWPILOT_REVIEWER", "ana")
     assert _gate(cli)[0] == 3
     result = cli.invoke(
@@ -78,7 +78,7 @@ def test_interactive_review_shows_both_sides_and_records_rulings(cli, review_run
     assert again.exit_code == 0 and "no disagreement left to review" in again.stdout
 
 
-def test_interactive_review_skip_quit_and_end_of_input(cli, review_run):
+def test_interactive_review_skip_quit_and_end_of_input(cli, review_run, terminal):
     quit_now = cli.invoke(app, ["review", "--by", "bo"], input="q\n")
     assert quit_now.exit_code == 0 and "0 rulings recorded" in quit_now.stdout
     skip_then_eof = cli.invoke(app, ["review", "--by", "bo"], input="s\nu\n")  # input ends at the note prompt
@@ -223,3 +223,39 @@ def test_help_for_the_new_commands_does_not_import_heavy_modules(tmp_path: Path)
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert "review" in out.stdout and "compare" in out.stdout and "--json" in out.stdout
+
+
+def test_review_without_a_terminal_says_what_to_use_and_exits_2(cli, review_run):
+    result = invoke(cli, "review")  # CliRunner's stdin is no terminal, as in CI or a pipe
+    assert result.exit_code == 2
+    assert "stdin is not one" in result.stderr and "review --list" in result.stderr
+    assert "--case ID --ruling" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "c-fp" not in result.stdout  # no case shown above a prompt nobody answers
+    assert invoke(cli, "review", "--list").exit_code == 0  # the ways it names still work
+    assert invoke(cli, "review", "--case", "c-fp", "--ruling", "unclear").exit_code == 0
+
+
+def test_review_on_a_real_terminal_asks(cli, review_run, tenant_dir: Path):
+    """A pty as stdin: the check lets a person at a terminal through (the CliRunner tests replace it)."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shadowpilot.cli", "review", "--by", "pat"],
+            cwd=tenant_dir,
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(leader, b"u\nseen on a terminal\nq\n")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 0, err
+    assert "1/2 · c-fp" in out and "1 ruling recorded" in out
+    assert _listed(cli)["c-fp"]["ruling"]["note"] == "seen on a terminal"

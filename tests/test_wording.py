@@ -90,7 +90,7 @@ def flat(text: str) -> str:
     return " ".join(re.sub(r"[│┃┆╎|─━┄╌═╭╮╰╯┌┐└┘├┤┬┴┼]", " ", text).split())
 
 
-def test_the_same_case_names_the_same_customer_turn_in_every_output(gated: Path, cli):
+def test_the_same_case_names_the_same_customer_turn_in_every_output(gated: Path, cli, terminal):
     gate = wide(cli, "gate")
     assert gate.exit_code == 3
     assert FP_WHY in flat(gate.stdout) and LATE_WHY in flat(gate.stdout)

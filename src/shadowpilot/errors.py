@@ -151,3 +151,15 @@ class AgentUnreachable(AgentError):
     def __init__(self, message: str, cause: str):
         super().__init__(message)
         self.cause = cause  # a runners.reach.Cause
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C, after its finished calls were stored and it was marked
+    `interrupted`: still a KeyboardInterrupt (a caller that stops on those still stops), carrying
+    what a resume needs to know."""
+
+    def __init__(self, run_id: str, kept: int, total: int):
+        super().__init__(f"run {run_id} interrupted: {kept} of {total} calls kept; resume() finishes it")
+        self.run_id = run_id
+        self.kept = kept  # calls stored for the run (those of earlier sessions included)
+        self.total = total  # calls in the whole run (cases x repeats)

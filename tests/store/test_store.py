@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from shadowpilot import workflow
 from shadowpilot.config import load_settings
-from shadowpilot.errors import StoreError, UsageError
+from shadowpilot.errors import RunInterrupted, StoreError, UsageError
 from shadowpilot.store import Store
 from shadowpilot.store.schema import MIGRATIONS
 from shadowpilot.types import Transcript
@@ -115,10 +115,13 @@ def test_resume_finishes_an_interrupted_run_without_redoing_finished_calls(
     settings = load_settings(tenant_dir / "shadowpilot.toml", environ={})
     f = write_jsonl(tenant_dir / "c.jsonl", [make_case(f"c{i}", ["hi"]) for i in range(6)])
     workflow.import_files(settings, [f])
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted) as stopped:  # a KeyboardInterrupt, saying what was kept
         workflow.run(settings)
     before = (tenant_dir / "calls.log").read_text().split()
     assert before == ["c0", "c1", "c2"]
+    assert (stopped.value.kept, stopped.value.total) == (3, 6)
+    assert isinstance(stopped.value, KeyboardInterrupt)
+    assert stopped.value.run_id == workflow.history(settings)["run_id"].iloc[0]
 
     out = invoke(CliRunner(), "run", "--resume", "--json")
     assert out.exit_code == 0, out.output

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_HARNESS, EXIT_USAGE, EXIT_NOT_READY = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, what a shell reports for it
 
 # Where ctx.meta remembers that the command was asked for --json, so a failure is JSON too.
 JSON_WANTED = "shadowpilot.json"
@@ -238,7 +239,7 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             report_failure_as_json(INVOCATION.get(), 130, "interrupted")
             console(stderr=True).print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # a bug in the harness: say so, and exit 1, not 2 or 3
             failure = environment_failure(exc)
             if failure is not None:  # the disk, not the harness: one line, exit 2

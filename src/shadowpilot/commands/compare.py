@@ -41,12 +41,12 @@ def command(
 
 def _print(c: Comparison) -> None:
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     from ..evals.compare import NAMES
     from ..formatting import percent, points
     from .safe import safe_text
+    from .tables import Column, fitted_table, print_whole
 
     con = console()
     style = {"worse": "bold red", "better": "bold green", "within-noise": "bold yellow"}[c.verdict]
@@ -63,19 +63,22 @@ def _print(c: Comparison) -> None:
     def delta(m) -> str:
         return signed(m.delta) + ("" if m.delta_ci is None else f" [{signed(m.delta_ci[0])}, {signed(m.delta_ci[1])}]")
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("metric")
-    table.add_column("A", justify="right")
-    table.add_column("B", justify="right")
-    table.add_column(f"B - A ({percent(1 - c.alpha, 0)} CI)", justify="right")
-    for name, m in c.metrics.items():
-        table.add_row(
+    columns = [
+        Column("metric"),
+        Column("A", justify="right"),
+        Column("B", justify="right"),
+        Column(f"B - A ({percent(1 - c.alpha, 0)} CI)", justify="right"),
+    ]
+    figures = [
+        (
             NAMES.get(name, name),
             f"{percent(m.a.value)} ({m.a.k}/{m.a.n}){ci(m.a.ci)}",
             f"{percent(m.b.value)} ({m.b.k}/{m.b.n}){ci(m.b.ci)}",
             delta(m),
         )
-    con.print(table)
+        for name, m in c.metrics.items()
+    ]
+    print_whole(con, fitted_table(con, columns, figures, box=box.SIMPLE_HEAD, pad_edge=False))
     mc = c.mcnemar
     share = ""
     if mc.worse_share is not None and mc.worse_share_ci is not None:
@@ -97,12 +100,24 @@ def _print(c: Comparison) -> None:
     for title, rows, colour in (("Newly failing", c.newly_failing, "red"), ("Newly passing", c.newly_passing, "green")):
         if not rows:
             continue
-        t = Table(title=f"{title} ({len(rows)})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        t.add_column("case", style=colour, no_wrap=True)
-        t.add_column("why (B)" if title == "Newly failing" else "why it failed (A)")
-        for r in rows:
-            t.add_row(safe_text(r.case_id + (" (critical)" if r.critical else ""), one_line=True), safe_text(r.why))
-        con.print(t)
+        columns = [
+            Column("case", id=True, style=colour),
+            Column("why (B)" if title == "Newly failing" else "why it failed (A)"),
+        ]
+        cells = [
+            (safe_text(r.case_id + (" (critical)" if r.critical else ""), one_line=True), safe_text(r.why))
+            for r in rows
+        ]
+        t = fitted_table(
+            con,
+            columns,
+            cells,
+            title=f"{title} ({len(rows)})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        print_whole(con, t)
     for label, ids in (("only in A", c.only_in_a), ("only in B", c.only_in_b)):
         if ids:
             con.print(safe_text(f"{label}: {', '.join(ids)}"))

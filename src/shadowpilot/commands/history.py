@@ -40,20 +40,22 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         console().print(safe_text(f"no runs yet for {s.tenant.name}: `shadowpilot run` replays the imported cases"))
         return
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     from ..formatting import percent
+    from .tables import Column, fitted_table, print_whole
     from .views import LABEL, STYLE
 
-    table = Table(title=safe_text(f"Runs · {s.tenant.name}", one_line=True), title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("run", no_wrap=True)
-    table.add_column("started (UTC)", no_wrap=True)
-    table.add_column("agent", no_wrap=True)
-    table.add_column("cases", justify="right")
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("pass rate", justify="right", no_wrap=True)
-    table.add_column("changed", no_wrap=True)
+    columns = [
+        Column("run", id=True),
+        Column("started (UTC)", drop=2, no_wrap=True),
+        Column("agent", drop=4, no_wrap=True),
+        Column("cases", drop=1, justify="right"),
+        Column("verdict"),
+        Column("pass rate", justify="right", no_wrap=True),
+        Column("changed", drop=3, no_wrap=True),
+    ]
+    rows = []
     for r in records:
         verdict = r["verdict"]
         if r["status"] != "complete":
@@ -62,16 +64,22 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             shown = Text(LABEL[verdict], style=STYLE[verdict])
         else:
             shown = Text("not gated", style="dim")
-        table.add_row(
-            safe_text(r["run_id"], one_line=True),
-            f"{r['created_at']:%m-%d %H:%M}",
-            safe_text(r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})", one_line=True),
-            _cases_cell(r),
-            shown,
-            percent(r["pass_rate"]) if r["pass_rate"] is not None else "",
-            _changed(r["changed"]),
+        rows.append(
+            (
+                safe_text(r["run_id"], one_line=True),
+                f"{r['created_at']:%m-%d %H:%M}",
+                safe_text(
+                    r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})", one_line=True
+                ),
+                _cases_cell(r),
+                shown,
+                percent(r["pass_rate"]) if r["pass_rate"] is not None else "",
+                _changed(r["changed"]),
+            )
         )
-    console().print(table)
+    con = console()
+    title = safe_text(f"Runs · {s.tenant.name}", one_line=True)
+    print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left", box=box.SIMPLE_HEAD))
 
 
 def _changed(fields: list[str] | None) -> str:

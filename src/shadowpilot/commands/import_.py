@@ -246,19 +246,18 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
                 payload["speaker_hints"] = list(rep.speakers.hints)
         emit_json(payload)
         return
-    from rich.table import Table
     from rich.text import Text
 
     from .safe import safe_text
 
     con = console()
     if rep.picks is not None:
-        table = Table(title=f"Kept {plural(len(rep.picks), 'case')} (--top {top})", title_justify="left")
-        table.add_column("case")
-        table.add_column("why it was kept")
-        for p in rep.picks:
-            table.add_row(safe_text(p.case.id, one_line=True), safe_text(p.why))
-        con.print(table)
+        from .tables import Column, fitted_table, print_whole
+
+        rows = [(safe_text(p.case.id, one_line=True), safe_text(p.why)) for p in rep.picks]
+        title = f"Kept {plural(len(rep.picks), 'case')} (--top {top})"
+        columns = [Column("case", id=True), Column("why it was kept")]
+        print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left"))
         if rep.pick_note:
             con.print(safe_text(say(rep.pick_note, CLI_TERMS), "yellow"), soft_wrap=True)
     con.print(

@@ -108,20 +108,30 @@ def _print(rep: JudgeReport) -> None:
             )
         con.print(figures)
         if j.worst:
-            worst = Table(title="Lowest-scored replies", title_justify="left", pad_edge=False)
-            for col in ("case", "customer turn", "score", "C/P/T", "the judge's reasons"):
-                worst.add_column(col)
+            from .tables import Column, fitted_table, print_whole
+
+            columns = [
+                Column("case", id=True),
+                Column("customer turn", drop=1),
+                Column("score", no_wrap=True),
+                Column("C/P/T", drop=2, no_wrap=True),
+                Column("the judge's reasons"),
+            ]
+            rows = []
             for t in j.worst:
                 reasons = "\n".join(f"{k}: {v}" for k, v in t.reasons.items())
                 turn = "?" if t.customer_turn is None else str(t.customer_turn)
-                worst.add_row(
-                    safe_text(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), one_line=True),
-                    turn,
-                    f"{t.score:.2f}",
-                    f"{t.correctness}/{t.policy}/{t.tone}",
-                    safe_text(reasons),
+                rows.append(
+                    (
+                        safe_text(t.case_id + (f" (repeat {t.repeat})" if t.repeat else ""), one_line=True),
+                        turn,
+                        f"{t.score:.2f}",
+                        f"{t.correctness}/{t.policy}/{t.tone}",
+                        safe_text(reasons),
+                    )
                 )
-            con.print(worst)
+            title = "Lowest-scored replies"
+            print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left", pad_edge=False))
         for t in j.failed:
             where = customer_turn_label(t.customer_turn)
             con.print(safe_text(f"judge error on {t.case_id} {where}: {t.error}", "yellow"))

@@ -21,9 +21,14 @@ class Tally:
         self._fields = cast(dict[str, Any], totals)
         self._task = progress.add_task("", total=None, **self._fields)
         self.totals = totals
+        self.started = False
 
     def start(self, total: int) -> None:
+        """The bar appears here, once the work is counted: the library calls this after the config,
+        the agent and the store are checked, so an error in them prints no bar above it."""
         self._progress.update(self._task, total=total)
+        self._progress.start()
+        self.started = True
 
     def at(self, done: int) -> None:
         """`done` items done, for work that counts itself (import's records)."""
@@ -48,11 +53,14 @@ def tally(verb: str, unit_and_fields: str, totals: dict[str, float], *, transien
         console=console(stderr=True),
         transient=transient,
     )
-    with progress:
-        try:
-            yield Tally(progress, totals)
-        except BaseException:
-            # a command that stops early clears its bar: the last frame (4 calls, 4 errors) would
-            # otherwise sit above an error line counting what the bar never showed (5 turns failed)
-            progress.live.transient = True
-            raise
+    bar = Tally(progress, totals)
+    try:
+        yield bar
+    except BaseException:
+        # a command that stops early clears its bar: the last frame (4 calls, 4 errors) would
+        # otherwise sit above an error line counting what the bar never showed (5 turns failed)
+        progress.live.transient = True
+        raise
+    finally:
+        if bar.started:  # a bar never started leaves no trace, not even a blank line
+            progress.stop()

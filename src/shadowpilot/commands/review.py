@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,12 @@ def command(
         return
     if note is not None:
         raise UsageError("--note goes with --case ID --ruling ...; in the interactive review you are asked for it")
+    if not (list_only or as_json or stdin_is_terminal()):
+        # a CI job or a pipe would otherwise see the first case, then stop at a prompt nobody answers
+        raise UsageError(
+            "review asks who was right on a terminal, and stdin is not one: use `shadowpilot review --list` "
+            "to see the disagreements, or --case ID --ruling human_right|ai_right|unclear to rule on one"
+        )
 
     rid, items = disagreements(s, run_id)
     if case is not None:
@@ -152,6 +159,11 @@ def command(
     con.print(f"{plural(recorded, 'ruling')} recorded, {skipped} skipped; `shadowpilot gate` re-scores with them.")
 
 
+def stdin_is_terminal() -> bool:
+    """Whether the interactive review has someone to ask (tests that type the answers replace it)."""
+    return sys.stdin.isatty()
+
+
 def _ask(con: Console, prompt: str, choices: list[str] | None) -> str | None:
     """A prompt on the terminal; None at end of input (treated as quit)."""
     from rich.prompt import Prompt
@@ -166,30 +178,31 @@ def _ask(con: Console, prompt: str, choices: list[str] | None) -> str | None:
 
 def _print_list(con: Console, rid: str, items: list[Disagreement]) -> None:
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     from ..evals.rulings import RULING_LABEL
     from .safe import safe_text
+    from .tables import Column, fitted_table, print_whole
 
     if not items:
         con.print(f"run {rid}: no disagreements between the AI and the human")
         return
-    table = Table(title=safe_text(f"Disagreements · {rid}", one_line=True), title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("case", no_wrap=True)
-    table.add_column("what differs")
-    table.add_column("ruling")
+    columns = [Column("case", id=True), Column("what differs"), Column("ruling")]
+    rows = []
     for d in items:
         r = d.ruling
         shown = Text("not ruled", style="dim") if r is None else safe_text(f"{RULING_LABEL[r.ruling]} ({r.ruled_by})")
-        table.add_row(
-            safe_text(
-                d.case_id + (" (critical)" if d.critical else ""), "bold red" if d.critical else "", one_line=True
-            ),
-            safe_text(d.why),
-            shown,
+        rows.append(
+            (
+                safe_text(
+                    d.case_id + (" (critical)" if d.critical else ""), "bold red" if d.critical else "", one_line=True
+                ),
+                safe_text(d.why),
+                shown,
+            )
         )
-    con.print(table)
+    title = safe_text(f"Disagreements · {rid}", one_line=True)
+    print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left", box=box.SIMPLE_HEAD))
 
 
 def _value(v: Any) -> str:

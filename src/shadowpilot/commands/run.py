@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from ..formatting import usd
 from ..wording import plural
-from .common import JSON_OPTION, RUN_REF, console, emit_json, guarded, settings
+from .common import EXIT_INTERRUPTED, JSON_OPTION, RUN_REF, State, console, emit_json, guarded, settings
 
 if TYPE_CHECKING:
+    from ..errors import RunInterrupted
     from ..types import CallRun
 
 
@@ -49,28 +50,33 @@ def command(
         raise UsageError("--cases is for a new run; --resume replays the cases the run started with")
     s = settings(ctx)
     fields = "calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"
-    with tally("replaying", fields, {"turns": 0, "errors": 0, "spend": 0.0}, transient=as_json) as bar:
+    from ..errors import RunInterrupted
 
-        def done(result: CallRun) -> None:
-            spend = sum(
-                step.recommendation.cost_usd or 0.0
-                for step in result.steps
-                if step.recommendation is not None and not step.recommendation.cached
-            )
-            bar.add(turns=len(result.steps), errors=result.error is not None, spend=spend)
+    try:
+        with tally("replaying", fields, {"turns": 0, "errors": 0, "spend": 0.0}, transient=as_json) as bar:
 
-        if resume:
-            rep = workflow.resume(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
-        else:
-            rep = workflow.run(
-                s,
-                all_turns=all_turns,
-                repeats=repeats,
-                use_cache=not no_cache,
-                cases=case_set or DEFAULT_CASE_SET,  # checked by the workflow, named in its terms
-                on_start=bar.start,
-                on_result=done,
-            )
+            def done(result: CallRun) -> None:
+                spend = sum(
+                    step.recommendation.cost_usd or 0.0
+                    for step in result.steps
+                    if step.recommendation is not None and not step.recommendation.cached
+                )
+                bar.add(turns=len(result.steps), errors=result.error is not None, spend=spend)
+
+            if resume:
+                rep = workflow.resume(s, run_id, use_cache=not no_cache, on_start=bar.start, on_result=done)
+            else:
+                rep = workflow.run(
+                    s,
+                    all_turns=all_turns,
+                    repeats=repeats,
+                    use_cache=not no_cache,
+                    cases=case_set or DEFAULT_CASE_SET,  # checked by the workflow, named in its terms
+                    on_start=bar.start,
+                    on_result=done,
+                )
+    except RunInterrupted as stop:
+        _interrupted(ctx, stop)
     totals = bar.totals
     cache = rep.cache
     if as_json:
@@ -110,3 +116,19 @@ def command(
         con.print(f"response cache: {plural(cache.hits, 'hit')}, {plural(cache.misses, 'request')} made")
     con.print("next: [bold]shadowpilot gate[/] to score it")
     typer.echo(rep.run_id)
+
+
+def _interrupted(ctx: typer.Context, stop: RunInterrupted) -> NoReturn:
+    """Ctrl-C: what was kept and the exact command that finishes the run (with the -c it was given)."""
+    import shlex
+
+    from .safe import safe_text
+
+    state: State = ctx.obj or State()
+    root = ["-c", str(state.config)] if state.config is not None else []
+    again = shlex.join(["shadowpilot", *root, "run", "--resume", "--run", stop.run_id])
+    kept = f"kept {stop.kept} of {plural(stop.total, 'call')}"
+    console(stderr=True).print(
+        safe_text(f"interrupted: run {stop.run_id} {kept}; resume with: {again}"), soft_wrap=True
+    )
+    raise typer.Exit(EXIT_INTERRUPTED)

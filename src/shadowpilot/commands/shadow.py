@@ -167,14 +167,20 @@ def _list_calls(s: Settings, state: str | None, as_json: bool) -> None:
         console().print("no shadow calls yet: start `shadowpilot shadow serve` and point Twilio at it")
         return
     from rich import box
-    from rich.table import Table
 
     from .safe import safe_text
+    from .tables import Column, fitted_table, print_whole
 
-    title = safe_text(f"Shadow calls · {s.tenant.name}", one_line=True)
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("call", "state", "started (UTC)", "utterances", "agent", "human", "run"):
-        table.add_column(col, no_wrap=col != "human")
+    columns = [
+        Column("call", id=True),
+        Column("state", no_wrap=True),
+        Column("started (UTC)", drop=3, no_wrap=True),
+        Column("utterances", drop=4, justify="right"),
+        Column("agent", drop=1),  # dropped last: what the AI did, beside what the human did
+        Column("human"),
+        Column("run", drop=2, id=True),  # `history` and --json name it too
+    ]
+    rows = []
     for c in listing["calls"]:
         agent = c["agent"]
         at = agent.get("escalated_at_customer_turn")
@@ -185,21 +191,11 @@ def _list_calls(s: Settings, state: str | None, as_json: bool) -> None:
         did = f"escalated to {human.get('queue') or '?'}" if human["escalated"] else "kept"
         if not human["routing_known"]:
             did += " (routing not known yet)"
-        table.add_row(
-            *(
-                safe_text(v, one_line=True)
-                for v in (
-                    c["call_id"],
-                    c["state"],
-                    c["started_at"][:19],
-                    str(len(c["utterances"])),
-                    said,
-                    did,
-                    c["run_id"] or "-",
-                )
-            )
-        )
-    console().print(table)
+        cells = (c["call_id"], c["state"], c["started_at"][:19], str(len(c["utterances"])), said, did)
+        rows.append(tuple(safe_text(v, one_line=True) for v in (*cells, c["run_id"] or "-")))
+    con = console()
+    title = safe_text(f"Shadow calls · {s.tenant.name}", one_line=True)
+    print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left", box=box.SIMPLE_HEAD))
 
 
 def _emit_listing(calls: list[dict[str, Any]], rest: dict[str, Any] | None = None) -> None:

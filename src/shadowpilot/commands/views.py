@@ -12,6 +12,7 @@ from rich.text import Text
 from ..formatting import NOT_MEASURED, ms_as_kept, percent, usd
 from ..wording import plural
 from .safe import safe_text
+from .tables import Column, fitted_table, min_width, print_whole
 
 if TYPE_CHECKING:
     from ..types import GateResult
@@ -131,7 +132,7 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
 BREAKDOWN_ROWS = 10  # groups shown in the terminal; `gate --json` has them all
 
 
-def _breakdowns(g: GateResult) -> Table | Text | None:
+def _breakdowns(g: GateResult, con: Console, room: int) -> Table | Text | None:
     """The groups below the bar, worst first: where the agent is not ready yet; one line (not an
     empty table) when there is none."""
     every = [(dim, row) for dim, items in g.breakdowns.items() for row in items]
@@ -148,7 +149,31 @@ def _breakdowns(g: GateResult) -> Table | Text | None:
     hidden = len(every) - len(rows)
     caption = f"{plural(hidden, 'more group')} not shown" if hidden else "every group is shown"
     caption += " (at or above the bar)" if hidden and len(below) == len(rows) else ""
-    t = Table(
+    columns = [
+        Column("by", no_wrap=True),
+        Column("group", id=True),  # a tag or a day, as `--json` and the report name it
+        Column("passed", no_wrap=True),
+        Column("rate", no_wrap=True),
+        Column("95% CI", drop=1, no_wrap=True),
+    ]
+    cells = []
+    for dim, row in rows:
+        lo, hi = row.ci
+        style = "red" if row.pass_rate < g.bar else ""
+        cells.append(
+            (
+                safe_text(dim),
+                safe_text(row.key, one_line=True),
+                f"{row.passed}/{row.cases}",
+                Text(percent(row.pass_rate), style=style),
+                f"{percent(lo)} to {percent(hi)}",
+            )
+        )
+    return fitted_table(
+        con,
+        columns,
+        cells,
+        room=room,
         title="Groups below the bar (by tag, channel, reason, day)",
         title_justify="left",
         pad_edge=False,
@@ -156,22 +181,11 @@ def _breakdowns(g: GateResult) -> Table | Text | None:
         caption=caption + "; --json lists all",
         caption_justify="left",
     )
-    for col in ("by", "group", "passed", "rate", "95% CI"):
-        t.add_column(col)
-    for dim, row in rows:
-        lo, hi = row.ci
-        style = "red" if row.pass_rate < g.bar else ""
-        t.add_row(
-            safe_text(dim),
-            safe_text(row.key, one_line=True),
-            f"{row.passed}/{row.cases}",
-            Text(percent(row.pass_rate), style=style),
-            f"{percent(lo)} to {percent(hi)}",
-        )
-    return t
 
 
-def gate_view(g: GateResult) -> Group:
+def gate_view(g: GateResult, con: Console, room: int) -> Group:
+    """The verdict, its figures and checks, the groups below the bar and the failing cases, laid
+    out for `room` columns (tables.py: case ids and group keys whole, wider than that if need be)."""
     lo, hi = g.pass_rate_ci
     head = Text.assemble(
         (f" {LABEL[g.verdict]} ", STYLE[g.verdict] + " reverse"),
@@ -221,28 +235,33 @@ def gate_view(g: GateResult) -> Group:
     if g.evidence is not None:
         parts.append(safe_text(g.evidence.note, "dim" if g.passed else "yellow"))
     parts += [Text(), figures, Text(), checks]
-    table = _breakdowns(g)
+    table = _breakdowns(g, con, room)
     if table is not None:
         parts += [Text(), table]
     if g.failures:
-        fails = Table(title=f"Failing cases ({len(g.failures)})", title_justify="left", pad_edge=False)
-        fails.add_column("case")
-        fails.add_column("why")
+        rows = []
         for f in g.failures:
             crit = f.case_id in g.critical_failed
             shown = safe_text(f.case_id + (" (critical)" if crit else ""), "bold red" if crit else "", one_line=True)
-            fails.add_row(shown, safe_text(f.why))
-        parts += [Text(), fails]
+            rows.append((shown, safe_text(f.why)))
+        title = f"Failing cases ({len(g.failures)})"
+        columns = [Column("case", id=True), Column("why")]
+        parts += [
+            Text(),
+            fitted_table(con, columns, rows, room=room, title=title, title_justify="left", pad_edge=False),
+        ]
     return Group(*parts)
 
 
+PANEL_EDGES = 4  # a Panel's border and padding, left and right
+
+
 def print_gate(con: Console, g: GateResult, title: str) -> None:
-    """The gate's panel; `title` is shown as written (a tenant name is data, not markup)."""
-    con.print(
-        Panel(
-            gate_view(g),
-            title=safe_text(title, one_line=True),
-            title_align="left",
-            border_style=STYLE[g.verdict].split()[-1],
-        )
-    )
+    """The gate's panel; `title` is shown as written (a tenant name is data, not markup). A panel
+    whose ids need more than the console's width is printed wider, never cut (tables.py)."""
+    view = gate_view(g, con, con.width - PANEL_EDGES)
+    heading = safe_text(title, one_line=True)
+    panel = Panel(view, title=heading, title_align="left", border_style=STYLE[g.verdict].split()[-1])
+    # a Panel measures at its widest, and cuts a title longer than its top edge (the run id is in it):
+    # as wide as the view's narrowest layout and the title padded by a space each side
+    print_whole(con, panel, max(min_width(con, view), heading.cell_len + 2) + PANEL_EDGES)

@@ -32,7 +32,7 @@ def build_agent(settings: Settings) -> Agent:
 
         if not settings.agent.target:
             raise ConfigError("field agent.target: the python agent needs 'module:function'")
-        return PythonAgent(settings.agent.target)
+        return PythonAgent(settings.agent.target, beside=settings.root)
     if kind == "openai":
         from .openai_chat import from_settings
 

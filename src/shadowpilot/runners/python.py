@@ -1,7 +1,9 @@
 """The python agent: `module:function` called in-process, for tenants who test in code.
 
 The function takes an AgentInput and returns a Recommendation or a dict of its
-fields (case_id and turn may be left out); it may be sync or async.
+fields (case_id and turn may be left out); it may be sync or async. The module is looked for
+first in the folder of shadowpilot.toml (as Python looks beside a script), so an agent module
+kept with the config imports whatever the working directory.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,10 +23,14 @@ from ..types import AgentInput, Recommendation
 from .agent import AgentBase
 
 
-def load_target(target: str) -> Callable[..., Any]:
+def load_target(target: str, beside: Path | None = None) -> Callable[..., Any]:
+    """`module:function`, the module imported with `beside` (the config's folder) first on sys.path;
+    it stays there, so the module's own later imports of its neighbours work too."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"field agent.target: expected 'module:function', got {target!r}")
+    if beside is not None and str(beside) not in sys.path:
+        sys.path.insert(0, str(beside))
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -36,9 +44,9 @@ def load_target(target: str) -> Callable[..., Any]:
 class PythonAgent(AgentBase):
     kind = "python"
 
-    def __init__(self, target: str, fn: Callable[..., Any] | None = None):
+    def __init__(self, target: str, fn: Callable[..., Any] | None = None, beside: Path | None = None):
         self.target = target
-        self.fn = fn or load_target(target)
+        self.fn = fn or load_target(target, beside)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "target": self.target}

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..case_sets import CASE_SETS, DEFAULT_CASE_SET, CaseSet, Origin, counted
 from ..config import Settings
-from ..errors import NotFoundError, RunAborted, StoreBusyError, UsageError
+from ..errors import NotFoundError, RunAborted, RunInterrupted, StoreBusyError, UsageError
 from ..runners import Agent, build_agent, replay
 from ..runners.agent import turn_deadline_s
 from ..runners.cache import CachedAgent, replay_keys
@@ -183,7 +183,7 @@ def _replay_into(
         agent = cached
     pending: list[CallRun] = []
     pending_cache: list[tuple[str, str, str]] = []
-    errors = 0
+    errors = finished = 0
 
     def flush(wait_s: float) -> None:
         pending_cache.extend(cached.take_pending() if cached else ())
@@ -195,8 +195,9 @@ def _replay_into(
         pending_cache.clear()
 
     def collect(result: CallRun) -> None:
-        nonlocal errors
+        nonlocal errors, finished
         errors += result.error is not None
+        finished += 1
         pending.append(result)
         if len(pending) >= WRITE_BATCH:
             with contextlib.suppress(StoreBusyError):  # kept, and written with the next batch
@@ -226,8 +227,7 @@ def _replay_into(
         )
         status = "complete"
     except KeyboardInterrupt:
-        status = "interrupted"
-        raise
+        status = "interrupted"  # raised as RunInterrupted once the finished calls are stored
     except RunAborted as exc:
         status = "aborted"
         raise RunAborted.worded(
@@ -247,6 +247,8 @@ def _replay_into(
             if status == "aborted":
                 ws.store.drop_failed_calls(manifest.run_id)
             ws.store.finish_run(manifest.run_id, status, manifest)
+    if status == "interrupted":
+        raise RunInterrupted(manifest.run_id, kept=len(done) + finished, total=total)
     return RunReport(
         run_id=manifest.run_id,
         cases=total,
