@@ -324,6 +324,17 @@ def test_demo_writes_the_html_report_with_every_case(fresh_dir: Path, cli) -> No
     assert (fresh_dir / "pilot" / "pilot-report.md").exists() and (fresh_dir / "pilot" / "pilot-report.json").exists()
 
 
+def test_a_file_where_a_folder_must_be_is_bad_usage_not_a_bug(fresh_dir: Path, cli) -> None:
+    """`demo --dir` at a file and `-c` under a file are the user's paths (exit 2, one line), not exit 1."""
+    (fresh_dir / "taken").write_text("a file\n")
+    demo = invoke(cli, "demo", "--dir", "taken")
+    assert demo.exit_code == 2, demo.stderr
+    assert "taken" in demo.stderr and "Traceback" not in demo.stderr
+    init = invoke(cli, "-c", "taken/shadowpilot.toml", "init")
+    assert init.exit_code == 2, init.stderr
+    assert "taken" in init.stderr
+
+
 def test_gate_unknown_run_exits_2(sample_pilot: str, cli) -> None:
     result = invoke(cli, "gate", "--run", "nonexistent", "--json")
     assert result.exit_code == 2

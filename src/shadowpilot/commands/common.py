@@ -181,8 +181,12 @@ def write_output(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
-# What the machine does to a file (full, read-only, not ours, failing), never the harness's doing.
-_DISK_ERRNOS = frozenset({"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "EFBIG", "EMFILE", "ENFILE"})
+# What the machine does to a file (full, read-only, not ours, failing), or what a path the user gave
+# is (a file where a folder must be, and the reverse): never the harness's doing.
+_DISK_ERRNOS = frozenset(
+    {"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "EFBIG", "EMFILE", "ENFILE"}
+    | {"ENOTDIR", "EEXIST", "EISDIR", "ENAMETOOLONG"}
+)
 
 
 def environment_failure(exc: BaseException) -> str | None:
