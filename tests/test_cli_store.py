@@ -204,3 +204,29 @@ def test_cases_rm_on_a_terminal_asks_first(stored: Path, cli) -> None:
     code, shown = _answer_on_a_terminal(stored, "y", "cases", "rm", "a")
     assert code == 0, shown
     assert "a" not in case_ids(cli)
+
+
+def test_review_history_keeps_every_ruling_with_what_happened_since(stored: Path, cli) -> None:
+    """The rulings' audit: a superseded ruling stays, and a removed case's and run's rulings stay
+    in `review --history`, noted, while scoring no longer sees them."""
+    run = as_json(invoke(cli, "run", "--json"))["run_id"]
+    assert invoke(cli, "review", "--case", "a", "--ruling", "unclear", "--by", "ana").exit_code == 0
+    assert (
+        invoke(cli, "review", "--case", "a", "--ruling", "ai_right", "--note", "test call", "--by", "bo").exit_code == 0
+    )
+    rulings = as_json(invoke(cli, "review", "--history", "--json"))["rulings"]
+    assert [(r["case_id"], r["ruling"], r["current"], r["audit_note"]) for r in rulings] == [
+        ("a", "unclear", False, None),
+        ("a", "ai_right", True, None),
+    ]
+    assert invoke(cli, "runs", "rm", run, "--yes").exit_code == 0
+    assert invoke(cli, "cases", "rm", "a", "--yes").exit_code == 0
+    after = as_json(invoke(cli, "review", "--history", "--case", "a", "--json"))["rulings"]
+    assert [r["ruling_id"] for r in after] == [r["ruling_id"] for r in rulings]  # none lost
+    for r in after:
+        assert "run removed" in r["audit_note"] and "case removed" in r["audit_note"], r["audit_note"]
+        assert r["run_id"] == run and r["ruled_by"] in {"ana", "bo"}
+    table = wide(cli, "review", "--history")
+    assert table.exit_code == 0, table.stderr
+    assert run in table.stdout and "superseded" in table.stdout and "case removed" in table.stdout
+    assert as_json(invoke(cli, "review", "--history", "--case", "b", "--json")) == {"rulings": []}

@@ -455,6 +455,16 @@ class Ruling(BaseModel):
         return cls.model_validate({**fields, "ai": ai})
 
 
+class RecordedRuling(_Frozen):
+    """One ruling as the history keeps it: superseded or current, and what happened since it was
+    made (its case or run removed: `audit_note`). Rulings are never deleted, so this is the audit."""
+
+    ruling_id: int
+    ruling: Ruling
+    current: bool  # the newest ruling on its case version (the one scoring applies)
+    audit_note: str | None = None
+
+
 class Judgement(_Frozen):
     """One reply the LLM judge was asked about, as the judgements table stores it: its three 1-5
     scores and the normalised score, or the error that replaced them (never both)."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from ..evals.rulings import Disagreement, Ruling
+    from ..types import RecordedRuling
 
 
 class RulingChoice(StrEnum):
@@ -38,6 +39,55 @@ def _ruling_json(r: Ruling | None) -> dict[str, Any] | None:
     out["ai_at_transcript_index"] = out.pop("ai_at_turn")
     out["ai_at_customer_turn"] = customer_turn_from_ordinal(out["ai_at_customer_turn"])
     return out
+
+
+def _recorded_json(r: RecordedRuling) -> dict[str, Any]:
+    return {
+        "ruling_id": r.ruling_id,
+        **(_ruling_json(r.ruling) or {}),
+        "current": r.current,
+        "audit_note": r.audit_note,
+    }
+
+
+def _print_history(con: Console, records: list[RecordedRuling], case: str | None) -> None:
+    from rich import box
+    from rich.text import Text
+
+    from ..evals.rulings import RULING_LABEL
+    from .safe import safe_text
+    from .tables import Column, fitted_table, print_whole
+
+    if not records:
+        con.print("no ruling recorded" + (f" on case {case}" if case else ""))
+        return
+    columns = [
+        Column("#", justify="right", no_wrap=True),
+        Column("case", id=True),
+        Column("run", id=True),
+        Column("ruling", no_wrap=True),
+        Column("ruled (UTC)", drop=2, no_wrap=True),
+        Column("note", drop=1),
+        Column("since"),
+    ]
+    rows = []
+    for r in records:
+        x = r.ruling
+        since = "current" if r.current else "superseded"
+        rows.append(
+            (
+                str(r.ruling_id),
+                safe_text(x.case_id, one_line=True),
+                safe_text(x.run_id, one_line=True),
+                safe_text(f"{RULING_LABEL[x.ruling]} ({x.ruled_by})"),
+                f"{x.ruled_at:%Y-%m-%d %H:%M}",
+                safe_text(x.note or ""),
+                Text(since, style="dim" if not r.current else "")
+                + (safe_text(f"; {r.audit_note}", "yellow") if r.audit_note else Text("")),
+            )
+        )
+    title = "Rulings" + (f" · {case}" if case else "")
+    print_whole(con, fitted_table(con, columns, rows, title=safe_text(title, one_line=True), box=box.SIMPLE_HEAD))
 
 
 def _disagreement_json(d: Disagreement) -> dict[str, Any]:
@@ -76,6 +126,12 @@ def command(
     ),
     list_only: bool = typer.Option(False, "--list", help="List the disagreements and their rulings; no prompt."),
     all_cases: bool = typer.Option(False, "--all", help="Also step through disagreements already ruled on."),
+    history: bool = typer.Option(
+        False,
+        "--history",
+        help="Every ruling ever made (with --case: of that case), superseded ones and those of removed "
+        "cases and runs included; no prompt.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Step through a run's disagreements (AI vs human) and rule on them.
@@ -92,6 +148,17 @@ def command(
     from ..workflow import disagreements, record_ruling, save_ruling
 
     s = settings(ctx)
+    if history:
+        if ruling is not None or note is not None or list_only:
+            raise UsageError("--history lists the rulings made; it goes with --case and --json only")
+        from ..workflow import ruling_history
+
+        records = ruling_history(s, case)
+        if as_json:
+            emit_json({"rulings": [_recorded_json(r) for r in records]})
+        else:
+            _print_history(console(), records, case)
+        return
     if ruling is not None:
         if case is None:
             raise UsageError("--ruling needs --case ID (the case to rule on)")

@@ -27,7 +27,7 @@ import pandas as pd
 from ..case_sets import IMPORTED, Origin, origin_of
 from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError, UsageError
 from ..private import private_dir, private_file
-from ..types import CallRun, GateResult, Judgement, Ruling, RunManifest, Transcript
+from ..types import CallRun, GateResult, Judgement, RecordedRuling, Ruling, RunManifest, Transcript
 from .records import CaseRemoval, Restored, RunRemoval, StoredCase
 from .schema import MIGRATIONS
 
@@ -1008,6 +1008,31 @@ class Store:
             f"SELECT ruling_id, {', '.join(self.RULING_COLUMNS)}, audit_note FROM rulings {where} ORDER BY ruling_id",
             params,
         ).df()
+
+    def ruling_history(self, case_id: str | None = None) -> list[RecordedRuling]:
+        """Every ruling ever recorded (of one case, or all), oldest first, typed: superseded ones,
+        and those whose case or run was removed since (with their audit note), included."""
+        where, params = ("WHERE case_id = ?", [case_id]) if case_id is not None else ("", [])
+        cur = self.con.execute(
+            f"""SELECT ruling_id, audit_note,
+                       row_number() OVER (PARTITION BY case_id, fingerprint ORDER BY ruling_id DESC) = 1,
+                       {", ".join(self.RULING_COLUMNS)}
+                FROM rulings {where} ORDER BY ruling_id""",
+            params,
+        )
+        out = []
+        for ruling_id, audit_note, current, *values in cur.fetchall():
+            row = dict(zip(self.RULING_COLUMNS, values, strict=True))
+            row["ai_routing"] = json.loads(row["ai_routing"]) if row["ai_routing"] else {}
+            out.append(
+                RecordedRuling(
+                    ruling_id=int(ruling_id),
+                    ruling=Ruling.from_columns(row),
+                    current=bool(current),
+                    audit_note=audit_note,
+                )
+            )
+        return out
 
     def rulings_for_run(self, run_id: str) -> pd.DataFrame:
         """The current ruling on each case version a run used (a ruling on another version of

@@ -11,7 +11,7 @@ from .gating import Gated, compare_runs, evaluate, gate, gated, history, score_r
 from .imports import ImportReport, import_files, import_twilio, store_cases
 from .judging import JudgeReport, judge
 from .reporting import build_report_data
-from .review import disagreements, record_ruling, reviewer, save_ruling
+from .review import disagreements, record_ruling, reviewer, ruling_history, save_ruling
 from .runs import RunReport, resume, run
 from .workspace import Workspace, resolve_run_id
 
@@ -40,6 +40,7 @@ __all__ = [
     "restore_cases",
     "resume",
     "reviewer",
+    "ruling_history",
     "run",
     "save_ruling",
     "score_run",

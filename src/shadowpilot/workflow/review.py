@@ -15,7 +15,7 @@ from ..evals.missing import na_to_none
 from ..evals.rulings import RULINGS, Disagreement, Ruling
 from ..store import Store
 from ..terms import Term
-from ..types import NO_ESCALATION, GateConfig
+from ..types import NO_ESCALATION, GateConfig, RecordedRuling
 from .gating import scoring_frame
 from .workspace import Workspace
 
@@ -76,6 +76,13 @@ def disagreements(settings: Settings, run_id: str | None = None) -> tuple[str, l
     with Workspace.reading(settings) as ws:
         rid = ws.complete_run(run_id)
         return rid, _disagreements(ws.store, rid, settings.gate)
+
+
+def ruling_history(settings: Settings, case_id: str | None = None) -> list[RecordedRuling]:
+    """Every ruling ever made (of one case, or all), oldest first: the audit trail, superseded
+    rulings and those of removed cases and runs (noted) included."""
+    with Workspace.reading(settings) as ws:
+        return ws.store.ruling_history(case_id)
 
 
 def _save_ruling(store: Store, d: Disagreement, ruling: str, note: str | None, by: str) -> Ruling:
