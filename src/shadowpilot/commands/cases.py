@@ -89,27 +89,41 @@ def listing(
         console().print(safe_text(f"no {what} in the store for {s.tenant.name}{hint}"))
         return
     from rich import box
-    from rich.table import Table
 
-    title = f"{what.capitalize()} · {s.tenant.name} · {len(cases)}"
-    table = Table(title=safe_text(title, one_line=True), title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("case", "version", "source", "channel", "escalated", "reason", "tags", "critical"):
-        table.add_column(name, no_wrap=name in ("case", "version"), overflow="fold")
-    table.add_column("runs", no_wrap=True)  # one run id a line
+    from .tables import Column, fitted_table, print_whole
+
+    # What a person picks a case by stays (the id, whether it escalated, its runs); the rest drops
+    # first when the width is short: tags, then where it came from, then the version, the reason.
+    columns = [
+        Column("case", id=True),
+        Column("version", drop=3, no_wrap=True),
+        Column("source", drop=5, no_wrap=True),
+        Column("channel", drop=4, no_wrap=True),
+        Column("escalated", no_wrap=True),
+        Column("reason", drop=2, no_wrap=True),
+        Column("tags", drop=6),
+        Column("critical", drop=1, no_wrap=True),
+        Column("runs", id=True),  # one run id a line
+    ]
+    rows = []
     for c in cases:
         runs = "\n".join(c.runs if len(c.runs) <= RUNS_SHOWN else [c.runs[-1], f"+ {len(c.runs) - 1} earlier"])
-        table.add_row(
-            safe_text(c.case_id, one_line=True),
-            f"v{c.version}",
-            safe_text(_source(c), one_line=True),
-            safe_text(c.channel or "", one_line=True),
-            "yes" if c.escalated else "no",
-            safe_text(c.reason or "", one_line=True),
-            safe_text(", ".join(c.tags), one_line=True),
-            "yes" if c.critical else "",
-            safe_text(runs),
+        rows.append(
+            (
+                safe_text(c.case_id, one_line=True),
+                f"v{c.version}",
+                safe_text(_source(c), one_line=True),
+                safe_text(c.channel or "", one_line=True),
+                "yes" if c.escalated else "no",
+                safe_text(c.reason or "", one_line=True),
+                safe_text(", ".join(c.tags), one_line=True),
+                "yes" if c.critical else "",
+                safe_text(runs),
+            )
         )
-    console().print(table)
+    con = console()
+    title = safe_text(f"{what.capitalize()} · {s.tenant.name} · {len(cases)}", one_line=True)
+    print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left", box=box.SIMPLE_HEAD))
 
 
 @app.command("rm")
