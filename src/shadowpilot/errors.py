@@ -126,3 +126,12 @@ class AgentUnreachable(AgentError):
     def __init__(self, message: str, cause: str):
         super().__init__(message)
         self.cause = cause  # a runners.reach.Cause
+
+
+class AudioError(UsageError):
+    """An audio file that cannot be read as audio (not a WAV, an encoding not supported): exit 2, naming the file."""
+
+
+class AsrError(AgentError):
+    """Speech recognition failed on an utterance (the transcription server's error, a timeout): the turn
+    the agent would have heard fails, as an agent error does."""
