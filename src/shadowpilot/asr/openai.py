@@ -56,7 +56,10 @@ class OpenAIEngine:
         self._sleep = sleep
         self._rng = rng
         self.endpoint: Endpoint = Endpoint(
-            f"the ASR engine ({self.model})", safe_url(str(client.base_url)), "asr.base_url", settings.api_key_env
+            f"the ASR engine ({self.model})",
+            safe_url(str(client.base_url).rstrip("/")),
+            "asr.base_url",
+            settings.api_key_env,
         )
         self.requests = 0
         self.retries = 0
