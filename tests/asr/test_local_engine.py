@@ -59,10 +59,17 @@ def test_utterances_heard_at_once_share_one_model_load(tiny_en: Path, say) -> No
 
 
 def test_the_config_picks_the_local_engine_with_the_bundled_model(tiny_en: Path, tmp_path: Path) -> None:
-    (tmp_path / "shadowpilot.toml").write_text('[asr]\nkind = "local"\nmodel = "tiny.en"\n', encoding="utf-8")
+    config = '[asr]\nkind = "local"\nmodel = "tiny.en"\nbeam_size = 5\nlanguage = "en"\n'
+    (tmp_path / "shadowpilot.toml").write_text(config, encoding="utf-8")
     engine = engine_from_settings(load_settings(tmp_path / "shadowpilot.toml"))
     assert isinstance(engine, LocalEngine)
-    assert engine.model_path == tiny_en and engine.describe()["compute_type"] == "int8"
+    assert engine.model_path == tiny_en
+    assert {k: engine.describe()[k] for k in ("model", "compute_type", "beam_size", "language")} == {
+        "model": "tiny.en",
+        "compute_type": "int8",
+        "beam_size": 5,
+        "language": "en",
+    }
     none = tmp_path / "none.toml"
     none.write_text('[asr]\nkind = "none"\n', encoding="utf-8")
     assert engine_from_settings(load_settings(none)) is None

@@ -87,7 +87,7 @@ class LocalEngine:
         *,
         language: str | None = None,
         cpu_threads: int = 2,
-        beam_size: int = 5,
+        beam_size: int = 1,
         word_timestamps: bool = False,
         cost_per_minute: float | None = None,
         source: str | None = None,
@@ -114,7 +114,13 @@ class LocalEngine:
             )
         cfg = settings.asr
         path = resolve_model(cfg.model, settings.root, settings.source)
-        return cls(path, language=cfg.language, cost_per_minute=cfg.cost_per_minute, source=settings.source)
+        return cls(
+            path,
+            language=cfg.language,
+            beam_size=cfg.beam_size,
+            cost_per_minute=cfg.cost_per_minute,
+            source=settings.source,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
