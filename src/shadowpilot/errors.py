@@ -163,3 +163,12 @@ class RunInterrupted(KeyboardInterrupt):
         self.run_id = run_id
         self.kept = kept  # calls stored for the run (those of earlier sessions included)
         self.total = total  # calls in the whole run (cases x repeats)
+
+
+class AudioError(UsageError):
+    """An audio file that cannot be read as audio (not a WAV, an encoding not supported): exit 2, naming the file."""
+
+
+class AsrError(AgentError):
+    """Speech recognition failed on an utterance (the transcription server's error, a timeout): the turn
+    the agent would have heard fails, as an agent error does."""

@@ -383,30 +383,32 @@ def make_client(
     environ: Mapping[str, str] | None = None,
     *,
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+    key_env: str = "OPENAI_API_KEY",
 ) -> openai.AsyncOpenAI:
-    """An SDK client for `who` (the agent, the judge): the key from OPENAI_API_KEY, or a placeholder
-    for a `base_url` on this machine (vLLM, Ollama take none). A server elsewhere without a key is
-    refused here, before the first request, rather than answering 401 on every turn.
+    """An SDK client for `who` (the agent, the judge, the ASR engine): the key from `key_env`
+    (OPENAI_API_KEY unless [asr] names another), or a placeholder for a `base_url` on this machine
+    (vLLM, Ollama take none). A server elsewhere without a key is refused here, before the first
+    request, rather than answering 401 on every turn.
     The SDK's own retries are off: runners.retry does them, counted. Its HTTP client follows no
     redirect (the SDK's default client follows them, taking the conversation to a host redaction
     was not decided for) and reads at most `max_answer_bytes` of an answer."""
     from ..transcripts.redact import is_loopback_url
 
     env = os.environ if environ is None else environ
-    key = env.get("OPENAI_API_KEY") or None
+    key = env.get(key_env) or None
     if key is None:
         if not base_url:
             raise ConfigError(
-                f"{who} needs OPENAI_API_KEY in the environment "
+                f"{who} needs {key_env} in the environment "
                 f"(or {section}.base_url pointing at an OpenAI-compatible server on this machine)"
             )
         if not is_loopback_url(base_url):
             raise ConfigError(
-                f"{who} needs OPENAI_API_KEY in the environment: {section}.base_url {_safe_url(base_url)} "
-                "is not on this machine (set OPENAI_API_KEY, to any value if that server takes no key)"
+                f"{who} needs {key_env} in the environment: {section}.base_url {_safe_url(base_url)} "
+                f"is not on this machine (set {key_env}, to any value if that server takes no key)"
             )
         key = PLACEHOLDER_KEY
-    register(key if key != PLACEHOLDER_KEY else None, "OPENAI_API_KEY")
+    register(key if key != PLACEHOLDER_KEY else None, key_env)
     http = openai.DefaultAsyncHttpxClient(
         timeout=timeout_s, follow_redirects=False, event_hooks={"response": [cap_hook(max_answer_bytes)]}
     )
