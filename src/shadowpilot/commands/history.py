@@ -10,15 +10,13 @@ from .common import JSON_OPTION, console, emit_json, guarded, settings
 @guarded
 def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List the runs of this tenant's pilot, oldest first, with their latest verdict."""
-    from ..workflow import history
+    from dataclasses import asdict
+
+    from ..workflow import run_summaries
     from .safe import safe_text
 
     s = settings(ctx)
-    df = history(s)
-    records = [
-        {k: (None if v != v else v) for k, v in row.items()}  # NaN -> None
-        for row in df.astype(object).to_dict("records")
-    ]
+    records = [asdict(r) for r in run_summaries(s)]  # typed rows: listing needs no pandas
     if as_json:
         emit_json({"tenant": s.tenant.name, "runs": records})
         return

@@ -28,7 +28,6 @@ __all__ = [
     "evaluate",
     "gate",
     "gated",
-    "history",
     "reply_pairs",
     "resolve_run_id",
     "score_run",
@@ -125,11 +124,6 @@ def gate(
         elif save:
             ws.store.save_scores(g.run_id, g.scores[STORED_COLUMNS], g.result)
     return g.result
-
-
-def history(settings: Settings) -> pd.DataFrame:
-    with Workspace.reading(settings) as ws:
-        return ws.store.history()
 
 
 def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0.05) -> Comparison:
