@@ -51,6 +51,11 @@ def _root(
     ctx.obj = State(config=config, debug=debug)
 
 
+# The startup rule, for every command added here: a command module imports only typer and light
+# modules at the top and the rest inside the command, so `--help` and `COMMAND --help` load none of
+# pandas, numpy, duckdb or the clients, and a command loads only what it uses (history: the store,
+# not the scoring). tests/test_startup_imports.py enumerates this app to hold every command to it;
+# bench/startup.py times them.
 # In the order of a pilot: set up, replay, score and decide, rule, compare, report, go live in shadow.
 app.command("demo")(demo.command)
 app.command("init")(init.command)

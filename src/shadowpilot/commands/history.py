@@ -24,15 +24,13 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     "changed": what differs from the previous run of the same mode (agent, model, prompt, rules,
     config, cases); `first` for the first one.
     """
-    from ..workflow import history
+    from dataclasses import asdict
+
+    from ..workflow import run_summaries
     from .safe import safe_text
 
     s = settings(ctx)
-    df = history(s)
-    records = [
-        {k: (None if v != v else v) for k, v in row.items()}  # NaN -> None
-        for row in df.astype(object).to_dict("records")
-    ]
+    records = [asdict(r) for r in run_summaries(s)]  # typed rows: listing needs no pandas
     if as_json:
         emit_json({"tenant": s.tenant.name, "runs": records})
         return

@@ -1,6 +1,6 @@
 """The tenant store (DuckDB). Nothing outside this package imports duckdb."""
 
-from .db import ImportSummary, RunInfo, Store, new_run_id, open_store
+from .db import ImportSummary, RunInfo, RunSummary, Store, new_run_id, open_store
 from .records import CaseRemoval, Restored, RunRemoval, StoredCase
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "Restored",
     "RunInfo",
     "RunRemoval",
+    "RunSummary",
     "Store",
     "StoredCase",
     "new_run_id",

@@ -1,7 +1,8 @@
 """The tenant store: one DuckDB file per tenant. The only module that talks to DuckDB.
 
 Every write is one transaction: a failure leaves the store as it was.
-Reads hand back DataFrames or core types; callers never see SQL.
+Reads hand back DataFrames or core types; callers never see SQL. pandas loads only when a
+DataFrame is made: what a listing reads (run_summaries) comes back as typed rows without it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from ..case_sets import IMPORTED, Origin, origin_of
 from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError, UsageError
@@ -32,6 +32,8 @@ from .records import CaseRemoval, Restored, RunRemoval, StoredCase
 from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..config import Settings
 
 STEP_COLUMNS = [
@@ -157,6 +159,37 @@ class RunInfo:
     created_at: datetime
     mode: str  # replay | shadow | selftest
     status: str  # running | complete | interrupted | failed | aborted
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as `history` lists it (a row of Store.history): its latest verdict, if gated."""
+
+    run_id: str
+    created_at: datetime
+    mode: str
+    status: str
+    agent_kind: str
+    case_set: str | None  # the cases a replay used (case_sets.py); None for a live shadow run
+    cases: int
+    verdict: str | None
+    pass_rate: float | None
+    passed_cases: int | None
+    changed: list[str] | None = None  # what differs from the previous run of its mode (workflow/changes.py)
+
+
+# Every run with its case count and latest verdict, oldest first: Store.history and run_summaries.
+HISTORY_SQL = """
+    SELECT r.run_id, r.created_at, r.mode, r.status, r.agent_kind, r.case_set,
+           (SELECT count(*) FROM run_cases rc WHERE rc.run_id = r.run_id AND rc.repeat = 0) AS cases,
+           g.verdict, g.pass_rate, g.passed_cases
+    FROM runs r
+    LEFT JOIN (
+        SELECT * FROM gate_results
+        QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY evaluated_at DESC) = 1
+    ) g USING (run_id)
+    ORDER BY r.created_at, r.run_id
+"""
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -371,6 +404,8 @@ class Store:
             try:
                 with self.transaction() as con:
                     if rows:
+                        import pandas as pd
+
                         self._insert_df("cases", pd.DataFrame(rows), CASE_CASTS)
                     if restored:
                         con.execute(
@@ -659,6 +694,8 @@ class Store:
             for cr in call_runs
         ]
         step_rows = [_step_row(run_id, cr, step) for cr in call_runs for step in cr.steps]
+        import pandas as pd
+
         self._insert_df("run_cases", pd.DataFrame(case_rows))
         if step_rows:
             steps = pd.DataFrame(step_rows, columns=STEP_COLUMNS)
@@ -694,6 +731,8 @@ class Store:
                         rows.append(_case_row(case, call_run.fingerprint, seq, now, source))
                         seq += 1
                 if rows:
+                    import pandas as pd
+
                     self._insert_df("cases", pd.DataFrame(rows), CASE_CASTS)
                 runs: dict[str, list[tuple[CallRun, RunManifest]]] = {}
                 for _, call_run, manifest in by_case.values():
@@ -922,19 +961,13 @@ class Store:
     def history(self) -> pd.DataFrame:
         """Every run with its case count, the case set it replayed (`case_set`; None for live
         shadow runs) and its latest verdict, oldest first."""
-        return self.con.execute(
-            """
-            SELECT r.run_id, r.created_at, r.mode, r.status, r.agent_kind, r.case_set,
-                   (SELECT count(*) FROM run_cases rc WHERE rc.run_id = r.run_id AND rc.repeat = 0) AS cases,
-                   g.verdict, g.pass_rate, g.passed_cases
-            FROM runs r
-            LEFT JOIN (
-                SELECT * FROM gate_results
-                QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY evaluated_at DESC) = 1
-            ) g USING (run_id)
-            ORDER BY r.created_at, r.run_id
-            """
-        ).df()
+        return self.con.execute(HISTORY_SQL).df()
+
+    def run_summaries(self) -> list[RunSummary]:
+        """history() as typed rows, read without pandas (for a command that only lists)."""
+        cur = self.con.execute(HISTORY_SQL)
+        names = [d[0] for d in cur.description or ()]
+        return [RunSummary(**dict(zip(names, row, strict=True))) for row in cur.fetchall()]
 
     # -- rulings (adjudication) -----------------------------------------------------------
 

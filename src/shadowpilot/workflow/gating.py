@@ -20,7 +20,6 @@ from ..evals.rulings import apply_rulings, show_rulings
 from ..evals.score import STORED_COLUMNS
 from ..store import Store
 from ..types import GateConfig, GateResult
-from .changes import run_changes
 from .workspace import Workspace, resolve_run_id
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "evaluate",
     "gate",
     "gated",
-    "history",
     "reply_pairs",
     "resolve_run_id",
     "score_run",
@@ -126,16 +124,6 @@ def gate(
         elif save:
             ws.store.save_scores(g.run_id, g.scores[STORED_COLUMNS], g.result)
     return g.result
-
-
-def history(settings: Settings) -> pd.DataFrame:
-    """Every run, oldest first, with its latest verdict and `changed`: the fields (changes.FIELDS)
-    that differ from the previous run of its mode, None for the first of its mode."""
-    with Workspace.reading(settings) as ws:
-        df = ws.store.history()
-        changes = run_changes(ws.store.manifests())
-    df["changed"] = pd.Series([changes.get(rid) for rid in df["run_id"]], index=df.index, dtype=object)
-    return df
 
 
 def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0.05) -> Comparison:

@@ -11,7 +11,7 @@ import pandas as pd
 from ...formatting import rounded
 from ...types import GateConfig, ReplySummary
 from ...wording import plural
-from ..reply import REPLY_COUNT_COLUMNS, rates, reply_counts
+from ..reply_counts import REPLY_COUNT_COLUMNS, rates, reply_counts
 from ..scorer import CaseInputs, GateInputs, ScorerResult, check
 
 
