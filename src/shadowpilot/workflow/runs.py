@@ -21,7 +21,10 @@ from ..types import CacheStats, CallRun, RunManifest, Transcript
 from ..versions import package_versions
 from .workspace import Workspace
 
-WRITE_BATCH = 50  # finished calls per store transaction during a run
+WRITE_BATCH = 50  # finished calls per store transaction during a run, at least
+# ... and at most one batch write per interval: each write opens the store (and blocks the replay's
+# event loop while it does), so a fast replay (cached answers, a quick agent) writes fewer, larger batches
+WRITE_INTERVAL_S = 2.0
 
 
 @dataclass
@@ -148,15 +151,19 @@ def _replay_into(
     on_start: Callable[[int], None] | None,
     on_result: Callable[[CallRun], None] | None,
 ) -> RunReport:
-    """Replay and store, opening the store only to write: a batch every WRITE_BATCH calls (a batch
-    that finds the store busy waits for the next one), then the rest and the run's status."""
+    """Replay and store, opening the store only to write: a batch once WRITE_BATCH calls have finished
+    and WRITE_INTERVAL_S has passed since the last (a batch that finds the store busy waits for the
+    next one), then the rest and the run's status."""
     if cached is not None:
         agent = cached
     pending: list[CallRun] = []
     pending_cache: list[tuple[str, str, str]] = []
     errors = 0
+    last_write = time.monotonic()
 
     def flush(wait_s: float) -> None:
+        nonlocal last_write
+        last_write = time.monotonic()
         pending_cache.extend(cached.take_pending() if cached else ())
         if not pending and not pending_cache:
             return
@@ -169,7 +176,7 @@ def _replay_into(
         nonlocal errors
         errors += result.error is not None
         pending.append(result)
-        if len(pending) >= WRITE_BATCH:
+        if len(pending) >= WRITE_BATCH and time.monotonic() - last_write >= WRITE_INTERVAL_S:
             with contextlib.suppress(StoreBusyError):  # kept, and written with the next batch
                 flush(RUN_WRITE_WAIT_S)
         if on_result is not None:
