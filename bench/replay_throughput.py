@@ -144,7 +144,11 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> Measured:
 
 
 def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SHADOWPILOT_", "OPENAI_", "PROMPTFOO_"))}
+    """The children's environment: no settings of ours or theirs, and this checkout's shadowpilot
+    (first on the path, absolute: the children run in other folders)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHADOWPILOT_", "OPENAI_", "PROMPTFOO_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    return env
 
 
 # -- shadowpilot ---------------------------------------------------------------------------------------------------
@@ -318,7 +322,8 @@ def run_config(
     bodies, peak = server.take(take)
     if run.get("errors"):
         print(f"  ! shadowpilot run had {run['errors']} errors", file=sys.stderr)
-    rows = [Row("shadowpilot", len(bodies), got.wall_s, got.cpu_s, got.rss_mb, peak, "-")]
+    replayed = f"(of which the replay {run.get('elapsed_s', 0):.2f} s)"
+    rows = [Row("shadowpilot", len(bodies), got.wall_s, got.cpu_s, got.rss_mb, peak, "-", replayed)]
     mine = Counter(body_key(b) for b in bodies)
 
     bodies_file = folder / "bodies.json"
@@ -413,6 +418,7 @@ def main() -> None:
 
     server = ServerProcess(args.latency)
     cached: tuple[int, Measured, Measured, dict[str, Any], int] | None = None
+    results: list[tuple[int, int, list[Row]]] = []
     try:
         for size in sizes:
             with tempfile.TemporaryDirectory(prefix="sp-bench-") as tmp:
@@ -423,6 +429,7 @@ def main() -> None:
                     for concurrency in concurrencies:
                         rows = run_config(server, folder, concurrency, promptfoo)
                         print_table(size, args.turns, concurrency, round_no, rows)
+                        results.append((size, concurrency, rows))
                 if size == max(sizes):
                     first, _ = shadowpilot(folder, "run", "--json")  # fills the cache (--no-cache does not)
                     server.take(folder / "taken.json")
@@ -432,6 +439,13 @@ def main() -> None:
     finally:
         server.close()
 
+    print("\nsummary (each line one alternating round)")
+    for size, concurrency, rows in results:
+        print(f"  {size:>5} cases, concurrency {concurrency:>3}: " + " · ".join(ratio_line(rows)))
+    largest = max(sizes)
+    rss = max((r.rss_mb for size, _, rows in results if size == largest for r in rows if r.tool == "shadowpilot"))
+    met = "met" if rss < 500 else "NOT met"
+    print(f"peak RSS of `shadowpilot run` at {largest} cases: {rss:.0f} MB (target < 500 MB at 5,000: {met})")
     if cached is not None:
         size, first, again, run, requests = cached
         met = "met" if again.wall_s < 10 and requests == 0 else "NOT met"
