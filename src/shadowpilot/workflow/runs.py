@@ -22,9 +22,9 @@ from ..versions import package_versions
 from .workspace import Workspace
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run, at least
-# ... and at most one batch write per interval: each write opens the store (and blocks the replay's
-# event loop while it does), so a fast replay (cached answers, a quick agent) writes fewer, larger batches
-WRITE_INTERVAL_S = 2.0
+# ... and at most one batch write per interval: each write opens, migrates and checkpoints the store
+# (~50 ms of CPU), so a fast replay (cached answers, a quick agent) writes fewer, larger batches
+WRITE_INTERVAL_S = 5.0
 
 
 @dataclass
