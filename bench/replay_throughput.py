@@ -444,11 +444,13 @@ def main() -> None:
         print(f"  {size:>5} cases, concurrency {concurrency:>3}: " + " · ".join(ratio_line(rows)))
     largest = max(sizes)
     rss = max((r.rss_mb for size, _, rows in results if size == largest for r in rows if r.tool == "shadowpilot"))
-    met = "met" if rss < 500 else "NOT met"
+    met = ("met" if rss < 500 else "NOT met") if largest >= 5000 else "not judged below 5,000 cases"
     print(f"peak RSS of `shadowpilot run` at {largest} cases: {rss:.0f} MB (target < 500 MB at 5,000: {met})")
     if cached is not None:
         size, first, again, run, requests = cached
         met = "met" if again.wall_s < 10 and requests == 0 else "NOT met"
+        if size < 5000:
+            met = "not judged below 5,000 cases"
         print(
             f"\ncached rerun, {size} cases: the filling run {first.wall_s:.2f} s, then `run` {again.wall_s:.2f} s, "
             f"{requests} request(s), cache hits {run.get('cache', {}).get('hits')}, peak RSS {again.rss_mb:.0f} MB "
