@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,10 @@ from ..types import CacheStats, CallRun, RunManifest, Transcript
 from ..versions import package_versions
 from .workspace import Workspace, find_run
 
-WRITE_BATCH = 50  # finished calls per store transaction during a run
+WRITE_BATCH = 50  # finished calls per store transaction during a run, at least
+# ... and at most one batch write per interval: each write opens, migrates and checkpoints the store
+# (~50 ms of CPU), so a fast replay (cached answers, a quick agent) writes fewer, larger batches
+WRITE_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -177,31 +180,27 @@ def _replay_into(
     on_start: Callable[[int], None] | None,
     on_result: Callable[[CallRun], None] | None,
 ) -> RunReport:
-    """Replay and store, opening the store only to write: a batch every WRITE_BATCH calls (a batch
-    that finds the store busy waits for the next one), then the rest and the run's status."""
+    """Replay and store, opening the store only to write: a batch on a thread (_BatchWriter) once
+    WRITE_BATCH calls have finished and WRITE_INTERVAL_S has passed since the last (a batch that
+    finds the store busy waits for the next one), then the rest and the run's status."""
     if cached is not None:
         agent = cached
-    pending: list[CallRun] = []
-    pending_cache: list[tuple[str, str, str]] = []
     errors = finished = 0
+    writer = _BatchWriter(settings, manifest.run_id)
 
     def flush(wait_s: float) -> None:
-        pending_cache.extend(cached.take_pending() if cached else ())
-        if not pending and not pending_cache:
-            return
-        with Workspace.writing(settings, lock_timeout_s=wait_s) as ws:
-            ws.store.add_call_runs(manifest.run_id, pending, pending_cache)
-        pending.clear()
-        pending_cache.clear()
+        writer.join()
+        writer.add(cached.take_pending() if cached else ())
+        writer.write_now(wait_s)
 
     def collect(result: CallRun) -> None:
         nonlocal errors, finished
         errors += result.error is not None
         finished += 1
-        pending.append(result)
-        if len(pending) >= WRITE_BATCH:
-            with contextlib.suppress(StoreBusyError):  # kept, and written with the next batch
-                flush(RUN_WRITE_WAIT_S)
+        writer.add((), result)
+        if writer.due():
+            writer.add(cached.take_pending() if cached else ())
+            writer.start(RUN_WRITE_WAIT_S)
         if on_result is not None:
             on_result(result)
 
@@ -237,7 +236,7 @@ def _replay_into(
         ) from None
     finally:
         elapsed = time.perf_counter() - started
-        flush(RUN_FINAL_WAIT_S)
+        flush(RUN_FINAL_WAIT_S)  # after the batch being written, if one is
         if cached is not None:
             previous = manifest.cache or CacheStats(enabled=True)
             manifest = manifest.model_copy(update={"cache": previous.plus(cached.hits, cached.misses)})
@@ -258,6 +257,76 @@ def _replay_into(
         resumed=len(done),
         elapsed_s=elapsed,
     )
+
+
+class _BatchWriter:
+    """The run's finished calls (and new cache answers), written in batches on a thread, one batch
+    at a time: opening, writing and closing the store takes a while (a checkpoint, an fsync), and
+    the replay's event loop keeps its requests going meanwhile. A batch that finds the store busy,
+    or fails, is kept for the next one (the final write, on the caller's thread, says why)."""
+
+    def __init__(self, settings: Settings, run_id: str):
+        self._settings = settings
+        self._run_id = run_id
+        self._lock = threading.Lock()
+        self._calls: list[CallRun] = []
+        self._cache: list[tuple[str, str, str]] = []
+        self._thread: threading.Thread | None = None
+        self._failure: Exception | None = None
+        self._last = time.monotonic()
+
+    def add(self, cache_entries: Iterable[tuple[str, str, str]], call: CallRun | None = None) -> None:
+        with self._lock:
+            self._cache.extend(cache_entries)
+            if call is not None:
+                self._calls.append(call)
+
+    def due(self) -> bool:
+        """WRITE_BATCH calls waiting, WRITE_INTERVAL_S since the last write, none being written;
+        a batch that failed for another reason than a busy store is raised here (it stops the replay)."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        busy = self._thread is not None and self._thread.is_alive()
+        return not busy and len(self._calls) >= WRITE_BATCH and time.monotonic() - self._last >= WRITE_INTERVAL_S
+
+    def start(self, wait_s: float) -> None:
+        self._last = time.monotonic()
+        self._thread = threading.Thread(target=self._write_kept, args=(wait_s,), name="run-batch-write")
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def write_now(self, wait_s: float) -> None:
+        """Everything kept, on this thread; raises what the write raises."""
+        self._last = time.monotonic()
+        self._write(wait_s)
+
+    def _write_kept(self, wait_s: float) -> None:
+        try:
+            self._write(wait_s)
+        except StoreBusyError:
+            pass  # kept, and written with the next batch
+        except Exception as exc:  # kept too; raised on the replay's side by due()
+            self._failure = exc
+
+    def _write(self, wait_s: float) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+            cache, self._cache = self._cache, []
+        if not calls and not cache:
+            return
+        try:
+            with Workspace.writing(self._settings, lock_timeout_s=wait_s) as ws:
+                ws.store.add_call_runs(self._run_id, calls, cache)
+        except BaseException:
+            with self._lock:  # back in front of what came meanwhile
+                self._calls[:0] = calls
+                self._cache[:0] = cache
+            raise
 
 
 async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any) -> list[CallRun]:
