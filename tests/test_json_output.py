@@ -159,7 +159,7 @@ def test_a_harness_bug_is_an_error_object_with_code_1(tenant_dir: Path, cli, mon
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(workflow, "history", broken)  # a fault planted where `history` calls the library
+    monkeypatch.setattr(workflow, "run_summaries", broken)  # a fault planted where `history` calls the library
     result = invoke(cli, "history", "--json")
     error = error_of(result, 1)
     assert error["message"].startswith("shadowpilot failed (this is a bug in the harness")

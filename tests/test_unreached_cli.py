@@ -94,7 +94,7 @@ def test_a_refused_key_stops_an_openai_run_early_naming_the_variable(tenant_dir:
         )
         out = invoke(cli, "run", "--json")
         asked = server.rejected
-        assert out.exit_code == 2 and out.stdout == ""
+        assert out.exit_code == 2 and json.loads(out.stdout)["error"]["code"] == 2  # --json: the error object
         line = error_line(out.stderr)
         assert server.base_url in line and "HTTP 401" in line and "check OPENAI_API_KEY" in line
         assert asked < N  # stopped early: not one 401 per case
@@ -152,7 +152,7 @@ def test_a_judge_with_nothing_listening_or_a_refused_key_exits_2_and_stores_noth
     assert invoke(cli, "run").exit_code == 0
 
     out = invoke(cli, "judge", "--json")
-    assert out.exit_code == 2 and out.stdout == ""
+    assert out.exit_code == 2 and "error: " + json.loads(out.stdout)["error"]["message"] == error_line(out.stderr)
     line = error_line(out.stderr)
     assert "the LLM judge (gpt-4o-mini) at " + url in line and "connection refused" in line
     assert "check judge.base_url" in line and "nothing stored" in line

@@ -148,8 +148,7 @@ class LargeImport:
             self._stack.close()  # the previous stage's bar
             self._bar = self._stack.enter_context(tally(STAGES.get(stage, stage), "records", {}, transient=True))
             self._stage = stage
-            if total is not None:
-                self._bar.start(total)
+            self._bar.start(total)
         self._bar.at(done)
 
 

@@ -23,9 +23,10 @@ class Tally:
         self.totals = totals
         self.started = False
 
-    def start(self, total: int) -> None:
+    def start(self, total: int | None) -> None:
         """The bar appears here, once the work is counted: the library calls this after the config,
-        the agent and the store are checked, so an error in them prints no bar above it."""
+        the agent and the store are checked, so an error in them prints no bar above it. `None`:
+        work whose size is not known yet (records being read), shown as a count."""
         self._progress.update(self._task, total=total)
         self._progress.start()
         self.started = True
