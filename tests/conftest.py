@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,20 @@ import pytest
 from typer.testing import CliRunner
 
 from shadowpilot.cli import app
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_is_a_keyboard_interrupt():
+    """The Ctrl-C tests send a real SIGINT. A suite started in the background (`nohup pytest &`,
+    a shell job) inherits SIGINT ignored, so Python never turns it into a KeyboardInterrupt and
+    the subprocesses it starts ignore it too: give the suite Python's own handler, as a terminal's
+    pytest has (a caught signal is reset to the default in a child, so children get theirs)."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "shadowpilot" / "sample"
 
