@@ -80,14 +80,14 @@ def command_paths(env: dict[str, str]) -> list[list[str]]:
     return paths
 
 
-Run = tuple[list[str], tuple[int, ...], dict[str, str]]
+Run = tuple[list[str], tuple[int, ...], dict[str, str], Path]
 
 
-def medians(runs: list[Run], cwd: Path, n: int) -> list[float]:
+def medians(runs: list[Run], n: int) -> list[float]:
     """The median wall time of each argv over n round-robin rounds; a wrong exit code stops the bench."""
     times: list[list[float]] = [[] for _ in runs]
     for _ in range(n):
-        for (argv, ok, env), got in zip(runs, times, strict=True):
+        for (argv, ok, env, cwd), got in zip(runs, times, strict=True):
             t0 = time.perf_counter()
             done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
             got.append(time.perf_counter() - t0)
@@ -107,10 +107,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="sp-startup-") as tmp:
         envs = [_env(src, Path(tmp) / f"pycache{n}") for n, src in enumerate(srcs)]
-        folder = Path(tmp) / "demo"
-        made = subprocess.run(_cli("demo", "--dir", str(folder)), cwd=tmp, env=envs[0], capture_output=True, text=True)
-        if made.returncode not in (0, 3):
-            raise SystemExit(f"shadowpilot demo failed ({made.returncode}):\n{made.stderr}")
+        # each tree times its own demo store: one written by a newer tree's schema is refused by an older
+        folders = [Path(tmp) / f"demo{n}" for n in range(len(srcs))]
+        for folder, env in zip(folders, envs, strict=True):
+            made = subprocess.run(_cli("demo", "--dir", str(folder)), cwd=tmp, env=env, capture_output=True, text=True)
+            if made.returncode not in (0, 3):
+                raise SystemExit(f"shadowpilot demo failed ({made.returncode}):\n{made.stderr}")
         typer_app = Path(tmp) / "typer_app.py"
         typer_app.write_text(TYPER_APP, encoding="utf-8")
 
@@ -127,10 +129,14 @@ def main() -> None:
             plan += [(" ".join(w), _cli(*w), LIST_TARGET, (0,)) for w in listing]
             plan.append(("gate", _cli("gate"), GATE_TARGET, (0, 3)))
             plans.append(plan)
-        runs: list[Run] = [(argv, ok, envs[0]) for _, argv, _, ok in shared]
-        runs += [(argv, ok, env) for plan, env in zip(plans, envs, strict=True) for _, argv, _, ok in plan]
-        medians(runs, folder, 1)  # warm the bytecode caches and the disk
-        got = medians(runs, folder, args.runs)
+        runs: list[Run] = [(argv, ok, envs[0], folders[0]) for _, argv, _, ok in shared]
+        runs += [
+            (argv, ok, env, folder)
+            for plan, env, folder in zip(plans, envs, folders, strict=True)
+            for _, argv, _, ok in plan
+        ]
+        medians(runs, 1)  # warm the bytecode caches and the disk
+        got = medians(runs, args.runs)
 
     base, at = got[0], len(shared)
     for src, plan in zip(srcs, plans, strict=True):
