@@ -39,15 +39,16 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+
+from tests.servers.loopback import Background, StateServer
 
 FaultKind = Literal["429", "500", "hang", "malformed", "broken", "huge", "redirect", "echo_auth"]
 HUGE_PIECE = 16 * 1024  # content per streamed chunk of a "huge" answer
@@ -138,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Each SSE chunk is its own small write: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per reply.
     disable_nagle_algorithm = True
-    server: _Server
+    server: StateServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read assertions, not access logs
         pass
@@ -363,20 +364,6 @@ def _usage_of(reply: Reply) -> tuple[int | None, int | None]:
     return reply.prompt_tokens, reply.completion_tokens
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # bursts of concurrent connects must not overflow the listen backlog
-
-    def __init__(self, state: _State):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.state = state
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that drops its keep-alive connections (a run that stopped) is no server error."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 class OpenAIServer:
     """A context manager running the fake server in a background thread on 127.0.0.1:<ephemeral>."""
 
@@ -389,22 +376,14 @@ class OpenAIServer:
         api_key: str | None = None,
     ):
         self._state = _State(policy or trigger_policy(), latency_s, chunk_interval_s, api_key)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background = Background(_Handler, self._state)
 
     def start(self) -> OpenAIServer:
-        self._server = _Server(self._state)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._background.start()
         return self
 
     def close(self) -> None:
-        self._state.stop.set()  # wakes hanging and sleeping handlers
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._background.close()  # wakes hanging and sleeping handlers first
 
     def __enter__(self) -> OpenAIServer:
         return self.start()
@@ -414,9 +393,7 @@ class OpenAIServer:
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return self._background.base_url
 
     @property
     def policy(self) -> Policy:

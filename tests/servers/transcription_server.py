@@ -24,15 +24,16 @@ What is "heard" is `policy(received) -> str` (default: the fixed `text`). One-sh
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+
+from tests.servers.loopback import Background, StateServer
 
 FaultKind = Literal["429", "500", "hang", "huge"]
 
@@ -101,7 +102,7 @@ def audio_seconds(audio: bytes) -> float:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: StateServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -208,45 +209,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, state: _State):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.state = state
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 class TranscriptionServer:
     """A context manager running the fake server in a background thread on 127.0.0.1:<ephemeral>."""
 
     def __init__(self, text: str = "I would like to book an appointment.", *, policy: Policy | None = None):
         self._state = _State(policy or (lambda _received: text))
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background = Background(_Handler, self._state)
 
     def __enter__(self) -> TranscriptionServer:
-        self._server = _Server(self._state)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._background.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._state.stop.set()  # wakes hanging handlers
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._background.close()  # wakes hanging and sleeping handlers first
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start the server first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return self._background.base_url
 
     def add_fault(self, kind: FaultKind, *, times: int = 1, retry_after: str | None = None, size: int = 10_000_000):
         """Serve `kind` to the next `times` requests (after any faults already queued)."""
