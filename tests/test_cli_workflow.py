@@ -538,3 +538,22 @@ def test_every_command_has_help_mentioning_json(cli, command: str) -> None:
     assert result.exit_code == 0, result.stderr
     assert "--json" in result.stdout
     assert "Usage" in result.stdout and command in result.stdout
+
+
+def test_history_says_utc_and_shows_utc_in_any_time_zone(sample_pilot: str, fresh_dir: Path) -> None:
+    """The table's "started (UTC)" is the JSON's UTC time, on a machine set to New York (DuckDB
+    hands times back in the machine's zone)."""
+    import os
+    import subprocess
+    import sys
+    from datetime import datetime
+
+    import shadowpilot
+
+    src = str(Path(shadowpilot.__file__).resolve().parents[1])  # this checkout's package, in the subprocess too
+    env = {**os.environ, "TZ": "America/New_York", "COLUMNS": "200", "PYTHONPATH": src}
+    cli = [sys.executable, "-m", "shadowpilot.cli", "history"]
+    table = subprocess.run(cli, cwd=fresh_dir, env=env, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run([*cli, "--json"], cwd=fresh_dir, env=env, capture_output=True, text=True, check=True)
+    started = datetime.fromisoformat(json.loads(listed.stdout)["runs"][0]["created_at"].replace("Z", "+00:00"))
+    assert f"{sample_pilot}   {started:%m-%d %H:%M}" in table, table

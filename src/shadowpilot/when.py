@@ -48,10 +48,15 @@ def epoch_of(value: Any) -> float | None:
     return dt.timestamp() if dt is not None else None
 
 
+def in_utc(dt: datetime) -> datetime:
+    """`dt` in UTC, for a table whose heading says UTC: DuckDB hands a TIMESTAMPTZ back in the
+    machine's zone (a naive time is UTC already)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 def utc_text(dt: datetime) -> str:
     """The one way a time is written in JSON (the CLI's `--json`, the report, stored manifests):
     ISO 8601 in UTC to the millisecond with a `Z`, `2026-12-01T22:30:00.000Z`, whatever zone the
     time came in (a naive time is UTC: DuckDB's TIMESTAMP columns hold UTC). One fixed width, so
     the times of one document sort as text and every consumer parses one shape."""
-    aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return in_utc(dt).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -41,6 +41,7 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     from rich.text import Text
 
     from ..formatting import percent
+    from ..when import in_utc
     from .tables import Column, fitted_table, print_whole
     from .views import LABEL, STYLE
 
@@ -65,7 +66,7 @@ def command(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         rows.append(
             (
                 safe_text(r["run_id"], one_line=True),
-                f"{r['created_at']:%m-%d %H:%M}",
+                f"{in_utc(r['created_at']):%m-%d %H:%M}",
                 safe_text(
                     r["agent_kind"] if r["mode"] == "replay" else f"{r['agent_kind']} ({r['mode']})", one_line=True
                 ),

@@ -55,6 +55,7 @@ def _print_history(con: Console, records: list[RecordedRuling], case: str | None
     from rich.text import Text
 
     from ..evals.rulings import RULING_LABEL
+    from ..when import in_utc
     from .safe import safe_text
     from .tables import Column, fitted_table, print_whole
 
@@ -80,7 +81,7 @@ def _print_history(con: Console, records: list[RecordedRuling], case: str | None
                 safe_text(x.case_id, one_line=True),
                 safe_text(x.run_id, one_line=True),
                 safe_text(f"{RULING_LABEL[x.ruling]} ({x.ruled_by})"),
-                f"{x.ruled_at:%Y-%m-%d %H:%M}",
+                f"{in_utc(x.ruled_at):%Y-%m-%d %H:%M}",
                 safe_text(x.note or ""),
                 Text(since, style="dim" if not r.current else "")
                 + (safe_text(f"; {r.audit_note}", "yellow") if r.audit_note else Text("")),
