@@ -105,8 +105,19 @@ def tenant(tmp_path: Path) -> Path:
     return make_tenant(tmp_path / "acme")
 
 
+# uvicorn closes a keep-alive connection idle for 5 s (its timeout_keep_alive): a pooled connection
+# reused at that moment races the close ("Server disconnected without sending a response", seen in
+# CI), so the tests' clients drop idle connections well before. Twilio opens its own per webhook.
+KEEPALIVE = httpx.Limits(keepalive_expiry=1.0)
+
+
+def shadow_client(base: str, timeout: float = 10) -> httpx.Client:
+    """An HTTP client of a shadow server started by a test (see KEEPALIVE)."""
+    return httpx.Client(base_url=base, timeout=timeout, limits=KEEPALIVE)
+
+
 @pytest.fixture(scope="module")
 def http(server: ServerProcess) -> Iterator[httpx.Client]:
     """A client of the module's `server` fixture (modules that start a shadow server define it)."""
-    with httpx.Client(base_url=server.base, timeout=10) as client:
+    with shadow_client(server.base) as client:
         yield client

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
-
-from tests.runners.shadow.conftest import call_of, log_records, make_tenant, wait_until
+from tests.runners.shadow.conftest import call_of, log_records, make_tenant, shadow_client, wait_until
 from tests.runners.shadow.twilio_sim import Call, ServerProcess, signed_form
 
 VERBOSE_AGENT = """
@@ -28,7 +26,7 @@ def test_three_huge_replies_are_kept_cut_in_the_shadow_log(tmp_path: Path) -> No
     paths = [str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]
     server = ServerProcess(folder, env={"PYTHONPATH": os.pathsep.join(paths)}).start()
     try:
-        with httpx.Client(base_url=server.base, timeout=10) as http:
+        with shadow_client(server.base) as http:
             for route, params in events:
                 assert http.post(route, **signed_form(params, route)).status_code == 204
         wait_until(lambda: len([r for r in log_records(folder) if r.get("k") == "rec"]) == 3)

@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from shadowpilot.store import Store
-from tests.runners.shadow.conftest import call_of, make_tenant, wait_until
+from tests.runners.shadow.conftest import call_of, make_tenant, shadow_client, wait_until
 from tests.runners.shadow.twilio_sim import CONV, ServerProcess, signed_form
 from tests.servers.twilio_rest import ChatSpec, FakeTwilio, Member, add_chat, add_workspace
 
@@ -112,7 +111,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = make_tenant(tmp_path_factory.mktemp("live") / "acme")
     server = ServerProcess(folder).start()
     try:
-        with httpx.Client(base_url=server.base, timeout=10) as http:
+        with shadow_client(server.base) as http:
             for spec, with_participants in CHATS.values():
                 for params in spec.webhooks("AC" + "0" * 32, participants=with_participants):
                     assert http.post(CONV, **signed_form(params, CONV)).status_code == 204

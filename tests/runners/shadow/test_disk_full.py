@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.runners.shadow.conftest import make_tenant
+from tests.runners.shadow.conftest import make_tenant, shadow_client
 from tests.runners.shadow.twilio_sim import TASKS, Call, ServerProcess, signed_form
 
 PAD = "x" * 900  # each event is then about 1.3 KB in the log
@@ -67,7 +67,7 @@ def test_a_full_disk_acknowledges_only_what_it_stored_and_recovers_without_a_res
     with tmpfs(shadow, "256k"):
         server = ServerProcess(folder).start()
         try:
-            with httpx.Client(base_url=server.base, timeout=30) as http:
+            with shadow_client(server.base, timeout=30) as http:
 
                 def post(params: dict[str, str]) -> int:
                     return http.post(TASKS, **signed_form(params, TASKS)).status_code

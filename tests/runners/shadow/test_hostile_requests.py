@@ -13,7 +13,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.runners.shadow.conftest import call_of, log_records, make_tenant, wait_until
+from tests.runners.shadow.conftest import call_of, log_records, make_tenant, shadow_client, wait_until
 from tests.runners.shadow.twilio_sim import PUBLIC_URL, RTT, TOKEN, Call, ServerProcess, signed_form
 
 
@@ -26,7 +26,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def http(folder: Path) -> Iterator[httpx.Client]:
     server = ServerProcess(folder).start()
     try:
-        with httpx.Client(base_url=server.base, timeout=30) as client:
+        with shadow_client(server.base, timeout=30) as client:
             yield client
     finally:
         server.stop()
