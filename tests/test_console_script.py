@@ -65,7 +65,7 @@ def sp(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     result = sp("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    listed = re.findall(r"^│ ([a-z]+) ", result.stdout.split("Commands", 1)[1], re.M)
+    listed = re.findall(r"^  ([a-z]+) ", result.stdout.split("Commands:", 1)[1], re.M)
     assert tuple(listed) == COMMANDS
     assert "Traceback" not in result.stderr
 

@@ -20,7 +20,7 @@ app = typer.Typer(
     help="Decide, with evidence, whether an AI contact-centre agent is ready to take a tenant's calls.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # click's plain help: typer's rich help costs ~0.2 s of imports per --help
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -57,22 +57,22 @@ def _root(
 # not the scoring). tests/test_startup_imports.py enumerates this app to hold every command to it;
 # bench/startup.py times them.
 # In the order of a pilot: set up, replay, score and decide, rule, compare, report, go live in shadow.
-app.command("demo")(demo.command)
-app.command("init")(init.command)
-app.command("import")(import_.command)
-app.command("run")(run.command)
-app.command("judge")(judge.command)
-app.command("gate")(gate.command)
-app.command("review")(review.command)
-app.command("compare")(compare.command)
-app.command("report")(report.command)
-app.add_typer(shadow.app, name="shadow")
-app.command("history")(history.command)
+app.command("demo", short_help="The whole pilot on the bundled sample clinic, offline.")(demo.command)
+app.command("init", short_help="Write shadowpilot.toml and create the store.")(init.command)
+app.command("import", short_help="Read transcripts (files or Twilio) into the store.")(import_.command)
+app.command("run", short_help="Replay the stored cases through the agent.")(run.command)
+app.command("judge", short_help="Have an LLM judge score the agent's replies.")(judge.command)
+app.command("gate", short_help="Score a run and decide: go or no-go.")(gate.command)
+app.command("review", short_help="Rule on a run's disagreements (AI vs human).")(review.command)
+app.command("compare", short_help="What changed from run A to run B.")(compare.command)
+app.command("report", short_help="Write the pilot report of a run.")(report.command)
+app.add_typer(shadow.app, name="shadow", short_help="Live shadow calls: serve, list, TwiML, selftest.")
+app.command("history", short_help="List the runs of this pilot.")(history.command)
 # Managing the store: list, remove and restore cases; remove runs.
-app.add_typer(cases.app, name="cases")
-app.add_typer(cases.runs_app, name="runs")
+app.add_typer(cases.app, name="cases", short_help="List, remove and restore the stored cases.")
+app.add_typer(cases.runs_app, name="runs", short_help="Remove stored runs.")
 # Reference, not a pilot step: the JSON Schema of the file formats (docs/contract.md describes them).
-app.command("schema")(schema.command)
+app.command("schema", short_help="Print the JSON Schema of a file format.")(schema.command)
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ UtcTime = Annotated[datetime, PlainSerializer(utc_text, return_type=str, when_us
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Turn(_Frozen):
@@ -96,7 +96,7 @@ class Transcript(_Frozen):
 class Recommendation(BaseModel):
     """What the agent under test recommends at one customer turn."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     case_id: str
     turn: int
@@ -135,7 +135,8 @@ class AgentDecision(_Frozen):
     routing: dict[str, AttrValue] = Field(default_factory=dict)
 
 
-NO_ESCALATION = AgentDecision(escalated=False)  # the decision of an agent that kept the call
+NO_ESCALATION = AgentDecision.model_construct(escalated=False)  # an agent that kept the call (built
+# without validation, so importing the types builds no validator: startup)
 
 
 class DecisionView(_Frozen):
@@ -429,7 +430,7 @@ class Ruling(BaseModel):
     """An engineer's ruling on one case version (its fingerprint) from one run, with the AI's
     decision it was made on (evals/rulings.py applies it)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     case_id: str
     fingerprint: str

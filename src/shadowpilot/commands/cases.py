@@ -18,9 +18,11 @@ app = typer.Typer(
     help="The stored cases: list them (bare `cases`), remove them, restore archived ones.",
     no_args_is_help=False,
     invoke_without_command=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
-runs_app = typer.Typer(help="The stored runs: remove them (`history` lists them).", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="The stored runs: remove them (`history` lists them).", no_args_is_help=True, rich_markup_mode=None
+)
 
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (for scripts).")
 RUNS_SHOWN = 2  # run ids a case's row names before it counts the rest
@@ -126,7 +128,7 @@ def listing(
     print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left", box=box.SIMPLE_HEAD))
 
 
-@app.command("rm")
+@app.command("rm", short_help="Remove cases for good, with their results.")
 @guarded
 def rm(
     ctx: typer.Context,
@@ -165,7 +167,7 @@ def rm(
     console(stderr=True).print(safe_text(line), soft_wrap=True)
 
 
-@app.command("restore")
+@app.command("restore", short_help="Bring archived cases back.")
 @guarded
 def restore(
     ctx: typer.Context,

@@ -15,8 +15,8 @@ def command(
     run_id: str | None = typer.Option(
         None, "--run", help=f"The run to score: {RUN_REF} (default: the latest complete run)."
     ),
-    pass_rate: float | None = typer.Option(None, "--pass-rate", min=0, max=1, help="Override \\[gate] pass_rate."),
-    min_cases: int | None = typer.Option(None, "--min-cases", min=0, help="Override \\[gate] min_cases."),
+    pass_rate: float | None = typer.Option(None, "--pass-rate", min=0, max=1, help="Override [gate] pass_rate."),
+    min_cases: int | None = typer.Option(None, "--min-cases", min=0, help="Override [gate] min_cases."),
     use_lower_bound: bool | None = typer.Option(
         None, "--use-lower-bound/--point-estimate", help="Require the Wilson 95% lower bound to clear the bar."
     ),

@@ -72,9 +72,9 @@ def command(
     """Read transcripts into the store. A bad record names its file, line and field;
     by default one bad record imports nothing (exit 2).
 
-    [bold]import twilio --since 2026-11-01[/] pulls finished calls, chats and what the humans did
+    `import twilio --since 2026-11-01` pulls finished calls, chats and what the humans did
     (TaskRouter: queue, attributes, transfers as escalations), using TWILIO_ACCOUNT_SID and
-    TWILIO_AUTH_TOKEN from the environment and the mapping in \\[twilio] of shadowpilot.toml.
+    TWILIO_AUTH_TOKEN from the environment and the mapping in [twilio] of shadowpilot.toml.
     Calls that cannot be fetched, calls without a task and tasks without a call are listed."""
     s = settings(ctx)
     if is_twilio(paths):

@@ -24,11 +24,11 @@ def command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Ask the judge even where the cache has its answer."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Have an LLM judge score each agent reply against the human's next reply (needs \\[judge] enabled).
+    """Have an LLM judge score each agent reply against the human's next reply (needs [judge] enabled).
 
-    Correctness, policy and tone, 1-5 each with a reason, on the \\[judge] rubric (default: the
+    Correctness, policy and tone, 1-5 each with a reason, on the [judge] rubric (default: the
     built-in one). The judgements are stored with the run; `gate` shows them, and gates on them
-    when \\[judge] min_score is set. Answers are cached: judging an unchanged run again makes no
+    when [judge] min_score is set. Answers are cached: judging an unchanged run again makes no
     requests (--no-cache asks again). A reply the judge cannot score is a judge error, never a score.
     """
     from .. import workflow

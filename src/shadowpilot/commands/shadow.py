@@ -21,6 +21,7 @@ app = typer.Typer(
     name="shadow",
     help="Live shadow calls: the server Twilio calls back, the calls it has seen, the TwiML snippet, a selftest.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 TRANSCRIPTIONS_ROUTE = "/twilio/transcriptions"
@@ -45,11 +46,11 @@ def _public_url(url: str | None) -> str:
 @guarded
 def serve(
     ctx: typer.Context,
-    host: str | None = typer.Option(None, "--host", help="Override \\[shadow] host."),
-    port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Override \\[shadow] port (0: any free)."),
-    public_url: str | None = typer.Option(None, "--public-url", help="Override \\[shadow] public_url."),
+    host: str | None = typer.Option(None, "--host", help="Override [shadow] host."),
+    port: int | None = typer.Option(None, "--port", min=0, max=65535, help="Override [shadow] port (0: any free)."),
+    public_url: str | None = typer.Option(None, "--public-url", help="Override [shadow] public_url."),
 ) -> None:
-    """Run the live shadow server (until Ctrl-C). Needs TWILIO_AUTH_TOKEN and \\[shadow] public_url.
+    """Run the live shadow server (until Ctrl-C). Needs TWILIO_AUTH_TOKEN and [shadow] public_url.
 
     Every event is fsync'd to .shadowpilot/<tenant>.shadow/events.jsonl before it is
     acknowledged; a restart resumes the calls not yet scored.
@@ -119,7 +120,7 @@ def _single_instance(folder: Any) -> Any:
     return fh
 
 
-@app.command("calls")
+@app.command("calls", short_help="List the shadow calls seen, from the event log.")
 @guarded
 def calls(
     ctx: typer.Context,
@@ -218,12 +219,12 @@ def _emit_listing(calls: list[dict[str, Any]], rest: dict[str, Any] | None = Non
     sys.stdout.write("".join(parts))
 
 
-@app.command("twiml")
+@app.command("twiml", short_help="Print the TwiML snippet and the webhook URLs.")
 @guarded
 def twiml(
     ctx: typer.Context,
     track: str = typer.Option("both_tracks", "--track", help="inbound_track, outbound_track or both_tracks."),
-    public_url: str | None = typer.Option(None, "--public-url", help="Override \\[shadow] public_url."),
+    public_url: str | None = typer.Option(None, "--public-url", help="Override [shadow] public_url."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Print the <Start><Transcription> snippet to add to the call flow, before <Dial> or <Enqueue>."""
@@ -262,7 +263,7 @@ def twiml(
     err.print(f"  the TaskRouter workspace's Event Callback URL -> {hooks['taskrouter']}")
 
 
-@app.command("selftest")
+@app.command("selftest", short_help="Send a running server one signed synthetic call.")
 @guarded
 def selftest(
     ctx: typer.Context,
@@ -271,7 +272,7 @@ def selftest(
         "--url",
         help="Post to this base URL instead of public_url (e.g. http://127.0.0.1:8787); still signed for public_url.",
     ),
-    public_url: str | None = typer.Option(None, "--public-url", help="Override \\[shadow] public_url."),
+    public_url: str | None = typer.Option(None, "--public-url", help="Override [shadow] public_url."),
     timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the call to be scored."),
     as_json: bool = JSON_OPTION,
 ) -> None:
