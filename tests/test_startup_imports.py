@@ -135,3 +135,12 @@ def test_gate_loads_no_client_of_an_agent_or_a_server(demo_folder: Path) -> None
     assert code == 3  # the demo's baseline is no-go
     assert "NO-GO" in out
     assert modules == []
+
+
+def test_run_replays_and_stores_without_the_scoring(demo_folder: Path) -> None:
+    # run writes its calls to the store (duckdb) and scores nothing: no pandas, and the baseline
+    # agent needs no client
+    code, out, modules = loaded(["run", "--no-cache"], ("pandas", *CLIENTS), demo_folder)
+    assert code == 0, out
+    assert out.strip().startswith("run-")  # the run id, on stdout for scripts
+    assert modules == []
