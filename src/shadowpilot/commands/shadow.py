@@ -70,11 +70,18 @@ def serve(
     from ..runners.shadow.slow_clients import head_deadline_protocol
 
     agent = build_agent(s)
+    engine = _media_engine(s)
     lock = _single_instance(shadow_dir(s))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = ShadowService(s, agent)
+    media = None
+    if engine is not None:
+        from ..runners.shadow.media import MediaStreams
+
+        media = MediaStreams(service, engine, shadow_dir(s) / "media")
     config = uvicorn.Config(
-        create_app(service, auth_token=token, public_url=url),
+        create_app(service, auth_token=token, public_url=url, media=media),
+        ws_max_size=s.shadow.media_max_message_bytes,
         host=s.shadow.host,
         port=s.shadow.port,
         log_config=None,
@@ -97,6 +104,18 @@ def serve(
         Server(config).run()
     finally:
         lock.close()
+
+
+def _media_engine(s: Settings) -> Any:
+    """The `[asr]` engine live audio is heard with (the local model loaded now, before the first call);
+    None for `kind = "none"`: /twilio/media then refuses every stream, saying why."""
+    from ..asr import engine_from_settings
+
+    engine = engine_from_settings(s)
+    warm_up = getattr(engine, "warm_up", None)
+    if warm_up is not None:
+        warm_up()
+    return engine
 
 
 def _single_instance(folder: Any) -> Any:
@@ -224,9 +243,16 @@ def twiml(
     ctx: typer.Context,
     track: str = typer.Option("both_tracks", "--track", help="inbound_track, outbound_track or both_tracks."),
     public_url: str | None = typer.Option(None, "--public-url", help="Override \\[shadow] public_url."),
+    audio: bool = typer.Option(
+        False, "--audio", help="Stream the call's audio (<Start><Stream>) to /twilio/media instead; needs \\[asr]."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Print the <Start><Transcription> snippet to add to the call flow, before <Dial> or <Enqueue>."""
+    """Print the <Start><Transcription> snippet to add to the call flow, before <Dial> or <Enqueue>.
+
+    With --audio, a <Start><Stream> of both tracks to the server's /twilio/media instead, where the
+    call's audio is heard by the \\[asr] engine (not with \\[asr] kind = "none"); never both, or every
+    utterance would reach the call twice."""
     from twilio.twiml.voice_response import VoiceResponse
 
     if track not in ("inbound_track", "outbound_track", "both_tracks"):
@@ -235,14 +261,28 @@ def twiml(
     url = _public_url(s.shadow.public_url)
     callback = url + TRANSCRIPTIONS_ROUTE
     response = VoiceResponse()
-    response.start().transcription(
-        name="shadowpilot",
-        status_callback_url=callback,
-        track=track,
-        partial_results=False,  # final utterances only: the agent is asked once per utterance
-        inbound_track_label=s.shadow.inbound_track,
-        outbound_track_label=s.shadow.outbound_track,
-    )
+    stream = None
+    if audio:
+        # the audio replaces Twilio's transcription: with both, every utterance would reach the call twice
+        from ..runners.shadow.media_route import MEDIA_ROUTE, stream_url
+
+        if s.asr.kind == "none":
+            raise ConfigError(
+                "field asr.kind: --audio streams the call to the server, which hears it with the [asr] engine;"
+                ' set [asr] kind to "local" or "openai"',
+                s.source,
+            )
+        stream = stream_url(url) + MEDIA_ROUTE
+        response.start().stream(name="shadowpilot-audio", url=stream, track="both_tracks")
+    else:
+        response.start().transcription(
+            name="shadowpilot",
+            status_callback_url=callback,
+            track=track,
+            partial_results=False,  # final utterances only: the agent is asked once per utterance
+            inbound_track_label=s.shadow.inbound_track,
+            outbound_track_label=s.shadow.outbound_track,
+        )
     xml = str(response)
     hooks = {
         "transcriptions": callback,
@@ -250,7 +290,7 @@ def twiml(
         "taskrouter": url + "/twilio/taskrouter",
     }
     if as_json:
-        emit_json({"twiml": xml, "webhooks": hooks})
+        emit_json({"twiml": xml, "webhooks": hooks, **({"media_stream": stream} if stream else {})})
         return
     typer.echo(xml)
     err = console(stderr=True)
