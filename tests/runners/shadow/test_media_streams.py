@@ -21,7 +21,7 @@ from shadowpilot.runners.shadow.media_log import stored_frames
 from tests.asr.conftest import pinned_tiny_en
 from tests.runners.shadow.conftest import call_of, shadow_client, wait_until
 from tests.runners.shadow.media_sim import Frame, Stream, conversation, mulaw_of, open_stream, send_frames, signature
-from tests.runners.shadow.twilio_sim import PUBLIC_URL, ServerProcess
+from tests.runners.shadow.twilio_sim import PUBLIC_URL, Call, ServerProcess, signed_form
 
 # words tiny.en hears on espeak-ng telephone speech (it hears "supervisor" as "super-miner")
 CUSTOMER = "I was charged twice. Let me talk to a real person please."
@@ -161,6 +161,18 @@ def test_a_call_heard_out_of_order_with_duplicates_and_a_reconnect_reaches_the_a
     }
     health = media_health(server)
     assert health["duplicates"] >= 100 and health["frames_not_durable"] == 0
+
+    # one interpreter: the same words sent as Twilio's transcription webhooks make the same call
+    rtt = Call(7005)
+    events = [rtt.started()]
+    events += [rtt.said("customer" if u["speaker"] == "customer" else "agent", u["text"]) for u in c["utterances"]]
+    events.append(rtt.stopped())
+    with shadow_client(server.base) as http:
+        for route, params in events:
+            assert http.post(route, **signed_form(params, route)).status_code == 204
+    twin = scored(server.folder, rtt.call_sid)
+    assert twin["utterances"] == c["utterances"]
+    assert twin["agent"] == c["agent"] and twin["human"] == c["human"]
 
 
 def test_a_stream_that_never_reconnects_ends_its_call(server: ServerProcess, speech: dict[str, bytes]) -> None:
