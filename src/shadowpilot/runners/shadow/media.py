@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -114,6 +115,8 @@ class Stream:
         self.stopped = False
         self.last_seen = time.monotonic()
         self.work = asyncio.Lock()  # one cutting pass at a time: a track's audio goes in in order
+        self.scheduled = False  # a cutting pass is waiting to run
+        self.on_durable = functools.partial(media.durable, self)  # one callback object: see MediaLog._pass
         self.sender = asyncio.create_task(self._send_turns(), name=f"media-{start.stream_sid}")
 
     # -- frames in ----------------------------------------------------------------------
@@ -148,6 +151,7 @@ class Stream:
     async def advance(self, *, final: bool = False) -> None:
         """Hand each track the audio now in order, cut it, and number the utterances that ended."""
         async with self.work:
+            self.scheduled = False  # frames landing from here on need a pass of their own
             feeds: dict[Track, bytes] = {}
             for track, state in self.tracks.items():
                 feeds[track] = self._ordered(state, final)
@@ -321,16 +325,16 @@ class MediaStreams:
         if not stream.take(m):
             return
         self.counts.frames += 1
-        self.log.append(stream.start.stream_sid, [m], lambda frames, error: self._durable(stream, frames, error))
+        self.log.append(stream.start.stream_sid, [m], stream.on_durable)
 
-    def _durable(self, stream: Stream, frames: list[Media] | None, error: BaseException | None) -> None:
+    def durable(self, stream: Stream, frames: list[Media] | None, error: BaseException | None) -> None:
+        """The writer's word on a stream's frames of one pass: on disk (then used), or not (dropped)."""
         if error is not None or frames is None:
-            log.error("stream %s: %d frame(s) not made durable, not used: %s", stream.start.stream_sid, 1, error)
-            for f in frames or ():
-                stream.tracks[f.track].seen.discard(f.timestamp_ms)
+            log.error("stream %s: frame(s) not made durable, not used: %s", stream.start.stream_sid, error)
             return
         stream.durable(frames)  # type: ignore[arg-type]
-        if not stream.work.locked():
+        if not stream.scheduled:  # one cutting pass waiting at a time, however many frames came
+            stream.scheduled = True
             self._spawn(self._advance(stream))
 
     async def _advance(self, stream: Stream, *, final: bool = False) -> None:
