@@ -82,6 +82,7 @@ def serve(
     config = uvicorn.Config(
         create_app(service, auth_token=token, public_url=url, media=media),
         ws_max_size=s.shadow.media_max_message_bytes,
+        ws_per_message_deflate=False,  # base64 audio hardly compresses: deflate would be CPU for nothing
         host=s.shadow.host,
         port=s.shadow.port,
         log_config=None,

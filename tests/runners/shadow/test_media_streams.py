@@ -206,6 +206,7 @@ def test_messages_that_are_not_twilios_close_the_stream(server: ServerProcess, s
     assert asyncio.run(closed_by([stream.start(), "x" * 20_000])) == 1009  # over media_max_message_bytes
     assert asyncio.run(closed_by([stream.media(frame)])) == 1008  # media before start
     assert asyncio.run(closed_by([json.dumps({"event": "media", "streamSid": "MZ1"})])) == 1008
+    assert asyncio.run(closed_by([Stream(7006).start()])) == 1008  # then silent past media_idle_timeout_s (3 s)
     flood = [Frame("inbound", i, i * 20, b"\xff" * 160) for i in range(1, 4000)]
     assert asyncio.run(closed_by([Stream(7004).start(), *(Stream(7004).media(f) for f in flood)])) == 1008
     wait_until(lambda: any("media_max_frames_per_s" in line for line in server.stderr), timeout=10)

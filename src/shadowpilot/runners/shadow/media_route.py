@@ -98,19 +98,30 @@ def media_endpoint(media: MediaStreams | None, validator: Any, public_url: str, 
         media.counts.connections += 1
         stream: Stream | None = None
         bucket = Bucket(s.media_max_frames_per_s, s.media_burst_s)
+        last = [time.monotonic()]
+
+        async def watchdog() -> None:
+            """The idle deadline, checked a few times a second rather than armed per message (a
+            timer per message is a tenth of the loop's time at 50 streams)."""
+            idle = s.media_idle_timeout_s
+            while True:
+                await asyncio.sleep(min(1.0, idle / 4))
+                if time.monotonic() - last[0] >= idle:
+                    log.warning("stream on %s from %s: no message for %g s, closed", path, client, idle)
+                    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                        await websocket.close(code=POLICY)
+                    return
+
+        guard = asyncio.create_task(watchdog())
         try:
             while True:
                 try:
-                    async with asyncio.timeout(s.media_idle_timeout_s):
-                        text = await websocket.receive_text()
-                except TimeoutError:
-                    log.warning(
-                        "stream on %s from %s: no message for %g s, closed", path, client, s.media_idle_timeout_s
-                    )
-                    await websocket.close(code=POLICY)
-                    return
+                    text = await websocket.receive_text()
                 except KeyError:  # a binary frame: Twilio sends text only
                     raise BadMessage("a binary WebSocket message") from None
+                except RuntimeError:  # closed by the watchdog
+                    return
+                last[0] = time.monotonic()
                 msg = parse_message(text)
                 if isinstance(msg, Media):
                     if stream is None or msg.stream_sid != stream.start.stream_sid:
@@ -144,6 +155,7 @@ def media_endpoint(media: MediaStreams | None, validator: Any, public_url: str, 
         except WebSocketDisconnect:
             pass  # dropped: the stream waits media_idle_timeout_s for a reconnect
         finally:
+            guard.cancel()
             media.counts.connections -= 1
             if stream is not None:
                 media.disconnected(stream)
