@@ -70,7 +70,7 @@ def serve(
     from ..runners.shadow.slow_clients import head_deadline_protocol
 
     agent = build_agent(s)
-    engine = _media_engine(s)
+    engine, no_media = _media_engine(s)
     lock = _single_instance(shadow_dir(s))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = ShadowService(s, agent)
@@ -80,7 +80,7 @@ def serve(
 
         media = MediaStreams(service, engine, shadow_dir(s) / "media")
     config = uvicorn.Config(
-        create_app(service, auth_token=token, public_url=url, media=media),
+        create_app(service, auth_token=token, public_url=url, media=media, no_media=no_media or "-"),
         ws_max_size=s.shadow.media_max_message_bytes,
         ws_per_message_deflate=False,  # base64 audio hardly compresses: deflate would be CPU for nothing
         host=s.shadow.host,
@@ -107,16 +107,26 @@ def serve(
         lock.close()
 
 
-def _media_engine(s: Settings) -> Any:
-    """The `[asr]` engine live audio is heard with (the local model loaded now, before the first call);
-    None for `kind = "none"`: /twilio/media then refuses every stream, saying why."""
+def _media_engine(s: Settings) -> tuple[Any, str]:
+    """The `[asr]` engine live audio is heard with (the local model loaded now, before the first call),
+    or None and why not (`kind = "none"`, no detector installed): /twilio/media then refuses every
+    stream with that reason in its log line."""
+    import importlib.util
+
     from ..asr import engine_from_settings
 
     engine = engine_from_settings(s)
+    if engine is not None and importlib.util.find_spec("faster_whisper") is None:
+        return None, (
+            "live audio is cut into utterances by faster-whisper's voice-activity detector, which is not"
+            " installed: pip install 'shadowpilot[voice]'"
+        )
+    if engine is None:
+        return None, 'live audio needs an ASR engine: set [asr] kind to "local" or "openai"'
     warm_up = getattr(engine, "warm_up", None)
     if warm_up is not None:
         warm_up()
-    return engine
+    return engine, ""
 
 
 def _single_instance(folder: Any) -> Any:
