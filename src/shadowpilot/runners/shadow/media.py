@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import ShadowSettings
-from ...errors import AgentError, StoreError
+from ...errors import StoreError
 from .media_log import MediaLog, StoredFrame
 from .media_wire import RTT_TRACK, TRACKS, Media, Start, Track
 from .utterances import RATE, Cut, Cutter
@@ -390,7 +390,7 @@ class MediaStreams:
         async with self.hearing:
             try:
                 heard = await self.engine.transcribe(Audio.from_mulaw(cut.audio))
-            except AgentError as exc:  # AsrError: the turn is sent with no words (not a turn)
+            except Exception as exc:  # AsrError mostly: sent with no words (not a turn); the stream goes on
                 self.counts.asr_errors += 1
                 log.warning("the ASR engine failed on an utterance: %s", exc)
                 return ""
