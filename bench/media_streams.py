@@ -120,7 +120,8 @@ def play_streams(base: str, streams: int, seconds: float, speech: dict[str, byte
     async def run() -> dict[str, int]:
         return dict(await asyncio.gather(*(one(n) for n in range(streams))))
 
-    out.put(asyncio.run(run()))
+    sent = asyncio.run(run())
+    out.put((sent, time.process_time()))  # and what playing Twilio's side cost this process
 
 
 def main() -> None:
@@ -171,8 +172,10 @@ def main() -> None:
             t1 = time.monotonic()
             player.start()
             time.sleep(1.5)  # every stream connected and started before the timing begins
+            client0 = time.process_time()
             beside = asyncio.run(webhooks(server.base, args.rate, args.seconds - 3, first_call=10_000))
-            sent: dict[str, int] = out.get(timeout=args.seconds * 4 + 120)
+            client_cpu = time.process_time() - client0
+            sent, player_cpu = out.get(timeout=args.seconds * 4 + 120)
             player.join(timeout=60)
             cpu_streams = (cpu_s(pid) - c1) / (time.monotonic() - t1)
             time.sleep(2)  # the last frames' fsync
@@ -201,6 +204,10 @@ def main() -> None:
     print(
         f"  webhook ack p99 alone {p99_alone:.2f} ms, with streams {p99_beside:.2f} ms:"
         f" ratio {p99_beside / p99_alone:.2f}x (target within 2x)"
+    )
+    print(
+        f"  load generators: the stream player used {player_cpu:.1f} CPU s, the webhook client"
+        f" {client_cpu:.1f} CPU s (on the same cores as the server)"
     )
     print(
         f"  server CPU: {cpu_alone * 100:.1f}% of a core for the webhooks alone,"

@@ -83,6 +83,10 @@ def serve(
         create_app(service, auth_token=token, public_url=url, media=media, no_media=no_media or "-"),
         ws_max_size=s.shadow.media_max_message_bytes,
         ws_per_message_deflate=False,  # base64 audio hardly compresses: deflate would be CPU for nothing
+        # a Media Stream stays open for the whole call: without a bound, Ctrl-C / SIGTERM would wait for
+        # every live call to hang up. Its frames are durable as they come; a stream closed here ends
+        # after [shadow] media_idle_timeout_s unless Twilio reconnects.
+        timeout_graceful_shutdown=10,
         host=s.shadow.host,
         port=s.shadow.port,
         log_config=None,
