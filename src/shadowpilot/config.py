@@ -215,6 +215,27 @@ class ShadowSettings(_Section):
     # events stay in the log until the next compaction, which archives them with a line of why.
     orphan_task_ttl_s: float = Field(86400.0, gt=0)
     max_orphan_tasks: int = Field(10000, ge=1)
+    # Twilio Media Streams on /twilio/media (`shadow twiml --audio`; needs [asr] kind local or openai).
+    # What a stream may cost: WebSocket messages over media_max_message_bytes close it (Twilio's
+    # media messages are ~300 bytes); more than media_max_frames_per_s frames a second, averaged
+    # over media_burst_s (Twilio sends 50 a track), close it; more than media_max_streams at once
+    # are refused; a stream with no message for media_idle_timeout_s is closed.
+    media_max_message_bytes: int = Field(16_384, ge=1024)
+    media_max_frames_per_s: float = Field(250.0, gt=0)
+    media_burst_s: float = Field(4.0, gt=0)
+    media_max_streams: int = Field(100, ge=1)
+    media_idle_timeout_s: float = Field(15.0, gt=0)
+    # Frames are written to media/<StreamSid>.frames and fsync'd at least every media_fsync_ms
+    # (group commit: every stream written since the last fsync, one fsync each); none is cut
+    # into utterances before its fsync returned.
+    media_fsync_ms: float = Field(100.0, gt=0, le=5000)
+    # Utterances: the voice-activity detector (Silero, faster-whisper's) ends one after this much
+    # silence, cuts one at most this long, and drops speech shorter than media_min_speech_ms.
+    media_silence_ms: int = Field(700, ge=100)
+    media_max_utterance_s: float = Field(30.0, gt=1)
+    media_min_speech_ms: int = Field(250, ge=0)
+    # Utterances being transcribed at once, across every stream.
+    media_asr_concurrency: int = Field(2, ge=1)
 
 
 class TwilioSettings(_Section):

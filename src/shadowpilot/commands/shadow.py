@@ -71,11 +71,23 @@ def serve(
     from ..runners.shadow.slow_clients import head_deadline_protocol
 
     agent = build_agent(s)
+    engine, no_media = _media_engine(s)
     lock = _single_instance(shadow_dir(s))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = ShadowService(s, agent)
+    media = None
+    if engine is not None:
+        from ..runners.shadow.media import MediaStreams
+
+        media = MediaStreams(service, engine, shadow_dir(s) / "media")
     config = uvicorn.Config(
-        create_app(service, auth_token=token, public_url=url),
+        create_app(service, auth_token=token, public_url=url, media=media, no_media=no_media or "-"),
+        ws_max_size=s.shadow.media_max_message_bytes,
+        ws_per_message_deflate=False,  # base64 audio hardly compresses: deflate would be CPU for nothing
+        # a Media Stream stays open for the whole call: without a bound, Ctrl-C / SIGTERM would wait for
+        # every live call to hang up. Its frames are durable as they come; a stream closed here ends
+        # after [shadow] media_idle_timeout_s unless Twilio reconnects.
+        timeout_graceful_shutdown=10,
         host=s.shadow.host,
         port=s.shadow.port,
         log_config=None,
@@ -98,6 +110,28 @@ def serve(
         Server(config).run()
     finally:
         lock.close()
+
+
+def _media_engine(s: Settings) -> tuple[Any, str]:
+    """The `[asr]` engine live audio is heard with (the local model loaded now, before the first call),
+    or None and why not (`kind = "none"`, no detector installed): /twilio/media then refuses every
+    stream with that reason in its log line."""
+    import importlib.util
+
+    from ..asr import engine_from_settings
+
+    engine = engine_from_settings(s)
+    if engine is not None and importlib.util.find_spec("faster_whisper") is None:
+        return None, (
+            "live audio is cut into utterances by faster-whisper's voice-activity detector, which is not"
+            " installed: pip install 'shadowpilot[voice]'"
+        )
+    if engine is None:
+        return None, 'live audio needs an ASR engine: set [asr] kind to "local" or "openai"'
+    warm_up = getattr(engine, "warm_up", None)
+    if warm_up is not None:
+        warm_up()
+    return engine, ""
 
 
 def _single_instance(folder: Any) -> Any:
@@ -225,9 +259,16 @@ def twiml(
     ctx: typer.Context,
     track: str = typer.Option("both_tracks", "--track", help="inbound_track, outbound_track or both_tracks."),
     public_url: str | None = typer.Option(None, "--public-url", help="Override [shadow] public_url."),
+    audio: bool = typer.Option(
+        False, "--audio", help="Stream the call's audio (<Start><Stream>) to /twilio/media instead; needs [asr]."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Print the <Start><Transcription> snippet to add to the call flow, before <Dial> or <Enqueue>."""
+    """Print the <Start><Transcription> snippet to add to the call flow, before <Dial> or <Enqueue>.
+
+    With --audio, a <Start><Stream> of both tracks to the server's /twilio/media instead, where the
+    call's audio is heard by the [asr] engine (not with [asr] kind = "none"); never both, or every
+    utterance would reach the call twice."""
     from twilio.twiml.voice_response import VoiceResponse
 
     if track not in ("inbound_track", "outbound_track", "both_tracks"):
@@ -236,14 +277,28 @@ def twiml(
     url = _public_url(s.shadow.public_url)
     callback = url + TRANSCRIPTIONS_ROUTE
     response = VoiceResponse()
-    response.start().transcription(
-        name="shadowpilot",
-        status_callback_url=callback,
-        track=track,
-        partial_results=False,  # final utterances only: the agent is asked once per utterance
-        inbound_track_label=s.shadow.inbound_track,
-        outbound_track_label=s.shadow.outbound_track,
-    )
+    stream = None
+    if audio:
+        # the audio replaces Twilio's transcription: with both, every utterance would reach the call twice
+        from ..runners.shadow.media_route import MEDIA_ROUTE, stream_url
+
+        if s.asr.kind == "none":
+            raise ConfigError(
+                "field asr.kind: --audio streams the call to the server, which hears it with the [asr] engine;"
+                ' set [asr] kind to "local" or "openai"',
+                s.source,
+            )
+        stream = stream_url(url) + MEDIA_ROUTE
+        response.start().stream(name="shadowpilot-audio", url=stream, track="both_tracks")
+    else:
+        response.start().transcription(
+            name="shadowpilot",
+            status_callback_url=callback,
+            track=track,
+            partial_results=False,  # final utterances only: the agent is asked once per utterance
+            inbound_track_label=s.shadow.inbound_track,
+            outbound_track_label=s.shadow.outbound_track,
+        )
     xml = str(response)
     hooks = {
         "transcriptions": callback,
@@ -251,7 +306,7 @@ def twiml(
         "taskrouter": url + "/twilio/taskrouter",
     }
     if as_json:
-        emit_json({"twiml": xml, "webhooks": hooks})
+        emit_json({"twiml": xml, "webhooks": hooks, **({"media_stream": stream} if stream else {})})
         return
     typer.echo(xml)
     err = console(stderr=True)

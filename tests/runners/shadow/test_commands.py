@@ -48,3 +48,25 @@ def test_shadow_calls_with_no_log_yet(tenant_dir: Path, cli) -> None:
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"calls": []}
     assert invoke(cli, "shadow", "calls", "--state", "gone").exit_code == 2
+
+
+def test_twiml_audio_streams_both_tracks_to_the_media_route_signed_url(tenant_dir: Path, cli) -> None:
+    write_config(tenant_dir, f'[shadow]\npublic_url = "{PUBLIC}/"\n\n[asr]\nkind = "local"\n')
+    result = invoke(cli, "shadow", "twiml", "--audio")
+    assert result.exit_code == 0, result.output
+    root = ET.fromstring(result.stdout.strip())
+    node = root.find("./Start/Stream")
+    assert node is not None
+    assert node.get("url") == "wss://shadow.example.test/twilio/media" and node.get("track") == "both_tracks"
+    # the audio is heard instead of Twilio's transcription: never both, or each utterance comes twice
+    assert root.find("./Start/Transcription") is None
+    as_json = json.loads(invoke(cli, "shadow", "twiml", "--audio", "--json").stdout)
+    assert as_json["media_stream"] == "wss://shadow.example.test/twilio/media"
+    assert ET.fromstring(as_json["twiml"]).find("./Start/Stream") is not None
+
+
+def test_twiml_audio_without_an_asr_engine_exit_2_naming_the_field(tenant_dir: Path, cli) -> None:
+    write_config(tenant_dir, f'[shadow]\npublic_url = "{PUBLIC}"\n')
+    result = invoke(cli, "shadow", "twiml", "--audio")
+    assert result.exit_code == 2
+    assert "asr.kind" in result.stderr

@@ -1,7 +1,8 @@
 """The ASGI app: Twilio's webhooks in, signature checked, handed to the ShadowService, 204 out.
 
 Routes (DESIGN.md): POST /twilio/transcriptions, /twilio/conversations,
-/twilio/taskrouter (GET too, for statusCallbackMethod=GET), an unsigned
+/twilio/taskrouter (GET too, for statusCallbackMethod=GET), the WebSocket /twilio/media (Twilio
+Media Streams: media_route.py), an unsigned
 GET /healthz, and GET /selftest/<CallSid>, signed like a webhook, which shows
 `shadow selftest` how its synthetic call went (only selftest calls: a real
 call's words are never served). A request that fails the signature check gets
@@ -27,11 +28,13 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from ...errors import StoreError
 from .limits import Limits, Refused, check_params, form_params, read_body
+from .media import MediaStreams
+from .media_route import MEDIA_ROUTE, media_endpoint
 from .refusals import RefusalLog
 from .selftest import SELFTEST_ROUTE
 from .service import ShadowService
@@ -41,7 +44,16 @@ from .wire import ROUTES, BadPayload
 log = logging.getLogger("shadowpilot.shadow")
 
 
-def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> Starlette:
+def create_app(
+    service: ShadowService,
+    *,
+    auth_token: str,
+    public_url: str,
+    media: MediaStreams | None = None,
+    no_media: str = "live audio needs an ASR engine: set [asr] kind to local or openai",
+) -> Starlette:
+    """The app; `media` takes Media Streams on /twilio/media (None: every stream is refused with
+    `no_media` as the log line's reason)."""
     validator = RequestValidator(auth_token)
     limits = {path: Limits.of(service.settings.shadow, route) for path, route in ROUTES.items()}
     refusals = RefusalLog(log)
@@ -98,7 +110,10 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
         return Response(status_code=204, media_type="application/json")
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({**service.health(), "refused": {str(k): n for k, n in sorted(refusals.counts.items())}})
+        health = {**service.health(), "refused": {str(k): n for k, n in sorted(refusals.counts.items())}}
+        if media is not None:
+            health["media"] = media.health()
+        return JSONResponse(health)
 
     async def selftest_call(request: Request) -> Response:
         path = request.url.path
@@ -124,12 +139,17 @@ def create_app(service: ShadowService, *, auth_token: str, public_url: str) -> S
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await service.start()
+        if media is not None:
+            media.start()
         try:
             yield
         finally:
+            if media is not None:
+                await media.stop()
             await service.stop()
 
-    routes = [Route(path, webhook, methods=["POST", "GET"]) for path in ROUTES]
+    routes: list[BaseRoute] = [Route(path, webhook, methods=["POST", "GET"]) for path in ROUTES]
     routes.append(Route("/healthz", healthz, methods=["GET"]))
     routes.append(Route(f"{SELFTEST_ROUTE}/{{call_id}}", selftest_call, methods=["GET"]))
+    routes.append(WebSocketRoute(MEDIA_ROUTE, media_endpoint(media, validator, public_url, refusals, no_media)))
     return Starlette(routes=routes, lifespan=lifespan)
