@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 from ..config import Settings
 from ..errors import InputError, Problem, UsageError, bad_records, in_file_order
 from ..store import ImportSummary
+from ..store.audio import AudioStore
 from ..terms import Term, Worded
 from ..transcripts import Sourced, load_transcripts
 from ..transcripts.select import Pick, select_top
 from ..transcripts.twilio.records import Failure, SpeakerReport, Unjoined
 from ..transcripts.validate import check_duplicates
+from ..types import Transcript
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -53,8 +55,16 @@ def import_files(
 
     Speaker labels are mapped by `[import] speakers`. `progress(stage, done, total)` is called as
     records are read ("read", total unknown) and as cases are stored ("store")."""
+    from ..transcripts.twilio.mapping import default_customer_channel
+
     read = None if progress is None else (lambda done: progress("read", done, None))
-    loaded = load_transcripts(paths, format=format, speakers=settings.import_.speakers, progress=read)
+    loaded = load_transcripts(
+        paths,
+        format=format,
+        speakers=settings.import_.speakers,
+        progress=read,
+        customer_channel=default_customer_channel(settings.twilio),
+    )
     rep = store_cases(
         settings,
         loaded.cases,
@@ -127,6 +137,7 @@ def store_cases(
         good = [c for c in good if c.transcript.id in keep]
     stored = None if progress is None else (lambda done, total: progress("store", done, total))
     with Workspace.creating(settings) as ws:
+        keep_audio(settings, [c.transcript for c in good])  # every recording on disk before a case names it
         summary = ws.store.add_cases([(c.transcript, c.file) for c in good], progress=stored, replace=replace)
     stored_note = None
     if top is not None and not replace and summary.stored > max(top, len(good)):
@@ -137,6 +148,24 @@ def store_cases(
             " keeps only these (the others are archived, restorable)",
         )
     return ImportReport(summary=summary, skipped=problems, picks=picks, pick_note=note, stored_note=stored_note)
+
+
+def keep_audio(settings: Settings, cases: list[Transcript]) -> int:
+    """Copy the recordings of `cases` into the tenant's audio folder (store/audio.py), durably;
+    the number of cases with audio. A recording already kept is not written again."""
+    audio = AudioStore(settings.audio_dir)
+    n = 0
+    for t in cases:
+        if t.audio is None:
+            continue
+        n += 1
+        if t.audio.source is not None:
+            audio.put(t.audio.source, t.audio.sha256)
+        elif not audio.has(t.audio.sha256):
+            raise UsageError(
+                f"case {t.id!r}: its recording {t.audio.sha256[:12]}... was never read; import its audio file"
+            )
+    return n
 
 
 def import_twilio(

@@ -189,6 +189,12 @@ class ChannelMap:
     speakers: dict[int, Speaker]
     source: SpeakerSource
 
+    @property
+    def customer_channel(self) -> int | None:
+        """The recording channel (1 or 2) that holds the customer: the same rule that made the
+        transcript's speakers says which half of a dual-channel recording the customer is."""
+        return next((ch for ch, sp in sorted(self.speakers.items()) if sp == "customer" and ch in (1, 2)), None)
+
 
 def call_speakers(transcript: Payload, cfg: TwilioSettings) -> ChannelMap:
     """`[twilio] channels` when set (it overrides both); else the roles of the transcript's
@@ -213,6 +219,12 @@ def call_speakers(transcript: Payload, cfg: TwilioSettings) -> ChannelMap:
             named[ch] = roles[role]
     source: SpeakerSource = "config" if configured else "participants" if named else "twilio-default"
     return ChannelMap({**TWILIO_DEFAULT_CHANNELS, **named, **configured}, source)
+
+
+def default_customer_channel(cfg: TwilioSettings) -> int | None:
+    """The customer's channel of a recording that comes with no participant roles (a file import's
+    `audio`): `[twilio] channels` when set, else Twilio's default (channel 2)."""
+    return call_speakers({}, cfg).customer_channel
 
 
 def call_turns(record: CallRecord, speakers: dict[int, Speaker]) -> tuple[list[Turn], list[float | None]]:
