@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..errors import InputError, Problem, UsageError, bad_records, in_file_order
+from ..errors import EnvironmentFailure, InputError, Problem, UsageError, bad_records, in_file_order
+from ..private import private_dir
 from ..store import ImportSummary
 from ..store.audio import AudioStore
 from ..terms import Term, Worded
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from twilio.rest import Client as TwilioClient
 
     from ..transcripts.twilio.fetch import ProgressFn
+    from ..transcripts.twilio.records import Fetched
 
 
 @dataclass
@@ -38,6 +42,7 @@ class ImportReport:
     speakers: SpeakerReport | None = None  # Twilio imports: how calls' channels became speakers
     # `top` without `replace` that leaves more imported cases stored than N: what to do about it
     stored_note: Worded | None = None
+    without_audio: int | None = None  # `import twilio --audio`: fetched calls that had no recording
 
 
 def import_files(
@@ -180,14 +185,16 @@ def import_twilio(
     skip_bad: bool = False,
     replace: bool = False,
     progress: ProgressFn | None = None,
+    audio: bool = False,
 ) -> ImportReport:
-    """Pull finished calls and chats with their human outcomes from Twilio into the store.
+    """Pull finished calls and chats with their human outcomes from Twilio into the store;
+    `audio`: each call's Recording too (kept beside the store; `without_audio` counts the calls
+    that had none).
 
     A call or chat that cannot be fetched is reported in `failed` and the others go on; one
     that maps to a bad case follows the file rule (none imported unless `skip_bad`); records
     that did not join (a call without a task, a task without a call) are in `unjoined`."""
     from ..transcripts.twilio.fetch import fetch_all
-    from ..transcripts.twilio.mapping import map_fetched
 
     until = until or datetime.now(UTC)
     if since.tzinfo is None:
@@ -198,7 +205,34 @@ def import_twilio(
         raise UsageError.worded(
             Term("until"), f" ({until:%Y-%m-%d %H:%M}) must be after ", Term("since"), f" ({since:%Y-%m-%d %H:%M})"
         )
-    fetched = fetch_all(client, settings.twilio, since, until, limit, progress)
+    with contextlib.ExitStack() as stack:
+        folder = None
+        if audio:  # downloads wait in a private folder beside the audio until their case is stored
+            try:
+                private_dir(settings.audio_dir)
+            except OSError as exc:
+                raise EnvironmentFailure(f"cannot make {settings.audio_dir}: {exc.strerror or exc}") from None
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".incoming-", dir=settings.audio_dir)))
+        fetched = fetch_all(client, settings.twilio, since, until, limit, progress, audio_folder=folder)
+        rep = _store_twilio(settings, fetched, since, until, top, all_critical, skip_bad, replace, progress)
+    if audio:
+        rep.without_audio = sum(1 for c in fetched.calls if c.recording is None)
+    return rep
+
+
+def _store_twilio(
+    settings: Settings,
+    fetched: Fetched,
+    since: datetime,
+    until: datetime,
+    top: int | None,
+    all_critical: bool,
+    skip_bad: bool,
+    replace: bool,
+    progress: ProgressFn | None,
+) -> ImportReport:
+    from ..transcripts.twilio.mapping import map_fetched
+
     mapped = map_fetched(fetched, settings.twilio, since, until)
     dupes = check_duplicates([(src, None, t) for t, src in mapped.cases])
     problems = [*mapped.problems, *dupes.values()]

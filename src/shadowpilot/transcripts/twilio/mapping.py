@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ...config import TwilioSettings
-from ...errors import Problem
+from ...errors import AudioError, Problem
 from ...types import Speaker, Transcript, Turn
 from ...when import event_time, parse_when
 from ..validate import check_transcript, problems_from_validation
@@ -267,9 +267,18 @@ def call_transcript(
     record: CallRecord, tasks: list[TaskInfo], cfg: TwilioSettings, channels: ChannelMap | None = None
 ) -> Transcript:
     t = record.transcript
-    turns, starts = call_turns(record, (channels or call_speakers(t, cfg)).speakers)
+    channels = channels or call_speakers(t, cfg)
+    turns, starts = call_turns(record, channels.speakers)
     started_at = parse_when(t.get("media_start_time"))
     reading = human(tasks, turns, starts, started_at, cfg)
+    audio = None
+    if record.recording is not None:  # `--audio`: its customer channel by the rule that made the speakers
+        from ..audio import describe
+
+        try:
+            audio = describe(record.recording, channels.customer_channel)
+        except AudioError as exc:
+            raise MappingProblem("audio", str(exc).replace(str(record.recording), "the call's Recording")) from None
     return Transcript(
         id=record.call_sid or t["sid"],
         channel="voice",
@@ -278,6 +287,7 @@ def call_transcript(
         turns=turns,
         outcome=reading.outcome,
         tags=[reading.first_queue] if reading.first_queue else [],
+        audio=audio,
     )
 
 
