@@ -224,3 +224,28 @@ def test_reports_carry_no_audio(tenant_dir: Path, calls: Path, cli) -> None:
     reports = tenant_dir / "reports"
     if reports.exists():
         assert not [p for p in reports.rglob("*") if p.suffix in (".wav", ".mp3")]
+
+
+def test_a_case_without_audio_keeps_its_version(tenant_dir: Path) -> None:
+    """Stores made before cases had audio: the body and fingerprint of a case without it are unchanged."""
+    from shadowpilot.types import Transcript
+
+    t = Transcript.model_validate(make_case("plain", ["hi"]))
+    assert "audio" not in t.model_dump(mode="json")
+    body = t.model_dump(mode="json", exclude={"schema_version"})
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert t.fingerprint() == hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def test_an_audio_folder_that_cannot_be_written_stores_nothing(tenant_dir: Path, calls: Path, cli) -> None:
+    recordings.mono(calls, CUSTOMER)
+    (tenant_dir / ".shadowpilot").mkdir(mode=0o700)
+    (tenant_dir / ".shadowpilot" / "acme.audio").write_text("a file where the folder goes")
+    src = write_jsonl(calls / "c.jsonl", [make_case("plain", ["hi"]), with_audio("m", "mono.wav")])
+    out = invoke(cli, "import", str(src))
+    assert out.exit_code == 2
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "acme.audio" in lines[0], out.stderr
+    s = load_settings(tenant_dir / "shadowpilot.toml", environ={})
+    with Store.open(s.store_path) as store:
+        assert store.current_cases() == []  # no case names a recording that is not there
