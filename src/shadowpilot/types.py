@@ -21,6 +21,7 @@ from pydantic import (
     PrivateAttr,
     SerializeAsAny,
     SerializerFunctionWrapHandler,
+    WithJsonSchema,
     model_serializer,
     model_validator,
 )
@@ -106,6 +107,24 @@ class CaseAudio(_Frozen):
         return self
 
 
+# What a transcript file writes for `audio` (transcripts/audio.py reads it): the path of a WAV,
+# relative to the file, alone or with the customer's channel.
+AUDIO_INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "properties": {"path": {"type": "string", "minLength": 1}, "customer_channel": {"enum": [1, 2]}},
+            "required": ["path"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+    "default": None,
+    "description": "the call's recording: a WAV file's path, relative to this file (docs/contract.md, Audio)",
+}
+
+
 class Transcript(_Frozen):
     """One case: a real call with the human's outcome."""
 
@@ -120,7 +139,10 @@ class Transcript(_Frozen):
     tags: list[str] = Field(default_factory=list)
     # The call's recording (file imports' `audio`, `import twilio --audio`); left out of dumps and
     # fingerprints when unset, so a case without audio keeps the version it always had.
-    audio: CaseAudio | None = Field(None, exclude_if=lambda v: v is None)
+    # Its JSON Schema is the form a file gives (the recording's path); the reader turns that into CaseAudio.
+    audio: Annotated[CaseAudio | None, WithJsonSchema(AUDIO_INPUT_SCHEMA, mode="validation")] = Field(
+        None, exclude_if=lambda v: v is None
+    )
     schema_version: int = SCHEMA_VERSION
 
     def fingerprint(self) -> str:
