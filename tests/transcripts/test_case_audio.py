@@ -249,3 +249,28 @@ def test_an_audio_folder_that_cannot_be_written_stores_nothing(tenant_dir: Path,
     s = load_settings(tenant_dir / "shadowpilot.toml", environ={})
     with Store.open(s.store_path) as store:
         assert store.current_cases() == []  # no case names a recording that is not there
+
+
+def test_one_rule_says_which_channel_is_the_customers() -> None:
+    """File imports and Twilio imports read a recording's channels by the mapping's one rule."""
+    from shadowpilot.config import TwilioSettings
+    from shadowpilot.transcripts.twilio.mapping import call_speakers, default_customer_channel
+    from shadowpilot.transcripts.validate import DEFAULT_READING
+
+    plain = TwilioSettings()
+    assert DEFAULT_READING.customer_channel == default_customer_channel(plain) == 2
+    flipped = TwilioSettings(channels={"1": "customer", "2": "agent"})
+    assert default_customer_channel(flipped) == call_speakers({}, flipped).customer_channel == 1
+    roles = {"channel": {"participants": [{"channel_participant": 1, "role": "Customer"}]}}
+    assert call_speakers(roles, plain).customer_channel == 1  # a transcript's roles win over the default
+    assert default_customer_channel(TwilioSettings(channels={"2": "agent"})) is None  # no customer: the file must say
+
+
+def test_a_dual_recording_with_no_customer_channel_is_a_bad_record(tenant_dir: Path, calls: Path, cli) -> None:
+    write_config(tenant_dir, '[twilio]\nchannels = { "2" = "agent" }\n')
+    recordings.dual(calls, AGENT, CUSTOMER)
+    src = write_jsonl(calls / "c.jsonl", [with_audio("d", "dual.wav")])
+    out = invoke(cli, "import", str(src))
+    assert out.exit_code == 2 and f"{src}:1" in out.stderr and "no channel is the customer's" in out.stderr
+    ok = write_jsonl(calls / "ok.jsonl", [with_audio("d", {"path": "dual.wav", "customer_channel": 2})])
+    assert invoke(cli, "import", str(ok)).exit_code == 0  # the case itself can say

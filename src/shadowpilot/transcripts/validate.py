@@ -35,6 +35,7 @@ class Reading:
     labels: SpeakerLabels = DEFAULT_LABELS
     tick: Callable[[], None] = _no_tick
     # The customer's channel of a dual-channel `audio` file that does not say (transcripts/audio.py).
+    # Imports pass twilio.mapping.default_customer_channel([twilio]); 2 is its value unconfigured.
     customer_channel: int | None = 2
 
 
