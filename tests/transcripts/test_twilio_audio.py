@@ -121,3 +121,15 @@ def test_a_recording_that_is_not_audio_is_a_bad_record(fake: FakeTwilio, tenant_
     assert out.exit_code == 2
     assert f"twilio:{sid('GT', 2)}" in out.stderr and "audio" in out.stderr and "not a WAV" in out.stderr
     assert "synth" not in out.stderr and ".incoming" not in out.stderr  # no local paths of the download
+
+
+def test_a_recording_larger_than_the_bound_is_refused(
+    fake: FakeTwilio, tenant_dir: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shadowpilot.transcripts.twilio.fetch.MAX_RECORDING_BYTES", 1000)
+    out = invoke(cli, "import", "twilio", *SINCE, "--audio")
+    assert out.exit_code == 2
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "larger than" in lines[0], out.stderr
+    s = load_settings(tenant_dir / "shadowpilot.toml", environ={})
+    assert not s.audio_dir.exists() or list(s.audio_dir.iterdir()) == []

@@ -388,6 +388,8 @@ def fetch_recordings(
             try:
                 return [download(http, _media_url(client, rec), auth, dest, MAX_RECORDING_BYTES)]
             except MediaRefused as exc:
+                if exc.status == 413:  # ours: larger than an import reads
+                    raise UsageError(f"recording {rec['sid']}: {exc.text}; it was not imported") from None
                 raise TwilioRestException(exc.status, str(rec["sid"]), _media_error(exc)) from None
 
         _listing(f"the media of recording {rec['sid']}", get)
