@@ -79,6 +79,9 @@ def test_transcript_schema_says_what_the_reader_enforces() -> None:
     turn = schema["$defs"]["Turn"]
     assert turn["properties"]["speaker"]["enum"] == ["customer", "agent", "bot", "system"]
     assert schema["$defs"]["Outcome"]["required"] == ["escalated"]
+    audio = schema["properties"]["audio"]["anyOf"]  # a file gives the recording's path, alone or with its channel
+    assert audio[0]["type"] == "string" and audio[1]["required"] == ["path"]
+    assert audio[1]["properties"]["customer_channel"]["enum"] == [1, 2]
     rec = json_schema("recommendation")
     assert set(rec["required"]) == {"case_id", "turn", "escalate"}
 

@@ -384,6 +384,11 @@ class Settings(_Section):
     def store_path(self) -> Path:
         return self.root / STORE_DIR / f"{slug(self.tenant.name)}.duckdb"
 
+    @property
+    def audio_dir(self) -> Path:
+        """Where the tenant's case recordings are kept, beside its store (store/audio.py)."""
+        return self.root / STORE_DIR / f"{slug(self.tenant.name)}.audio"
+
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config's folder."""
         p = Path(path).expanduser()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import (
@@ -17,8 +18,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     SerializeAsAny,
     SerializerFunctionWrapHandler,
+    WithJsonSchema,
     model_serializer,
     model_validator,
 )
@@ -68,6 +71,60 @@ class Outcome(_Frozen):
     routing: dict[str, AttrValue] = Field(default_factory=dict)
 
 
+AudioCodec = Literal["pcm_s16le", "pcm_u8", "pcm_s24le", "pcm_s32le", "float32", "mulaw"]
+
+
+class CaseAudio(_Frozen):
+    """A case's recording, as the case version holds it: the audio itself lives beside the store,
+    content-addressed by `sha256` (of the file's bytes), so a changed recording is a new case version.
+
+    Channels are numbered from 1 as Twilio numbers them: a dual-channel recording holds one party
+    per channel and `customer_channel` says which is the customer's; a mono one holds both (1)."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    codec: AudioCodec
+    sample_rate: int = Field(gt=0)
+    channels: int = Field(ge=1, le=2)
+    customer_channel: int = Field(ge=1, le=2)
+    duration_s: float = Field(ge=0)
+    # Where the bytes are until an import keeps them in the store (never dumped, never stored).
+    _source: Path | None = PrivateAttr(None)
+
+    def keep_source(self, path: Path) -> None:
+        """Note the file this recording was read from, for the import that stores it."""
+        self._source = path
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @model_validator(mode="after")
+    def _channel_exists(self) -> CaseAudio:
+        if self.customer_channel > self.channels:
+            raise ValueError(
+                f"customer_channel {self.customer_channel} is not a channel of {self.channels}-channel audio"
+            )
+        return self
+
+
+# What a transcript file writes for `audio` (transcripts/audio.py reads it): the path of a WAV,
+# relative to the file, alone or with the customer's channel.
+AUDIO_INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "properties": {"path": {"type": "string", "minLength": 1}, "customer_channel": {"enum": [1, 2]}},
+            "required": ["path"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ],
+    "default": None,
+    "description": "the call's recording: a WAV file's path, relative to this file (docs/contract.md, Audio)",
+}
+
+
 class Transcript(_Frozen):
     """One case: a real call with the human's outcome."""
 
@@ -80,6 +137,12 @@ class Transcript(_Frozen):
     outcome: Outcome
     critical: bool = False
     tags: list[str] = Field(default_factory=list)
+    # The call's recording (file imports' `audio`, `import twilio --audio`); left out of dumps and
+    # fingerprints when unset, so a case without audio keeps the version it always had.
+    # Its JSON Schema is the form a file gives (the recording's path); the reader turns that into CaseAudio.
+    audio: Annotated[CaseAudio | None, WithJsonSchema(AUDIO_INPUT_SCHEMA, mode="validation")] = Field(
+        None, exclude_if=lambda v: v is None
+    )
     schema_version: int = SCHEMA_VERSION
 
     def fingerprint(self) -> str:

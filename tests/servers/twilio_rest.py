@@ -14,6 +14,12 @@ integer, start/end_time and confidence strings, attributes JSON strings), sid pr
 dates (RFC 2822 on the 2010 Recording), error bodies `{code, message, more_info, status}`. Like
 automatic transcription of recorded calls, a transcript's `channel` may carry no participants;
 a TaskRouter Task listing may leave `attributes` null (the single fetch has them).
+
+Recordings (api_v2010): the list `Accounts/{AC}/Recordings.json` filtered by `CallSid`, paged in
+the 2010 API's shape (`recordings`, `next_page_uri`, `page`, `page_size`, `uri`...), and each
+recording's media `Recordings/{RE}.wav` (`RequestedChannels` honoured: 1 mixes down), answered
+as Twilio does with a redirect to the stored file (here an unauthenticated loopback path, as a
+signed storage URL is). `media` holds the WAV bytes the tests synthesise.
 """
 
 from __future__ import annotations
@@ -80,6 +86,7 @@ class FakeTwilio:
         self.transcripts: list[dict[str, Any]] = []
         self.sentences: dict[str, list[dict[str, Any]]] = {}
         self.recordings: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, bytes] = {}  # recording sid -> its WAV file (dual-channel)
         self.conversations: list[dict[str, Any]] = []
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.participants: dict[str, list[dict[str, Any]]] = {}
@@ -138,12 +145,16 @@ class FakeTwilio:
         url = urllib.parse.urlsplit(h.path)
         path = url.path
         query = dict(urllib.parse.parse_qsl(url.query))
-        status, body, headers = self._route(h, path, query)
+        m = re.fullmatch(r"/storage/(RE\w+)\.wav", path)
+        if m and m[1] in self.media:  # where the media redirect points: no auth, as a signed URL needs none
+            status, body, headers = 200, self.media[m[1]], {}
+        else:
+            status, body, headers = self._route(h, path, query)
         with self._lock:
             self.log.append(Logged("GET", path, query, time.monotonic(), status))
-        raw = json.dumps(body).encode()
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         h.send_response(status)
-        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Type", "audio/x-wav" if isinstance(body, bytes) else "application/json")
         h.send_header("Content-Length", str(len(raw)))
         for k, v in headers.items():
             h.send_header(k, v)
@@ -181,6 +192,16 @@ class FakeTwilio:
         if path == "/v2/Transcripts":
             rows = [t for t in self.transcripts if self._transcript_matches(t, q)]
             return self._page(path, q, "transcripts", rows)
+        if re.fullmatch(r"/2010-04-01/Accounts/(AC\w+)/Recordings\.json", path):
+            rows = [r for r in self.recordings.values() if q.get("CallSid") in (None, r["call_sid"])]
+            return self._page_2010(path, q, "recordings", rows)
+        m = re.fullmatch(r"/2010-04-01/Accounts/(AC\w+)/Recordings/(RE\w+)\.wav", path)
+        if m:
+            if m[2] not in self.media:
+                return self._error(404, f"The requested resource {path} was not found", 20404)
+            if q.get("RequestedChannels", "2") != "2":
+                return self._error(400, "only RequestedChannels=2 is served here", 21211)
+            return 302, {}, {"Location": f"/storage/{m[2]}.wav"}
         m = re.fullmatch(r"/2010-04-01/Accounts/(AC\w+)/Recordings/(RE\w+)\.json", path)
         if m:
             rec = self.recordings.get(m[2])
@@ -244,6 +265,36 @@ class FakeTwilio:
             "next_page_url": url(page + 1) if more else None,
         }
         return 200, {key: chunk, "meta": meta}, {}
+
+    def _page_2010(
+        self, path: str, q: dict[str, str], key: str, rows: list[dict[str, Any]]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """A page of the 2010 API: the list under `key` and relative `*_page_uri`s."""
+        size = int(q.get("PageSize", "50"))
+        page = int(q.get("Page", "0"))
+        chunk = rows[page * size : (page + 1) * size]
+
+        def uri(p: int) -> str:
+            keep = {k: v for k, v in q.items() if k not in ("Page", "PageToken")}
+            keep.update({"Page": str(p), "PageSize": str(size), "PageToken": f"PT{p}"})
+            return f"{path}?{urllib.parse.urlencode(keep)}"
+
+        more = (page + 1) * size < len(rows)
+        return (
+            200,
+            {
+                key: chunk,
+                "end": page * size + max(len(chunk) - 1, 0),
+                "first_page_uri": uri(0),
+                "next_page_uri": uri(page + 1) if more else None,
+                "page": page,
+                "page_size": size,
+                "previous_page_uri": uri(page - 1) if page else None,
+                "start": page * size,
+                "uri": uri(page),
+            },
+            {},
+        )
 
     @staticmethod
     def _transcript_matches(t: dict[str, Any], q: dict[str, str]) -> bool:

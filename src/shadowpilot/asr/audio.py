@@ -157,6 +157,22 @@ def read_wav(path: Path | str) -> Audio:
 
 def parse_wav(raw: bytes, name: str = "audio") -> Audio:
     """`read_wav` on bytes already in memory; `name` is what errors call them."""
+    return parse_wav_coded(raw, name)[0]
+
+
+# WAV format tag and bits -> the codec name a case's audio records (types.AudioCodec).
+CODECS = {
+    (_FORMAT_PCM, 8): "pcm_u8",
+    (_FORMAT_PCM, 16): "pcm_s16le",
+    (_FORMAT_PCM, 24): "pcm_s24le",
+    (_FORMAT_PCM, 32): "pcm_s32le",
+    (_FORMAT_FLOAT, 32): "float32",
+    (_FORMAT_MULAW, 8): "mulaw",
+}
+
+
+def parse_wav_coded(raw: bytes, name: str = "audio") -> tuple[Audio, str]:
+    """`parse_wav`, with the file's codec (CODECS) beside the samples: what a stored case's audio records."""
     if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise AudioError(f"{name}: not a WAV file (no RIFF/WAVE header)")
     fmt: tuple[int, int, int, int] | None = None
@@ -185,7 +201,7 @@ def parse_wav(raw: bytes, name: str = "audio") -> Audio:
         raise AudioError(f"{name}: WAV file says {channels} channel(s) at {rate} Hz")
     samples = _samples(data, tag, bits, name)
     usable = len(samples) - len(samples) % channels
-    return Audio(samples[:usable].reshape(-1, channels), rate)
+    return Audio(samples[:usable].reshape(-1, channels), rate), CODECS[(tag, bits)]
 
 
 def _samples(data: bytes, tag: int, bits: int, name: str) -> np.ndarray:

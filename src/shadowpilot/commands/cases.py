@@ -54,6 +54,8 @@ def _case_json(c: StoredCase) -> dict[str, Any]:
         "imported_at": c.imported_at,
         "archived_at": c.archived_at,
         "runs": c.runs,
+        # the recording's hash, format and length (never its path: audio is kept beside the store)
+        "audio": None if c.audio is None else c.audio.model_dump(mode="json"),
     }
 
 
@@ -64,6 +66,11 @@ def _source(c: StoredCase) -> str:
     return PurePath(c.source).name if c.origin == "file" and c.source else c.source or ""
 
 
+def _audio(c: StoredCase) -> str:
+    """The recording, short: its channels and length ('2ch 12s'); blank without one."""
+    return "" if c.audio is None else f"{c.audio.channels}ch {c.audio.duration_s:.0f}s"
+
+
 @app.callback()
 @guarded
 def listing(
@@ -72,8 +79,8 @@ def listing(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List the stored cases, in import order: id, version, source, channel, what the human did,
-    tags, critical, and the runs that replayed them. `--archived`: the cases `import --replace`
-    archived (`cases restore ID...` brings them back)."""
+    tags, critical, audio (channels and length of a recording), and the runs that replayed them.
+    `--archived`: the cases `import --replace` archived (`cases restore ID...` brings them back)."""
     if ctx.invoked_subcommand is not None:
         return
     from ..workflow import list_cases
@@ -105,6 +112,7 @@ def listing(
         Column("reason", drop=2, no_wrap=True),
         Column("tags", drop=6),
         Column("critical", drop=1, no_wrap=True),
+        Column("audio", drop=7, no_wrap=True),
         Column("runs", id=True),  # one run id a line
     ]
     rows = []
@@ -120,6 +128,7 @@ def listing(
                 safe_text(c.reason or "", one_line=True),
                 safe_text(", ".join(c.tags), one_line=True),
                 "yes" if c.critical else "",
+                _audio(c),
                 safe_text(runs),
             )
         )

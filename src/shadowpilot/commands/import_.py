@@ -67,6 +67,9 @@ def command(
     ),
     until: str | None = typer.Option(None, "--until", help="twilio: ... and before this date (default: now)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="twilio: fetch at most N calls and N chats."),
+    audio: bool = typer.Option(
+        False, "--audio", help="twilio: download each call's Recording too (kept beside the store, never in reports)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Read transcripts into the store. A bad record names its file, line and field;
@@ -75,7 +78,8 @@ def command(
     `import twilio --since 2026-11-01` pulls finished calls, chats and what the humans did
     (TaskRouter: queue, attributes, transfers as escalations), using TWILIO_ACCOUNT_SID and
     TWILIO_AUTH_TOKEN from the environment and the mapping in [twilio] of shadowpilot.toml.
-    Calls that cannot be fetched, calls without a task and tasks without a call are listed."""
+    Calls that cannot be fetched, calls without a task and tasks without a call are listed.
+    `--audio` downloads each call's Recording (dual-channel WAV) with it."""
     s = settings(ctx)
     if is_twilio(paths):
         if len(paths) > 1:
@@ -94,9 +98,10 @@ def command(
             skip_bad,
             replace,
             show_progress=not as_json,
+            audio=audio,
         )
     else:
-        for name, value in (("--since", since), ("--until", until), ("--limit", limit)):
+        for name, value in (("--since", since), ("--until", until), ("--limit", limit), ("--audio", audio or None)):
             if value is not None:
                 raise UsageError(f"{name} is for `import twilio`, not for files")
         from ..workflow import import_files
@@ -162,6 +167,7 @@ def _import_twilio(
     skip_bad: bool,
     replace: bool,
     show_progress: bool,
+    audio: bool = False,
 ) -> ImportReport:
     missing = [name for name in CREDENTIALS if not os.environ.get(name)]
     if missing:
@@ -184,6 +190,7 @@ def _import_twilio(
         "calls": "calls (transcripts)",
         "chats": "chats (conversations)",
         "outcomes": "outcomes (TaskRouter)",
+        "recordings": "recordings (audio)",
         "store": "storing cases",
     }
     with Progress(
@@ -213,6 +220,7 @@ def _import_twilio(
             skip_bad=skip_bad,
             replace=replace,
             progress=progress,
+            audio=audio,
         )
 
 
@@ -243,6 +251,7 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
                 payload["speakers"] = dict(rep.speakers.by_source)
                 payload["look_swapped"] = [{"case_id": c, "mapped_by": m} for c, m in rep.speakers.swapped.items()]
                 payload["speaker_hints"] = list(rep.speakers.hints)
+            payload["without_audio"] = rep.without_audio  # null: imported without --audio
         emit_json(payload)
         return
     from rich.text import Text
@@ -268,6 +277,8 @@ def _show(store_path: Path, rep: ImportReport, top: int | None, as_json: bool) -
         ),
         soft_wrap=True,
     )
+    if rep.without_audio is not None:
+        con.print(Text(f"audio: {plural(rep.without_audio, 'call')} had no recording and came without audio"))
     if sm.restored:
         con.print(safe_text(f"brought back from the archive: {', '.join(sm.restored)}"), soft_wrap=True)
     if sm.archived:

@@ -27,7 +27,7 @@ import duckdb
 from ..case_sets import IMPORTED, Origin, origin_of
 from ..errors import EnvironmentFailure, NotFoundError, StoreBusyError, StoreError, StoreOwnerError, UsageError
 from ..private import private_dir, private_file
-from ..types import CallRun, GateResult, Judgement, RecordedRuling, Ruling, RunManifest, Transcript
+from ..types import CallRun, CaseAudio, GateResult, Judgement, RecordedRuling, Ruling, RunManifest, Transcript
 from .records import CaseRemoval, Restored, RunRemoval, StoredCase
 from .schema import MIGRATIONS
 
@@ -493,7 +493,7 @@ class Store:
                 QUALIFY row_number() OVER (PARTITION BY case_id ORDER BY seq DESC) = 1
             )
             SELECT n.case_id, n.versions, n.source, n.channel, n.expected_escalated, n.expected_reason,
-                   n.tags, n.critical, n.imported_at, n.archived_at,
+                   n.tags, n.critical, n.imported_at, n.archived_at, json_extract(n.body, '$.audio') AS audio,
                    (SELECT list(DISTINCT rc.run_id) FROM run_cases rc WHERE rc.case_id = n.case_id) AS runs
             FROM newest n
             WHERE (n.archived_at IS NOT NULL) = ?
@@ -502,7 +502,20 @@ class Store:
             [archived],
         ).fetchall()
         cases = []
-        for case_id, versions, source, channel, escalated, reason, tags, critical, imported, archived_at, runs in rows:
+        for (
+            case_id,
+            versions,
+            source,
+            channel,
+            escalated,
+            reason,
+            tags,
+            critical,
+            imported,
+            archived_at,
+            audio,
+            runs,
+        ) in rows:
             cases.append(
                 StoredCase(
                     case_id=str(case_id),
@@ -517,6 +530,7 @@ class Store:
                     imported_at=imported,
                     archived_at=archived_at,
                     runs=sorted(runs or []),
+                    audio=None if audio is None else CaseAudio.model_validate_json(audio),
                 )
             )
         return cases

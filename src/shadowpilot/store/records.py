@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..case_sets import Origin
+from ..types import CaseAudio
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class StoredCase:
     imported_at: datetime
     archived_at: datetime | None
     runs: list[str] = field(default_factory=list)
+    audio: CaseAudio | None = None  # the newest version's recording (its file is in Settings.audio_dir)
 
 
 @dataclass(frozen=True)

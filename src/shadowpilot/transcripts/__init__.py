@@ -52,11 +52,13 @@ def load_transcripts(
     format: str | None = None,
     speakers: Mapping[str, Speaker] | None = None,
     progress: Callable[[int], None] | None = None,
+    customer_channel: int | None = 2,
 ) -> LoadResult:
     """Read every file; collect all good cases and every problem (file, line, field).
 
     `speakers` maps the tenant's own speaker labels (any case) to speakers, as `[import] speakers`
-    does; `progress` is called with the number of records read so far, as they are read."""
+    does; `progress` is called with the number of records read so far, as they are read;
+    `customer_channel`: a dual-channel `audio` file's customer channel when its case does not say."""
     if format is not None and format not in READERS:
         raise UsageError(f"unknown format {format!r} (choose from {', '.join(READERS)})")
     labels = SpeakerLabels(speakers)
@@ -68,7 +70,7 @@ def load_transcripts(
         if progress is not None:
             progress(count)
 
-    reading = Reading(labels=labels, tick=tick)
+    reading = Reading(labels=labels, tick=tick, customer_channel=customer_channel)
     result = LoadResult()
     files = _expand([Path(p) for p in paths])
     if not files:

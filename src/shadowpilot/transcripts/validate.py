@@ -28,11 +28,15 @@ def _no_tick() -> None:
 
 @dataclass(frozen=True)
 class Reading:
-    """What every reader is given beside the file: the tenant's speaker labels, and `tick`,
-    called once per record read (good or bad) so a long import can show its progress."""
+    """What every reader is given beside the file: the tenant's speaker labels, `tick`, called
+    once per record read (good or bad) so a long import can show its progress, and which channel
+    of a recording is the customer's when the file does not say."""
 
     labels: SpeakerLabels = DEFAULT_LABELS
     tick: Callable[[], None] = _no_tick
+    # The customer's channel of a dual-channel `audio` file that does not say (transcripts/audio.py).
+    # Imports pass twilio.mapping.default_customer_channel([twilio]); 2 is its value unconfigured.
+    customer_channel: int | None = 2
 
 
 DEFAULT_READING = Reading()

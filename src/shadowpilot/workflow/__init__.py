@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 # importing the scoring (pandas), `gate` scores without the agents' clients (openai).
 _EXPORTS = {
     "package_versions": "..versions",
+    "case_audio_path": ".case_audio",
+    "customer_audio": ".case_audio",
+    "turn_audio": ".case_audio",
     "list_cases": ".cases",
     "remove_cases": ".cases",
     "remove_runs": ".cases",
@@ -47,6 +50,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from ..versions import package_versions
+    from .case_audio import case_audio_path, customer_audio, turn_audio
     from .cases import list_cases, remove_cases, remove_runs, restore_cases
     from .gating import Gated, compare_runs, evaluate, gate, gated, score_run
     from .imports import ImportReport, import_files, import_twilio, store_cases
@@ -64,7 +68,9 @@ __all__ = [
     "RunReport",
     "Workspace",
     "build_report_data",
+    "case_audio_path",
     "compare_runs",
+    "customer_audio",
     "disagreements",
     "evaluate",
     "gate",
@@ -88,6 +94,7 @@ __all__ = [
     "save_ruling",
     "score_run",
     "store_cases",
+    "turn_audio",
 ]
 
 

@@ -31,7 +31,7 @@ def known_key(key: str) -> bool:
         key in CASE_KEYS
         or key in OUTCOME_KEYS
         or key in ROUTING_KEYS
-        or key in ("id", "case_id", "critical", "tags")
+        or key in ("id", "case_id", "critical", "tags", "audio", "audio_customer_channel")
         or key.startswith(("customer_", "routing_"))
     )
 
@@ -41,7 +41,8 @@ def build_case(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, 
 
     Keys: id, tenant, channel, started_at, critical, tags (separated by ; or ,),
     customer_<name>, escalated, at_turn, reason, urgency, queue, skill, priority,
-    vip, routing_<attribute>. Blank values count as absent.
+    vip, routing_<attribute>. Blank values count as absent. The recording's keys (audio,
+    audio_customer_channel) are taken out first by transcripts/audio.ref_from_fields.
     """
     errors: list[tuple[str, str]] = []
     case: dict[str, Any] = {}

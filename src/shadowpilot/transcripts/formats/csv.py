@@ -6,6 +6,7 @@ started_at, critical, tags, customer_<name>, and the human outcome escalated,
 at_turn, reason, urgency, queue, skill, priority, vip, routing_<attribute>.
 Alternatively the case-level columns live in a sidecar `<name>.outcomes.csv`
 beside the file, one row per case_id; when it exists, it is the only source.
+A case's recording: `audio` (a WAV path, relative to the file) and `audio_customer_channel` (1 or 2).
 Columns are separated by `,`, or by `;` when the header is (European spreadsheet exports).
 """
 
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from ...errors import Problem
 from ...types import Transcript
+from ..audio import attach, ref_from_fields
 from ..validate import DEFAULT_READING, Reading, ReadResult, problems_from_validation, read_text_file
 from ._fields import build_case, known_key
 
@@ -131,7 +133,10 @@ def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResul
                 result.problems.append(Problem(str(side), None, "case_id", f"no outcome row for case {cid!r}", record))
                 continue
             src_file, src_line, fields = side_fields[cid]
+        fields = dict(fields)
+        ref, ref_errors = ref_from_fields(fields)
         case, errors = build_case(fields)
+        errors = ref_errors + errors
         if errors:
             result.problems.extend(Problem(src_file, src_line, k, m, record) for k, m in errors)
             continue
@@ -152,5 +157,10 @@ def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResul
                 where = file if err["loc"][0] == "turns" else src_file
                 result.problems.append(Problem(where, p.line, p.field, p.message, record))
             continue
-        result.transcripts.append((entry["line"], t))
+        # the audio path is relative to the file that names it (the sidecar, when it holds the case's fields)
+        found, problem = attach(t, ref, src_file, src_line, reading.customer_channel, record)
+        if problem is not None:
+            result.problems.append(problem)
+            continue
+        result.transcripts.append((entry["line"], found or t))
     return result

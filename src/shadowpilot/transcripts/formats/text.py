@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from ...errors import Problem
 from ...types import Transcript
+from ..audio import attach, ref_from_fields
 from ..labels import id_from_name, unknown_speaker
 from ..validate import DEFAULT_READING, Reading, ReadResult, problems_from_validation
 from ._fields import build_case, known_key
@@ -60,6 +61,7 @@ def _read_block(
         block = block[1:]
     first_line = block[0][0]
     header: dict[str, str] = {}
+    header_lines: dict[str, int] = {}
     body_start = 0
     for pos, (_n, line) in enumerate(block):
         if not line.strip():
@@ -69,10 +71,11 @@ def _read_block(
         key = m.group(1).lower().replace(".", "_") if m else None
         if m and key is not None and known_key(key):
             header[key] = m.group(2)
+            header_lines[key] = _n
             continue
         # no header block: the dialogue starts at once
         body_start = pos
-        header = {}
+        header, header_lines = {}, {}
         break
 
     turns: list[dict[str, Any]] = []
@@ -97,7 +100,9 @@ def _read_block(
     if problems:
         return None, first_line, [p.of_record(record) for p in problems]
 
+    ref, ref_errors = ref_from_fields(header)
     case, errors = build_case(header)
+    errors = ref_errors + errors
     if errors:
         return None, first_line, [Problem(file, first_line, k, m, record) for k, m in errors]
     case.setdefault("id", id_from_name(f"{path.stem}-{index + 1}" if many else path.stem))
@@ -109,10 +114,12 @@ def _read_block(
         return None
 
     try:
-        return Transcript.model_validate(case), first_line, []
+        t = Transcript.model_validate(case)
     except ValidationError as exc:
         problems = problems_from_validation(exc, file, first_line, line_of=line_of)
         return None, first_line, [p.of_record(record) for p in problems]
+    found, problem = attach(t, ref, file, header_lines.get("audio", first_line), reading.customer_channel, record)
+    return found, first_line, [] if problem is None else [problem]
 
 
 def read(path: Path, text: str, reading: Reading = DEFAULT_READING) -> ReadResult:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -332,6 +333,80 @@ def fetch_tasks(
     return tasks_from(tasks, events, queues)
 
 
+RECORDING_FIELDS = ("sid", "call_sid", "status", "channels", "media_url", "uri", "start_time", "conference_sid")
+API = "https://api.twilio.com"
+MAX_RECORDING_BYTES = 512 * 1024 * 1024  # transcripts/audio.MAX_AUDIO_BYTES: what an import reads
+
+
+def _recording_of(client: Client, record: CallRecord) -> Payload | None:
+    """The call's Recording: the one its transcript was made from (media_properties.source_sid,
+    so its channels are the transcript's media channels), else the call's own completed
+    recordings (dual-channel first); None when the call has none."""
+    source = ((record.transcript.get("channel") or {}).get("media_properties") or {}).get("source_sid")
+    if isinstance(source, str) and source.startswith("RE"):
+        return dump(client.recordings(source).fetch(), RECORDING_FIELDS)
+    if not record.call_sid:
+        return None
+    found = [dump(r, RECORDING_FIELDS) for r in client.recordings.stream(call_sid=record.call_sid, limit=20)]
+    done = [r for r in found if r.get("status") in (None, "completed")]
+    done.sort(key=lambda r: r.get("channels") != 2)
+    return done[0] if done else None
+
+
+def _media_url(client: Client, rec: Payload) -> str:
+    """The Recording's WAV media: `<media_url>.wav` (Twilio's format extension), asking for both
+    channels of a dual-channel one (a conference recording downloads mixed without it)."""
+    base = rec.get("media_url") or API + str(rec.get("uri") or "").removesuffix(".json")
+    if not base or base == API:
+        base = f"{API}/2010-04-01/Accounts/{client.account_sid}/Recordings/{rec['sid']}"
+    url = str(base).removesuffix(".json") + ".wav"
+    return url + ("?RequestedChannels=2" if rec.get("channels") == 2 else "")
+
+
+def fetch_recordings(
+    client: Client, cfg: TwilioSettings, calls: list[CallRecord], folder: Path, progress: ProgressFn | None = None
+) -> None:
+    """`import twilio --audio`: each call's Recording downloaded into `folder` (a private temporary
+    folder), set on its record; a call without one keeps `recording` None. A failure (credentials,
+    a recording Twilio no longer has, Twilio's own error) stops the import with one line, as a
+    listing's does: the import is all or nothing."""
+    from .http import MediaRefused, RetryingHttpClient, download
+
+    http = client.http_client if isinstance(client.http_client, RetryingHttpClient) else RetryingHttpClient()
+    auth = (client.username or "", client.password or "")
+
+    def one(record: CallRecord) -> None:
+        rec = _listing(
+            f"the recording of call {record.call_sid or record.transcript['sid']}",
+            lambda: [_recording_of(client, record)],
+        )[0]
+        if rec is None:
+            return
+        dest = folder / f"{rec['sid']}.wav"
+
+        def get() -> list[int]:
+            try:
+                return [download(http, _media_url(client, rec), auth, dest, MAX_RECORDING_BYTES)]
+            except MediaRefused as exc:
+                if exc.status == 413:  # ours: larger than an import reads
+                    raise UsageError(f"recording {rec['sid']}: {exc.text}; it was not imported") from None
+                raise TwilioRestException(exc.status, str(rec["sid"]), _media_error(exc)) from None
+
+        _listing(f"the media of recording {rec['sid']}", get)
+        record.recording = dest
+
+    _each(calls, one, cfg.concurrency, "recordings", progress)  # type: ignore[arg-type]
+
+
+def _media_error(exc: Exception) -> str:
+    text = getattr(exc, "text", "")
+    try:
+        body = json.loads(text)
+        return str(body.get("message") or text)
+    except ValueError:
+        return text[:200] or str(exc)
+
+
 def fetch_all(
     client: Client,
     cfg: TwilioSettings,
@@ -339,8 +414,10 @@ def fetch_all(
     until: datetime,
     limit: int | None = None,
     progress: ProgressFn | None = None,
+    audio_folder: Path | None = None,
 ) -> Fetched:
-    """Everything `import twilio` needs, for calls and chats that started in [since, until)."""
+    """Everything `import twilio` needs, for calls and chats that started in [since, until);
+    with `audio_folder`, each call's Recording downloaded there too."""
     out = Fetched()
     workspace = resolve_workspace(client, cfg)
     if "calls" in cfg.sources:
@@ -352,4 +429,6 @@ def fetch_all(
         out.chats, out.truncated = chats, out.truncated or truncated
         out.failures.extend(failures)
     out.tasks = fetch_tasks(client, cfg, workspace, since, until, progress)
+    if audio_folder is not None:
+        fetch_recordings(client, cfg, out.calls, audio_folder, progress)
     return out

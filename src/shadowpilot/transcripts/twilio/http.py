@@ -15,6 +15,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 from twilio.http.http_client import TwilioHttpClient
@@ -134,6 +135,60 @@ class RetryingHttpClient(TwilioHttpClient):
                 self._on_retry(response.status_code, wait.seconds)
             self._sleep(wait.seconds)
             retries += 1
+
+
+class MediaRefused(Exception):
+    """Twilio answered a media download with an error status (the body is Twilio's error JSON)."""
+
+    def __init__(self, status: int, text: str):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.text = text
+
+
+def download(
+    http: RetryingHttpClient, url: str, auth: tuple[str, str], dest: Path, max_bytes: int, timeout: float = 60.0
+) -> int:
+    """GET a media file (a Recording's .wav) into `dest`, at most `max_bytes`: the SDK's own
+    requests read text and do not follow the redirect Twilio answers media with. The same host
+    rewriting and retry policy as every other request; MediaRefused on an error status, the
+    bytes written otherwise."""
+    if http._base is not None:
+        p = urllib.parse.urlsplit(url)
+        url = urllib.parse.urlunsplit((http._base.scheme, http._base.netloc, p.path, p.query, ""))
+    retries = 0
+    started = http._clock()
+    session = http.session or requests.Session()
+    while True:
+        try:
+            with session.get(url, auth=auth, stream=True, timeout=timeout, allow_redirects=True) as response:
+                if response.status_code in RETRY_STATUSES:
+                    wait = next_wait(
+                        http.policy,
+                        retries,
+                        retry_after_s(response.headers),
+                        rng=http._rng,
+                        elapsed_s=http._clock() - started,
+                        deadline_s=http.policy.deadline_s(timeout),
+                    )
+                    if wait.give_up is not None:
+                        raise MediaRefused(response.status_code, response.text[:2000])
+                    http.retries += 1
+                    http._sleep(wait.seconds)
+                    retries += 1
+                    continue
+                if response.status_code >= 400:
+                    raise MediaRefused(response.status_code, response.text[:2000])
+                written = 0
+                with dest.open("wb") as out:
+                    for block in response.iter_content(1 << 16):
+                        written += len(block)
+                        if written > max_bytes:
+                            raise MediaRefused(413, f"the recording is larger than {max_bytes // 2**20} MB")
+                        out.write(block)
+                return written
+        except requests.RequestException as exc:
+            raise unreachable(url, exc) from exc
 
 
 def build_client(

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ...config import TwilioSettings
-from ...errors import Problem
+from ...errors import AudioError, Problem
 from ...types import Speaker, Transcript, Turn
 from ...when import event_time, parse_when
 from ..validate import check_transcript, problems_from_validation
@@ -189,6 +189,12 @@ class ChannelMap:
     speakers: dict[int, Speaker]
     source: SpeakerSource
 
+    @property
+    def customer_channel(self) -> int | None:
+        """The recording channel (1 or 2) that holds the customer: the same rule that made the
+        transcript's speakers says which half of a dual-channel recording the customer is."""
+        return next((ch for ch, sp in sorted(self.speakers.items()) if sp == "customer" and ch in (1, 2)), None)
+
 
 def call_speakers(transcript: Payload, cfg: TwilioSettings) -> ChannelMap:
     """`[twilio] channels` when set (it overrides both); else the roles of the transcript's
@@ -213,6 +219,12 @@ def call_speakers(transcript: Payload, cfg: TwilioSettings) -> ChannelMap:
             named[ch] = roles[role]
     source: SpeakerSource = "config" if configured else "participants" if named else "twilio-default"
     return ChannelMap({**TWILIO_DEFAULT_CHANNELS, **named, **configured}, source)
+
+
+def default_customer_channel(cfg: TwilioSettings) -> int | None:
+    """The customer's channel of a recording that comes with no participant roles (a file import's
+    `audio`): `[twilio] channels` when set, else Twilio's default (channel 2)."""
+    return call_speakers({}, cfg).customer_channel
 
 
 def call_turns(record: CallRecord, speakers: dict[int, Speaker]) -> tuple[list[Turn], list[float | None]]:
@@ -255,9 +267,18 @@ def call_transcript(
     record: CallRecord, tasks: list[TaskInfo], cfg: TwilioSettings, channels: ChannelMap | None = None
 ) -> Transcript:
     t = record.transcript
-    turns, starts = call_turns(record, (channels or call_speakers(t, cfg)).speakers)
+    channels = channels or call_speakers(t, cfg)
+    turns, starts = call_turns(record, channels.speakers)
     started_at = parse_when(t.get("media_start_time"))
     reading = human(tasks, turns, starts, started_at, cfg)
+    audio = None
+    if record.recording is not None:  # `--audio`: its customer channel by the rule that made the speakers
+        from ..audio import describe
+
+        try:
+            audio = describe(record.recording, channels.customer_channel)
+        except AudioError as exc:
+            raise MappingProblem("audio", str(exc).replace(str(record.recording), "the call's Recording")) from None
     return Transcript(
         id=record.call_sid or t["sid"],
         channel="voice",
@@ -266,6 +287,7 @@ def call_transcript(
         turns=turns,
         outcome=reading.outcome,
         tags=[reading.first_queue] if reading.first_queue else [],
+        audio=audio,
     )
 
 

@@ -6,6 +6,7 @@ Plain data, so mapping.py is testable without HTTP and nothing past it sees a tw
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .human import RoutedTask
@@ -20,6 +21,7 @@ class CallRecord:
     transcript: Payload
     sentences: list[Payload]
     call_sid: str | None
+    recording: Path | None = None  # `import twilio --audio`: the call's Recording, downloaded
 
 
 @dataclass
