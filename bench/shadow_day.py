@@ -64,6 +64,14 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def anon_mb() -> float:
+    """The process's anonymous memory (heap, arenas, DuckDB's buffers): RSS less mapped files."""
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def events(c: Call, utterances: int, ends: bool) -> list[tuple[str, dict[str, str]]]:
     out = [c.started(), c.task_event("task-queue.entered", "front-desk")]
     for i in range(utterances):
@@ -89,6 +97,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
     await service.start()
     t0 = time.monotonic()
     rss: list[tuple[int, float]] = [(0, round(rss_mb(), 1))]
+    anon: list[tuple[int, float]] = [(0, round(anon_mb(), 1))]
     sent = 0
     traced: tuple[int, tracemalloc.Snapshot] | None = None
     every_never = round(1 / args.never_end) if args.never_end > 0 else 0
@@ -106,8 +115,10 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
                 if done(service) >= sent - len(wave):
                     break
                 await asyncio.sleep(0.1)
-            if sent % max(args.calls // 4, 1) < args.wave:
+            every = args.rss_every or max(args.calls // 4, 1)
+            if sent % every < args.wave:
                 rss.append((done(service), round(rss_mb(), 1)))
+                anon.append((done(service), round(anon_mb(), 1)))
             if args.trace_from and traced is None and done(service) >= args.trace_from:
                 gc.collect()
                 tracemalloc.start(1)
@@ -117,6 +128,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
                 break
             await asyncio.sleep(0.1)
         rss.append((done(service), round(rss_mb(), 1)))
+        anon.append((done(service), round(anon_mb(), 1)))
         day_s = time.monotonic() - t0
         while service._compaction is not None and not service._compaction.done():
             await asyncio.sleep(0.1)  # a compaction in flight holds the records it copies
@@ -127,6 +139,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
             "scored_or_closed": done(service),
             "in_memory_calls": len(service.book.calls),
             "rss_mb_by_done_calls": rss,
+            "anon_mb_by_done_calls": anon,
             "compactions": len(service.compactions),
             "compaction_pause_s_max": round(max(service.pauses_s, default=0.0), 2),
             "log_bytes_at_end": log_path(settings).stat().st_size,
@@ -207,6 +220,7 @@ def main() -> None:
     ap.add_argument("--utterances", type=int, default=4)
     ap.add_argument("--never-end", type=float, default=0.2)
     ap.add_argument("--max-seconds", type=float, default=3600)
+    ap.add_argument("--rss-every", type=int, default=0, help="sample RSS every this many calls (default: calls/4)")
     ap.add_argument("--trace-from", type=int, default=0, help="trace allocations from this many done calls on")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="shadow-day-") as tmp:

@@ -744,8 +744,10 @@ class Store:
         day's shadow run (created from its manifest on first use, status complete so `gate` can
         score it) and the calls' steps. Idempotent: writing a call again replaces its steps, so a
         server killed between this commit and its own log line can safely redo it. One statement
-        per table and one manifest update per run for the whole batch: a busy day stays linear.
-        Returns the runs created."""
+        per table for the whole batch, and the run's manifest is written once, without the calls:
+        its `cases` are read back from run_cases (`manifest`), so a batch costs the same at the
+        day's 20,000th call as at its first (rewriting a map of every call so far made each batch
+        O(calls) and grew the server's memory). Returns the runs created."""
         by_case = {case.id: (case, call_run, manifest) for case, call_run, manifest in calls}
         ids = list(by_case)
         created: list[str] = []
@@ -771,9 +773,9 @@ class Store:
                     runs.setdefault(manifest.run_id, []).append((call_run, manifest))
                 for run_id, members in runs.items():
                     fps = {cr.case_id: cr.fingerprint for cr, _ in members}
-                    found = con.execute("SELECT manifest FROM runs WHERE run_id = ?", [run_id]).fetchall()
+                    found = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall()
                     if not found:
-                        body = members[0][1].model_copy(update={"cases": fps})
+                        body = members[0][1].model_copy(update={"cases": {}})  # its calls: run_cases (_with_calls)
                         con.execute(
                             "INSERT INTO runs (run_id, created_at, finished_at, mode, status, agent_kind, manifest) "
                             "VALUES (?, ?, ?, ?, 'complete', ?, ?)",
@@ -788,12 +790,7 @@ class Store:
                         )
                         created.append(run_id)
                     else:
-                        body = RunManifest.model_validate_json(found[0][0])
-                        body = body.model_copy(update={"cases": {**body.cases, **fps}})
-                        con.execute(
-                            "UPDATE runs SET manifest = ?, finished_at = ? WHERE run_id = ?",
-                            [body.model_dump_json(), _now(), run_id],
-                        )
+                        con.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?", [_now(), run_id])
                     for table in ("run_cases", "steps"):
                         con.execute(
                             f"DELETE FROM {table} WHERE run_id = ? AND list_contains(?::VARCHAR[], case_id)",
@@ -863,7 +860,7 @@ class Store:
         row = self._one("SELECT manifest FROM runs WHERE run_id = ?", [run_id])
         if row is None:
             raise NotFoundError(f"no run {run_id!r} in {self.path}; see `shadowpilot history`")
-        return RunManifest.model_validate_json(row[0])
+        return self._with_calls([RunManifest.model_validate_json(row[0])])[0]
 
     def run_status(self, run_id: str) -> str:
         row = self._one("SELECT status FROM runs WHERE run_id = ?", [run_id])
@@ -881,7 +878,26 @@ class Store:
     def manifests(self) -> list[RunManifest]:
         """Every run's manifest, in the order of `runs` (what `history`'s changes compare)."""
         rows = self.con.execute("SELECT manifest FROM runs ORDER BY created_at, run_id").fetchall()
-        return [RunManifest.model_validate_json(r[0]) for r in rows]
+        return self._with_calls([RunManifest.model_validate_json(r[0]) for r in rows])
+
+    def _with_calls(self, manifests: list[RunManifest]) -> list[RunManifest]:
+        """Live (shadow, selftest) manifests with their `cases` as run_cases holds them: the
+        server writes a day's manifest once, without the calls (add_shadow_calls). In the order
+        the calls were first stored (their case's first version), as the map once written was;
+        for a day stored by an older shadowpilot, with its map, run_cases holds the same calls."""
+        live = [m.run_id for m in manifests if m.mode != "replay"]
+        if not live:
+            return manifests
+        rows = self.con.execute(
+            "SELECT rc.run_id, rc.case_id, rc.fingerprint FROM run_cases rc "
+            "LEFT JOIN (SELECT case_id, min(seq) AS first FROM cases GROUP BY case_id) c USING (case_id) "
+            "WHERE rc.repeat = 0 AND list_contains(?::VARCHAR[], rc.run_id) ORDER BY rc.run_id, c.first, rc.case_id",
+            [live],
+        ).fetchall()
+        calls: dict[str, dict[str, str]] = {rid: {} for rid in live}
+        for run_id, case_id, fingerprint in rows:
+            calls[run_id][case_id] = fingerprint
+        return [m.model_copy(update={"cases": calls[m.run_id]}) if m.run_id in calls else m for m in manifests]
 
     def latest_run_id(self) -> str:
         row = self._one(
