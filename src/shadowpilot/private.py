@@ -45,3 +45,13 @@ def open_private(path: Path, flags: int) -> int:
     with contextlib.suppress(OSError):
         os.fchmod(fd, FILE_MODE)
     return fd
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the folder's entries durable: a file just created or renamed into it survives a crash
+    only once its directory is fsync'd too (the store's audio, the event log, the media frames)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EnvironmentFailure, NotFoundError, UsageError
-from ..private import open_private, private_dir
+from ..private import fsync_dir, open_private, private_dir
 
 CHUNK = 1 << 20
 
@@ -30,14 +30,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -83,7 +75,7 @@ class AudioStore:
                 if h.hexdigest() != sha256:
                     raise UsageError(f"{source}: the audio file changed while it was being imported; import it again")
                 os.replace(tmp, dest)
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()

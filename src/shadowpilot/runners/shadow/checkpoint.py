@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from ...private import open_private
+from ...private import fsync_dir, open_private
 from .calls import CallBook, CallSummary, DroppedTask, replay
 from .eventlog import LogReader, Record, dumps, write_all
 from .records import BadRecord, ClosedRecord, EventRecord, LogRecord, ScoredRecord, read_record
@@ -127,14 +127,6 @@ class Compaction:
     bytes_before: int
     bytes_after: int
     dropped_tasks: int = 0  # orphan tasks whose events were left in the archive (dropped-tasks.jsonl)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _next_archive(log: Path) -> Path:
@@ -256,7 +248,7 @@ def finish(
         os.link(log, archive)
     step("archived")
     os.replace(d.tmp, log)
-    _fsync_dir(log.parent)
+    fsync_dir(log.parent)
     step("swapped")
     after = log.stat().st_size
     return Compaction(kept, d.dropped, len(d.summaries), archive, d.before, after, len(d.tasks))
@@ -331,5 +323,5 @@ def prune_archives(log: Path, keep: int | None) -> list[Path]:
         path.unlink(missing_ok=True)
         gone.append(path)
     if gone:
-        _fsync_dir(log.parent)
+        fsync_dir(log.parent)
     return gone

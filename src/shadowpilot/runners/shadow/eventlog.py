@@ -169,18 +169,14 @@ class EventLog:
         self._dirty: BaseException | None = None  # set while bytes past _good could not be cut off
 
     def open(self) -> None:
-        from ...private import open_private, private_dir
+        from ...private import fsync_dir, open_private, private_dir
 
         private_dir(self.path.parent)  # the customers' words: this account's alone (0700, the log 0600)
         _cut_torn_tail(self.path)
         self._fh = os.fdopen(open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab", buffering=0)
         self._good = os.fstat(self._fh.fileno()).st_size
         # make the file's directory entry durable too, the first time it is created
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(self.path.parent)
         self._thread = threading.Thread(target=self._run, name="shadow-eventlog", daemon=True)
         self._thread.start()
 

@@ -169,7 +169,7 @@ class MediaLog:
     def open_stream(self, start: Start, received: float) -> StreamFile | None:
         """Open (or reopen, after a dropped connection or a restart) a stream's file. Returns what
         the file already held (None: new), cut back to its last whole record."""
-        from ...private import open_private
+        from ...private import fsync_dir, open_private
 
         path = self.path(start.stream_sid)
         with self._lock:
@@ -184,11 +184,7 @@ class MediaLog:
             elif os.fstat(fd).st_size != existing.good_bytes:
                 os.ftruncate(fd, existing.good_bytes)  # a torn record from before a crash
             os.fsync(fd)
-            dir_fd = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            fsync_dir(self.folder)
         except OSError as exc:
             os.close(fd)
             raise StoreError(f"could not open the stream's audio file {path}: {exc}") from exc
