@@ -242,13 +242,26 @@ class AgentInput(_Frozen):
     repeat: int = 0  # which of `run --repeats K` this is: each repeat is its own sample (and cache entry)
 
 
+class HeardTurn(_Frozen):
+    """What the ASR engine heard of one customer turn's audio in an audio run (`run --audio`): the
+    text the agent was given in place of the transcript's, and what hearing it took."""
+
+    text: str
+    asr_ms: float = Field(ge=0)  # end of the customer's speech to the transcript: the engine's time
+    audio_s: float = Field(ge=0)  # the turn's audio heard, in seconds
+    cost_usd: float | None = None  # [asr] cost_per_minute x audio_s; None when no price is set
+
+
 class AgentStep(_Frozen):
-    """One agent call in a run: a recommendation, or the error that replaced it."""
+    """One agent call in a run: a recommendation, or the error that replaced it. `heard`: in an
+    audio run, what the ASR made of this customer turn (None in a text run, or when the turn had no
+    times and its transcript text was used)."""
 
     turn: int
     customer_turn: int  # ordinal among the case's customer turns (0-based)
     recommendation: Recommendation | None = None
     error: str | None = None
+    heard: HeardTurn | None = None
 
 
 class CallRun(_Frozen):
@@ -296,6 +309,9 @@ class RunManifest(_Frozen):
     repeats: int = 1
     # What the response cache saved ({"enabled": bool, "hits": n, "misses": n}); filled in when the run ends.
     cache: CacheStats | None = None
+    # An audio run (`run --audio`): the ASR engine's settings (its `describe()`: kind, model, ...)
+    # that turned each customer turn's audio into the text the agent was given; None: a text run.
+    asr: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
 

@@ -225,11 +225,33 @@ def test_a_store_from_before_the_case_sets_opens_migrated(clinic: Settings):
     con.execute("ALTER TABLE cases DROP COLUMN archived_at")
     con.execute("ALTER TABLE runs DROP COLUMN case_set")
     con.execute("ALTER TABLE rulings DROP COLUMN audit_note")
-    con.execute("DELETE FROM schema_migrations WHERE version = 7")
+    for column in ("heard", "asr_ms", "audio_s", "asr_cost_usd"):  # schema 8's
+        con.execute(f"ALTER TABLE steps DROP COLUMN {column}")
+    con.execute("DELETE FROM schema_migrations WHERE version >= 7")
     con.close()
 
     with Store.open(clinic.store_path) as store:
-        assert store.schema_version() == len(MIGRATIONS) == 7
+        assert store.schema_version() == len(MIGRATIONS) == 8
         assert store.run_case_set(run_id) == "all"
     assert len(ids(clinic)) == 20 and ids(clinic, archived=True) == []
     assert workflow.run(clinic).case_set == "imported"
+
+
+def test_a_store_from_before_audio_runs_opens_migrated(clinic: Settings):
+    """A store as schema 7 left it (no heard-text columns on steps): it opens migrated, its steps
+    read as heard nothing (a text run), and a new run writes its steps beside them."""
+    first = workflow.run(clinic).run_id
+    con = duckdb.connect(str(clinic.store_path))
+    for column in ("heard", "asr_ms", "audio_s", "asr_cost_usd"):
+        con.execute(f"ALTER TABLE steps DROP COLUMN {column}")
+    con.execute("DELETE FROM schema_migrations WHERE version = 8")
+    con.close()
+
+    with Store.open(clinic.store_path) as store:
+        assert store.schema_version() == len(MIGRATIONS) == 8
+        old = store.scoring_steps(first)
+        assert len(old) > 0 and old["heard"].isna().all() and old["asr_ms"].isna().all()
+    second = workflow.run(clinic).run_id
+    with Store.open(clinic.store_path) as store:
+        assert len(store.scoring_steps(second)) == len(old)
+        assert store.manifest(second).asr is None
