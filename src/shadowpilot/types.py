@@ -350,6 +350,7 @@ class GateConfig(_Frozen):
     require_pass_k: bool = False  # with run --repeats K: gate on pass^k, not the first repeat
     weights: Weights = Field(default_factory=Weights)
     min_weighted_score: float | None = Field(None, ge=0, le=1)
+    max_asr_wer: float | None = Field(None, ge=0)  # audio runs: corpus WER of the heard customer turns
 
 
 class Budgets(_Frozen):
@@ -406,6 +407,21 @@ class ReplySummary(ScorerSummary):
     mer: float | None
     cer: float | None
     similarity: float | None  # 1 - MER, in [0, 1]: the only reply measure the gate uses
+
+
+class AsrSummary(ScorerSummary):
+    """An audio run's hearing: the ASR's word error rate on the customer turns heard, against their
+    text in the cases (corpus-level: edits summed over turns, then divided). Absent (null in the
+    gate JSON) for a text run: not measured."""
+
+    key: ClassVar[str] = "asr"
+
+    turns: int
+    cases: int
+    edits: int  # substitutions + deletions + insertions, after the reply normalisation
+    ref_words: int
+    wer: float | None
+    worst_case_wer: float | None
 
 
 class LatencySummary(ScorerSummary):
@@ -627,6 +643,7 @@ SUMMARY_MODELS: dict[str, type[ScorerSummary]] = {
         HandoffSummary,
         WeightedScore,
         JudgeSummary,
+        AsrSummary,
     )
 }
 # The core checks, for a GateCheck read back from JSON (which does not carry the kind); the gate
@@ -679,6 +696,7 @@ GATE_JSON_LAYOUT = (
     "weighted_score",
     "evidence",
     "judge",
+    "asr",
 )
 
 
@@ -774,6 +792,11 @@ class GateResult(_Frozen):
     @property
     def judge(self) -> JudgeSummary | None:
         return self.summary(JudgeSummary)
+
+    @property
+    def asr(self) -> AsrSummary | None:
+        """An audio run's hearing (None: a text run, not measured)."""
+        return self.summary(AsrSummary)
 
 
 def _required(summary: S | None, key: str) -> S:

@@ -62,7 +62,7 @@ def audio_tenant(tenant_dir: Path, cli) -> Path:
     del cases[2]["turns"][2]["start_s"]  # its second customer turn has no span to hear
     done = invoke(cli, "import", str(write_jsonl(tenant_dir / "calls.jsonl", cases)))
     assert done.exit_code == 0, done.stderr
-    write_config(tenant_dir, LOCAL_ASR)
+    write_config(tenant_dir, LOCAL_ASR + "[gate]\nmax_asr_wer = 0.0\n")  # tiny.en mishears: the check fails
     return tenant_dir
 
 
@@ -101,6 +101,24 @@ def test_run_audio_asks_the_agent_with_what_the_local_engine_heard(audio_tenant:
         assert store.manifest(text_run).asr is None
     assert not text_steps.loc[("heard", 0)]["escalate"]
     assert text_steps["heard"].isna().all()
+
+    # gate scores the hearing from what was stored: the WER of the heard turns, and the check
+    gate = invoke(cli, "gate", "--json", "--run", out["run_id"])
+    verdict = json.loads(gate.stdout)
+    asr = verdict["asr"]
+    # 3 of the 4 turns heard: the refund call escalated at its first turn, so its second was never
+    # asked (steps stop at the first escalation without --all-turns) and no step keeps its hearing
+    assert (asr["turns"], asr["cases"]) == (3, 3)
+    assert 0 < asr["wer"] < 0.5 and asr["edits"] >= 1 and asr["ref_words"] >= 15
+    assert asr["wer"] == pytest.approx(asr["edits"] / asr["ref_words"], abs=1e-4)
+    (check,) = [c for c in verdict["checks"] if c["name"] == "asr_wer"]
+    assert not check["passed"] and "at most 0.000" in check["detail"]
+    shown = invoke(cli, "gate", "--run", out["run_id"])
+    assert "Hearing" in shown.stdout and "ASR WER" in shown.stdout
+    # the text run heard nothing: not measured, and no check however strict
+    text_gate = json.loads(invoke(cli, "gate", "--json", "--run", text_run).stdout)
+    assert text_gate["asr"] is None and "asr_wer" not in [c["name"] for c in text_gate["checks"]]
+    assert "not measured" in invoke(cli, "gate", "--run", text_run).stdout
 
 
 def test_run_audio_with_asr_kind_none_exits_2_naming_the_field(tenant_dir: Path, cli) -> None:

@@ -57,6 +57,17 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
             f"{plural(r.cases, 'case')}"
         ),
     )
+    a = g.asr
+    if a is not None or g.config.max_asr_wer is not None:
+        figures.add_row(
+            "Hearing",
+            Text(
+                NOT_MEASURED + " (no customer turn was heard: a text run; `run --audio` hears the recordings)"
+                if a is None or a.wer is None
+                else f"ASR WER {a.wer:.3f} ({a.edits} edits / {a.ref_words} words) · worst case "
+                f"{a.worst_case_wer:.3f} · {plural(a.turns, 'customer turn')} heard in {plural(a.cases, 'case')}"
+            ),
+        )
     j = g.judge
     if j is not None:
         figures.add_row(

@@ -174,7 +174,7 @@ def resume(
         if engine.describe() != manifest.asr:
             raise UsageError(
                 f"the [asr] settings changed since audio run {rid} started; "
-                "start a new run (`shadowpilot run --audio`) instead of resuming this one"
+                "start a new audio run instead of resuming this one"
             )
     unfinished = {c.id for c in cases for r in range(manifest.repeats) if (c.id, r) not in done}
     heard = _hear(settings, engine, [c for c in cases if c.id in unfinished])
