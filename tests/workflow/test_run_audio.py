@@ -174,3 +174,43 @@ def test_the_cache_key_holds_what_was_heard() -> None:
     text = replay_keys(agent, [case], 1)
     assert replay_keys(agent, [case], 1, hearing=heard) == text  # heard as written: the same input
     assert replay_keys(agent, [case], 1, hearing=misheard)[0] != text[0]
+
+
+def test_an_interrupted_audio_run_resumes_hearing_its_unfinished_cases(
+    tenant_dir: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C at the second case; the resume hears what is left with the same engine and asks the
+    agent with the heard text, and a resume with other [asr] settings is refused."""
+    (tenant_dir / "once_agent.py").write_text(
+        "import asyncio, os, signal, pathlib\n"
+        "async def recommend(ctx):\n"
+        "    flag = pathlib.Path('interrupt.flag')\n"
+        "    if ctx.case_id == 'c1' and flag.exists():\n"
+        "        flag.unlink()\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        await asyncio.sleep(1)\n"
+        "    with open('asked.log', 'a') as f:\n"
+        "        f.write(ctx.case_id + ': ' + ctx.turns[-1].text + '\\n')\n"
+        "    return {'escalate': False}\n"
+    )
+    (tenant_dir / "interrupt.flag").touch()
+    monkeypatch.syspath_prepend(str(tenant_dir))
+    cases = [recorded_case(tenant_dir, f"c{i}", ["I would like a refund."]) for i in range(3)]
+    assert invoke(cli, "import", str(write_jsonl(tenant_dir / "c.jsonl", cases))).exit_code == 0
+    agent = '[agent]\nkind = "python"\ntarget = "once_agent:recommend"\nconcurrency = 1\n'
+    with TranscriptionServer("what the server heard") as server:
+        asr = f'[asr]\nkind = "openai"\nbase_url = "{server.base_url}"\n'
+        write_config(tenant_dir, agent + asr)
+        stopped = invoke(cli, "run", "--audio")
+        assert stopped.exit_code == 130, stopped.stderr
+        write_config(tenant_dir, agent + asr + 'model = "another-model"\n')
+        refused = invoke(cli, "run", "--resume")
+        assert refused.exit_code == 2 and "[asr] settings changed" in refused.stderr
+        write_config(tenant_dir, agent + asr)
+        heard_before = len(server.requests)
+        done = invoke(cli, "run", "--resume", "--json")
+        assert done.exit_code == 0, done.stderr
+        assert len(server.requests) - heard_before == 2  # c1 and c2 heard again, not c0
+    assert json.loads(done.stdout)["resumed"] == 1
+    asked = (tenant_dir / "asked.log").read_text().splitlines()
+    assert asked == [f"c{i}: what the server heard" for i in range(3)]
