@@ -104,3 +104,26 @@ def test_heard_references_pairs_each_heard_step_with_its_turns_text_in_the_versi
         ["a", 0, "i was charged", "I was charged twice"],
         ["b", 0, "emergency", "this is an emergency"],
     ]
+
+
+def test_decision_flips_are_the_cases_decided_otherwise_on_b() -> None:
+    from shadowpilot.evals.compare import compare_scores
+
+    from .frames import ROUTE, case, missed
+
+    a = score_frame(frame(good("same"), missed("esc"), good("route"), quiet("err")), GateConfig())
+    b = score_frame(
+        frame(
+            good("same"),
+            good("esc"),
+            case(
+                "route", human=True, human_turn=1, agent=True, agent_turn=1, expected=ROUTE, got={**ROUTE, "skill": "x"}
+            ),
+            quiet("err", error="ASR failed at turn 0: HTTP 500"),
+        ),
+        GateConfig(),
+    )
+    flips = {f.case_id: f for f in compare_scores(a, b, "text", "audio").flipped}
+    assert set(flips) == {"esc", "route"}  # an errored case decided nothing: no flip
+    assert (flips["esc"].what, flips["esc"].escalated_a, flips["esc"].escalated_b) == ("escalation", False, True)
+    assert (flips["route"].what, flips["route"].routing_ok_a, flips["route"].routing_ok_b) == ("routing", True, False)

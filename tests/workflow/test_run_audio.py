@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shadowpilot.cli import app
 from shadowpilot.config import load_settings
 from shadowpilot.evals.reply import normalise
 from shadowpilot.store import Store
@@ -119,6 +120,18 @@ def test_run_audio_asks_the_agent_with_what_the_local_engine_heard(audio_tenant:
     text_gate = json.loads(invoke(cli, "gate", "--json", "--run", text_run).stdout)
     assert text_gate["asr"] is None and "asr_wer" not in [c["name"] for c in text_gate["checks"]]
     assert "not measured" in invoke(cli, "gate", "--run", text_run).stdout
+
+    # flipped by hearing: the text run against the audio run of the same agent on the same cases
+    compared = invoke(cli, "compare", text_run, out["run_id"], "--json")
+    assert compared.exit_code in (0, 3), compared.stderr
+    c = json.loads(compared.stdout)
+    assert (c["audio_a"], c["audio_b"]) == (False, True)
+    flips = {f["case_id"]: f for f in c["flipped"]}
+    assert flips["heard"]["what"] == "escalation"
+    assert (flips["heard"]["escalated_a"], flips["heard"]["escalated_b"]) == (False, True)
+    assert "untimed" not in flips  # heard as transcribed, decided the same
+    table = cli.invoke(app, ["compare", text_run, out["run_id"]], env={"COLUMNS": "160"}, catch_exceptions=False)
+    assert "Flipped by hearing" in table.stdout and "escalated on B only" in table.stdout
 
 
 def test_run_audio_with_asr_kind_none_exits_2_naming_the_field(tenant_dir: Path, cli) -> None:

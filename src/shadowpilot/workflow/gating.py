@@ -144,4 +144,6 @@ def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0
     """Score two stored runs (rulings applied) and compare B against A."""
     with Workspace.reading(settings) as ws:
         a, b = ws.complete_run(run_a), ws.complete_run(run_b)
-        return compare_scores(score_run(ws.store, a, settings.gate), score_run(ws.store, b, settings.gate), a, b, alpha)
+        c = compare_scores(score_run(ws.store, a, settings.gate), score_run(ws.store, b, settings.gate), a, b, alpha)
+        heard = {"audio_a": ws.store.manifest(a).asr is not None, "audio_b": ws.store.manifest(b).asr is not None}
+        return c.model_copy(update=heard)
