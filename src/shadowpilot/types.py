@@ -422,6 +422,12 @@ class AsrSummary(ScorerSummary):
     ref_words: int
     wer: float | None
     worst_case_wer: float | None
+    # per conversation heard: the customer audio the ASR heard and what it cost ([asr] cost_per_minute;
+    # None without a price), beside the agent's token cost in `cost`
+    audio_minutes: float | None = None
+    audio_minutes_per_call: float | None = None
+    asr_cost_total: float | None = None
+    asr_cost_per_call: float | None = None
 
 
 class LatencySummary(ScorerSummary):

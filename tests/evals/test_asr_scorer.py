@@ -32,7 +32,8 @@ HEARD = {
 
 def heard_turns(heard: dict = HEARD) -> pd.DataFrame:
     rows = [
-        {"case_id": c, "repeat": 0, "turn": t, "heard": heard[(c, t)], "reference": said}
+        {"case_id": c, "repeat": 0, "turn": t, "heard": heard[(c, t)], "reference": said, "audio_s": 3.0}
+        | {"asr_ms": 120.0, "asr_cost_usd": 0.0003}
         for (c, t), said in SAID.items()
     ]
     return score_hearing(pd.DataFrame(rows))
@@ -127,3 +128,15 @@ def test_decision_flips_are_the_cases_decided_otherwise_on_b() -> None:
     assert set(flips) == {"esc", "route"}  # an errored case decided nothing: no flip
     assert (flips["esc"].what, flips["esc"].escalated_a, flips["esc"].escalated_b) == ("escalation", False, True)
     assert (flips["route"].what, flips["route"].routing_ok_a, flips["route"].routing_ok_b) == ("routing", True, False)
+
+
+def test_audio_minutes_and_asr_cost_are_per_conversation_heard() -> None:
+    scores = score_frame(frame(good("a"), quiet("b"), quiet("text-only")), GateConfig(), asr_turns=heard_turns())
+    by_case = scores.set_index("case_id")
+    assert by_case.loc["a", "asr_audio_s"] == 6.0 and by_case.loc["b", "asr_audio_s"] == 3.0
+    assert pd.isna(by_case.loc["text-only", "asr_cost_usd"])
+    s = AsrScorer().gate(GateInputs(first_repeat(scores), scores, GateConfig(), "r")).summary
+    assert s is not None
+    assert s.audio_minutes == pytest.approx(9 / 60, abs=1e-4)  # type: ignore[attr-defined]
+    assert s.audio_minutes_per_call == pytest.approx(4.5 / 60, abs=1e-4)  # type: ignore[attr-defined]
+    assert s.asr_cost_total == pytest.approx(0.0009) and s.asr_cost_per_call == pytest.approx(0.00045)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from tests.asr.conftest import pinned_tiny_en
 from tests.conftest import invoke, make_case, write_config, write_jsonl
 from tests.servers.transcription_server import TranscriptionServer
 
-LOCAL_ASR = '[asr]\nkind = "local"\nmodel = "tiny.en"\nlanguage = "en"\n'
+LOCAL_ASR = '[asr]\nkind = "local"\nmodel = "tiny.en"\nlanguage = "en"\ncost_per_minute = 0.006\n'
 
 
 def recorded_case(folder: Path, case_id: str, spoken: list[str], written: list[str] | None = None, **kw: Any) -> dict:
@@ -112,6 +112,11 @@ def test_run_audio_asks_the_agent_with_what_the_local_engine_heard(audio_tenant:
     assert (asr["turns"], asr["cases"]) == (3, 3)
     assert 0 < asr["wer"] < 0.5 and asr["edits"] >= 1 and asr["ref_words"] >= 15
     assert asr["wer"] == pytest.approx(asr["edits"] / asr["ref_words"], abs=1e-4)
+    # the audio heard per conversation and what hearing it cost, from the steps' audio_s and price
+    audio_s = steps.loc[steps["heard"].notna(), "audio_s"].sum()
+    assert asr["audio_minutes"] == pytest.approx(audio_s / 60, abs=1e-3)
+    assert asr["audio_minutes_per_call"] == pytest.approx(audio_s / 60 / 3, abs=1e-3)
+    assert asr["asr_cost_per_call"] == pytest.approx(audio_s / 60 / 3 * 0.006, abs=1e-5)
     (check,) = [c for c in verdict["checks"] if c["name"] == "asr_wer"]
     assert not check["passed"] and "at most 0.000" in check["detail"]
     shown = invoke(cli, "gate", "--run", out["run_id"])

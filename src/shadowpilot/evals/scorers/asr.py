@@ -17,7 +17,7 @@ from ...types import AsrSummary, GateConfig
 from ...wording import plural
 from ..scorer import CaseInputs, GateInputs, ScorerResult, check
 
-ASR_COLUMNS = ["asr_turns", "asr_edits", "asr_ref_words", "asr_wer"]
+ASR_COLUMNS = ["asr_turns", "asr_edits", "asr_ref_words", "asr_wer", "asr_audio_s", "asr_cost_usd"]
 
 
 def score_hearing(heard: pd.DataFrame) -> pd.DataFrame:
@@ -37,9 +37,11 @@ def turn_wer(scored: pd.DataFrame) -> pd.Series:
 
 def asr_columns(keys: pd.DataFrame, asr_turns: pd.DataFrame | None) -> pd.DataFrame:
     """Per (case_id, repeat) row of `keys`: turns heard and scored, their summed edits and reference
-    words (0 when none) and the case's WER (NaN then)."""
+    words (0 when none), the case's WER (NaN then), the seconds of audio heard and what hearing them
+    cost (NaN without a price)."""
     if asr_turns is None or asr_turns.empty:
         counts = pd.DataFrame(0, index=keys.index, columns=ASR_COLUMNS[:3])
+        spent = pd.DataFrame(np.nan, index=keys.index, columns=ASR_COLUMNS[4:])
     else:
         g = asr_turns.groupby(["case_id", "repeat"], sort=False)
         per_case = g[["edits", "ref_words"]].sum()
@@ -47,10 +49,27 @@ def asr_columns(keys: pd.DataFrame, asr_turns: pd.DataFrame | None) -> pd.DataFr
         per_case.columns = ASR_COLUMNS[:3]
         merged = keys[["case_id", "repeat"]].merge(per_case.reset_index(), on=["case_id", "repeat"], how="left")
         counts = merged[ASR_COLUMNS[:3]].fillna(0).astype("int64").set_axis(keys.index)
+        spent = _spent(keys, asr_turns)
     words = counts["asr_ref_words"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         wer = np.where(words > 0, counts["asr_edits"].to_numpy(dtype=float) / words, np.nan)
-    return counts.assign(asr_wer=wer)
+    return pd.concat([counts.assign(asr_wer=wer), spent], axis=1)
+
+
+def _spent(keys: pd.DataFrame, asr_turns: pd.DataFrame) -> pd.DataFrame:
+    """Per call: seconds of audio heard and their ASR cost (NaN when no turn of it reported one)."""
+    have = [c for c in ("audio_s", "asr_cost_usd") if c in asr_turns]
+    if not have:
+        return pd.DataFrame(np.nan, index=keys.index, columns=ASR_COLUMNS[4:])
+    sums = asr_turns.groupby(["case_id", "repeat"], sort=False)[have].sum(min_count=1).reset_index()
+    merged = keys[["case_id", "repeat"]].merge(sums, on=["case_id", "repeat"], how="left").set_axis(keys.index)
+    return pd.DataFrame(
+        {
+            "asr_audio_s": merged.get("audio_s", np.nan),
+            "asr_cost_usd": merged.get("asr_cost_usd", np.nan),
+        },
+        index=keys.index,
+    ).astype("float64")
 
 
 def asr_summary(s: pd.DataFrame) -> AsrSummary | None:
@@ -66,7 +85,21 @@ def asr_summary(s: pd.DataFrame) -> AsrSummary | None:
         ref_words=words,
         wer=rounded(edits / words, 4) if words else None,
         worst_case_wer=rounded(float(per_case.max()), 4) if per_case.notna().any() else None,
+        **_per_call(s.loc[s["asr_turns"] > 0]),
     )
+
+
+def _per_call(heard: pd.DataFrame) -> dict[str, float | None]:
+    """Audio minutes and ASR cost, per conversation heard (means) and in all (None: not reported)."""
+    if "asr_audio_s" not in heard:
+        return {}
+    seconds, cost = heard["asr_audio_s"].dropna(), heard["asr_cost_usd"].dropna()
+    return {
+        "audio_minutes": rounded(float(seconds.sum()) / 60.0, 4) if len(seconds) else None,
+        "audio_minutes_per_call": rounded(float(seconds.mean()) / 60.0, 4) if len(seconds) else None,
+        "asr_cost_total": rounded(float(cost.sum()), 6) if len(cost) else None,
+        "asr_cost_per_call": rounded(float(cost.mean()), 6) if len(cost) else None,
+    }
 
 
 def _detail(asr: AsrSummary, most: float) -> str:
