@@ -199,7 +199,7 @@ def test_an_interrupted_audio_run_resumes_hearing_its_unfinished_cases(
 ) -> None:
     """Ctrl-C at the second case; the resume hears what is left with the same engine and asks the
     agent with the heard text, and a resume with other [asr] settings is refused."""
-    (tenant_dir / "once_agent.py").write_text(
+    (tenant_dir / "audio_once_agent.py").write_text(
         "import asyncio, os, signal, pathlib\n"
         "async def recommend(ctx):\n"
         "    flag = pathlib.Path('interrupt.flag')\n"
@@ -215,7 +215,7 @@ def test_an_interrupted_audio_run_resumes_hearing_its_unfinished_cases(
     monkeypatch.syspath_prepend(str(tenant_dir))
     cases = [recorded_case(tenant_dir, f"c{i}", ["I would like a refund."]) for i in range(3)]
     assert invoke(cli, "import", str(write_jsonl(tenant_dir / "c.jsonl", cases))).exit_code == 0
-    agent = '[agent]\nkind = "python"\ntarget = "once_agent:recommend"\nconcurrency = 1\n'
+    agent = '[agent]\nkind = "python"\ntarget = "audio_once_agent:recommend"\nconcurrency = 1\n'
     with TranscriptionServer("what the server heard") as server:
         asr = f'[asr]\nkind = "openai"\nbase_url = "{server.base_url}"\n'
         write_config(tenant_dir, agent + asr)
