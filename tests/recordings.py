@@ -40,3 +40,26 @@ def dual(
     encoding = ["-e", "signed-integer", "-b", "16"] if pcm else ["-e", "u-law"]
     sox("-M", first, second, *encoding, out)
     return out
+
+
+def call(
+    folder: Path, said: list[str], name: str = "call", *, gap_s: float = 0.6
+) -> tuple[Path, list[tuple[float, float]]]:
+    """A mono telephone recording of `said` spoken one after another with `gap_s` of silence between,
+    and each utterance's (start_s, end_s) in it: a transcript's turn times for its recording."""
+    from shadowpilot.asr.audio import read_wav
+
+    need_tools()
+    parts: list[Path] = []
+    times: list[tuple[float, float]] = []
+    at = 0.0
+    gap = synth.silence(folder / f"{name}-gap.wav", gap_s)
+    for i, text in enumerate(said):
+        piece = synth.say(text, folder / f"{name}-{i}.wav")
+        length = read_wav(piece).duration_s
+        times.append((round(at, 3), round(at + length, 3)))
+        parts += [piece, gap]
+        at += length + read_wav(gap).duration_s
+    out = folder / f"{name}.wav"
+    sox(*parts, out)
+    return out, times

@@ -242,13 +242,26 @@ class AgentInput(_Frozen):
     repeat: int = 0  # which of `run --repeats K` this is: each repeat is its own sample (and cache entry)
 
 
+class HeardTurn(_Frozen):
+    """What the ASR engine heard of one customer turn's audio in an audio run (`run --audio`): the
+    text the agent was given in place of the transcript's, and what hearing it took."""
+
+    text: str
+    asr_ms: float = Field(ge=0)  # end of the customer's speech to the transcript: the engine's time
+    audio_s: float = Field(ge=0)  # the turn's audio heard, in seconds
+    cost_usd: float | None = None  # [asr] cost_per_minute x audio_s; None when no price is set
+
+
 class AgentStep(_Frozen):
-    """One agent call in a run: a recommendation, or the error that replaced it."""
+    """One agent call in a run: a recommendation, or the error that replaced it. `heard`: in an
+    audio run, what the ASR made of this customer turn (None in a text run, or when the turn had no
+    times and its transcript text was used)."""
 
     turn: int
     customer_turn: int  # ordinal among the case's customer turns (0-based)
     recommendation: Recommendation | None = None
     error: str | None = None
+    heard: HeardTurn | None = None
 
 
 class CallRun(_Frozen):
@@ -296,6 +309,9 @@ class RunManifest(_Frozen):
     repeats: int = 1
     # What the response cache saved ({"enabled": bool, "hits": n, "misses": n}); filled in when the run ends.
     cache: CacheStats | None = None
+    # An audio run (`run --audio`): the ASR engine's settings (its `describe()`: kind, model, ...)
+    # that turned each customer turn's audio into the text the agent was given; None: a text run.
+    asr: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
 
@@ -334,6 +350,7 @@ class GateConfig(_Frozen):
     require_pass_k: bool = False  # with run --repeats K: gate on pass^k, not the first repeat
     weights: Weights = Field(default_factory=Weights)
     min_weighted_score: float | None = Field(None, ge=0, le=1)
+    max_asr_wer: float | None = Field(None, ge=0)  # audio runs: corpus WER of the heard customer turns
 
 
 class Budgets(_Frozen):
@@ -390,6 +407,27 @@ class ReplySummary(ScorerSummary):
     mer: float | None
     cer: float | None
     similarity: float | None  # 1 - MER, in [0, 1]: the only reply measure the gate uses
+
+
+class AsrSummary(ScorerSummary):
+    """An audio run's hearing: the ASR's word error rate on the customer turns heard, against their
+    text in the cases (corpus-level: edits summed over turns, then divided). Absent (null in the
+    gate JSON) for a text run: not measured."""
+
+    key: ClassVar[str] = "asr"
+
+    turns: int
+    cases: int
+    edits: int  # substitutions + deletions + insertions, after the reply normalisation
+    ref_words: int
+    wer: float | None
+    worst_case_wer: float | None
+    # per conversation heard: the customer audio the ASR heard and what it cost ([asr] cost_per_minute;
+    # None without a price), beside the agent's token cost in `cost`
+    audio_minutes: float | None = None
+    audio_minutes_per_call: float | None = None
+    asr_cost_total: float | None = None
+    asr_cost_per_call: float | None = None
 
 
 class LatencySummary(ScorerSummary):
@@ -611,6 +649,7 @@ SUMMARY_MODELS: dict[str, type[ScorerSummary]] = {
         HandoffSummary,
         WeightedScore,
         JudgeSummary,
+        AsrSummary,
     )
 }
 # The core checks, for a GateCheck read back from JSON (which does not carry the kind); the gate
@@ -663,6 +702,7 @@ GATE_JSON_LAYOUT = (
     "weighted_score",
     "evidence",
     "judge",
+    "asr",
 )
 
 
@@ -758,6 +798,11 @@ class GateResult(_Frozen):
     @property
     def judge(self) -> JudgeSummary | None:
         return self.summary(JudgeSummary)
+
+    @property
+    def asr(self) -> AsrSummary | None:
+        """An audio run's hearing (None: a text run, not measured)."""
+        return self.summary(AsrSummary)
 
 
 def _required(summary: S | None, key: str) -> S:

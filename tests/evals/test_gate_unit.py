@@ -233,4 +233,4 @@ def test_a_scorer_a_caller_adds_scores_summarises_and_gates() -> None:
     assert g.verdict == "no-go" and g.explanation == "Not ready: politeness: 1 rude."
     body = json.loads(g.model_dump_json())
     assert list(body)[-1] == "politeness" and body["politeness"] == {"polite": 1, "rude": ["b"]}
-    assert [x.name for x in SCORERS][-1] == "judge"  # the registry itself is unchanged
+    assert [x.name for x in SCORERS][-1] == "asr"  # the registry itself is unchanged

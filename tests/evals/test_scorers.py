@@ -30,7 +30,7 @@ def gate_of(scorer: object, scores: pd.DataFrame, config: GateConfig | None = No
 
 def test_the_registry_lists_every_scorer_once_in_check_order() -> None:
     names = [s.name for s in SCORERS]
-    assert names == ["escalation", "routing", "reply", "latency", "cost", "handoff", "weighted_score", "judge"]
+    assert names == ["escalation", "routing", "reply", "latency", "cost", "handoff", "weighted_score", "judge", "asr"]
 
 
 def test_every_scorer_declares_columns_the_frame_has() -> None:

@@ -217,6 +217,14 @@ def test_removal_never_touches_another_tenant(tmp_path: Path, monkeypatch: pytes
 # -- migration -------------------------------------------------------------------------------
 
 
+def drop_schema_8(con: duckdb.DuckDBPyConnection) -> None:
+    """Take away what migration 8 (audio runs) added."""
+    for column in ("heard", "asr_ms", "audio_s", "asr_cost_usd"):
+        con.execute(f"ALTER TABLE steps DROP COLUMN {column}")
+    for column in ("asr_turns", "asr_wer"):
+        con.execute(f"ALTER TABLE scores DROP COLUMN {column}")
+
+
 def test_a_store_from_before_the_case_sets_opens_migrated(clinic: Settings):
     """A store as schema 6 left it (written through this code, then the columns taken away): it
     opens, its runs are marked as having replayed every case, and nothing is archived."""
@@ -225,11 +233,33 @@ def test_a_store_from_before_the_case_sets_opens_migrated(clinic: Settings):
     con.execute("ALTER TABLE cases DROP COLUMN archived_at")
     con.execute("ALTER TABLE runs DROP COLUMN case_set")
     con.execute("ALTER TABLE rulings DROP COLUMN audit_note")
-    con.execute("DELETE FROM schema_migrations WHERE version = 7")
+    drop_schema_8(con)
+    con.execute("DELETE FROM schema_migrations WHERE version >= 7")
     con.close()
 
     with Store.open(clinic.store_path) as store:
-        assert store.schema_version() == len(MIGRATIONS) == 7
+        assert store.schema_version() == len(MIGRATIONS) == 8
         assert store.run_case_set(run_id) == "all"
     assert len(ids(clinic)) == 20 and ids(clinic, archived=True) == []
     assert workflow.run(clinic).case_set == "imported"
+
+
+def test_a_store_from_before_audio_runs_opens_migrated(clinic: Settings):
+    """A store as schema 7 left it (no heard-text columns on steps, no ASR scores): it opens migrated,
+    its steps read as heard nothing (a text run), it gates, and a new run writes beside them."""
+    first = workflow.run(clinic).run_id
+    workflow.gate(clinic, first)
+    con = duckdb.connect(str(clinic.store_path))
+    drop_schema_8(con)
+    con.execute("DELETE FROM schema_migrations WHERE version = 8")
+    con.close()
+
+    with Store.open(clinic.store_path) as store:
+        assert store.schema_version() == len(MIGRATIONS) == 8
+        old = store.scoring_steps(first)
+        assert len(old) > 0 and old["heard"].isna().all() and old["asr_ms"].isna().all()
+    assert workflow.gate(clinic, first).asr is None  # scored again, into the new columns: not measured
+    second = workflow.run(clinic).run_id
+    with Store.open(clinic.store_path) as store:
+        assert len(store.scoring_steps(second)) == len(old)
+        assert store.manifest(second).asr is None

@@ -35,6 +35,11 @@ def test_each_field_is_named_when_it_alone_changes() -> None:
     assert changed(base, manifest("b", cases={"c1": "f2"})) == ["cases"]  # a new version of a case
     assert changed(base, manifest("b", cases={"c1": "f1", "c2": "f1"})) == ["cases"]
     assert changed(base, manifest("b", model="gpt-4o", prompt="p2", cases={})) == ["model", "prompt", "cases"]
+    # what the agent heard through: the transcript, or audio through an [asr] engine
+    heard = manifest("b").model_copy(update={"asr": {"kind": "local", "model": "tiny.en"}})
+    assert changed(base, heard) == ["asr"] and changed(heard, base) == ["asr"]
+    other = heard.model_copy(update={"asr": {"kind": "local", "model": "small.en"}})
+    assert changed(heard, other) == ["asr"] and changed(heard, heard) == []
     # another kind of agent: the agent changed, its other fields are not compared
     assert changed(base, manifest("b", kind="http", prompt=None)) == ["agent"]
     # the baseline agent's hash is of its rules

@@ -118,6 +118,30 @@ def _print(c: Comparison) -> None:
             pad_edge=False,
         )
         print_whole(con, t)
+    if c.flipped or c.audio_a != c.audio_b:
+        title = "Flipped by hearing" if c.audio_a != c.audio_b else "Decisions flipped"
+        flipped = [
+            (
+                safe_text(f.case_id, one_line=True),
+                f"escalated on {'A' if f.escalated_a else 'B'} only"
+                if f.what == "escalation"
+                else f"routing right on {'A' if f.routing_ok_a else 'B'} only",
+            )
+            for f in c.flipped
+        ]
+        if flipped:
+            flips = fitted_table(
+                con,
+                [Column("case", id=True), Column("decision")],
+                flipped,
+                title=f"{title} ({len(flipped)} of {c.common})",
+                title_justify="left",
+                box=box.SIMPLE_HEAD,
+                pad_edge=False,
+            )
+            print_whole(con, flips)
+        else:
+            con.print(f"{title}: none of the {c.common} cases in both runs")
     for label, ids in (("only in A", c.only_in_a), ("only in B", c.only_in_b)):
         if ids:
             con.print(safe_text(f"{label}: {', '.join(ids)}"))

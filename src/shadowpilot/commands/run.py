@@ -13,6 +13,7 @@ from .common import EXIT_INTERRUPTED, JSON_OPTION, RUN_REF, State, console, emit
 if TYPE_CHECKING:
     from ..errors import RunInterrupted
     from ..types import CallRun
+    from ..workflow.runs import RunReport
 
 
 @guarded
@@ -29,6 +30,12 @@ def command(
         metavar="SET",
         help="Which stored cases to replay: imported (files and Twilio, the default) · files · twilio · "
         "shadow (live shadow calls) · all.",
+    ),
+    audio: bool = typer.Option(
+        False,
+        "--audio",
+        help="Replay what the agent hears: each customer turn's recorded audio through the [asr] engine, "
+        "the agent asked with the heard text (cases without a recording are left out).",
     ),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -48,6 +55,8 @@ def command(
         raise UsageError("--run only goes with --resume (to choose the run to finish)")
     if resume and case_set is not None:
         raise UsageError("--cases is for a new run; --resume replays the cases the run started with")
+    if resume and audio:
+        raise UsageError("--audio is for a new run; --resume hears an audio run's cases as it started")
     s = settings(ctx)
     fields = "calls · {task.fields[turns]} turns · {task.fields[errors]} errors · ${task.fields[spend]:.4f}"
     from ..errors import RunInterrupted
@@ -72,6 +81,7 @@ def command(
                     repeats=repeats,
                     use_cache=not no_cache,
                     cases=case_set or DEFAULT_CASE_SET,  # checked by the workflow, named in its terms
+                    audio=audio,
                     on_start=bar.start,
                     on_result=done,
                 )
@@ -93,6 +103,7 @@ def command(
                 "elapsed_s": round(rep.elapsed_s, 3),
                 "case_set": rep.case_set,
                 "left_out": rep.left_out or {},
+                "audio": _audio_json(rep),
             }
         )
         return
@@ -112,10 +123,34 @@ def command(
             f"left out: {counted(rep.left_out)} (not in the {rep.case_set} set; --cases all replays every case)",
             soft_wrap=True,
         )
+    if rep.heard is not None:
+        con.print(_audio_line(rep), soft_wrap=True)
     if cache is not None and cache.enabled:
         con.print(f"response cache: {plural(cache.hits, 'hit')}, {plural(cache.misses, 'request')} made")
     con.print("next: [bold]shadowpilot gate[/] to score it")
     typer.echo(rep.run_id)
+
+
+def _audio_json(rep: RunReport) -> dict[str, int] | None:
+    """What hearing an audio run's customer turns gave (None: a text run)."""
+    heard = rep.heard
+    if heard is None:
+        return None
+    return {"turns_heard": heard.turns, "asr_failed": heard.failed, "untimed": heard.untimed, "no_audio": rep.no_audio}
+
+
+def _audio_line(rep: RunReport) -> str:
+    """An audio run's hearing, and what it left out or fell back on, in one line."""
+    heard = rep.heard
+    assert heard is not None
+    line = f"heard {plural(heard.turns, 'customer turn')} through the ASR"
+    if heard.failed:
+        line += f", {plural(heard.failed, 'ASR failure')} (each fails its case)"
+    if heard.untimed:
+        line += f"; {plural(heard.untimed, 'turn')} without start_s/end_s kept the transcript's text"
+    if rep.no_audio:
+        line += f"; left out: {plural(rep.no_audio, 'case')} without a recording"
+    return line
 
 
 def _interrupted(ctx: typer.Context, stop: RunInterrupted) -> NoReturn:

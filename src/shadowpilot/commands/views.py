@@ -57,6 +57,27 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
             f"{plural(r.cases, 'case')}"
         ),
     )
+    a = g.asr
+    if a is not None or g.config.max_asr_wer is not None:
+        figures.add_row(
+            "Hearing",
+            Text(
+                NOT_MEASURED + " (no customer turn was heard: a text run; `run --audio` hears the recordings)"
+                if a is None or a.wer is None
+                else f"ASR WER {a.wer:.3f} ({a.edits} edits / {a.ref_words} words) · worst case "
+                f"{a.worst_case_wer:.3f} · {plural(a.turns, 'customer turn')} heard in {plural(a.cases, 'case')}"
+                + (
+                    f" · {a.audio_minutes_per_call:.2f} audio min per call"
+                    if a.audio_minutes_per_call is not None
+                    else ""
+                )
+                + (
+                    f", ASR {usd(a.asr_cost_per_call, grouped=False)} per call"
+                    if a.asr_cost_per_call is not None
+                    else ""
+                )
+            ),
+        )
     j = g.judge
     if j is not None:
         figures.add_row(

@@ -126,6 +126,45 @@ class CaseChange(BaseModel):
     why: str | None  # why it fails on B (newly failing) or failed on A (newly passing)
 
 
+class DecisionFlip(BaseModel):
+    """A case whose agent decided otherwise on B than on A: it escalated on one run only
+    (`escalation`), or escalated on both and its routing was right on one only (`routing`). Between
+    a text run and an audio run of the same agent, these are the cases flipped by hearing."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    what: Literal["escalation", "routing"]
+    escalated_a: bool
+    escalated_b: bool
+    routing_ok_a: bool | None
+    routing_ok_b: bool | None
+
+
+def decision_flips(joined: pd.DataFrame) -> list[DecisionFlip]:
+    """The cases both runs decided (no agent error on either) whose decision changed, in A's order."""
+    esc: dict[str | None, bool] = {"tp": True, "fp": True, "fn": False, "tn": False}
+    out: list[DecisionFlip] = []
+    for r in joined[["case_id", "decision_a", "decision_b", "routing_ok_a", "routing_ok_b"]].to_dict("records"):
+        ea, eb = esc.get(na_to_none(r["decision_a"])), esc.get(na_to_none(r["decision_b"]))
+        if ea is None or eb is None:
+            continue
+        ra, rb = na_to_none(r["routing_ok_a"]), na_to_none(r["routing_ok_b"])
+        ra, rb = (None if ra is None else bool(ra)), (None if rb is None else bool(rb))
+        if ea != eb:
+            what: Literal["escalation", "routing"] = "escalation"
+        elif ea and ra is not None and rb is not None and ra != rb:
+            what = "routing"
+        else:
+            continue
+        out.append(
+            DecisionFlip(
+                case_id=r["case_id"], what=what, escalated_a=ea, escalated_b=eb, routing_ok_a=ra, routing_ok_b=rb
+            )
+        )
+    return out
+
+
 class McNemar(BaseModel):
     """The verdict's test, with the interval it inverts: of the cases whose result changed, the
     share that went pass -> fail, and its exact interval (excludes 1/2 exactly when p < alpha)."""
@@ -158,6 +197,10 @@ class Comparison(BaseModel):
     worse: bool
     explanation: str
     critical_regressions: list[str] = []  # critical cases that passed on A and fail on B: worse on their own
+    flipped: list[DecisionFlip] = []  # cases whose escalation or routing decision differs (decision_flips)
+    # which runs heard audio (`run --audio`): with one of each, `flipped` is what hearing changed
+    audio_a: bool = False
+    audio_b: bool = False
 
 
 def _rate(k: int, n: int) -> Rate:
@@ -315,4 +358,5 @@ def compare_scores(
         worse=verdict == "worse",
         explanation=explanation,
         critical_regressions=critical,
+        flipped=decision_flips(joined),
     )

@@ -27,6 +27,7 @@ from .columns import first_repeat
 from .missing import na_to_none
 
 KEYS = ["case_id", "repeat"]  # one call
+CUSTOMER = "customer"  # the speaker whose turns an audio run hears
 HUMAN = "agent"  # the speaker whose turns are the human's replies (DESIGN.md: `agent` is the human who answered)
 
 
@@ -221,6 +222,28 @@ def human_replies(
     reply[found] = texts[k[found]]
     s["human_reply"] = text_column(reply)
     return s
+
+
+def heard_references(
+    cases: pd.DataFrame, steps: pd.DataFrame, turns: pd.DataFrame, calls: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Per step of an audio run whose customer turn was heard: `case_id`, `repeat`, `turn`, `heard`
+    (what the ASR made of the turn's audio), `reference` (the turn's text in the case version
+    the call used: what was said), and the step's `asr_ms`, `audio_s` and `asr_cost_usd` when
+    the steps carry them. Empty for a text run. `turns` as for human_replies (the
+    customer's turns at least)."""
+    rows = call_rows(cases, steps) if calls is None else calls
+    heard = pd.notna(steps["heard"].to_numpy(dtype=object)) if "heard" in steps else np.zeros(len(steps), bool)
+    timed = [c for c in ("asr_ms", "audio_s", "asr_cost_usd") if c in steps]
+    s = steps.loc[heard, [*KEYS, "turn", "heard", *timed]].reset_index(drop=True)
+    rows = rows[heard]
+    seq = cases["seq"].to_numpy(dtype=np.int64)
+    s["seq"] = np.where(rows >= 0, seq[np.where(rows >= 0, rows, 0)] if len(seq) else -1, -1)
+    said = turns.loc[turns["speaker"].to_numpy(dtype=object) == CUSTOMER, ["seq", "turn", "text"]]
+    said = said.astype({"seq": "int64", "turn": "int64"})
+    out = s.astype({"turn": "int64"}).merge(said, on=["seq", "turn"], how="left", sort=False)
+    out = out.rename(columns={"text": "reference"})
+    return out[[*KEYS, "turn", "heard", "reference", *timed]]
 
 
 # -- routing attributes read from JSON, as DuckDB's json_extract_string reads them ------------

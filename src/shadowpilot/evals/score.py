@@ -42,6 +42,8 @@ STORED_COLUMNS = [
     "hops",
     "handoff_ok",
     "penalty",
+    "asr_turns",
+    "asr_wer",
 ]
 
 # Carried from the scoring frame for the gate's breakdowns (evals/breakdown.py).
@@ -132,12 +134,14 @@ def score_frame(
     config: GateConfig,
     reply_turns: pd.DataFrame | None = None,
     scorers: Sequence[Scorer] = SCORERS,
+    asr_turns: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scores for every (case, repeat) of a scoring frame. Pure: same inputs, same scores.
 
-    `reply_turns` is `evals.reply.score_replies` over the run's reply pairs (None: not scored).
+    `reply_turns` is `evals.reply.score_replies` over the run's reply pairs (None: not scored);
+    `asr_turns` is `evals.scorers.asr.score_hearing` over an audio run's heard turns (None: a text run).
     """
-    scored = scorer_columns(CaseInputs(frame, config, reply_turns), scorers)
+    scored = scorer_columns(CaseInputs(frame, config, reply_turns, asr_turns), scorers)
     attrs = col.matched(col.routed(config.required_attributes), scored.columns)
     errored = frame["error"].notna()
     timing_ok = scored["timing"].isna() | (scored["timing"] == "on_time")

@@ -22,12 +22,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class CaseInputs:
     """What per-case scoring sees: the scoring frame (one row per case and repeat, evals.frame.build_frame
-    with rulings applied), the gate config, and the scored reply turns (evals.reply.score_replies;
-    None when replies were not scored)."""
+    with rulings applied), the gate config, the scored reply turns (evals.reply.score_replies;
+    None when replies were not scored) and an audio run's scored heard turns (evals.scorers.asr.
+    score_hearing; None in a text run)."""
 
     frame: pd.DataFrame
     config: GateConfig
     reply_turns: pd.DataFrame | None = None
+    asr_turns: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

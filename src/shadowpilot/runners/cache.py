@@ -16,7 +16,7 @@ from typing import Any
 
 from ..types import AgentInput, CacheStats, Recommendation, Transcript
 from .agent import Agent, AgentBase, AgentWrapper
-from .events import TranscriptEvents
+from .events import Hearing, TranscriptEvents
 from .masking import mask_model
 from .turn_loop import run_call
 
@@ -96,18 +96,22 @@ class _KeyRecorder(AgentBase):
 
 
 def replay_keys(
-    agent: Agent, cases: list[Transcript], repeats: int, skip: Collection[tuple[str, int]] = ()
+    agent: Agent,
+    cases: list[Transcript],
+    repeats: int,
+    skip: Collection[tuple[str, int]] = (),
+    hearing: dict[str, Hearing] | None = None,
 ) -> list[str]:
     """The cache key of every input a replay of `cases` can put to `agent` (each customer turn, built by
-    the turn loop itself), so their answers are read in one query before the replay and the store is
-    not held open while it runs."""
+    the turn loop itself, with what an audio replay heard in place of the transcript's text), so their
+    answers are read in one query before the replay and the store is not held open while it runs."""
     recorder = _KeyRecorder(agent.describe(), agent.prompt_hash())
 
     async def walk() -> None:
         for rep in range(repeats):
             for case in cases:
                 if (case.id, rep) not in skip:
-                    source = TranscriptEvents(case)
+                    source = TranscriptEvents(case, (hearing or {}).get(case.id))
                     await run_call(source, recorder, fingerprint="", repeat=rep, all_turns=True)
 
     asyncio.run(walk())

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..types import Outcome, Transcript, Turn
+from ..types import HeardTurn, Outcome, Transcript, Turn
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,13 @@ class CallStarted:
 
 @dataclass(frozen=True)
 class Utterance:
+    """One turn said. In an audio replay a customer turn's text is what the ASR heard (`heard`), or
+    `asr_error` says why nothing could be heard (the turn loop fails the case on it)."""
+
     index: int  # position in the conversation (the transcript's turn index)
     turn: Turn
+    heard: HeardTurn | None = None
+    asr_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,17 +50,30 @@ class EventSource(Protocol):
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
 
-class TranscriptEvents:
-    """A stored case replayed as the events of a live call."""
+# What an audio replay heard of a case's customer turns, by turn index: a HeardTurn, or the ASR's
+# error (a str). A customer turn missing from it (no start_s/end_s) keeps its transcript text.
+Hearing = dict[int, HeardTurn | str]
 
-    def __init__(self, transcript: Transcript):
+
+class TranscriptEvents:
+    """A stored case replayed as the events of a live call; with `hearing` (an audio replay), each
+    customer turn heard says what the ASR heard in place of the transcript's text."""
+
+    def __init__(self, transcript: Transcript, hearing: Hearing | None = None):
         self.transcript = transcript
+        self.hearing = hearing or {}
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         t = self.transcript
         yield CallStarted(t.id, t.channel, dict(t.customer))
         for i, turn in enumerate(t.turns):
-            yield Utterance(i, turn)
+            heard = self.hearing.get(i) if turn.speaker == "customer" else None
+            if isinstance(heard, HeardTurn):
+                yield Utterance(i, turn.model_copy(update={"text": heard.text}), heard=heard)
+            elif isinstance(heard, str):
+                yield Utterance(i, turn, asr_error=heard)
+            else:
+                yield Utterance(i, turn)
             if t.outcome.escalated and t.outcome.at_turn == i:
                 yield HumanAction(t.outcome)
         if not t.outcome.escalated or t.outcome.at_turn is None:

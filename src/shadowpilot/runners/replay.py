@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..types import CallRun, Transcript
 from .agent import Agent
-from .events import TranscriptEvents
+from .events import Hearing, TranscriptEvents
 from .reach import ReachCheck
 from .turn_loop import DEFAULT_MAX_REPLY_CHARS, run_call
 
@@ -29,12 +29,14 @@ async def replay(
     fingerprints: dict[str, str] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
     max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS,
+    hearing: dict[str, Hearing] | None = None,
 ) -> list[CallRun]:
     """Replay every case `repeats` times; results come back in case order.
 
     `skip` holds (case id, repeat) calls already made (a resumed run);
     `fingerprints` (case id -> fingerprint) saves hashing cases the caller already hashed;
-    `on_result` is called as each call finishes (progress bars, batched writes).
+    `on_result` is called as each call finishes (progress bars, batched writes);
+    `hearing` (case id -> what the ASR heard of its customer turns) makes it an audio replay.
     Raises RunAborted when the first turns all fail unreached (nothing listening, the key
     refused), or when nothing but those happened: the calls made so far went to `on_result`.
     """
@@ -53,7 +55,7 @@ async def replay(
             except asyncio.QueueEmpty:
                 return
             result = await run_call(
-                TranscriptEvents(case),
+                TranscriptEvents(case, (hearing or {}).get(case.id)),
                 agent,
                 fingerprint=fps[case.id],
                 repeat=rep,

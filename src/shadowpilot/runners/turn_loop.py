@@ -98,6 +98,10 @@ async def run_call(
             customer_turns += 1
             if error is not None or (escalated and not all_turns):
                 continue
+            if event.asr_error is not None:  # nothing heard: the agent cannot answer, the case fails
+                error = f"ASR failed at turn {event.index}: {mask(event.asr_error)}"
+                steps.append(AgentStep(turn=event.index, customer_turn=ordinal, error=error))
+                continue
             ctx = AgentInput(
                 case_id=case_id,
                 turn=event.index,
@@ -110,10 +114,10 @@ async def run_call(
             if rec is not None:
                 if rec.case_id != case_id or rec.turn != event.index:
                     rec = rec.model_copy(update={"case_id": case_id, "turn": event.index})
-                steps.append(AgentStep(turn=event.index, customer_turn=ordinal, recommendation=rec))
+                steps.append(AgentStep(turn=event.index, customer_turn=ordinal, recommendation=rec, heard=event.heard))
                 escalated = escalated or rec.escalate
                 continue
-            steps.append(AgentStep(turn=event.index, customer_turn=ordinal, error=error))
+            steps.append(AgentStep(turn=event.index, customer_turn=ordinal, error=error, heard=event.heard))
         elif isinstance(event, CallEnded):
             break
     return CallRun(case_id=case_id, fingerprint=fingerprint, repeat=repeat, steps=steps, error=error)

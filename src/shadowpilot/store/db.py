@@ -57,6 +57,10 @@ STEP_COLUMNS = [
     "cost_usd",
     "error",
     "cached",
+    "heard",
+    "asr_ms",
+    "audio_s",
+    "asr_cost_usd",
 ]
 
 
@@ -948,7 +952,8 @@ class Store:
         """A run's steps, the columns scoring reads (`routing` as its JSON text), as stored."""
         return self.con.execute(
             "SELECT case_id, repeat, turn, customer_turn, escalate, reply, reason, queue, routing, summary, "
-            "sentiment, latency_ms, first_token_ms, cost_usd, cached FROM steps WHERE run_id = ?",
+            "sentiment, latency_ms, first_token_ms, cost_usd, cached, heard, asr_ms, audio_s, asr_cost_usd "
+            "FROM steps WHERE run_id = ?",
             [run_id],
         ).df()
 
@@ -1241,6 +1246,9 @@ def _step_row(run_id: str, cr: CallRun, step: Any) -> dict[str, Any]:
         customer_turn=step.customer_turn,
         error=step.error,
     )
+    if step.heard is not None:
+        h = step.heard
+        row.update(heard=h.text, asr_ms=h.asr_ms, audio_s=h.audio_s, asr_cost_usd=h.cost_usd)
     if rec is not None:
         row.update(
             escalate=rec.escalate,

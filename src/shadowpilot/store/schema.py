@@ -185,4 +185,16 @@ MIGRATIONS: list[str] = [
     UPDATE runs SET case_set = 'all' WHERE mode = 'replay';
     ALTER TABLE rulings ADD COLUMN audit_note VARCHAR;
     """,
+    # 8: audio runs (`run --audio`): per customer turn, what the ASR heard of its audio (the text the
+    #    agent was given in place of the transcript's), the engine's time from the end of the turn's
+    #    speech to that text, the audio's length and what hearing it cost. All null in a text run.
+    #    Per scored case: the customer turns heard and their word error rate (evals/scorers/asr.py).
+    """
+    ALTER TABLE scores ADD COLUMN asr_turns INTEGER;
+    ALTER TABLE scores ADD COLUMN asr_wer DOUBLE;
+    ALTER TABLE steps ADD COLUMN heard VARCHAR;
+    ALTER TABLE steps ADD COLUMN asr_ms DOUBLE;
+    ALTER TABLE steps ADD COLUMN audio_s DOUBLE;
+    ALTER TABLE steps ADD COLUMN asr_cost_usd DOUBLE;
+    """,
 ]

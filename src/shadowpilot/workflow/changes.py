@@ -10,6 +10,8 @@ fields, in this order:
 - `rules`: the baseline agent's rules and replies, by their hash
 - `config`: anything else in the agent's stored configuration (its URL, timeouts, tool settings)
 - `cases`: the case set (a case added, dropped, or a new version of one)
+- `asr`: what the agent heard through: text (the transcript) against audio (`run --audio`), or
+  another `[asr]` engine, model or setting
 
 An agent that keeps what it is told out of sight (http, python: no prompt hash) shows no `prompt`.
 """
@@ -21,7 +23,7 @@ from typing import Any
 
 from ..types import RunManifest
 
-FIELDS = ("agent", "model", "prompt", "rules", "config", "cases")
+FIELDS = ("agent", "model", "prompt", "rules", "config", "cases", "asr")
 _COMPARED = {"kind", "model", "prompt", "rules"}  # agent keys a field of their own covers (prompt: its path)
 
 
@@ -42,6 +44,8 @@ def changed(before: RunManifest | None, after: RunManifest) -> list[str] | None:
             out.append("config")
     if before.cases != after.cases:
         out.append("cases")
+    if before.asr != after.asr:
+        out.append("asr")
     return out
 
 

@@ -6,13 +6,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..config import Settings
 from ..errors import NotFoundError
 from ..evals import evaluate_gate, score_frame
 from ..evals.compare import Comparison, compare_scores
-from ..evals.derive import HUMAN, call_rows, human_replies
+from ..evals.derive import CUSTOMER, HUMAN, call_rows, heard_references, human_replies
 from ..evals.frame import build_frame, with_ruled_attributes
 from ..evals.judge import summarise as judge_summary
 from ..evals.regressions import regression_check, with_check
@@ -57,7 +58,20 @@ def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
         raise NotFoundError(f"run {run_id} has no cases")
     frame = apply_rulings(frame, with_ruled_attributes(store.rulings_for_run(run_id), config.required_attributes))
     pairs = human_replies(cases, steps, store.scoring_turns(run_id, [HUMAN]), calls)
-    return show_rulings(score_frame(frame, config, score_replies(pairs)), frame)
+    return show_rulings(
+        score_frame(frame, config, score_replies(pairs), asr_turns=_hearing(store, run_id, cases, steps, calls)), frame
+    )
+
+
+def _hearing(
+    store: Store, run_id: str, cases: pd.DataFrame, steps: pd.DataFrame, calls: np.ndarray
+) -> pd.DataFrame | None:
+    """An audio run's heard turns scored against what was said (None for a text run: no turn heard)."""
+    if not steps["heard"].notna().any():
+        return None
+    from ..evals.scorers.asr import score_hearing
+
+    return score_hearing(heard_references(cases, steps, store.scoring_turns(run_id, [CUSTOMER]), calls))
 
 
 def evaluate(store: Store, run_id: str, settings: Settings) -> tuple[pd.DataFrame, GateResult]:
@@ -130,4 +144,6 @@ def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0
     """Score two stored runs (rulings applied) and compare B against A."""
     with Workspace.reading(settings) as ws:
         a, b = ws.complete_run(run_a), ws.complete_run(run_b)
-        return compare_scores(score_run(ws.store, a, settings.gate), score_run(ws.store, b, settings.gate), a, b, alpha)
+        c = compare_scores(score_run(ws.store, a, settings.gate), score_run(ws.store, b, settings.gate), a, b, alpha)
+        heard = {"audio_a": ws.store.manifest(a).asr is not None, "audio_b": ws.store.manifest(b).asr is not None}
+        return c.model_copy(update=heard)

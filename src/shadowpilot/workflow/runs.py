@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..case_sets import CASE_SETS, DEFAULT_CASE_SET, CaseSet, Origin, counted
 from ..config import Settings
@@ -20,7 +20,11 @@ from ..store import Store, new_run_id
 from ..terms import Term, Worded
 from ..types import CacheStats, CallRun, RunManifest, Transcript
 from ..versions import package_versions
+from .hearing import Heard, asr_engine, hear, with_audio
 from .workspace import Workspace, find_run
+
+if TYPE_CHECKING:
+    from ..asr.engine import AsrEngine
 
 WRITE_BATCH = 50  # finished calls per store transaction during a run, at least
 # ... and at most one batch write per interval: each write opens, migrates and checkpoints the store
@@ -39,6 +43,8 @@ class RunReport:
     elapsed_s: float = 0.0  # wall time of the replay itself (no start-up, no final write)
     case_set: str | None = None  # the case set it replayed (case_sets; None: not recorded)
     left_out: dict[Origin, int] | None = None  # stored cases outside the set, by origin (archive aside)
+    no_audio: int = 0  # an audio run: cases of the set left out for having no recording
+    heard: Heard | None = None  # an audio run: what hearing the customer turns gave (None: a text run)
 
 
 def run(
@@ -49,6 +55,7 @@ def run(
     repeats: int = 1,
     use_cache: bool = True,
     cases: CaseSet | str = DEFAULT_CASE_SET,
+    audio: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[CallRun], None] | None = None,
 ) -> RunReport:
@@ -56,6 +63,11 @@ def run(
     scores it). The default set is the imported cases (files and Twilio): live shadow calls join
     a replay only when asked for (`shadow`, `all`); archived cases never do. The report counts
     the stored cases left out.
+
+    `audio`: an audio run. Only the cases with a recording are replayed (the others are counted in
+    `no_audio`); each customer turn's span of it goes through the `[asr]` engine first
+    (workflow.hearing), and the agent is asked with what was heard. UsageError when `[asr] kind`
+    is none or no case of the set has audio.
 
     Results are written in batches as calls finish, and the store is open only for those
     writes, so other commands can read it while a run runs. An interrupted run is kept,
@@ -69,13 +81,21 @@ def run(
         raise UsageError.worded(Term("case_set", "cases"), f" {cases!r}: one of {', '.join(CASE_SETS)}")
     origins = CASE_SETS[chosen_set]
     agent = agent or build_agent(settings)
+    engine = asr_engine(settings) if audio else None
     with Workspace.creating(settings) as ws:
-        store = ws.store
-        tally = store.case_tally()
+        tally = ws.store.case_tally()
         left_out = {o: n for o, n in tally.items() if o not in origins and n}
-        chosen = store.current_cases(origins)
+        chosen = ws.store.current_cases(origins)
+    if not chosen:
+        raise UsageError.worded(_no_cases(settings, chosen_set, left_out))
+    no_audio = 0
+    if engine is not None:
+        chosen, no_audio = with_audio(chosen)
         if not chosen:
-            raise UsageError.worded(_no_cases(settings, chosen_set, left_out))
+            raise UsageError(f"no {chosen_set} case in {settings.store_path} has a recording to replay with audio")
+    heard = _hear(settings, engine, chosen)  # the store is closed meanwhile: hearing takes a while
+    with Workspace.writing(settings) as ws:
+        store = ws.store
         manifest = RunManifest(
             run_id=new_run_id(),
             created_at=datetime.now(UTC),
@@ -87,12 +107,20 @@ def run(
             versions=package_versions(),
             all_turns=all_turns,
             repeats=repeats,
+            asr=engine.describe() if engine is not None else None,
         )
-        cached = _cache(store, settings, agent, chosen, repeats, set(), use_cache)
+        cached = _cache(store, settings, agent, chosen, repeats, set(), use_cache, heard)
         store.create_run(manifest, chosen_set)
-    rep = _replay_into(settings, manifest, chosen, agent, cached, set(), on_start, on_result)
-    rep.case_set, rep.left_out = chosen_set, left_out
+    rep = _replay_into(settings, manifest, chosen, agent, cached, set(), on_start, on_result, heard)
+    rep.case_set, rep.left_out, rep.no_audio, rep.heard = chosen_set, left_out, no_audio, heard
     return rep
+
+
+def _hear(settings: Settings, engine: AsrEngine | None, cases: list[Transcript]) -> Heard | None:
+    """What `engine` hears of the cases' customer turns (None: a text run, nothing to hear)."""
+    if engine is None:
+        return None
+    return hear(settings, engine, cases, concurrency=min(settings.agent.concurrency, 4))
 
 
 def _no_cases(settings: Settings, cases: CaseSet, left_out: dict[Origin, int]) -> Worded:
@@ -118,7 +146,8 @@ def resume(
     """Finish an unfinished run (default: the newest) without redoing its finished calls.
 
     The agent must be the one the run started with (same config and prompt), or the
-    run would measure two agents at once.
+    run would measure two agents at once; an audio run's `[asr]` engine must be the one it started
+    with too, and hears the unfinished cases again.
     """
     agent = agent or build_agent(settings)
     with Workspace.writing(settings) as ws:
@@ -139,11 +168,23 @@ def resume(
         if len(cases) != len(manifest.cases):
             raise NotFoundError(f"run {rid} used case versions that are no longer in {settings.store_path}")
         done = store.finished_calls(rid)
-        cached = _cache(store, settings, agent, cases, manifest.repeats, done, use_cache)
+    engine = None
+    if manifest.asr is not None:
+        engine = asr_engine(settings)
+        if engine.describe() != manifest.asr:
+            raise UsageError(
+                f"the [asr] settings changed since audio run {rid} started; "
+                "start a new audio run instead of resuming this one"
+            )
+    unfinished = {c.id for c in cases for r in range(manifest.repeats) if (c.id, r) not in done}
+    heard = _hear(settings, engine, [c for c in cases if c.id in unfinished])
+    with Workspace.writing(settings) as ws:
+        store = ws.store
+        cached = _cache(store, settings, agent, cases, manifest.repeats, done, use_cache, heard)
         case_set = store.run_case_set(rid)
         store.reopen_run(rid)
-    rep = _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result)
-    rep.case_set = case_set
+    rep = _replay_into(settings, manifest, cases, agent, cached, done, on_start, on_result, heard)
+    rep.case_set, rep.heard = case_set, heard
     return rep
 
 
@@ -155,12 +196,14 @@ def _cache(
     repeats: int,
     done: set[tuple[str, int]],
     use_cache: bool,
+    heard: Heard | None = None,
 ) -> CachedAgent | None:
     """The response cache in front of the agent, when it is on, with every answer the replay can
     use read now: the replay then needs the store only for its batch writes."""
     if not (use_cache and agent.cacheable(settings.agent.cache)):
         return None
-    answers = store.cached_responses(replay_keys(agent, cases, repeats, done))
+    hearing = heard.hearing if heard is not None else None
+    answers = store.cached_responses(replay_keys(agent, cases, repeats, done, hearing))
     return CachedAgent(agent, answers.get)
 
 
@@ -179,6 +222,7 @@ def _replay_into(
     done: set[tuple[str, int]],
     on_start: Callable[[int], None] | None,
     on_result: Callable[[CallRun], None] | None,
+    heard: Heard | None = None,
 ) -> RunReport:
     """Replay and store, opening the store only to write: a batch on a thread (_BatchWriter) once
     WRITE_BATCH calls have finished and WRITE_INTERVAL_S has passed since the last (a batch that
@@ -222,6 +266,7 @@ def _replay_into(
                 skip=done,
                 fingerprints=manifest.cases,
                 on_result=collect,
+                hearing=heard.hearing if heard is not None else None,
             )
         )
         status = "complete"

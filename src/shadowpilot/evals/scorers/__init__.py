@@ -8,6 +8,7 @@ SCORERS, so a caller adds one with `(*SCORERS, MyScorer())` without changing thi
 from __future__ import annotations
 
 from ..scorer import Scorer
+from .asr import AsrScorer
 from .cost import CostScorer
 from .escalation import EscalationScorer
 from .handoff import HandoffScorer
@@ -26,6 +27,7 @@ SCORERS: tuple[Scorer, ...] = (
     HandoffScorer(),
     WeightedScorer(),
     JudgeScorer(),
+    AsrScorer(),
 )
 
 __all__ = ["SCORERS", "Scorer"]
