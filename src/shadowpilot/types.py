@@ -358,6 +358,9 @@ class Budgets(_Frozen):
 
     first_token_ms: float = Field(800.0, gt=0)
     full_reply_ms: float = Field(1400.0, gt=0)
+    # audio runs: p95 from the end of the customer's speech to the agent's first token (the ASR's
+    # time plus the agent's), the voice agent's budget
+    asr_to_first_token_ms: float = Field(800.0, gt=0)
     cost_per_call_usd: float | None = Field(None, ge=0)
     human_cost_per_call_usd: float | None = Field(None, ge=0)
 
@@ -428,6 +431,16 @@ class AsrSummary(ScorerSummary):
     audio_minutes_per_call: float | None = None
     asr_cost_total: float | None = None
     asr_cost_per_call: float | None = None
+    # per heard turn, in ms from the end of the customer's speech: to the transcript (the ASR's
+    # time), to the agent's first token and to its full reply (the ASR's time plus the agent's);
+    # None where the agent reported no times
+    to_transcript_p50: float | None = None
+    to_transcript_p95: float | None = None
+    to_first_token_p50: float | None = None
+    to_first_token_p95: float | None = None
+    to_full_reply_p50: float | None = None
+    to_full_reply_p95: float | None = None
+    to_first_token_budget: float | None = None
 
 
 class LatencySummary(ScorerSummary):

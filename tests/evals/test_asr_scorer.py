@@ -140,3 +140,52 @@ def test_audio_minutes_and_asr_cost_are_per_conversation_heard() -> None:
     assert s.audio_minutes == pytest.approx(9 / 60, abs=1e-4)  # type: ignore[attr-defined]
     assert s.audio_minutes_per_call == pytest.approx(4.5 / 60, abs=1e-4)  # type: ignore[attr-defined]
     assert s.asr_cost_total == pytest.approx(0.0009) and s.asr_cost_per_call == pytest.approx(0.00045)  # type: ignore[attr-defined]
+
+
+def _timings(rows: list[tuple[str, int, float | None, float | None, float | None]]) -> pd.DataFrame:
+    """Store.step_timings' shape: per step, the agent's times and the ASR's (None: not reported)."""
+    return pd.DataFrame(
+        [
+            {"case_id": c, "repeat": 0, "turn": t, "asr_ms": asr, "first_token_ms": ft, "latency_ms": full}
+            | {"cached": False}
+            for c, t, asr, ft, full in rows
+        ]
+    )
+
+
+def test_the_voice_budget_counts_from_the_end_of_speech_asr_time_plus_the_agents() -> None:
+    from shadowpilot.types import Budgets
+
+    f = frame(good("a"), quiet("b"))
+    scores = score_frame(f, GateConfig(), asr_turns=heard_turns())
+    timings = _timings([("a", 0, 100.0, 300.0, 900.0), ("a", 2, 200.0, 500.0, 1000.0), ("b", 0, 300.0, 700.0, 1500.0)])
+    on = GateConfig(check_latency=True)
+    share = AsrScorer().gate(GateInputs(first_repeat(scores), scores, on, "r", Budgets(), timings))
+    s = share.summary
+    assert s is not None
+    # end of speech -> first token per turn: 400, 700, 1000 ms; p50 700, p95 970 (linear interpolation)
+    assert (s.to_first_token_p50, s.to_first_token_p95) == (700.0, 970.0)  # type: ignore[attr-defined]
+    assert (s.to_transcript_p50, s.to_full_reply_p50) == (200.0, 1200.0)  # type: ignore[attr-defined]
+    (over,) = [c for c in share.checks if c.name == "asr_to_first_token"]
+    assert not over.passed and "970 ms" in over.detail and "budget 800 ms" in over.detail
+    roomy = AsrScorer().gate(
+        GateInputs(first_repeat(scores), scores, on, "r", Budgets(asr_to_first_token_ms=1000), timings)
+    )
+    assert [c.passed for c in roomy.checks if c.name == "asr_to_first_token"] == [True]
+    # without [gate] check_latency the figures are reported and nothing is checked
+    off = AsrScorer().gate(GateInputs(first_repeat(scores), scores, GateConfig(), "r", Budgets(), timings))
+    assert off.checks == [] and off.summary.to_first_token_p95 == 970.0  # type: ignore[union-attr]
+
+
+def test_an_agent_that_reports_no_times_is_not_measured_and_fails_the_voice_budget() -> None:
+    from shadowpilot.types import Budgets
+
+    f = frame(good("a"), quiet("b"))
+    scores = score_frame(f, GateConfig(), asr_turns=heard_turns())
+    timings = _timings([("a", 0, 100.0, None, None), ("b", 0, 300.0, None, None)])  # the baseline: no times
+    share = AsrScorer().gate(
+        GateInputs(first_repeat(scores), scores, GateConfig(check_latency=True), "r", Budgets(), timings)
+    )
+    assert share.summary.to_transcript_p95 == 290.0 and share.summary.to_first_token_p95 is None  # type: ignore[union-attr]
+    (check,) = [c for c in share.checks if c.name == "asr_to_first_token"]
+    assert not check.passed and "not measured" in check.detail

@@ -119,8 +119,14 @@ def test_run_audio_asks_the_agent_with_what_the_local_engine_heard(audio_tenant:
     assert asr["asr_cost_per_call"] == pytest.approx(audio_s / 60 / 3 * 0.006, abs=1e-5)
     (check,) = [c for c in verdict["checks"] if c["name"] == "asr_wer"]
     assert not check["passed"] and "at most 0.000" in check["detail"]
+    # the voice budget from the stored ASR times: the engine's time per heard turn; the baseline
+    # agent reports no times of its own, so the first token is not measured
+    heard_ms = steps.loc[steps["heard"].notna(), "asr_ms"]
+    assert asr["to_transcript_p95"] == pytest.approx(heard_ms.quantile(0.95), abs=0.1) and asr["to_transcript_p95"] > 0
+    assert asr["to_first_token_p95"] is None and asr["to_first_token_budget"] == 800
     shown = invoke(cli, "gate", "--run", out["run_id"])
-    assert "Hearing" in shown.stdout and "ASR WER" in shown.stdout
+    flat = " ".join(shown.stdout.replace("│", " ").split())
+    assert "Hearing" in flat and "ASR WER" in flat and "to first token p95 not measured (budget 800 ms)" in flat
     # the text run heard nothing: not measured, and no check however strict
     text_gate = json.loads(invoke(cli, "gate", "--json", "--run", text_run).stdout)
     assert text_gate["asr"] is None and "asr_wer" not in [c["name"] for c in text_gate["checks"]]

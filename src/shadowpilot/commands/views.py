@@ -76,6 +76,13 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
                     if a.asr_cost_per_call is not None
                     else ""
                 )
+                + (
+                    f" · end of speech to transcript p95 {ms_as_kept(a.to_transcript_p95)}, to first token p95 "
+                    f"{ms_as_kept(a.to_first_token_p95) if a.to_first_token_p95 is not None else NOT_MEASURED}"
+                    f" (budget {a.to_first_token_budget:g} ms)"
+                    if a.to_transcript_p95 is not None and a.to_first_token_budget is not None
+                    else ""
+                )
             ),
         )
     j = g.judge

@@ -981,11 +981,13 @@ class Store:
         ).df()
 
     def step_timings(self, run_id: str) -> pd.DataFrame:
-        """Per step that reported a time: time to first token and to the full reply (ms), and
-        whether it came from the response cache (which keeps the times first measured)."""
+        """Per step that reported a time: time to first token and to the full reply (ms), whether
+        it came from the response cache (which keeps the times first measured), and in an audio
+        run the ASR's time for the turn heard (`asr_ms`)."""
         return self.con.execute(
-            "SELECT case_id, repeat, turn, first_token_ms, latency_ms, coalesce(cached, false) AS cached "
-            "FROM steps WHERE run_id = ? AND (first_token_ms IS NOT NULL OR latency_ms IS NOT NULL)",
+            "SELECT case_id, repeat, turn, first_token_ms, latency_ms, coalesce(cached, false) AS cached, asr_ms "
+            "FROM steps WHERE run_id = ? "
+            "AND (first_token_ms IS NOT NULL OR latency_ms IS NOT NULL OR asr_ms IS NOT NULL)",
             [run_id],
         ).df()
 

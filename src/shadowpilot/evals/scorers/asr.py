@@ -5,6 +5,12 @@ number words as digits, fillers), counted by the same code that measures replies
 (`turn_wer`), per case (its turns' edits over their reference words) and corpus-level (every
 heard turn's edits over every reference word: not a mean of rates). The check is on with [gate]
 max_asr_wer; a text run heard nothing: not measured, no check.
+
+The voice budget, per heard turn (Store.step_timings' `asr_ms` beside the agent's times): p50 and
+p95 from the end of the customer's speech to the transcript, to the agent's first token and to its
+full reply. With [gate] check_latency the p95 to the first token must be within [budgets]
+asr_to_first_token_ms; an agent that reported no times is not measured and fails it, as the
+latency check does.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from ...formatting import rounded
-from ...types import AsrSummary, GateConfig
+from ...types import AsrSummary, Budgets, GateConfig
 from ...wording import plural
 from ..scorer import CaseInputs, GateInputs, ScorerResult, check
+from .latency import percentile
 
 ASR_COLUMNS = ["asr_turns", "asr_edits", "asr_ref_words", "asr_wer", "asr_audio_s", "asr_cost_usd"]
 
@@ -120,6 +127,39 @@ class AsrScorer:
 
     def gate(self, inputs: GateInputs) -> ScorerResult:
         asr, most = asr_summary(inputs.scores), inputs.config.max_asr_wer
-        if most is None or asr is None or asr.wer is None:  # not measured: no check
-            return ScorerResult(asr)
-        return ScorerResult(asr, [check("asr_wer", asr.wer <= most, _detail(asr, most))])
+        if asr is None:  # a text run: not measured, no check
+            return ScorerResult(None)
+        asr = asr.model_copy(update=hearing_latency(inputs.timings, inputs.budgets))
+        checks = []
+        if most is not None and asr.wer is not None:
+            checks.append(check("asr_wer", asr.wer <= most, _detail(asr, most)))
+        if inputs.config.check_latency:
+            p95, budget = asr.to_first_token_p95, inputs.budgets.asr_to_first_token_ms
+            checks.append(check("asr_to_first_token", p95 is not None and p95 <= budget, _latency_detail(asr)))
+        return ScorerResult(asr, checks)
+
+
+def hearing_latency(timings: pd.DataFrame | None, budgets: Budgets) -> dict[str, float | None]:
+    """p50/p95 over the heard turns (steps with `asr_ms`) from the end of the customer's speech: to
+    the transcript, to the agent's first token, to its full reply (ASR time + agent time)."""
+    heard = timings[timings["asr_ms"].notna()] if timings is not None and "asr_ms" in timings else None
+    out: dict[str, float | None] = {"to_first_token_budget": budgets.asr_to_first_token_ms}
+    if heard is None or heard.empty:
+        return out
+    spans = {
+        "to_transcript": heard["asr_ms"],
+        "to_first_token": heard["asr_ms"] + heard["first_token_ms"],
+        "to_full_reply": heard["asr_ms"] + heard["latency_ms"],
+    }
+    for name, values in spans.items():
+        out[f"{name}_p50"], out[f"{name}_p95"] = percentile(values, 50), percentile(values, 95)
+    return out
+
+
+def _latency_detail(asr: AsrSummary) -> str:
+    if asr.to_first_token_p95 is None:
+        return "the agent reported no first-token times for the heard turns: not measured"
+    return (
+        f"p95 end of speech to first token {asr.to_first_token_p95:g} ms "
+        f"(ASR p95 {asr.to_transcript_p95:g} ms), budget {asr.to_first_token_budget:g} ms"
+    )
