@@ -1,10 +1,9 @@
-"""The root command group: `--help` in plain metavars, and `--json` errors for usage mistakes.
+"""The root command group: arguments shown by their metavars, and `--json` errors for usage mistakes.
 
 Both are typer's doing that no command can change from inside: typer parses the flags before a
-command runs (so `guarded` never sees a bad flag value), and its rich help prints a type after
-every option, flags included (`--json <bool>`), and required arguments as raw names
-(`{paths}...  <list[Path]>`). The group sees every command on its way to being parsed or shown,
-so the commands of cli.py get both without asking.
+command runs (so `guarded` never sees a bad flag value), and its usage line shows an argument that
+takes several values without the `...` (`cases rm [OPTIONS] ID`). The group sees every command on
+its way to being parsed or shown, so the commands of cli.py get both without asking.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import typer
-from typer.core import TyperArgument, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperGroup
 
 from .common import EXIT_USAGE, INVOCATION, JSON_WANTED, report_failure_as_json
 
@@ -23,11 +22,8 @@ _RAW_ARGS = "shadowpilot.raw-args"
 
 
 class NamedArgument(TyperArgument):
-    """An argument with a metavar shows just that, in the usage line (`PATH...`, `ID...`) and in
-    the arguments panel, never typer's `{name}` and `<type>`; its help says what it takes."""
-
-    def display_type_rich(self, ctx: Any) -> str | None:
-        return None
+    """An argument with a metavar shows just that in the usage line, with `...` when it takes
+    several (`PATH...`, `ID...`); its help says what it takes."""
 
     def get_usage_pieces(self, ctx: Any) -> list[str]:
         name = self.metavar or self.name or ""
@@ -37,13 +33,10 @@ class NamedArgument(TyperArgument):
 
 
 def plain_help(command: Any, ctx: Any) -> None:
-    """Flags take no value, so their help shows none (no `<bool>`); arguments with a metavar are
-    shown by it. Applied to a command, its help option and, for a group, every command below."""
-    params = [*command.params, command.get_help_option(ctx)]
-    for param in params:
-        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
-            param.metavar = ""  # typer's rich help prints the metavar when there is one
-        elif type(param) is TyperArgument and param.metavar is not None:
+    """Arguments with a metavar are shown by it. Applied to a command and, for a group, every
+    command below."""
+    for param in command.params:
+        if type(param) is TyperArgument and param.metavar is not None:
             param.__class__ = NamedArgument  # typer builds its params itself: no class to pass it
     for sub in getattr(command, "commands", {}).values():
         plain_help(sub, ctx)
