@@ -1,4 +1,4 @@
-"""Speech recognition: how customer audio becomes the text a text agent sees (issue 13, `[asr]`).
+"""Speech recognition: how customer audio becomes the text a text agent sees (`[asr]`).
 
 `engine_from_settings(settings)` gives the configured engine (None for `kind = "none"`: the stored
 transcript is used). Every engine answers `await engine.transcribe(audio)` with a `Transcription`,
