@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..config import Settings
-from ..reports.data import ReportData, read_records, report_data
 from ..evals.derive import call_rows
+from ..reports.data import ReportData, read_records, report_data
 from .gating import _hearing, gated
 from .workspace import Workspace
 
