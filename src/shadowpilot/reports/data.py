@@ -13,13 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
 from ..evals import columns as col
-from ..evals.compare import Comparison
+from ..evals.compare import Comparison, DecisionFlip
 from ..evals.derive import agent_decisions
 from ..evals.missing import na_to_none
 from ..store import Store
 from ..types import (
     NO_ESCALATION,
     AgentDecision,
+    AsrSummary,
     DecisionView,
     GateResult,
     Outcome,
@@ -72,6 +73,52 @@ class CaseReport(BaseModel):
     latency_ms_max: float | None = None
 
 
+class CaseWer(BaseModel):
+    """One heard case's ASR word error rate, as the gate's scorer computed it (scores' `asr_wer`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    turns: int  # customer turns heard and scored
+    edits: int
+    ref_words: int
+    wer: float | None  # None: no reference word to measure against
+
+
+class WorstTurn(BaseModel):
+    """A heard customer turn among the worst heard, by the scorer's per-turn WER (turn_wer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    customer_turn: int | None  # counted from 1, as people read it
+    edits: int
+    ref_words: int
+    wer: float
+
+
+class Hearing(BaseModel):
+    """What the agent heard in an audio run (`run --audio`), every figure from the gate's ASR
+    scorer (`asr` is the gate's own summary, unchanged), never recomputed here. A text run:
+    `measured` false, `asr` null, and every writer says "not measured"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    measured: bool
+    asr: AsrSummary | None = None  # the gate's `asr`: corpus WER, audio minutes, ASR cost, latencies
+    token_cost_per_call: float | None = None  # the agent's token cost (gate `cost.per_call_mean`), beside ASR's
+    cases: list[CaseWer] = Field(default_factory=list)  # worst WER first
+    worst_turns: list[WorstTurn] = Field(default_factory=list)  # at most WORST_TURNS, worst first
+    # against a baseline of the other kind (text vs audio): the cases whose decision hearing changed
+    # (evals.compare.decision_flips); None when there is no such baseline
+    flipped: list[DecisionFlip] | None = None
+    baseline_run: str | None = None  # that baseline
+    baseline_audio: bool = False  # whether that baseline was the audio run (this one the text run)
+
+
+WORST_TURNS = 5
+
+
 class TimelinePoint(BaseModel):
     """One gated run of the pilot: when, which kind (replay or shadow) and how it did."""
 
@@ -108,6 +155,7 @@ class ReportData(BaseModel):
     to_go_live: list[str] = Field(default_factory=list)  # what must change to go live (empty: go)
     comparison: Comparison | None = None  # against --baseline RUN
     case_set: str | None = None  # which stored cases the run replayed (case_sets; None: a live shadow run)
+    hearing: Hearing = Hearing(measured=False)  # an audio run's hearing; not measured for a text run
 
     @property
     def redaction_note(self) -> str:
@@ -172,13 +220,15 @@ def report_data(
     gate: GateResult,
     *,
     comparison: Comparison | None = None,
+    heard: pd.DataFrame | None = None,
     show_pii: bool = False,
 ) -> ReportData:
     """Gather every case, the pilot's timeline and its rulings for the writers, around the run's
     scores and verdict as the workflow made them (shadowpilot.workflow.build_report_data).
 
     Personal data is redacted (`[redaction] kinds`) unless `show_pii`: a report is made to be
-    shared; the store keeps the original.
+    shared; the store keeps the original. `heard` is the run's heard turns as the gate's ASR
+    scorer scored them (evals.scorers.asr.score_hearing; None for a text run).
     """
     manifest = records.manifest
     r = records
@@ -203,6 +253,67 @@ def report_data(
         to_go_live=to_go_live(gate, cases),
         comparison=comparison,
         case_set=records.case_set,
+        hearing=hearing(gate, scores, heard, records.transcripts, comparison),
+    )
+
+
+def hearing(
+    gate: GateResult,
+    scores: pd.DataFrame,
+    heard: pd.DataFrame | None,
+    transcripts: dict[str, Transcript],
+    comparison: Comparison | None,
+) -> Hearing:
+    """The run's hearing for the writers: the gate's ASR summary as it is, the per-case WER the
+    scorer put in the scores, the worst turns by the scorer's turn_wer, and the cases flipped by
+    hearing when the baseline is of the other kind (text against audio)."""
+    from ..evals.scorers.asr import turn_wer
+
+    flipped = None
+    if comparison is not None and comparison.audio_a != comparison.audio_b:
+        flipped = list(comparison.flipped)
+    base = comparison.run_a if flipped is not None and comparison is not None else None
+    base_audio = bool(flipped is not None and comparison is not None and comparison.audio_a)
+    asr = gate.asr
+    if asr is None:
+        return Hearing(measured=False, flipped=flipped, baseline_run=base, baseline_audio=base_audio)
+    s = col.first_repeat(scores)
+    s = s[s["asr_turns"] > 0]
+    cases = [
+        CaseWer(
+            case_id=r["case_id"],
+            turns=int(r["asr_turns"]),
+            edits=int(r["asr_edits"]),
+            ref_words=int(r["asr_ref_words"]),
+            wer=None if _num(r["asr_wer"]) is None else round(float(r["asr_wer"]), 4),
+        )
+        for r in col.records(s)
+    ]
+    cases.sort(key=lambda c: -1.0 if c.wer is None else -c.wer)
+    worst: list[WorstTurn] = []
+    if heard is not None and not heard.empty:
+        turns = col.first_repeat(heard).assign(wer=lambda t: turn_wer(t))
+        turns = turns.sort_values("wer", ascending=False, kind="stable").head(WORST_TURNS)
+        for r in col.records(turns):
+            t = transcripts.get(r["case_id"])
+            worst.append(
+                WorstTurn(
+                    case_id=r["case_id"],
+                    customer_turn=customer_turn_number(t.turns, int(r["turn"])) if t is not None else None,
+                    edits=int(r["edits"]),
+                    ref_words=int(r["ref_words"]),
+                    wer=round(float(r["wer"]), 4),
+                )
+            )
+    return Hearing(
+        measured=True,
+        asr=asr,
+        token_cost_per_call=gate.cost.per_call_mean if gate.cost is not None else None,
+        cases=cases,
+        worst_turns=worst,
+        flipped=flipped,
+        baseline_run=base,
+        baseline_audio=base_audio,
     )
 
 
@@ -458,3 +569,63 @@ def to_go_live(gate: GateResult, cases: list[CaseReport]) -> list[str]:
         elif need > 0:
             out.append(f"{head}: it would take {plural(need, 'more passing case')} in a row to clear it.")
     return out
+
+
+def _wer(x: float | None) -> str:
+    from ..formatting import NOT_MEASURED
+
+    return NOT_MEASURED if x is None else f"{x:.3f}"
+
+
+def hearing_figures(h: Hearing) -> list[tuple[str, str, str]]:
+    """(key, label, text) of each hearing figure, the one wording every writer prints (JUnit
+    keeps the key as a property): the gate's numbers at the gate's precision; "not measured"
+    for each of them when nothing was heard, never 0 or blank."""
+    from ..formatting import NOT_MEASURED, ms_as_kept, usd
+
+    a = h.asr
+    labels = [
+        ("asr_wer", "ASR word error rate"),
+        ("asr_worst_case_wer", "Worst case WER"),
+        ("asr_turns_heard", "Customer turns heard"),
+        ("audio_minutes_per_call", "Audio minutes per call"),
+        ("asr_cost_per_call", "ASR cost per call"),
+        ("token_cost_per_call", "Token cost per call"),
+        ("to_transcript", "End of speech to transcript (p50 / p95)"),
+        ("to_first_token", "End of speech to first token (p50 / p95)"),
+        ("to_full_reply", "End of speech to full reply (p50 / p95)"),
+    ]
+    if a is None:
+        return [(k, label, NOT_MEASURED) for k, label in labels]
+
+    def minutes(x: float | None) -> str:
+        return NOT_MEASURED if x is None else f"{x:.2f} min"
+
+    def pair(p50: float | None, p95: float | None, budget: float | None = None) -> str:
+        within = f" (budget {budget:g} ms at p95)" if budget is not None else ""
+        return f"{ms_as_kept(p50)} / {ms_as_kept(p95)}{within}"
+
+    values = [
+        f"{_wer(a.wer)} ({a.edits} edits / {a.ref_words} words)" if a.wer is not None else NOT_MEASURED,
+        _wer(a.worst_case_wer),
+        f"{plural(a.turns, 'customer turn')} in {plural(a.cases, 'case')}",
+        minutes(a.audio_minutes_per_call),
+        usd(a.asr_cost_per_call, 6),
+        usd(h.token_cost_per_call, 6),
+        pair(a.to_transcript_p50, a.to_transcript_p95),
+        pair(a.to_first_token_p50, a.to_first_token_p95, a.to_first_token_budget),
+        pair(a.to_full_reply_p50, a.to_full_reply_p95),
+    ]
+    return [(k, label, v) for (k, label), v in zip(labels, values, strict=True)]
+
+
+def flip_text(h: Hearing, f: DecisionFlip) -> str:
+    """What hearing changed in a flipped case, naming the text and the audio side."""
+    a, b = ("audio", "text") if h.baseline_audio else ("text", "audio")
+    if f.what == "escalation":
+        return f"escalated on the {a if f.escalated_a else b} run only"
+    return f"routing right on the {a if f.routing_ok_a else b} run only"
+
+
+def case_wer_text(c: CaseWer) -> str:
+    return f"{_wer(c.wer)} ({c.edits} / {c.ref_words} words, {plural(c.turns, 'turn')})"

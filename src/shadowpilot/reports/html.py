@@ -14,7 +14,7 @@ from typing import Any
 from ..formatting import ms, percent, points, usd
 from ..wording import customer_turn_label, customer_turn_number, plural
 from . import charts
-from .data import CaseReport, ReportData
+from .data import CaseReport, ReportData, case_wer_text, flip_text, hearing_figures
 
 TEMPLATES = Path(__file__).with_name("templates")
 VERDICT_LABEL = {"go": "Go", "no-go": "No-go", "insufficient-evidence": "Insufficient evidence"}
@@ -194,6 +194,9 @@ def render_html(data: ReportData, layout: PrintLayout | None = None) -> str:
             timeline_chart=charts.timeline(data.timeline, g.bar) if data.timeline else None,
             turn_label=customer_turn_label,
             count=plural,
+            hearing_figures=hearing_figures,
+            case_wer_text=case_wer_text,
+            flip_text=flip_text,
             judged_turn=lambda case_id, index: customer_turn_label(
                 customer_turn_number(by_id[case_id].turns, index) if case_id in by_id else None
             ),

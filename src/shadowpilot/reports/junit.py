@@ -14,7 +14,7 @@ from ..controls import visible
 from ..formatting import fixed
 from ..types import GateResult
 from ..wording import customer_turn_label
-from .data import CaseReport, ReportData
+from .data import CaseReport, ReportData, hearing_figures
 
 PROBLEM_TYPE = {
     "error": "agent-error",
@@ -116,6 +116,7 @@ def render_junit(data: ReportData) -> str:
         ("agent", str(m.agent.get("kind", ""))),
         ("model", data.agent_model or ""),
         ("prompt_hash", m.prompt_hash or ""),
+        *((f"hearing_{key}", text) for key, _, text in hearing_figures(data.hearing)),
     ):
         ET.SubElement(props, "property", name=key, value=value)
     for check in g.checks:

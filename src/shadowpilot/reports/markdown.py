@@ -10,7 +10,7 @@ from ..evals.compare import Comparison
 from ..formatting import ms, percent, points, usd
 from ..types import GateResult
 from ..wording import customer_turn_label, plural
-from .data import CaseReport, ReportData
+from .data import CaseReport, Hearing, ReportData, case_wer_text, flip_text, hearing_figures
 
 VERDICT = {"go": "GO", "no-go": "NO-GO", "insufficient-evidence": "INSUFFICIENT EVIDENCE"}
 VERDICT_ICON = {"go": "✅", "no-go": "❌", "insufficient-evidence": "⚠️"}
@@ -122,6 +122,41 @@ def _speed_and_cost(g: GateResult) -> list[str]:
     return [*lines, ""]
 
 
+def _hearing(h: Hearing) -> list[str]:
+    """What the agent heard: the gate's hearing figures, the worst cases and turns, and the cases
+    flipped by hearing against a baseline of the other kind; "not measured" for a text run."""
+    lines = ["## Hearing", ""]
+    if not h.measured:
+        lines += ["Not measured: no customer turn was heard (a text run; `run --audio` hears the recordings).", ""]
+    lines += ["| | |", "|---|---|", *(f"| {label} | {_cell(text)} |" for _, label, text in hearing_figures(h)), ""]
+    if h.cases:
+        lines += ["| case | ASR WER |", "|---|---|"]
+        lines += [f"| {_cell(c.case_id)} | {_cell(case_wer_text(c))} |" for c in h.cases[:MAX_ROWS]]
+        if len(h.cases) > MAX_ROWS:
+            lines.append(f"| … and {len(h.cases) - MAX_ROWS} more | |")
+        lines.append("")
+    if h.worst_turns:
+        lines.append("**Worst heard turns**")
+        lines.append("")
+        for t in h.worst_turns:
+            lines.append(
+                f"- {_code(t.case_id)}, {customer_turn_label(t.customer_turn)}: WER {t.wer:.3f} "
+                f"({t.edits} / {t.ref_words} words)"
+            )
+        lines.append("")
+    if h.flipped is not None:
+        lines.append(
+            f"**Flipped by hearing** against {_code(h.baseline_run)} ({len(h.flipped)})"
+            + ("" if h.flipped else ": none")
+        )
+        lines.append("")
+        lines += [f"- {_code(f.case_id)}: {_cell(flip_text(h, f))}" for f in h.flipped[:MAX_ROWS]]
+        if len(h.flipped) > MAX_ROWS:
+            lines.append(f"- and {len(h.flipped) - MAX_ROWS} more")
+        lines.append("")
+    return lines
+
+
 def _decision(c: CaseReport) -> tuple[str, str]:
     human = "kept"
     if c.human.escalated:
@@ -183,6 +218,7 @@ def render_markdown(data: ReportData) -> str:
         lines += ["## What must change to go live", "", *(f"1. {_cell(item)}" for item in data.to_go_live), ""]
     if data.comparison is not None:
         lines += _comparison(data.comparison)
+    lines += _hearing(data.hearing)
     failing = [c for c in data.cases if not c.passed]
     if failing:
         lines += [
