@@ -123,6 +123,13 @@ class OpenAIEngine:
             raise AsrError(f"{self.endpoint.who} at {self.endpoint.url}: {exc}") from exc
         return self._transcription(answer, audio, time.perf_counter() - started)
 
+    def warm_up(self) -> None:
+        """The SDK's lazy parts now (its audio resource and answer types: ~0.1 s of imports), not
+        inside the first utterance's time."""
+        import openai.types.audio  # noqa: F401
+
+        _ = self.client.audio.transcriptions
+
     async def aclose(self) -> None:
         await self.client.close()
 
