@@ -99,6 +99,14 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=8)
     ap.add_argument("--asr-ms", type=float, default=150.0, help="the transcription server's injected delay")
     ap.add_argument("--first-token-ms", type=float, default=200.0, help="the chat server's delay to its first chunk")
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="[agent] concurrency (hearing uses up to 4 of it): 1 times each turn alone; more adds the"
+        " run's own contention for the 2 cores to every turn's time",
+    )
+    ap.add_argument("--verbose", action="store_true", help="print every heard turn's stored times")
     ap.add_argument("--serve", nargs=2, type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -140,7 +148,7 @@ def main() -> int:
             (folder / "shadowpilot.toml").write_text(
                 '[tenant]\nname = "acme"\n\n'
                 f'[agent]\nkind = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "{chat_url}"\nprompt = "prompt.md"\n'
-                "timeout_s = 10\nmax_retries = 0\n\n"
+                f"timeout_s = 10\nmax_retries = 0\nconcurrency = {args.concurrency}\n\n"
                 f'[asr]\nkind = "openai"\nbase_url = "{asr_url}"\nmodel = "whisper-1"\nmax_retries = 0\n'
                 'response_format = "json"\n\n[gate]\nmin_cases = 1\n',
                 encoding="utf-8",
@@ -176,10 +184,13 @@ def main() -> int:
     to_transcript = [v - args.asr_ms for v in heard["asr_ms"]]
     to_first = [v - args.asr_ms - args.first_token_ms for v in heard["asr_ms"] + heard["first_token_ms"]]
     agent_only = [v - args.first_token_ms for v in heard["first_token_ms"]]
+    if args.verbose:
+        print(heard.to_string())
     load = os.getloadavg()
     print(
         f"asr overhead bench: {len(heard)} heard turns of {args.cases} cases; injected ASR {args.asr_ms:g} ms,"
-        f" first token {args.first_token_ms:g} ms; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f" first token {args.first_token_ms:g} ms; concurrency {args.concurrency};"
+        f" load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     print("  measured minus injected:")
     print(row("end of speech -> transcript", to_transcript))
