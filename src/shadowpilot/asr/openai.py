@@ -126,7 +126,9 @@ class OpenAIEngine:
     def warm_up(self) -> None:
         """The SDK's lazy parts now, not inside the first utterance's time: its audio resource and
         answer types (~0.1 s of imports) and pydantic's schemas for the answer, built on the first
-        answer parsed (~70 ms; a loopback answer itself takes a few ms). No request is sent."""
+        answer parsed (~70 ms), and anyio's asyncio backend, which httpcore imports on the process's
+        first request (~0.2 s under load; a loopback answer takes a few ms). No request is sent."""
+        import anyio._backends._asyncio  # noqa: F401  # loaded by httpcore's first anyio.Event()
         from openai.types.audio import Transcription, TranscriptionVerbose
 
         _ = self.client.audio.transcriptions
