@@ -102,6 +102,8 @@ def audio_seconds(audio: bytes) -> float:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body are two writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per answer
+    disable_nagle_algorithm = True
     server: StateServer
 
     def log_message(self, format: str, *args: Any) -> None:

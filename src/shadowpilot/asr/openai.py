@@ -123,6 +123,20 @@ class OpenAIEngine:
             raise AsrError(f"{self.endpoint.who} at {self.endpoint.url}: {exc}") from exc
         return self._transcription(answer, audio, time.perf_counter() - started)
 
+    def warm_up(self) -> None:
+        """The SDK's lazy parts now, not inside the first utterance's time: its audio resource and
+        answer types (~0.1 s of imports) and pydantic's schemas for the answer, built on the first
+        answer parsed (~70 ms), and anyio's asyncio backend, which httpcore imports on the process's
+        first request (~0.2 s under load; a loopback answer takes a few ms). No request is sent."""
+        import anyio._backends._asyncio  # noqa: F401  # loaded by httpcore's first anyio.Event()
+        from openai.types.audio import Transcription, TranscriptionVerbose
+
+        _ = self.client.audio.transcriptions
+        usage = {"type": "duration", "seconds": 1}
+        Transcription.construct(text="", usage=usage)
+        segment = {"id": 0, "seek": 0, "start": 0.0, "end": 1.0, "text": "", "tokens": [], "temperature": 0.0}
+        TranscriptionVerbose.construct(duration=1.0, language="en", text="", segments=[segment], usage=usage)
+
     async def aclose(self) -> None:
         await self.client.close()
 
