@@ -82,20 +82,8 @@ def run(
     origins = CASE_SETS[chosen_set]
     agent = agent or build_agent(settings)
     engine = asr_engine(settings) if audio else None
-    with Workspace.creating(settings) as ws:
-        tally = ws.store.case_tally()
-        left_out = {o: n for o, n in tally.items() if o not in origins and n}
-        chosen = ws.store.current_cases(origins)
-    if not chosen:
-        raise UsageError.worded(_no_cases(settings, chosen_set, left_out))
-    no_audio = 0
-    if engine is not None:
-        chosen, no_audio = with_audio(chosen)
-        if not chosen:
-            raise UsageError(f"no {chosen_set} case in {settings.store_path} has a recording to replay with audio")
-    heard = _hear(settings, engine, chosen)  # the store is closed meanwhile: hearing takes a while
-    with Workspace.writing(settings) as ws:
-        store = ws.store
+
+    def begin(store: Store, chosen: list[Transcript], heard: Heard | None) -> tuple[RunManifest, CachedAgent | None]:
         manifest = RunManifest(
             run_id=new_run_id(),
             created_at=datetime.now(UTC),
@@ -111,6 +99,25 @@ def run(
         )
         cached = _cache(store, settings, agent, chosen, repeats, set(), use_cache, heard)
         store.create_run(manifest, chosen_set)
+        return manifest, cached
+
+    with Workspace.creating(settings) as ws:
+        tally = ws.store.case_tally()
+        left_out = {o: n for o, n in tally.items() if o not in origins and n}
+        chosen = ws.store.current_cases(origins)
+        if chosen and engine is None:  # a text run starts in this same opening of the store
+            manifest, cached = begin(ws.store, chosen, None)
+    if not chosen:
+        raise UsageError.worded(_no_cases(settings, chosen_set, left_out))
+    no_audio = 0
+    heard: Heard | None = None
+    if engine is not None:
+        chosen, no_audio = with_audio(chosen)
+        if not chosen:
+            raise UsageError(f"no {chosen_set} case in {settings.store_path} has a recording to replay with audio")
+        heard = _hear(settings, engine, chosen)  # the store is closed meanwhile: hearing takes a while
+        with Workspace.writing(settings) as ws:
+            manifest, cached = begin(ws.store, chosen, heard)
     rep = _replay_into(settings, manifest, chosen, agent, cached, set(), on_start, on_result, heard)
     rep.case_set, rep.left_out, rep.no_audio, rep.heard = chosen_set, left_out, no_audio, heard
     return rep
@@ -232,11 +239,6 @@ def _replay_into(
     errors = finished = 0
     writer = _BatchWriter(settings, manifest.run_id)
 
-    def flush(wait_s: float) -> None:
-        writer.join()
-        writer.add(cached.take_pending() if cached else ())
-        writer.write_now(wait_s)
-
     def collect(result: CallRun) -> None:
         nonlocal errors, finished
         errors += result.error is not None
@@ -281,13 +283,16 @@ def _replay_into(
         ) from None
     finally:
         elapsed = time.perf_counter() - started
-        flush(RUN_FINAL_WAIT_S)  # after the batch being written, if one is
+        writer.join()  # the batch being written, if one is
+        writer.add(cached.take_pending() if cached else ())
         if cached is not None:
             previous = manifest.cache or CacheStats(enabled=True)
             manifest = manifest.model_copy(update={"cache": previous.plus(cached.hits, cached.misses)})
         elif manifest.cache is None:
             manifest = manifest.model_copy(update={"cache": CacheStats(enabled=False)})
+        # the rest of the calls and the run's status in one opening of the store (each costs a checkpoint)
         with Workspace.writing(settings, lock_timeout_s=RUN_FINAL_WAIT_S) as ws:
+            writer.write_into(ws.store)
             if status == "aborted":
                 ws.store.drop_failed_calls(manifest.run_id)
             ws.store.finish_run(manifest.run_id, status, manifest)
@@ -345,10 +350,14 @@ class _BatchWriter:
             self._thread.join()
             self._thread = None
 
-    def write_now(self, wait_s: float) -> None:
-        """Everything kept, on this thread; raises what the write raises."""
+    def write_into(self, store: Store) -> None:
+        """Everything kept, into `store` (opened by the caller, on this thread); raises what the write raises."""
         self._last = time.monotonic()
-        self._write(wait_s)
+        with self._lock:
+            calls, self._calls = self._calls, []
+            cache, self._cache = self._cache, []
+        if calls or cache:
+            store.add_call_runs(self._run_id, calls, cache)
 
     def _write_kept(self, wait_s: float) -> None:
         try:
