@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import gc
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -222,6 +223,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=3600)
     ap.add_argument("--rss-every", type=int, default=0, help="sample RSS every this many calls (default: calls/4)")
     ap.add_argument("--trace-from", type=int, default=0, help="trace allocations from this many done calls on")
+    ap.add_argument("--keep", type=Path, help="copy the day's folder here before the restart (to profile it)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="shadow-day-") as tmp:
         folder = Path(tmp)
@@ -229,6 +231,8 @@ def main() -> None:
         figures = asyncio.run(day(args, folder))
         log = folder / ".shadowpilot" / "day.shadow" / "events.jsonl"
         figures |= waits(folder, log)
+        if args.keep is not None:  # as the day left it: the first start's compaction still to do
+            shutil.copytree(folder, args.keep)
         figures |= after(folder)
         figures["archives_bytes"] = sum(p.stat().st_size for p in log.parent.glob("events.jsonl.*"))
         figures["summaries_bytes"] = (log.parent / "calls.jsonl").stat().st_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -196,7 +197,7 @@ def _list_calls(s: Settings, state: str | None, as_json: bool) -> None:
     if state is not None:
         listing["calls"] = [c for c in listing["calls"] if c["state"] == state]
     if as_json:
-        _emit_listing(listing["calls"], {k: v for k, v in listing.items() if k != "calls"})
+        _emit_listing(listing["calls"], {k: v for k, v in listing.items() if k != "calls"}, raw=book.raw_view)
         return
     if not listing["calls"]:
         console().print("no shadow calls yet: start `shadowpilot shadow serve` and point Twilio at it")
@@ -233,24 +234,37 @@ def _list_calls(s: Settings, state: str | None, as_json: bool) -> None:
     print_whole(con, fitted_table(con, columns, rows, title=title, title_justify="left", box=box.SIMPLE_HEAD))
 
 
-def _emit_listing(calls: list[dict[str, Any]], rest: dict[str, Any] | None = None) -> None:
-    """`{"calls": [...], **rest}` with one call per line: the same JSON as emit_json, but each
-    call is encoded by json's C encoder (indent= makes json fall back to pure Python, 10x slower
-    over a pilot's 20,000 calls). `rest` (the few `skipped` lines) is indented as emit_json does."""
+def _emit_listing(
+    calls: list[dict[str, Any]],
+    rest: dict[str, Any] | None = None,
+    *,
+    raw: Callable[[dict[str, Any]], bytes | None] | None = None,
+) -> None:
+    """`{"calls": [...], **rest}` with one call per line, compact: the same document as emit_json,
+    but each call encoded by json's C encoder (indent= makes json fall back to pure Python, 10x
+    slower over a pilot's 20,000 calls), or, when `raw` gives a done call's view as calls.jsonl
+    holds it (CallBook.raw_view: those same bytes), printed as it is, not encoded again.
+    `rest` (the few `skipped` lines) is indented as emit_json does."""
     import json
 
     from .common import json_default
 
-    encode = json.JSONEncoder(default=json_default).encode  # json.dumps(call, ...), its encoder made once
-    parts = ['{\n  "calls": [' if calls else '{\n  "calls": []']
-    parts += [("\n    " if n == 0 else ",\n    ") + encode(call) for n, call in enumerate(calls)]
+    # json.dumps(call, separators=...), its encoder made once: compact, as calls.jsonl's views are
+    encode = json.JSONEncoder(default=json_default, separators=(",", ":")).encode
+    parts: list[bytes] = [b'{\n  "calls": [' if calls else b'{\n  "calls": []']
+    for n, call in enumerate(calls):
+        parts.append(b"\n    " if n == 0 else b",\n    ")
+        held = raw(call) if raw is not None else None
+        parts.append(held if held is not None else encode(call).encode())
     if calls:
-        parts.append("\n  ]")
+        parts.append(b"\n  ]")
     for key, value in (rest or {}).items():
         body = json.dumps(value, indent=2, default=json_default).replace("\n", "\n  ")
-        parts.append(f",\n  {json.dumps(key)}: {body}")
-    parts.append("\n}\n")
-    sys.stdout.write("".join(parts))
+        parts.append(f",\n  {json.dumps(key)}: {body}".encode())
+    parts.append(b"\n}\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(b"".join(parts))
+    sys.stdout.buffer.flush()
 
 
 @app.command("twiml", short_help="Print the TwiML snippet and the webhook URLs.")

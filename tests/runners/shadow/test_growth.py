@@ -352,7 +352,8 @@ def test_an_event_acknowledged_while_the_new_log_is_drafted_is_in_it(
 
     async def main() -> None:
         service = ShadowService(settings, build_agent(settings), compact_after=10_000)
-        await service.start()  # compacts the done call at start (both phases at once)
+        await service.start()  # compacts the done call once it is up, as a day's checkpoint does
+        await until(lambda: bool(service.compactions))
         monkeypatch.setattr(checkpoint, "draft", slow_draft)
         try:
             await send(service, whole_call(Call(13)))

@@ -93,9 +93,10 @@ def test_a_restart_compacts_the_log_and_the_next_restart_resumes_the_live_call_w
     finally:
         first.kill()
 
-    second = ServerProcess(tenant).start()  # starts by compacting: the done call leaves the log
+    second = ServerProcess(tenant).start()  # compacts once it listens: the done call leaves the log
     try:
         wait_until(lambda: "resumed 1 call" in "".join(second.stderr), timeout=10)
+        wait_until(lambda: "compacted events.jsonl" in "".join(second.stderr), timeout=10)
         assert not [r for r in log_records(tenant) if r.get("call") == done.call_sid]
         assert [json.loads(line)["call"] for line in summaries.read_text().splitlines()] == [done.call_sid]
         for event in [live.said("agent", "two"), live.said("customer", "three")]:

@@ -62,3 +62,43 @@ def test_the_fast_read_is_the_line_by_line_read(tmp_path: Path, lines: list[str]
 
 def test_no_summaries_file_is_no_summaries(tmp_path: Path) -> None:
     assert list(read_summaries(tmp_path / "events.jsonl")) == []
+
+
+def test_views_printed_as_read_are_the_bytes_encoding_them_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`shadow calls --json` prints a done call's view as calls.jsonl holds it: the same bytes as
+    encoding it again, whether the view is ASCII, not (encoded again), or of the old time format."""
+    from shadowpilot.commands.shadow import _emit_listing
+    from shadowpilot.config import ShadowSettings, TwilioSettings
+    from shadowpilot.runners.shadow.calls import CallBook
+    from shadowpilot.runners.shadow.checkpoint import load
+    from shadowpilot.runners.shadow.eventlog import dumps
+
+    views = [
+        {
+            "call_id": "CA1",
+            "state": "scored",
+            "started_at": "2026-12-02T10:00:00.000Z",
+            "utterances": [{"text": 'a "q" \\ b'}],
+        },
+        {
+            "call_id": "CA2",
+            "state": "ended",
+            "started_at": "2026-12-02T10:00:01.000Z",
+            "utterances": [{"text": "café"}],
+        },
+        {"call_id": "CA3", "state": "scored", "started_at": "2026-12-02T10:00:02+00:00", "run_id": "r"},
+    ]
+    log = tmp_path / "events.jsonl"
+    summaries = b"".join(dumps({"call": v["call_id"], "first_rx": float(n), "view": v}) for n, v in enumerate(views))
+    (tmp_path / "calls.jsonl").write_bytes(summaries)
+    book = CallBook(ShadowSettings(), TwilioSettings(), keep_views=True)
+    load(book, log)
+    assert set(book.raw_views) == {"CA1"}  # the others are encoded again
+    listed = book.listing()["calls"]
+    _emit_listing(listed, raw=book.raw_view)
+    printed = capsys.readouterr().out
+    _emit_listing(listed)
+    assert printed == capsys.readouterr().out
+    assert [c["started_at"] for c in json.loads(printed)["calls"]][2] == "2026-12-02T10:00:02.000Z"

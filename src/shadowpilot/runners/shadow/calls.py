@@ -151,6 +151,7 @@ class CallSummary:
     call_id: str
     first_rx: float
     view: dict[str, Any]
+    raw: bytes | None = None  # the view's JSON as calls.jsonl holds it, compact ASCII (checkpoint.py)
 
     def as_record(self) -> Summary:
         """As written, in a `scored`/`closed` record and in calls.jsonl."""
@@ -220,6 +221,7 @@ class CallBook:
         self.calls: dict[str, Call] = {}
         self.finished: dict[str, Finished] = {}  # done calls, released from `calls`: id -> how it ended
         self.views: dict[str, tuple[float, dict[str, Any]]] = {}  # done calls' (first_rx, view) kept
+        self.raw_views: dict[str, bytes] = {}  # those views' JSON as read (`shadow calls --json` prints it)
         self._outcomes: dict[Finished, Finished] = {}  # each distinct Finished once
         self.released = 0  # calls released since the log was last compacted (their records are in it)
         self.late = 0  # events for a call already done: ignored
@@ -297,6 +299,16 @@ class CallBook:
         self.finished[summary.call_id] = self._outcomes.setdefault(outcome, outcome)
         if self.keep_views or selftest:
             self.views[summary.call_id] = (summary.first_rx, view)
+            if summary.raw is not None and self.keep_views and not _old_time(view):
+                self.raw_views[summary.call_id] = summary.raw
+            else:
+                self.raw_views.pop(summary.call_id, None)
+
+    def raw_view(self, view: dict[str, Any]) -> bytes | None:
+        """A listed view's JSON as read from calls.jsonl, when `view` is that kept view itself."""
+        cid = view.get("call_id")
+        kept = self.views.get(cid) if isinstance(cid, str) else None
+        return self.raw_views.get(cid) if kept is not None and kept[1] is view else None  # type: ignore[arg-type]
 
     def summary(self, call: Call, **update: Any) -> CallSummary:
         """The call's summary as it will be once `update` (its run id, or why it closed) is logged."""
@@ -624,11 +636,15 @@ class CallBook:
         return {"calls": [view for _, _, view in rows]}
 
 
-def _timed(view: dict[str, Any]) -> dict[str, Any]:
-    """A done call's kept view with its time as every JSON writes one: views an earlier version
-    kept (calls.jsonl) wrote `started_at` as isoformat() with `+00:00`."""
+def _old_time(view: dict[str, Any]) -> bool:
+    """Views an earlier version kept (calls.jsonl) wrote `started_at` as isoformat() with `+00:00`."""
     at = view.get("started_at")
-    if isinstance(at, str) and at.endswith("+00:00") and (when := parse_when(at)) is not None:
+    return isinstance(at, str) and at.endswith("+00:00") and parse_when(at) is not None
+
+
+def _timed(view: dict[str, Any]) -> dict[str, Any]:
+    """A done call's kept view with its time as every JSON writes one (see _old_time)."""
+    if _old_time(view) and (when := parse_when(view["started_at"])) is not None:
         view["started_at"] = utc_text(when)
     return view
 

@@ -59,34 +59,40 @@ def read_summaries(log: Path) -> Iterator[CallSummary]:
     Speed (`shadow calls` over a pilot's 20,000 summaries): the file is decoded in one JSON call
     when every line holds one object (else line by line, through LogReader's rules), and a
     summary already of the model's exact types (what the server writes) is taken as it is; any
-    other goes through records.Summary, which accepts or refuses it as before."""
-    for record in _summary_records(summaries_path(log)):
+    other goes through records.Summary, which accepts or refuses it as before. A summary read
+    from a line as the server writes it also carries its view's own bytes (`CallSummary.raw`),
+    which `shadow calls --json` prints instead of encoding the view again."""
+    records, lines = _summary_records(summaries_path(log))
+    for n, record in enumerate(records):
         summary = _as_written(record)
         if summary is None:
             try:
                 summary = CallSummary.from_record(record)
             except BadRecord:
                 continue
+        elif lines is not None:
+            summary.raw = _view_bytes(lines[n], record)
         yield summary
 
 
-def _summary_records(path: Path) -> list[Record]:
+def _summary_records(path: Path) -> tuple[list[Record], list[bytes] | None]:
     """Every record of a JSONL file, as LogReader reads them, in one decode when it can: the
     lines up to the last newline (a torn last line is not read), blank ones left out, each one
-    JSON object. Any line that is not (garbage, a torn write, two values) sends the whole file
-    through LogReader, which skips it or reads the record after it."""
+    JSON object; then also those lines, one per record. Any line that is not (garbage, a torn
+    write, two values) sends the whole file through LogReader, which skips it or reads the
+    record after it (and no lines are given)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return []
+        return [], None
     lines = [line for line in data[: data.rfind(b"\n") + 1].split(b"\n") if line.strip()]
     try:
         records = json.loads(b"[" + b",".join(lines) + b"]")
     except (ValueError, RecursionError):
         records = None
     if isinstance(records, list) and len(records) == len(lines) and all(type(r) is dict for r in records):
-        return records
-    return [record for _, record in LogReader(path)]
+        return records, lines
+    return [record for _, record in LogReader(path)], None
 
 
 def _as_written(record: Record) -> CallSummary | None:
@@ -96,6 +102,21 @@ def _as_written(record: Record) -> CallSummary | None:
     if type(call) is not str or type(view) is not dict or type(first) not in (int, float):
         return None
     return CallSummary(call, float(first), view) if math.isfinite(first) else None
+
+
+VIEW_KEY = b',"view":'
+
+
+def _view_bytes(line: bytes, record: Record) -> bytes | None:
+    """The view's JSON as the line holds it, when the line is exactly what eventlog.dumps wrote
+    for these keys (call, first_rx, view: view last, no spaces) and pure ASCII: then those bytes
+    are what json's encoder makes of the decoded view with `(",", ":")` separators, so printing
+    them is printing the view. Else None (the view is encoded again). The first `,"view":` is the
+    key's: inside a JSON string a quote is always escaped, and call and first_rx come before it."""
+    if list(record) != ["call", "first_rx", "view"] or not line.isascii() or not line.endswith(b"}"):
+        return None
+    at = line.find(VIEW_KEY)
+    return line[at + len(VIEW_KEY) : -1] if at > 0 else None
 
 
 def load(book: CallBook, log: Path) -> int:

@@ -120,24 +120,17 @@ class ShadowService:
         if skipped:  # reported, never a reason not to start: the other calls still need serving
             log.warning("%s", skipped_summary(skipped, self.path))
         self.book.expire_tasks(self.clock())  # orphan tasks past their age: archived by this compaction
-        if self.book.released or self.book.dropped_tasks or any(c.done for c in self.book.calls.values()):
-            try:  # done calls still in the log: the next restart need not replay them
-                await self._compact_closed()
-            except OSError as exc:
-                checkpoint.clean_leftovers(self.path)
-                log.warning("could not compact %s, keeping it whole: %s", self.path, exc)
-            else:
-                if skipped and self.compactions[-1].archive is not None:  # the lines named are there now
-                    log.warning(
-                        "the log as it was, with the lines skipped above, is kept as %s",
-                        self.compactions[-1].archive.name,
-                    )
         self.log.open()
         self.resumed = [cid for cid, call in self.book.calls.items() if not call.done]
         for cid in self.resumed:
             self._ensure_runner(cid)
         if self.resumed:
             log.info("resumed %d call(s) from %s", len(self.resumed), self.path)
+        if self.book.released or self.book.dropped_tasks or any(c.done for c in self.book.calls.values()):
+            # done calls still in the log: the next restart need not replay them. Compacted as the
+            # day's checkpoints are (appends go on while it drafts), not before listening: at
+            # 20,000 calls the first start after a day would otherwise refuse webhooks for seconds
+            self._compaction = asyncio.create_task(self._compact_at_start(bool(skipped)), name="shadow-compaction")
         self._background = [asyncio.create_task(self._watch_idle()), asyncio.create_task(self._write_cases())]
 
     async def stop(self) -> None:
@@ -224,13 +217,14 @@ class ShadowService:
                 keep = self.settings.shadow.keep_archives
                 log.info("deleted %d old log archive(s) ([shadow] keep_archives = %s)", len(pruned), keep)
 
-    async def _compact_closed(self) -> None:
-        """At start, the log not open yet: both phases at once."""
-        done, orphans = self._done(), list(self.book.dropped_tasks.values())
-        book, loop = self.book, asyncio.get_running_loop()
-        compact = functools.partial(checkpoint.compact, orphans=orphans)
-        result = await loop.run_in_executor(None, compact, self.path, done, book.record_call, self._describe)
-        self._compacted(done, orphans, result)
+    async def _compact_at_start(self, skipped: bool) -> None:
+        """The start's checkpoint, once the server is up: the same two phases as the day's."""
+        before = len(self.compactions)
+        await self.compact()
+        if skipped and len(self.compactions) > before and self.compactions[-1].archive is not None:
+            log.warning(  # the lines named at start are there now
+                "the log as it was, with the lines skipped above, is kept as %s", self.compactions[-1].archive.name
+            )
 
     async def compact(self) -> None:
         """Draft the new log while appends go on, then pause them only to copy those appended
