@@ -289,11 +289,10 @@ class Store:
             self.con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
             )
-        row = self._one(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations"
-            if self._has_table("schema_migrations")
-            else "SELECT 0"
-        )
+        try:  # asked directly: a lookup in duckdb_tables() first cost as much again on every open
+            row = self._one("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        except duckdb.CatalogException:  # only a read-only store can lack it (created above otherwise)
+            row = (0,)
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
             raise StoreError(f"{self.path} was written by a newer shadowpilot (schema {current}); upgrade shadowpilot")
@@ -340,9 +339,6 @@ class Store:
                 f"the store {self.path} belongs to tenant {owner!r}, but the config names tenant {tenant!r}; "
                 "use that tenant's config, or another folder for this one"
             )
-
-    def _has_table(self, name: str) -> bool:
-        return self._one("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]) != (0,)
 
     def _one(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
         """The first row of a query, with the result drained: DuckDB refuses other work on the
