@@ -127,7 +127,7 @@ def _hearing(h: Hearing) -> list[str]:
     flipped by hearing against a baseline of the other kind; "not measured" for a text run."""
     lines = ["## Hearing", ""]
     if not h.measured:
-        lines += ["Not measured: no customer turn was heard (a text run; `run --audio` hears the recordings).", ""]
+        lines += ["Not measured: no customer turn was heard (a text run; an audio run hears the recordings).", ""]
     lines += ["| | |", "|---|---|", *(f"| {label} | {_cell(text)} |" for _, label, text in hearing_figures(h)), ""]
     if h.cases:
         lines += ["| case | ASR WER |", "|---|---|"]
