@@ -59,11 +59,12 @@ def score_run(store: Store, run_id: str, config: GateConfig) -> pd.DataFrame:
     frame = apply_rulings(frame, with_ruled_attributes(store.rulings_for_run(run_id), config.required_attributes))
     pairs = human_replies(cases, steps, store.scoring_turns(run_id, [HUMAN]), calls)
     return show_rulings(
-        score_frame(frame, config, score_replies(pairs), asr_turns=_hearing(store, run_id, cases, steps, calls)), frame
+        score_frame(frame, config, score_replies(pairs), asr_turns=hearing_turns(store, run_id, cases, steps, calls)),
+        frame,
     )
 
 
-def _hearing(
+def hearing_turns(
     store: Store, run_id: str, cases: pd.DataFrame, steps: pd.DataFrame, calls: np.ndarray
 ) -> pd.DataFrame | None:
     """An audio run's heard turns scored against what was said (None for a text run: no turn heard)."""
@@ -145,5 +146,11 @@ def compare_runs(settings: Settings, run_a: str, run_b: str, *, alpha: float = 0
     with Workspace.reading(settings) as ws:
         a, b = ws.complete_run(run_a), ws.complete_run(run_b)
         c = compare_scores(score_run(ws.store, a, settings.gate), score_run(ws.store, b, settings.gate), a, b, alpha)
-        heard = {"audio_a": ws.store.manifest(a).asr is not None, "audio_b": ws.store.manifest(b).asr is not None}
-        return c.model_copy(update=heard)
+        return with_audio_sides(ws.store, c)
+
+
+def with_audio_sides(store: Store, c: Comparison) -> Comparison:
+    """The comparison with which side heard audio (a run whose manifest names an ASR engine): the
+    one rule `compare` and the report's flipped-by-hearing list read."""
+    heard = {"audio_a": store.manifest(c.run_a).asr is not None, "audio_b": store.manifest(c.run_b).asr is not None}
+    return c.model_copy(update=heard)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import Settings
 from ..evals.derive import call_rows
 from ..reports.data import ReportData, read_records, report_data
-from .gating import _hearing, gated
+from .gating import gated, hearing_turns, with_audio_sides
 from .workspace import Workspace
 
 
@@ -24,12 +24,8 @@ def build_report_data(
         g = gated(ws, run_id, baseline)
         records = read_records(ws.store, g.run_id)
         cases, steps = ws.store.scoring_cases(g.run_id), ws.store.scoring_steps(g.run_id)
-        heard = _hearing(ws.store, g.run_id, cases, steps, call_rows(cases, steps))  # as the gate scored them
+        heard = hearing_turns(ws.store, g.run_id, cases, steps, call_rows(cases, steps))  # as the gate scored them
         comparison = g.comparison()
         if comparison is not None:  # which side heard audio, as `compare` tells it
-            audio = {
-                "audio_a": ws.store.manifest(comparison.run_a).asr is not None,
-                "audio_b": records.manifest.asr is not None,
-            }
-            comparison = comparison.model_copy(update=audio)
+            comparison = with_audio_sides(ws.store, comparison)
     return report_data(settings, records, g.scores, g.result, comparison=comparison, heard=heard, show_pii=show_pii)
