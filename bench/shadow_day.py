@@ -141,6 +141,7 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
             "in_memory_calls": len(service.book.calls),
             "rss_mb_by_done_calls": rss,
             "anon_mb_by_done_calls": anon,
+            "anon_mb_growth_second_half": second_half_growth(anon, args.calls),
             "compactions": len(service.compactions),
             "compaction_pause_s_max": round(max(service.pauses_s, default=0.0), 2),
             "log_bytes_at_end": log_path(settings).stat().st_size,
@@ -148,6 +149,13 @@ async def day(args: argparse.Namespace, folder: Path) -> dict[str, object]:
         }
     finally:
         await service.stop()
+
+
+def second_half_growth(samples: list[tuple[int, float]], calls: int) -> float:
+    """Memory at the end less memory at the first sample past half the day's calls: "flat after
+    scoring" is this near 0 (the first half holds the warm-up: the store's and DuckDB's caches)."""
+    later = [mb for done_calls, mb in samples if done_calls >= calls // 2]
+    return round(later[-1] - later[0], 1) if len(later) >= 2 else float("nan")
 
 
 def retained(traced: tuple[int, tracemalloc.Snapshot], done_now: int) -> dict[str, object]:

@@ -20,8 +20,8 @@ from shadowpilot.runners.shadow import eventlog
 from shadowpilot.runners.shadow.calls import CallBook, replay
 from shadowpilot.runners.shadow.eventlog import EventLog, LogReader, read_log
 from shadowpilot.runners.shadow.wire import parse
-from tests.runners.shadow.conftest import sp
-from tests.runners.shadow.twilio_sim import Call, ServerProcess
+from tests.runners.shadow.conftest import call_of, sp, wait_until
+from tests.runners.shadow.twilio_sim import Call, ServerProcess, signed_form
 
 
 def _append(log: EventLog, record: dict) -> None:
@@ -165,6 +165,32 @@ def test_serve_starts_with_bad_records_in_the_log_and_says_which_it_skipped(tena
         server.stop()
     log_text = "".join(server.stderr)
     assert "skipped 4 line(s)" in log_text and "line 2, 3, 4, 6" in log_text
+
+
+def _skip_note(stderr: str) -> str:
+    """The one line that names the skipped lines (written by skipped_summary for both paths)."""
+    [line] = [x for x in stderr.splitlines() if "skipped" in x and "line(s)" in x]
+    return line[line.index("skipped") :]
+
+
+def test_serve_and_shadow_calls_read_one_log_with_bad_lines_alike(tenant: Path) -> None:
+    """One log, both readers: `shadow calls` (its listing) and `serve` (what it scores) skip the same
+    lines, say so in the same words, and keep the same utterances of the call."""
+    call = Call(12)
+    _write_log(tenant / ".shadowpilot" / "acme.shadow" / "events.jsonl", bad_log_lines(call))
+    listed = sp(tenant, "shadow", "calls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [before] = json.loads(listed.stdout)["calls"]
+    server = ServerProcess(tenant).start()
+    try:
+        for route, params in [call.stopped(), call.task_event("task.completed", "front-desk")]:
+            assert httpx.post(server.base + route, timeout=10, **signed_form(params, route)).status_code == 204
+        scored = wait_until(lambda: (x := call_of(tenant, call.call_sid)) and x["state"] == "scored" and x)
+    finally:
+        server.stop()
+    assert _skip_note("".join(server.stderr)) == _skip_note(listed.stderr)
+    assert [u["text"] for u in before["utterances"]] == ["my card was charged twice", "can you refund it"]
+    assert scored["utterances"] == before["utterances"]  # what serve scored is what the listing showed
 
 
 def test_an_event_logged_under_the_old_key_is_still_a_duplicate_of_its_redelivery(tmp_path: Path) -> None:

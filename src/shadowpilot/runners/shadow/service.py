@@ -30,7 +30,7 @@ from ...errors import EnvironmentFailure, StoreError
 from ...types import CallRun, RunManifest, Transcript
 from ..agent import Agent, turn_deadline_s
 from ..turn_loop import run_call
-from . import checkpoint
+from . import checkpoint, memory
 from .calls import CallBook, CallSummary, DroppedTask, skipped_summary
 from .eventlog import EventLog, Record
 from .records import Closed, Ended, Event, LogEntry, Scored
@@ -114,6 +114,7 @@ class ShadowService:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        memory.cap_arenas()  # before the pools' threads allocate: RSS flat over a pilot (memory.py)
         checkpoint.clean_leftovers(self.path)
         self._log_records = checkpoint.load(self.book, self.path)
         skipped = self.book.skipped
@@ -267,6 +268,7 @@ class ShadowService:
         finally:
             self._open.set()
             self.pauses_s.append(time.perf_counter() - paused)
+        await loop.run_in_executor(None, memory.trim)  # the released calls' pages, back to the system
 
     async def accept(self, route: Route, params: dict[str, Any]) -> str:
         """Take one verified webhook; returns what became of it (`accepted`, `duplicate`, `ignored`).
