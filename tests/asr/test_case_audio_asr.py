@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import jiwer
+
 from shadowpilot.asr.local import LocalEngine
 from shadowpilot.config import load_settings
 from shadowpilot.evals.reply import normalise
@@ -28,5 +30,10 @@ def test_the_customer_channel_is_what_the_engine_hears(local_engine: LocalEngine
     with Store.open(s.store_path) as store:
         (stored,) = store.current_cases()
     heard = normalise([asyncio.run(local_engine.transcribe(customer_audio(s, stored))).text])[0].split()
-    assert {"prescription", "insulin"} <= set(heard), heard
+    # tiny.en's int8 decoding differs with the CPU it runs on ("prescription refill was refused" came
+    # out as "trip should reveal 1 repume" on one machine): the words it hears on every one, and
+    # the customer's text nearer than the agent's, which is what says which channel was heard
+    assert {"need", "insulin"} <= set(heard), heard
+    said = " ".join(heard)
+    assert jiwer.wer(normalise([CUSTOMER])[0], said) < jiwer.wer(normalise([AGENT])[0], said), heard
     assert not {"morning", "pharmacy"} & set(heard), heard  # the agent's side is not in it
