@@ -152,11 +152,10 @@ def voice_settings(directory: Path) -> Settings:
     return load_settings(config, environ={})
 
 
-def voice_ready(settings: Settings) -> None:
-    """Exit 2 before any work when the demo cannot render or hear: espeak-ng and sox (Debian
-    packages), and the local engine's voice extra (the engine's own check names it)."""
+def can_speak() -> None:
+    """EnvironmentFailure (exit 2) naming the Debian packages when espeak-ng or sox is missing:
+    checked before anything is written, as the rendering needs both."""
     from .asr import synth
-    from .workflow.hearing import asr_engine
 
     missing = synth.missing_tools()
     if missing:
@@ -164,7 +163,14 @@ def voice_ready(settings: Settings) -> None:
             f"the voice demo speaks the sample calls with espeak-ng and sox; {' and '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} not installed (Debian: {DEBIAN_TOOLS})"
         )
-    asr_engine(settings)  # ConfigError naming the voice extra when faster-whisper is not installed
+
+
+def can_hear(settings: Settings) -> None:
+    """The local engine's own check, before any rendering: exit 2 naming the voice extra when
+    faster-whisper (or the tiny.en wheel) is not installed."""
+    from .workflow.hearing import asr_engine
+
+    asr_engine(settings)
 
 
 def sample_calls(ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -221,9 +227,10 @@ def run_voice_demo(
     replayed through the baseline agent twice, as text and as heard by the local ASR, both gated
     and compared. `on_stage(name)` is told each stage as it starts (render, text, audio, gate)."""
     stage = on_stage or (lambda _name: None)
-    settings = voice_settings(directory)
-    voice_ready(settings)
     records = sample_calls(calls)
+    can_speak()
+    settings = voice_settings(directory)
+    can_hear(settings)
     _only_these(settings, {r["id"] for r in records})
     stage("render")
     started = time.perf_counter()
