@@ -21,7 +21,7 @@ from .config import CONFIG_NAME, load_settings
 from .errors import EnvironmentFailure, UsageError
 from .evals.compare import DecisionFlip
 from .reports import render_report
-from .types import AsrSummary, CallRun, GateResult, Turn
+from .types import AsrSummary, CallRun, GateResult, Turn, Verdict
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -85,20 +85,20 @@ VOICE_CONCURRENCY = "concurrency = 1  # the voice demo: one call heard at a time
 DEBIAN_TOOLS = "apt-get install espeak-ng sox"
 
 
-class Verdict(BaseModel):
+class RunVerdict(BaseModel):
     """One run's verdict, as the gate gave it."""
 
     model_config = ConfigDict(frozen=True)
 
     run_id: str
-    verdict: str
+    verdict: Verdict
     passed: bool
     pass_rate: float
     passed_cases: int
     cases: int
 
     @classmethod
-    def of(cls, g: GateResult) -> Verdict:
+    def of(cls, g: GateResult) -> RunVerdict:
         return cls(
             run_id=g.run_id,
             verdict=g.verdict,
@@ -130,8 +130,8 @@ class VoiceDemo(BaseModel):
     turns_asked: int
     asr_failed: int
     engine: dict[str, Any]
-    text: Verdict
-    audio: Verdict
+    text: RunVerdict
+    audio: RunVerdict
     asr: AsrSummary | None  # the audio run's gate figures, as the gate has them
     flipped: list[DecisionFlip]  # cases whose decision hearing changed (text run A, audio run B)
     render_s: float
@@ -269,8 +269,8 @@ def run_voice_demo(
         turns_asked=asked,
         asr_failed=audio.heard.failed,
         engine=engine,
-        text=Verdict.of(text_gate),
-        audio=Verdict.of(audio_gate),
+        text=RunVerdict.of(text_gate),
+        audio=RunVerdict.of(audio_gate),
         asr=audio_gate.asr,
         flipped=list(compared.flipped),
         render_s=round(render_s, 1),
