@@ -41,6 +41,12 @@ def say(text: str, path: Path, *, voice: str = "en-us+m3", words_per_minute: int
     return path
 
 
+def encode_mulaw(source: Path, path: Path) -> Path:
+    """`source` (any WAV sox reads) as G.711 mu-law in `path`, at its own rate and channels."""
+    _run(["sox", "-D", str(source), "-e", "u-law", str(path)])
+    return path
+
+
 def silence(path: Path, seconds: float = 3.0, *, noise: float = 0.0) -> Path:
     """`seconds` of line silence as 8 kHz mu-law, with white noise at amplitude `noise` (0: digital silence)."""
     effects = ["synth", f"{seconds:g}", "whitenoise", "vol", f"{noise:g}"] if noise else ["trim", "0", f"{seconds:g}"]

@@ -65,7 +65,8 @@ def _extra_rows(g: GateResult, figures: Table) -> None:
                 NOT_MEASURED + " (no customer turn was heard: a text run; `run --audio` hears the recordings)"
                 if a is None or a.wer is None
                 else f"ASR WER {a.wer:.3f} ({a.edits} edits / {a.ref_words} words) · worst case "
-                f"{a.worst_case_wer:.3f} · {plural(a.turns, 'customer turn')} heard in {plural(a.cases, 'case')}"
+                f"{a.worst_case_wer:.3f} · {plural(a.turns, 'heard turn')} the agent was asked at, "
+                f"in {plural(a.cases, 'case')}"
                 + (
                     f" · {a.audio_minutes_per_call:.2f} audio min per call"
                     if a.audio_minutes_per_call is not None

@@ -587,7 +587,7 @@ def hearing_figures(h: Hearing) -> list[tuple[str, str, str]]:
     labels = [
         ("asr_wer", "ASR word error rate"),
         ("asr_worst_case_wer", "Worst case WER"),
-        ("asr_turns_heard", "Customer turns heard"),
+        ("asr_turns_heard", "Heard turns the agent was asked at"),
         ("audio_minutes_per_call", "Audio minutes per call"),
         ("asr_cost_per_call", "ASR cost per call"),
         ("token_cost_per_call", "Token cost per call"),

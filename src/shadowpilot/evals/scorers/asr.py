@@ -111,7 +111,7 @@ def _per_call(heard: pd.DataFrame) -> dict[str, float | None]:
 
 def _detail(asr: AsrSummary, most: float) -> str:
     return (
-        f"ASR word error rate {asr.wer:.3f} over {plural(asr.turns, 'customer turn')} heard "
+        f"ASR word error rate {asr.wer:.3f} over {plural(asr.turns, 'heard turn')} the agent was asked at "
         f"({asr.edits} edits / {asr.ref_words} reference words), at most {most:.3f} allowed"
     )
 
