@@ -72,6 +72,7 @@ def serve(
     from ..runners.shadow.slow_clients import head_deadline_protocol
 
     agent = build_agent(s)
+    agent.warm_up()  # before it listens: the first live turn's time is the agent's, not its imports
     engine, no_media = _media_engine(s)
     lock = _single_instance(shadow_dir(s))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -57,6 +57,11 @@ class Agent(Protocol):
         """Requests made and their cost so far."""
         ...
 
+    def warm_up(self) -> None:
+        """Load what the first request would otherwise load inside the first turn's time (lazy
+        imports, answer schemas); sends nothing. Called once, off the event loop, before a replay."""
+        ...
+
     async def aclose(self) -> None:
         """Release the agent's connections (on the event loop that used them)."""
         ...
@@ -64,7 +69,7 @@ class Agent(Protocol):
 
 class AgentBase:
     """The defaults of the optional members: no deadline of its own, never cached, nothing
-    counted, nothing to close. Every agent derives from it."""
+    counted, nothing to warm up, nothing to close. Every agent derives from it."""
 
     kind: str = "agent"
 
@@ -79,13 +84,16 @@ class AgentBase:
     def usage(self) -> AgentUsage:
         return AgentUsage()
 
+    def warm_up(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 
 
 class AgentWrapper(AgentBase):
     """An agent in front of another (the cache, redaction): the inner agent's kind, deadline,
-    cache policy, usage and connections are passed on, and nothing else."""
+    cache policy, usage, warm-up and connections are passed on, and nothing else."""
 
     def __init__(self, inner: Agent):
         self.inner = inner
@@ -107,6 +115,9 @@ class AgentWrapper(AgentBase):
     @property
     def usage(self) -> AgentUsage:
         return self.inner.usage
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -384,8 +384,10 @@ class _BatchWriter:
 
 
 async def _replay_and_close(cases: list[Transcript], agent: Agent, **kwargs: Any) -> list[CallRun]:
-    """Replay, then release the agent's connections on the same event loop."""
+    """Warm the agent up (off the loop: no turn's time), replay, then release the agent's
+    connections on the same event loop."""
     try:
+        await asyncio.to_thread(agent.warm_up)
         return await replay(cases, agent, **kwargs)
     finally:
         await agent.aclose()
