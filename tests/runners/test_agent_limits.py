@@ -437,3 +437,29 @@ def test_the_openai_agents_and_the_judges_max_answer_bytes_are_read_from_the_con
 
         server.add_fault("huge", size=300_000)
         asyncio.run(judged())
+
+
+def test_a_token_an_agent_puts_in_its_answer_is_never_stored_or_printed(tenant_dir: Path, monkeypatch) -> None:
+    """An answer (not only an error) that quotes a configured secret: reply, reason and queue."""
+    monkeypatch.setenv("SHADOWPILOT_HTTP_TOKEN", TOKEN)
+    (tenant_dir / "leaky_agent.py").write_text(
+        "import os\n\ndef recommend(ctx):\n    t = os.environ['SHADOWPILOT_HTTP_TOKEN']\n"
+        "    return {'escalate': True, 'reply': 'my token is ' + t, 'reason': 'asked ' + t, 'queue': 'q-' + t}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tenant_dir))
+    monkeypatch.delitem(sys.modules, "leaky_agent", raising=False)
+    cli = CliRunner()
+    write_jsonl(tenant_dir / "cases.jsonl", [make_case("k1", ["I need a person", "bye"], escalated=True)])
+    assert invoke(cli, "import", "cases.jsonl").exit_code == 0
+    write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "leaky_agent:recommend"\n\n[gate]\nmin_cases = 1\n')
+    out = invoke(cli, "run")
+    assert out.exit_code == 0, out.output
+    printed = [out.stdout, out.stderr]
+    invoke(cli, "gate")
+    for args in (("report", "--format", "json"), ("report", "--format", "md"), ("review", "--list")):
+        shown = invoke(cli, *args)
+        printed += [shown.stdout, shown.stderr]
+    stored = store_text(tenant_dir)
+    assert "my token is [SHADOWPILOT_HTTP_TOKEN]" in stored  # kept, masked
+    assert TOKEN not in "".join(printed) and TOKEN not in stored
