@@ -372,3 +372,94 @@ def test_a_streamed_line_is_measured_across_chunks() -> None:
     assert _longest_line(b"x" * 60, 0, 100) == 60
     with pytest.raises(AnswerTooLarge):
         _longest_line(b"x" * 50 + b"\n", 60, 100)  # a line of 110 bytes, ended in the second chunk
+
+
+def test_max_answer_bytes_in_the_config_is_the_cap_run_applies(tenant_dir: Path) -> None:
+    """The same 300 KB answer passes under the default cap and is an agent error under
+    `[agent] max_answer_bytes = 100000`, through `run` as a user configures it. (That the rest is
+    not read is shown above with 50 MB: 300 KB can sit whole in the loopback socket's buffers.)"""
+    cli = CliRunner()
+    write_jsonl(tenant_dir / "cases.jsonl", [make_case("m1", ["Hello", "bye"])])
+    assert invoke(cli, "import", "cases.jsonl").exit_code == 0
+    ran = {}
+    with TenantAgent("huge_json", size=300_000) as server:
+        for cap in ("", "max_answer_bytes = 100000\n"):
+            write_config(
+                tenant_dir,
+                f'[agent]\nkind = "http"\nurl = "{server.url}"\ntimeout_s = 5\n{cap}\n[gate]\nmin_cases = 1\n',
+            )
+            out = invoke(cli, "run", "--json")
+            assert out.exit_code == 0, out.output
+            ran[cap] = json.loads(out.stdout)
+    assert ran[""]["errors"] == 0
+    assert ran["max_answer_bytes = 100000\n"]["errors"] == 1
+
+
+def test_the_openai_agents_and_the_judges_max_answer_bytes_are_read_from_the_config(tmp_path: Path) -> None:
+    """Built as `run` builds them (from the settings), each stops at its own configured cap."""
+    from shadowpilot.config import load_settings
+    from shadowpilot.runners import judge_client, openai_chat
+
+    with OpenAIServer() as server:
+        (tmp_path / "shadowpilot.toml").write_text(
+            f'[agent]\nkind = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "{server.base_url}"\n'
+            "max_answer_bytes = 100000\nmax_retries = 0\n\n"
+            f'[judge]\nmodel = "gpt-4o-mini"\nbase_url = "{server.base_url}"\nmax_answer_bytes = 200000\n',
+            encoding="utf-8",
+        )
+        settings = load_settings(tmp_path / "shadowpilot.toml", environ={})
+        server.add_fault("huge", size=300_000)
+        agent = openai_chat.from_settings(settings, environ={})
+
+        async def go() -> None:
+            try:
+                await agent.recommend(ctx())
+            finally:
+                await agent.aclose()
+
+        with pytest.raises(AgentError, match=r"larger than max_answer_bytes = 100,000 bytes"):
+            asyncio.run(go())
+
+        async def judged() -> None:
+            from shadowpilot.evals.judge import JudgeItem, build_messages
+
+            client = judge_client.client_from_settings(settings, environ={})
+            messages = build_messages("Be fair.", [Turn(speaker="customer", text="hi")], "Hello!", "Hi there")
+            try:
+                item = JudgeItem("c1", 0, 0, messages, "k")
+                policy = RetryPolicy(max_retries=0, base_s=0.01)
+                rows, _ = await judge_client.judge_items(
+                    [item], client, "m", "sha", cached={}, timeout_s=10, retry_policy=policy
+                )
+            finally:
+                await client.close()
+            assert "larger than max_answer_bytes = 200,000 bytes" in (rows[0].error or "")
+
+        server.add_fault("huge", size=300_000)
+        asyncio.run(judged())
+
+
+def test_a_token_an_agent_puts_in_its_answer_is_never_stored_or_printed(tenant_dir: Path, monkeypatch) -> None:
+    """An answer (not only an error) that quotes a configured secret: reply, reason and queue."""
+    monkeypatch.setenv("SHADOWPILOT_HTTP_TOKEN", TOKEN)
+    (tenant_dir / "leaky_agent.py").write_text(
+        "import os\n\ndef recommend(ctx):\n    t = os.environ['SHADOWPILOT_HTTP_TOKEN']\n"
+        "    return {'escalate': True, 'reply': 'my token is ' + t, 'reason': 'asked ' + t, 'queue': 'q-' + t}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tenant_dir))
+    monkeypatch.delitem(sys.modules, "leaky_agent", raising=False)
+    cli = CliRunner()
+    write_jsonl(tenant_dir / "cases.jsonl", [make_case("k1", ["I need a person", "bye"], escalated=True)])
+    assert invoke(cli, "import", "cases.jsonl").exit_code == 0
+    write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "leaky_agent:recommend"\n\n[gate]\nmin_cases = 1\n')
+    out = invoke(cli, "run")
+    assert out.exit_code == 0, out.output
+    printed = [out.stdout, out.stderr]
+    invoke(cli, "gate")
+    for args in (("report", "--format", "json"), ("report", "--format", "md"), ("review", "--list")):
+        shown = invoke(cli, *args)
+        printed += [shown.stdout, shown.stderr]
+    stored = store_text(tenant_dir)
+    assert "my token is [SHADOWPILOT_HTTP_TOKEN]" in stored  # kept, masked
+    assert TOKEN not in "".join(printed) and TOKEN not in stored

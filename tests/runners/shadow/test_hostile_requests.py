@@ -5,6 +5,7 @@ naming the parameter, never a new event and never a 500."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -14,7 +15,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from tests.runners.shadow.conftest import call_of, log_records, make_tenant, shadow_client, wait_until
-from tests.runners.shadow.twilio_sim import PUBLIC_URL, RTT, TOKEN, Call, ServerProcess, signed_form
+from tests.runners.shadow.twilio_sim import PUBLIC_URL, RTT, TASKS, TOKEN, Call, ServerProcess, signed_form
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,37 @@ def test_a_parameter_folded_into_the_callsid_is_a_400_naming_it_and_counted(http
     assert http.get("/healthz").json()["refused"]["400"] == before + 1
     assert not any(str(rec.get("p", {}).get("CallSid", "")).startswith(c.call_sid) for rec in log_records(folder))
     assert http.post(RTT, **signed_form(said, RTT)).status_code == 204  # the genuine one is taken
+
+
+def test_a_task_callback_whose_queue_name_swallowed_the_next_pair_is_refused_and_the_human_unchanged(
+    tmp_path: Path,
+) -> None:
+    """`TaskQueueName=front-desk&TaskQueueSid=WQ...` re-split as `TaskQueueName=front-deskTaskQueueSidWQ...`
+    (TaskQueueSid gone) has the same signature. A task event is keyed by the fields read, so the
+    copy was a new event: a queue outside first_line_queues, and the human "escalated"."""
+    folder = make_tenant(tmp_path / "acme")
+    config = folder / "shadowpilot.toml"
+    config.write_text(config.read_text() + '\n[twilio]\nfirst_line_queues = ["front-desk"]\n', encoding="utf-8")
+    c = Call(305)
+    entered = c.task_event("task-queue.entered", "front-desk", Timestamp=str(int(time.time())))
+    _, params = entered
+    tampered = {k: v for k, v in params.items() if k != "TaskQueueSid"}
+    tampered["TaskQueueName"] = params["TaskQueueName"] + "TaskQueueSid" + params["TaskQueueSid"]
+    validator = RequestValidator(TOKEN)
+    url = PUBLIC_URL + TASKS
+    assert validator.compute_signature(url, tampered) == validator.compute_signature(url, params)
+    server = ServerProcess(folder).start()
+    try:
+        with shadow_client(server.base, timeout=30) as http:
+            for route, p in [c.started(), entered, c.said("customer", "my bill is wrong"), c.said("agent", "one sec")]:
+                assert http.post(route, **signed_form(p, route)).status_code == 204
+            r = http.post(TASKS, **signed_form(tampered, TASKS))
+            assert r.status_code == 400 and "TaskQueueSid" in r.text, r.text
+            for route, p in [c.stopped(), c.task_event("task.completed", "front-desk")]:
+                assert http.post(route, **signed_form(p, route)).status_code == 204
+            call = wait_until(lambda: (x := call_of(folder, c.call_sid)) and x["state"] == "scored" and x)
+    finally:
+        server.stop()
+    assert call["human"]["escalated"] is False  # the copy did not make the human escalate
+    queues = {rec["p"].get("TaskQueueName") for rec in log_records(folder) if rec.get("route") == "taskrouter"}
+    assert queues == {"front-desk"}

@@ -139,6 +139,44 @@ def test_a_client_that_stalls_in_its_body_gets_408_and_is_closed(server: ServerP
     wait_until(lambda: "408 POST /twilio/transcriptions" in logged(server))
 
 
+DRIP_S = 0.25  # a quarter of read_timeout_s: an idle timer would never fire
+
+
+def trickle(sock: socket.socket, drip: bytes, drips: int = int(SOCKET_TIMEOUT / DRIP_S)) -> bytes:
+    """Send `drip` every DRIP_S until the server answers or closes; what it sent back. Fails if
+    the connection is still held after `drips` of them (far past read_timeout_s)."""
+    sock.settimeout(DRIP_S)
+    for _ in range(drips):
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            try:
+                sock.sendall(drip)
+            except OSError:  # closed between two drips
+                return b""
+            continue
+        except OSError:
+            return b""
+        sock.settimeout(SOCKET_TIMEOUT)
+        return chunk + read_all(sock) if chunk else b""
+    raise AssertionError(f"still held after {drips} drips of {drip!r}")
+
+
+def test_a_client_that_trickles_its_head_is_closed_at_the_deadline_not_kept_alive_by_each_byte(
+    server: ServerProcess,
+) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"POST /twilio/transcriptions HTTP/1.1\r\nHost: shadow.example.test\r\n")
+        assert trickle(sock, b"X-Pad: 1\r\n") == b""
+
+
+def test_a_client_that_trickles_its_body_gets_408_at_the_deadline(server: ServerProcess) -> None:
+    with connect(server) as sock:
+        sock.sendall(head(RTT, Content_Type="application/x-www-form-urlencoded", Content_Length="5000"))
+        answer = trickle(sock, b"a")
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+
+
 def test_110000_parameters_are_refused_before_the_signature_is_checked(
     http: httpx.Client, server: ServerProcess
 ) -> None:

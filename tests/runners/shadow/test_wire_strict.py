@@ -204,3 +204,33 @@ def test_a_sid_not_of_twilios_shape_is_refused_naming_the_field(route: str, fiel
     }[route]
     with pytest.raises(BadPayload, match=rf"field {field}: expected [A-Z]{{2}} and 32 hex digits"):
         check_sids(route, {**base, field: value})  # type: ignore[arg-type]
+
+
+def _swallowed(params: dict[str, str], name: str, absorbed: str) -> dict[str, str]:
+    """`name`'s value takes the pair after it whole: `A=x&B=y` -> `A=xBy`, the same signature."""
+    out = {k: v for k, v in params.items() if k != absorbed}
+    out[name] = params[name] + absorbed + params[absorbed]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "absorbed"),
+    [("TaskQueueName", "TaskQueueSid"), ("TaskChannelUniqueName", "TaskQueueName"), ("TaskVersion", "Timestamp")],
+)
+def test_a_value_that_swallowed_the_next_pair_is_refused_naming_it(name: str, absorbed: str) -> None:
+    _, params = Call(12).task_event("task-queue.entered", "support", TaskVersion="3", Timestamp="1763647380")
+    tampered = _swallowed(params, name, absorbed)
+    validator = RequestValidator(TOKEN)
+    url = PUBLIC_URL + "/twilio/taskrouter"
+    assert validator.compute_signature(url, tampered) == validator.compute_signature(url, params)
+    with pytest.raises(BadPayload, match=rf"parameter {name}: its value holds {absorbed}"):
+        parse("taskrouter", tampered, ["call_sid"])
+
+
+def test_free_text_naming_a_field_is_not_taken_for_a_swallowed_pair() -> None:
+    """Only a name that would sort between this one and the next one sent, and is not sent, counts;
+    single words (Final, Body, Index...) are left to free text."""
+    _, params = Call(13).task_event("task.completed", "support", TaskCompletedReason="Final TaskQueueSid check")
+    assert parse("taskrouter", params, ["call_sid"]) is not None  # TaskQueueSid is sent: nothing swallowed
+    err = Call(13).error(message="Final result never came")
+    assert parse_transcription(err[1]).event.kind == "error"

@@ -10,13 +10,16 @@ signed when characters move across a name/value boundary (`Trac=kinbound_track`)
 route therefore knows the names Twilio documents for it (`KNOWN`) and refuses a name that
 is a piece of a known name or a known name with characters stuck to it (and a known name
 whose value begins with the rest of a longer known name): that is what a moved boundary
-looks like. Other unknown names are accepted, because Twilio adds fields over time and a
-400 would lose a real event. Deduplication keys are made only of fields the route reads,
-so moving characters between fields it does not read yields the same key: a duplicate.
+looks like; so is a value holding a known name that is not sent and sorts right after its own
+(`check_swallowed`: the pair after it taken whole). Other unknown names are accepted, because
+Twilio adds fields over time and a 400 would lose a real event. Deduplication keys are made
+only of fields the route reads, so moving characters between fields it does not read yields the
+same key: a duplicate.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -363,6 +366,37 @@ def check_names(route: Route, params: dict[str, Any]) -> None:
                 raise BadPayload(
                     f"parameter {name!r} is not one Twilio sends to this route: it is {other} with characters "
                     "moved between a name and a value (a tampered copy)"
+                )
+    check_swallowed(route, params)
+
+
+# The names whose text in a value shows it swallowed the pairs after it: CamelCase compounds and
+# Timestamp. Single words (Final, Body, Index, Source...) may be free text, so they are not evidence.
+_SWALLOWABLE: dict[Route, list[str]] = {
+    route: sorted(n for n in names if n == "Timestamp" or sum(c.isupper() for c in n) >= 2)
+    for route, names in KNOWN.items()
+}
+
+
+def check_swallowed(route: Route, params: dict[str, Any]) -> None:
+    """Refuse a value that took the name and value after it (`A=x&B=y` -> `A=xBy`, the same
+    signature: Twilio signs the names in sorted order, run together with their values). The sign
+    is a known name in the value that is not sent and sorts between this name and the next one
+    sent: only a swallowed pair puts it there. A task event is keyed by the fields it reads, so
+    such a copy would be a new event (its queue name changed, its queue sid gone)."""
+    names = sorted(params)
+    evidence = _SWALLOWABLE[route]
+    for i, name in enumerate(names):
+        value = params[name]
+        if not isinstance(value, str) or not value:
+            continue
+        lo = bisect.bisect_right(evidence, name)
+        hi = bisect.bisect_left(evidence, names[i + 1]) if i + 1 < len(names) else len(evidence)
+        for other in evidence[lo:hi]:
+            if other in value:
+                raise BadPayload(
+                    f"parameter {name}: its value holds {other}, a name Twilio sends after it and did not "
+                    "send here (a tampered copy)"
                 )
 
 
