@@ -176,6 +176,16 @@ class BodyLimits(_Section):
     taskrouter: int = Field(262_144, ge=1024)
 
 
+class ParamLimits(_Section):
+    """Most form parameters each webhook route takes per request. Twilio sends a few dozen: a
+    Real-Time Transcription callback about 15-25, a Conversations message about 20, a TaskRouter
+    event about 40 (the task's, the worker's and the reservation's fields)."""
+
+    transcriptions: int = Field(50, ge=1)
+    conversations: int = Field(100, ge=1)
+    taskrouter: int = Field(100, ge=1)
+
+
 class ShadowSettings(_Section):
     """The live shadow server (`shadowpilot shadow serve`)."""
 
@@ -201,10 +211,11 @@ class ShadowSettings(_Section):
     agent_concurrency: int = Field(8, ge=1)
     # Requests nobody has authenticated yet must stay cheap: bodies over the route's limit are
     # refused (413) on Content-Length or once that many bytes have streamed in; more parameters
-    # than max_params (Twilio sends a few dozen) are refused (413) before the signature is checked;
+    # than the route's max_params (Twilio sends a few dozen; one number sets every route's) are
+    # refused (413) before the signature is checked;
     # a client gets read_timeout_s for a request's head and again for its body, then is closed.
     max_body_bytes: BodyLimits = Field(default_factory=BodyLimits)
-    max_params: int = Field(100, ge=1)
+    max_params: ParamLimits = Field(default_factory=ParamLimits)
     read_timeout_s: float = Field(10.0, gt=0)
     # Log archives (events.jsonl.N, one per compaction) to keep, newest first; older ones are deleted
     # after a compaction, never one whose records a finished compaction has not yet carried over.
@@ -236,6 +247,14 @@ class ShadowSettings(_Section):
     media_min_speech_ms: int = Field(250, ge=0)
     # Utterances being transcribed at once, across every stream.
     media_asr_concurrency: int = Field(2, ge=1)
+
+    @field_validator("max_params", mode="before")
+    @classmethod
+    def _one_number_for_every_route(cls, value: Any) -> Any:
+        """`max_params = 100` (as before routes had their own) is that number for every route."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {route: value for route in ParamLimits.model_fields}
+        return value
 
 
 class TwilioSettings(_Section):

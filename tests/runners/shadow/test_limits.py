@@ -71,8 +71,16 @@ def test_parameters_are_counted_in_the_body_and_the_query() -> None:
 
 def test_default_limits_fit_twilio_payloads_and_are_per_route() -> None:
     shadow = ShadowSettings()
-    assert Limits.of(shadow, "transcriptions") == Limits(65_536, 100, 10.0)
+    assert Limits.of(shadow, "transcriptions") == Limits(65_536, 50, 10.0)
     assert Limits.of(shadow, "conversations").body_bytes == Limits.of(shadow, "taskrouter").body_bytes == 262_144
+    assert Limits.of(shadow, "conversations").params == Limits.of(shadow, "taskrouter").params == 100
+
+
+def test_max_params_is_per_route_and_one_number_still_sets_every_route() -> None:
+    per_route = ShadowSettings.model_validate({"max_params": {"taskrouter": 200}})
+    assert [Limits.of(per_route, r).params for r in ("transcriptions", "conversations", "taskrouter")] == [50, 100, 200]
+    one = ShadowSettings.model_validate({"max_params": 30})
+    assert {Limits.of(one, r).params for r in ("transcriptions", "conversations", "taskrouter")} == {30}
 
 
 def test_a_flood_of_refusals_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
@@ -185,7 +193,7 @@ def test_110000_parameters_are_refused_before_the_signature_is_checked(
     forged = {"X-Twilio-Signature": "bm90LWEtc2lnbmF0dXJl", "Content-Type": "application/x-www-form-urlencoded"}
     answer = http.post(RTT, content=body, headers=forged)
     assert answer.status_code == 413
-    assert f"{params} parameters, over the limit of 100" in answer.text
+    assert f"{params} parameters, over the limit of 50" in answer.text  # the transcriptions route's cap
     # the cap holds for signed requests too (Twilio sends a few dozen), form or JSON
     many = {f"p{i}": "v" for i in range(101)}
     assert http.post(CONV, **signed_form(many, CONV)).status_code == 413

@@ -35,7 +35,9 @@ class Limits:
 
     @classmethod
     def of(cls, settings: ShadowSettings, route: Route) -> Limits:
-        return cls(getattr(settings.max_body_bytes, route), settings.max_params, settings.read_timeout_s)
+        return cls(
+            getattr(settings.max_body_bytes, route), getattr(settings.max_params, route), settings.read_timeout_s
+        )
 
 
 async def read_body(request: Request, limits: Limits) -> bytes:
