@@ -38,7 +38,8 @@ from tests.runners.shadow.twilio_sim import PUBLIC_URL, Call, ServerProcess  # n
 from shadowpilot.config import load_settings  # noqa: E402
 from shadowpilot.runners import build_agent  # noqa: E402
 from shadowpilot.runners.shadow.eventlog import read_log  # noqa: E402
-from shadowpilot.runners.shadow.service import ShadowService, log_path  # noqa: E402
+from shadowpilot.runners.shadow.reading import log_path  # noqa: E402
+from shadowpilot.runners.shadow.service import ShadowService  # noqa: E402
 from shadowpilot.runners.shadow.wire import ROUTES  # noqa: E402
 
 OUTCOME_WAIT_S = 2.0

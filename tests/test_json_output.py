@@ -272,7 +272,7 @@ def test_shadow_calls_json_writes_times_one_way(tenant_dir: Path, cli) -> None:
 def test_a_call_kept_by_an_earlier_version_is_listed_with_the_one_format(tenant_dir: Path, cli) -> None:
     from shadowpilot.config import load_settings
     from shadowpilot.runners.shadow.checkpoint import summaries_path
-    from shadowpilot.runners.shadow.service import log_path
+    from shadowpilot.runners.shadow.reading import log_path
 
     settings = load_settings(write_config(tenant_dir, SHADOW), environ={})
     kept = summaries_path(log_path(settings))

@@ -146,7 +146,8 @@ def shadow_calls(tenant_dir: Path) -> dict[str, str]:
     """Three shadow calls taken through the real ShadowService to scored: CallSid -> run id."""
     from shadowpilot.config import load_settings
     from shadowpilot.runners import build_agent
-    from shadowpilot.runners.shadow.service import ShadowService, read_book
+    from shadowpilot.runners.shadow.reading import read_book
+    from shadowpilot.runners.shadow.service import ShadowService
     from shadowpilot.runners.shadow.wire import ROUTES
     from tests.runners.shadow.twilio_sim import Call
 

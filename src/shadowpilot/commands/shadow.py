@@ -68,7 +68,8 @@ def serve(
 
     from ..runners import build_agent
     from ..runners.shadow.app import create_app
-    from ..runners.shadow.service import ShadowService, shadow_dir
+    from ..runners.shadow.reading import shadow_dir
+    from ..runners.shadow.service import ShadowService
     from ..runners.shadow.slow_clients import head_deadline_protocol
 
     agent = build_agent(s)
@@ -185,13 +186,13 @@ def calls(
 
 
 def _list_calls(s: Settings, state: str | None, as_json: bool) -> None:
-    from ..runners.shadow.service import read_book
+    from ..runners.shadow.reading import read_book
 
     book = read_book(s)
     listing = book.listing()
     if book.skipped:  # said on stderr, so the table or the JSON on stdout stays what it was
         from ..runners.shadow.calls import skipped_summary
-        from ..runners.shadow.service import log_path
+        from ..runners.shadow.reading import log_path
 
         typer.echo(skipped_summary(book.skipped, log_path(s)), err=True)
         listing["skipped"] = [{"line": x.line, "why": x.why} for x in book.skipped]

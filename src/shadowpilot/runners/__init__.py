@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, UsageError
-from .agent import Agent
-from .replay import replay
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from .agent import Agent
+    from .replay import replay
 
 __all__ = ["Agent", "build_agent", "replay"]
+
+# Loaded on first use (PEP 562): importing a submodule (the shadow log's reader for `shadow calls`)
+# runs this package first, and need not load the agents and the turn loop.
+_LAZY = {"Agent": ".agent", "replay": ".replay"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_agent(settings: Settings) -> Agent:

@@ -19,7 +19,8 @@ from shadowpilot.runners import build_agent
 from shadowpilot.runners.shadow import checkpoint
 from shadowpilot.runners.shadow.calls import CallBook
 from shadowpilot.runners.shadow.eventlog import read_log
-from shadowpilot.runners.shadow.service import ShadowService, log_path, read_book
+from shadowpilot.runners.shadow.reading import log_path, read_book
+from shadowpilot.runners.shadow.service import ShadowService
 from shadowpilot.runners.shadow.wire import ROUTES, parse
 from tests.runners.shadow.twilio_sim import Call
 

@@ -16,7 +16,8 @@ from shadowpilot.config import load_settings
 from shadowpilot.runners import build_agent
 from shadowpilot.runners.shadow import checkpoint
 from shadowpilot.runners.shadow.eventlog import read_log
-from shadowpilot.runners.shadow.service import ShadowService, log_path, read_book
+from shadowpilot.runners.shadow.reading import log_path, read_book
+from shadowpilot.runners.shadow.service import ShadowService
 from tests.runners.shadow.test_growth import send, until, whole_call
 from tests.runners.shadow.twilio_sim import Call
 

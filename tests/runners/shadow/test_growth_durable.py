@@ -22,8 +22,9 @@ from shadowpilot.config import ShadowSettings, TwilioSettings
 from shadowpilot.runners import build_agent
 from shadowpilot.runners.shadow import checkpoint
 from shadowpilot.runners.shadow.calls import CallBook, replay
+from shadowpilot.runners.shadow.reading import log_path, read_book
 from shadowpilot.runners.shadow.records import BadRecord, ScoredRecord, read_record
-from shadowpilot.runners.shadow.service import ShadowService, log_path, read_book
+from shadowpilot.runners.shadow.service import ShadowService
 from tests.runners.shadow.test_growth import CONFIG, _live_and_done, listing, settings  # noqa: F401
 from tests.runners.shadow.test_log_failures import _write_log, bad_log_lines
 

@@ -16,7 +16,6 @@ still read.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import json
@@ -28,9 +27,12 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
+
+if TYPE_CHECKING:
+    import asyncio
 
 Record = dict[str, Any]
 
@@ -191,6 +193,8 @@ class EventLog:
 
     async def append(self, record: Record) -> None:
         """Returns once the record is on disk (written and fsync'd); raises StoreError if it is not."""
+        import asyncio  # here: reading the log (`shadow calls`) needs no event loop
+
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._queue.put((dumps(record), loop, fut))

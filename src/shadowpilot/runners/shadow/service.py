@@ -22,10 +22,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from ...config import STORE_DIR, Settings, slug
+from ...config import Settings
 from ...errors import EnvironmentFailure, StoreError
 from ...types import CallRun, RunManifest, Transcript
 from ..agent import Agent, turn_deadline_s
@@ -33,6 +32,7 @@ from ..turn_loop import run_call
 from . import checkpoint, memory
 from .calls import CallBook, CallSummary, DroppedTask, skipped_summary
 from .eventlog import EventLog, Record
+from .reading import log_path
 from .records import Closed, Ended, Event, LogEntry, Scored
 from .source import LiveCallEvents
 from .wire import Route, check_sids, parse
@@ -41,14 +41,6 @@ from .worker import ObservedAgent, ReachLog
 log = logging.getLogger("shadowpilot.shadow")
 
 NO_TIMEOUT = 10.0 * 365 * 24 * 3600  # the turn loop's own timeout: ObservedAgent enforces the turn deadline
-
-
-def shadow_dir(settings: Settings) -> Path:
-    return settings.root / STORE_DIR / f"{slug(settings.tenant.name)}.shadow"
-
-
-def log_path(settings: Settings) -> Path:
-    return shadow_dir(settings) / "events.jsonl"
 
 
 def day_run_id(when: datetime, *, selftest: bool = False) -> str:
@@ -62,14 +54,6 @@ def case_run_id(case: Transcript) -> str:
 
 
 COMPACT_AFTER = 1000  # released calls between two compactions: keeps the log (and a restart) small
-
-
-def read_book(settings: Settings) -> CallBook:
-    """The calls as the summaries and the log have them, read without touching the server or the store
-    (the log's unusable lines skipped and listed in `book.skipped`, as `serve` skips them)."""
-    book = CallBook(settings.shadow, settings.twilio, keep_views=True)
-    checkpoint.load(book, log_path(settings))
-    return book
 
 
 class ShadowService:
