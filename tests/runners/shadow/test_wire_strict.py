@@ -234,3 +234,31 @@ def test_free_text_naming_a_field_is_not_taken_for_a_swallowed_pair() -> None:
     assert parse("taskrouter", params, ["call_sid"]) is not None  # TaskQueueSid is sent: nothing swallowed
     err = Call(13).error(message="Final result never came")
     assert parse_transcription(err[1]).event.kind == "error"
+
+
+def test_a_queue_name_that_swallowed_an_undocumented_pair_is_refused() -> None:
+    """Twilio sends names it does not document; one swallowed into a short-name field (the queue
+    the human's routing is read from) is refused all the same, by where its name would sort."""
+    _, params = Call(14).task_event("task-queue.entered", "support", TaskQueueNew="x")
+    tampered = _swallowed(params, "TaskQueueName", "TaskQueueNew")
+    validator = RequestValidator(TOKEN)
+    url = PUBLIC_URL + "/twilio/taskrouter"
+    assert validator.compute_signature(url, tampered) == validator.compute_signature(url, params)
+    assert parse("taskrouter", params, ["call_sid"]) is not None  # as sent: an unknown name, accepted
+    with pytest.raises(BadPayload, match=r"parameter TaskQueueName: its value holds 'TaskQueueNewx'"):
+        parse("taskrouter", tampered, ["call_sid"])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"TaskQueueName": "Tier 2 Support"},
+        {"TaskQueueName": "Front Desk (VIP)"},
+        {"TransferType": "WORKER", "TransferTo": "WK" + "0" * 32},
+        {"TransferType": "QUEUE"},
+        {"ResourceType": "Worker"},
+    ],
+)
+def test_short_name_fields_take_the_values_twilio_sends(extra: dict[str, str]) -> None:
+    _, params = Call(15).task_event("task.updated", "support")
+    assert parse("taskrouter", {**params, **extra}, ["call_sid"]) is not None

@@ -400,6 +400,41 @@ def check_swallowed(route: Route, params: dict[str, Any]) -> None:
                 )
 
 
+# A task event's read fields that hold short names, not prose, and so must hold no name Twilio
+# could have sent after them, documented or not (it sends undocumented ones: "do not validate
+# against other attributes that you may see", its Event resource page). Their enumerated values
+# (TransferType QUEUE, ResourceType Worker...) are what Twilio sends, never a swallowed name.
+_NAME_FIELDS: dict[str, frozenset[str]] = {
+    "EventType": frozenset(),
+    "ResourceType": frozenset({"Task", "Reservation", "Worker", "Activity", "Workflow", "Workspace"}),
+    "TaskQueueName": frozenset(),
+    "TaskChannelUniqueName": frozenset(),
+    "TransferTo": frozenset(),
+    "TransferType": frozenset({"QUEUE", "WORKER"}),
+}
+_NAME_LIKE = re.compile(r"[A-Z][A-Za-z0-9.]*")
+
+
+def check_name_fields(params: dict[str, Any]) -> None:
+    """Refuse a task event whose short-name field holds a name-like word (capitalised) that sorts
+    between that field and the next name sent: the mark of an undocumented pair swallowed whole
+    (`TaskQueueName=front-desk` + `TaskQueueNew=x` signed as `TaskQueueName=front-deskTaskQueueNewx`),
+    which would change the queue the human's routing is read from."""
+    names = sorted(params)
+    for i, name in enumerate(names):
+        allowed = _NAME_FIELDS.get(name)
+        value = params[name]
+        if allowed is None or not isinstance(value, str) or value in allowed:
+            continue
+        after = names[i + 1] if i + 1 < len(names) else None
+        for word in _NAME_LIKE.findall(value):
+            if word > name and (after is None or word < after):
+                raise BadPayload(
+                    f"parameter {name}: its value holds {word!r}, which sorts as a name sent after it "
+                    "would (a tampered copy: the pair after it taken into its value)"
+                )
+
+
 def _required(params: dict[str, Any], name: str) -> str:
     value = _s(params.get(name))
     if not value:
@@ -525,6 +560,7 @@ def parse_taskrouter(params: dict[str, Any], call_keys: list[str]) -> Parsed | N
     if not task_sid:
         return None
     check_names("taskrouter", params)
+    check_name_fields(params)
     event_type = _required(params, "EventType")
     attrs = _json_obj(params.get("TaskAttributes"), "TaskAttributes") if params.get("TaskAttributes") else None
     call_id = next((str(attrs[k]) for k in call_keys if attrs.get(k)), None) if attrs else None
