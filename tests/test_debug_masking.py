@@ -4,6 +4,7 @@ output masks them (runners/masking.py), for `--debug` and for a harness bug alik
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ def test_a_traceback_shows_no_secret(
     always), an ImportError a config error (exit 2, traceback with --debug)."""
     (tenant_dir / "leaky_agent.py").write_text(f"raise {raised}({LEAK!r})\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tenant_dir))
+    monkeypatch.delitem(sys.modules, "leaky_agent", raising=False)  # another test's module of that name
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "twilio-token-0123456789")
     agent = '[agent]\nkind = "python"\ntarget = "leaky_agent:recommend"\n\n'

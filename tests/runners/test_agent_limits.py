@@ -442,17 +442,18 @@ def test_the_openai_agents_and_the_judges_max_answer_bytes_are_read_from_the_con
 def test_a_token_an_agent_puts_in_its_answer_is_never_stored_or_printed(tenant_dir: Path, monkeypatch) -> None:
     """An answer (not only an error) that quotes a configured secret: reply, reason and queue."""
     monkeypatch.setenv("SHADOWPILOT_HTTP_TOKEN", TOKEN)
-    (tenant_dir / "leaky_agent.py").write_text(
+    (tenant_dir / "quoting_agent.py").write_text(
         "import os\n\ndef recommend(ctx):\n    t = os.environ['SHADOWPILOT_HTTP_TOKEN']\n"
         "    return {'escalate': True, 'reply': 'my token is ' + t, 'reason': 'asked ' + t, 'queue': 'q-' + t}\n",
         encoding="utf-8",
     )
     monkeypatch.syspath_prepend(str(tenant_dir))
-    monkeypatch.delitem(sys.modules, "leaky_agent", raising=False)
+    monkeypatch.setitem(sys.modules, "quoting_agent", None)  # restored (removed) after the test
+    del sys.modules["quoting_agent"]  # imported afresh from tenant_dir by the run
     cli = CliRunner()
     write_jsonl(tenant_dir / "cases.jsonl", [make_case("k1", ["I need a person", "bye"], escalated=True)])
     assert invoke(cli, "import", "cases.jsonl").exit_code == 0
-    write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "leaky_agent:recommend"\n\n[gate]\nmin_cases = 1\n')
+    write_config(tenant_dir, '[agent]\nkind = "python"\ntarget = "quoting_agent:recommend"\n\n[gate]\nmin_cases = 1\n')
     out = invoke(cli, "run")
     assert out.exit_code == 0, out.output
     printed = [out.stdout, out.stderr]
