@@ -251,7 +251,8 @@ class ShadowSettings(_Section):
     @field_validator("max_params", mode="before")
     @classmethod
     def _one_number_for_every_route(cls, value: Any) -> Any:
-        """`max_params = 100` (as before routes had their own) is that number for every route."""
+        """`max_params = 100` is that number for every route (as configs wrote it before the limit
+        was per route)."""
         if isinstance(value, int) and not isinstance(value, bool):
             return {route: value for route in ParamLimits.model_fields}
         return value

@@ -66,7 +66,6 @@ def create_app(
     # the signature checks' own threads: parsing and HMAC off the event loop, and a flood of forged
     # bodies queues here, not in front of the log's group commits and the store's writes
     checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow-signature")
-    loop = asyncio.get_running_loop
 
     def refuse(request: Request, client: str, status: int, why: str, answer: str) -> Response:
         """One log line, and the connection closed: whatever of the body is still coming is not read."""
@@ -92,7 +91,7 @@ def create_app(
             )
             return Response(status_code=400)
         try:
-            checked = await loop().run_in_executor(
+            checked = await asyncio.get_running_loop().run_in_executor(
                 checks,
                 partial(
                     check,
