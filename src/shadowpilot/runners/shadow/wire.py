@@ -378,61 +378,54 @@ _SWALLOWABLE: dict[Route, list[str]] = {
 }
 
 
+# A route's read fields that hold short names, not prose, and so must hold no name Twilio could
+# have sent after them, documented or not (it sends undocumented ones: "do not validate against
+# other attributes that you may see", its TaskRouter Event resource page). Their enumerated values
+# (TransferType QUEUE, ResourceType Worker...) are what Twilio sends, never a swallowed name.
+_NAME_FIELDS: dict[Route, dict[str, frozenset[str]]] = {
+    "taskrouter": {
+        "EventType": frozenset(),
+        "ResourceType": frozenset({"Task", "Reservation", "Worker", "Activity", "Workflow", "Workspace"}),
+        "TaskQueueName": frozenset(),
+        "TaskChannelUniqueName": frozenset(),
+        "TransferTo": frozenset(),
+        "TransferType": frozenset({"QUEUE", "WORKER"}),
+    },
+}
+_NAME_LIKE = re.compile(r"[A-Z][A-Za-z0-9.]*")
+
+
 def check_swallowed(route: Route, params: dict[str, Any]) -> None:
     """Refuse a value that took the name and value after it (`A=x&B=y` -> `A=xBy`, the same
     signature: Twilio signs the names in sorted order, run together with their values). The sign
-    is a known name in the value that is not sent and sorts between this name and the next one
-    sent: only a swallowed pair puts it there. A task event is keyed by the fields it reads, so
-    such a copy would be a new event (its queue name changed, its queue sid gone)."""
+    is a name in the value that is not sent and sorts between this name and the next one sent:
+    only a swallowed pair puts it there. In any value, a known name is that sign; in a short-name
+    field (`_NAME_FIELDS`), any capitalised word is, so an undocumented pair swallowed whole
+    (`TaskQueueName=front-deskTaskQueueNewx`) is caught too. A task event is keyed by the fields it
+    reads, so such a copy would be a new event (its queue name changed, its queue sid gone)."""
     names = sorted(params)
     evidence = _SWALLOWABLE[route]
+    short = _NAME_FIELDS.get(route, {})
     for i, name in enumerate(names):
         value = params[name]
         if not isinstance(value, str) or not value:
             continue
+        after = names[i + 1] if i + 1 < len(names) else None
         lo = bisect.bisect_right(evidence, name)
-        hi = bisect.bisect_left(evidence, names[i + 1]) if i + 1 < len(names) else len(evidence)
+        hi = bisect.bisect_left(evidence, after) if after is not None else len(evidence)
         for other in evidence[lo:hi]:
             if other in value:
                 raise BadPayload(
                     f"parameter {name}: its value holds {other}, a name Twilio sends after it and did not "
                     "send here (a tampered copy)"
                 )
-
-
-# A task event's read fields that hold short names, not prose, and so must hold no name Twilio
-# could have sent after them, documented or not (it sends undocumented ones: "do not validate
-# against other attributes that you may see", its Event resource page). Their enumerated values
-# (TransferType QUEUE, ResourceType Worker...) are what Twilio sends, never a swallowed name.
-_NAME_FIELDS: dict[str, frozenset[str]] = {
-    "EventType": frozenset(),
-    "ResourceType": frozenset({"Task", "Reservation", "Worker", "Activity", "Workflow", "Workspace"}),
-    "TaskQueueName": frozenset(),
-    "TaskChannelUniqueName": frozenset(),
-    "TransferTo": frozenset(),
-    "TransferType": frozenset({"QUEUE", "WORKER"}),
-}
-_NAME_LIKE = re.compile(r"[A-Z][A-Za-z0-9.]*")
-
-
-def check_name_fields(params: dict[str, Any]) -> None:
-    """Refuse a task event whose short-name field holds a name-like word (capitalised) that sorts
-    between that field and the next name sent: the mark of an undocumented pair swallowed whole
-    (`TaskQueueName=front-desk` + `TaskQueueNew=x` signed as `TaskQueueName=front-deskTaskQueueNewx`),
-    which would change the queue the human's routing is read from."""
-    names = sorted(params)
-    for i, name in enumerate(names):
-        allowed = _NAME_FIELDS.get(name)
-        value = params[name]
-        if allowed is None or not isinstance(value, str) or value in allowed:
-            continue
-        after = names[i + 1] if i + 1 < len(names) else None
-        for word in _NAME_LIKE.findall(value):
-            if word > name and (after is None or word < after):
-                raise BadPayload(
-                    f"parameter {name}: its value holds {word!r}, which sorts as a name sent after it "
-                    "would (a tampered copy: the pair after it taken into its value)"
-                )
+        if name in short and value not in short[name]:
+            for word in _NAME_LIKE.findall(value):
+                if name < word and (after is None or word < after):
+                    raise BadPayload(
+                        f"parameter {name}: its value holds {word!r}, which sorts as a name sent after it "
+                        "would (a tampered copy: the pair after it taken into its value)"
+                    )
 
 
 def _required(params: dict[str, Any], name: str) -> str:
@@ -560,7 +553,6 @@ def parse_taskrouter(params: dict[str, Any], call_keys: list[str]) -> Parsed | N
     if not task_sid:
         return None
     check_names("taskrouter", params)
-    check_name_fields(params)
     event_type = _required(params, "EventType")
     attrs = _json_obj(params.get("TaskAttributes"), "TaskAttributes") if params.get("TaskAttributes") else None
     call_id = next((str(attrs[k]) for k in call_keys if attrs.get(k)), None) if attrs else None
