@@ -27,6 +27,11 @@ class AsrEngine(Protocol):
         """The engine's settings, for a run's manifest (no secrets)."""
         ...
 
+    def warm_up(self) -> None:
+        """Load what the first utterance would otherwise pay for inside its time (a model, an SDK's
+        lazy imports and answer schemas); sends nothing. Called once, before the first is timed."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

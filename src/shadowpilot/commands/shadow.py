@@ -131,9 +131,7 @@ def _media_engine(s: Settings) -> tuple[Any, str]:
         )
     if engine is None:
         return None, 'live audio needs an ASR engine: set [asr] kind to "local" or "openai"'
-    warm_up = getattr(engine, "warm_up", None)
-    if warm_up is not None:
-        warm_up()
+    engine.warm_up()
     return engine, ""
 
 

@@ -96,9 +96,7 @@ def hear(
 
     async def run_all() -> None:
         todo = list(cases)
-        warm_up = getattr(engine, "warm_up", None)
-        if warm_up is not None:  # a model load or the SDK's imports is no utterance's time
-            await asyncio.to_thread(warm_up)
+        await asyncio.to_thread(engine.warm_up)  # a model load or the SDK's imports is no utterance's time
 
         async def worker() -> None:
             while todo:
